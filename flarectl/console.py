@@ -1,0 +1,94 @@
+"""All flarectl output goes through here: tables for people, json/yaml for scripts.
+
+Errors go to stderr. NO_COLOR is honoured by Rich itself. Commands call `emit(data, …)`
+with plain data (dicts/lists) and a table renderer for the human format, and `fail(…)`
+to print an error and exit with a named code.
+"""
+
+from __future__ import annotations
+
+import enum
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+import orjson
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from services.common.errors import (
+    BackendUnavailable,
+    Conflict,
+    FlareError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Unauthorized,
+)
+
+from .exitcodes import ExitCode
+
+__all__ = ["OutputFormat", "out", "err", "emit", "fail", "fail_from", "table", "confirm_or_abort"]
+
+out = Console(soft_wrap=False)
+err = Console(stderr=True)
+
+
+class OutputFormat(str, enum.Enum):
+    table = "table"
+    json = "json"
+    yaml = "yaml"
+
+
+def table(columns: Sequence[str], rows: Sequence[Sequence[object]], *, title: str | None = None) -> Table:
+    t = Table(title=title, header_style="bold")
+    for column in columns:
+        t.add_column(column)
+    for row in rows:
+        t.add_row(*("" if v is None else str(v) for v in row))
+    return t
+
+
+def emit(data: object, fmt: OutputFormat = OutputFormat.table, *, human: Callable[[object], object] | None = None) -> None:
+    """Print `data` as json/yaml, or through `human` (which returns a Rich renderable or str)."""
+    if fmt is OutputFormat.json:
+        sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n")
+    elif fmt is OutputFormat.yaml:
+        sys.stdout.write(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    else:
+        out.print(human(data) if human is not None else data)
+
+
+def fail(message: str, code: ExitCode = ExitCode.FAILURE, *, hint: str | None = None) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    if hint:
+        err.print(f"[dim]hint: {hint}[/]", highlight=False)
+    raise typer.Exit(int(code))
+
+
+_EXIT_FOR_ERROR: list[tuple[type[FlareError], ExitCode]] = [
+    (InvalidInput, ExitCode.INVALID),
+    (Unauthorized, ExitCode.UNAUTHORIZED),
+    (Forbidden, ExitCode.UNAUTHORIZED),
+    (Conflict, ExitCode.CONFLICT),
+    (NotFound, ExitCode.NOT_FOUND),
+    (BackendUnavailable, ExitCode.UNAVAILABLE),
+]
+
+
+def fail_from(exc: FlareError, *, hint: str | None = None) -> NoReturn:
+    """Exit with the code that matches a Flare error's kind."""
+    code = next((c for kind, c in _EXIT_FOR_ERROR if isinstance(exc, kind)), ExitCode.FAILURE)
+    fail(str(exc) or exc.code, code, hint=hint)
+
+
+def confirm_or_abort(question: str, *, yes: bool) -> None:
+    """Destructive steps ask first; `--yes` (or no TTY, which must pass --yes) decides."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        fail(f"{question} — refusing without --yes (no terminal to ask on)", ExitCode.ABORTED)
+    if not typer.confirm(question, default=False):
+        fail("aborted", ExitCode.ABORTED)

@@ -1,0 +1,164 @@
+"""Flare's process configuration: one file (TOML or YAML) plus FLARE_* environment overrides.
+
+Without a file everything is embedded under `data_dir` (./.flare by default), which is what
+`flarectl up` runs. Env overrides use `__` between levels: FLARE_BACKENDS__LOG=kafka://127.0.0.1:9092,
+FLARE_GATEWAY__PORT=9000. This is process config (where things are); the documents the
+control plane pushes (filter rules, routing, tiering, push) are separate.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = [
+    "FlareConfig",
+    "BackendsConfig",
+    "GatewayConfig",
+    "AdminConfig",
+    "StoreConfig",
+    "RouterConfig",
+    "SyncConfig",
+    "SessionConfig",
+    "ControlPlaneConfig",
+    "load_config",
+]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BackendsConfig(_Section):
+    """Adapter URLs; empty means the embedded default under data_dir."""
+
+    log: str = ""
+    cache: str = ""
+    messagedb: str = ""
+    objectstore: str = ""
+    configstore: str = ""
+
+
+class GatewayConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8700, ge=0, le=65535)
+    max_frame_bytes: int = Field(64 * 1024, ge=1024)
+    max_body_bytes: int = Field(16 * 1024, ge=1)
+    outbound_queue: int = Field(4096, ge=8)
+    heartbeat_timeout_s: float = Field(90.0, gt=0)
+    gateway_id: str = ""
+
+
+class AdminConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8701, ge=0, le=65535)
+
+
+class StoreConfig(_Section):
+    topic: str = "flare.messages"
+    partitions: int = Field(8, ge=1, le=1024)
+    consumer_group: str = "flare-store"
+    max_batch: int = Field(2000, ge=1)
+    l0_ttl_s: int = Field(24 * 3600, ge=1)
+    dedup_ttl_s: int = Field(24 * 3600, ge=1)
+
+
+class RouterConfig(_Section):
+    offline_topic: str = "flare.offline"
+    max_attempts: int = Field(5, ge=1)
+    base_delay: float = Field(0.05, ge=0)
+    max_delay: float = Field(2.0, ge=0)
+    multiplier: float = Field(2.0, ge=1)
+
+
+class SyncConfig(_Section):
+    recall_window_s: int = Field(120, ge=0)
+    page_limit: int = Field(200, ge=1, le=5000)
+
+
+class SessionConfig(_Section):
+    session_timeout_s: float = Field(120.0, gt=0)
+    away_after_s: float = Field(300.0, gt=0)
+    second_login: str = "replace"  # replace the old connection of the same user+device
+
+    @field_validator("second_login")
+    @classmethod
+    def _policy(cls, value: str) -> str:
+        if value not in {"replace", "reject"}:
+            raise ValueError("second_login must be 'replace' or 'reject'")
+        return value
+
+
+class ControlPlaneConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8702, ge=0, le=65535)
+    address: str = ""  # where instances reach the daemon; empty in the monolith (in-process)
+
+
+class FlareConfig(_Section):
+    data_dir: Path = Path(".flare")
+    node_id: int = Field(1, ge=0, le=1023)
+    token_secret: str = ""  # empty: read/create data_dir/token.secret
+    backends: BackendsConfig = BackendsConfig()
+    gateway: GatewayConfig = GatewayConfig()
+    admin: AdminConfig = AdminConfig()
+    store: StoreConfig = StoreConfig()
+    router: RouterConfig = RouterConfig()
+    sync: SyncConfig = SyncConfig()
+    session: SessionConfig = SessionConfig()
+    controlplane: ControlPlaneConfig = ControlPlaneConfig()
+
+    def backend_url(self, port: str) -> str:
+        """The configured URL for a port, or the embedded default under data_dir."""
+        url = getattr(self.backends, port)
+        if url:
+            return url
+        base = self.data_dir.resolve()
+        return {
+            "log": f"file://{base}/log",
+            "cache": "memory://",
+            "messagedb": f"sqlite:///{base}/messages.db",
+            "objectstore": f"file://{base}/objects",
+            "configstore": f"sqlite:///{base}/config.db",
+        }[port]
+
+    @property
+    def embedded(self) -> bool:
+        return not any(getattr(self.backends, p) for p in BackendsConfig.model_fields)
+
+
+def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
+    for name, value in environ.items():
+        if not name.startswith("FLARE_") or name in {"FLARE_CONFIG", "FLARE_CONTEXT", "FLARE_TOKEN"}:
+            continue
+        path = name[len("FLARE_"):].lower().split("__")
+        node = data
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                break
+        else:
+            node[path[-1]] = value
+    return data
+
+
+def load_config(path: str | Path | None = None, *, environ: dict[str, str] | None = None, **overrides: Any) -> FlareConfig:
+    """Read the file (by extension: .toml, .yaml/.yml), apply FLARE_* env, then overrides."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        text = p.read_text()
+        if p.suffix == ".toml":
+            data = tomllib.loads(text)
+        else:
+            data = yaml.safe_load(text) or {}
+    data = _apply_env(data, dict(os.environ if environ is None else environ))
+    for key, value in overrides.items():
+        if value is not None:
+            data[key] = value
+    return FlareConfig.model_validate(data)

@@ -1,0 +1,1 @@
+"""Session-scoped fixtures that start real servers (filled in by the infra work)."""
