@@ -13,6 +13,7 @@ import typer
 MODULES = [
     "flarectl.commands.up",
     "flarectl.commands.token",
+    "flarectl.commands.chat",
 ]
 
 

@@ -1,0 +1,167 @@
+"""The gRPC binding of the daemon: token auth by role at the edge, Flare errors to status codes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from typing import TYPE_CHECKING
+
+import grpc
+import grpc.aio
+
+from services.common import codec
+from services.common.auth import TokenClaims, verify_token
+from services.common.errors import (BackendUnavailable, Conflict, FlareError, Forbidden, InvalidInput, NotFound,
+                                    Unauthorized)
+from services.common.proto import controlplane_pb2 as pb
+from services.common.proto import controlplane_pb2_grpc as pb_grpc
+
+from .documents import StoredDocument
+from .messages import Hello, Report
+
+if TYPE_CHECKING:
+    from .daemon import ControlPlane
+
+__all__ = ["ControlPlaneApi", "document_to_pb"]
+
+_CODES: list[tuple[type[FlareError], grpc.StatusCode]] = [
+    (InvalidInput, grpc.StatusCode.INVALID_ARGUMENT),
+    (Forbidden, grpc.StatusCode.PERMISSION_DENIED),
+    (Unauthorized, grpc.StatusCode.UNAUTHENTICATED),
+    (Conflict, grpc.StatusCode.ABORTED),
+    (NotFound, grpc.StatusCode.NOT_FOUND),
+    (BackendUnavailable, grpc.StatusCode.UNAVAILABLE),
+]
+
+
+def document_to_pb(doc: StoredDocument) -> pb.Document:
+    return pb.Document(kind=doc.kind, version=doc.version, spec_json=codec.dumps_str(doc.spec), digest=doc.digest,
+                       updated_at=doc.updated_at, updated_by=doc.updated_by, comment=doc.comment)
+
+
+def _apply_to_pb(result) -> pb.ApplyResponse:
+    return pb.ApplyResponse(kind=result.kind, version=result.version, previous_version=result.previous_version,
+                            changed=result.changed, dry_run=result.dry_run, diff=result.diff)
+
+
+def _rpc(role: str):
+    """Authenticate, check the role, and turn Flare errors into gRPC status codes."""
+
+    def wrap(method):
+        @functools.wraps(method)
+        async def handler(self: ControlPlaneApi, request, context: grpc.aio.ServicerContext):
+            try:
+                needed = "viewer" if getattr(request, "dry_run", False) else role  # a dry run changes nothing
+                claims = self.authorize(context, needed)
+                return await method(self, request, context, claims)
+            except FlareError as exc:
+                code = next((c for kind, c in _CODES if isinstance(exc, kind)), grpc.StatusCode.INTERNAL)
+                await context.abort(code, exc.message or exc.code)
+
+        return handler
+
+    return wrap
+
+
+class ControlPlaneApi(pb_grpc.ControlPlaneServicer):
+    def __init__(self, daemon: ControlPlane) -> None:
+        self._cp = daemon
+
+    def authorize(self, context: grpc.aio.ServicerContext, role: str) -> TokenClaims:
+        from .daemon import ROLES
+
+        token = None
+        for key, value in context.invocation_metadata() or ():
+            if key == "authorization" and value.startswith("Bearer "):
+                token = value[len("Bearer "):]
+        claims = verify_token(self._cp.secret, token)
+        if claims.role not in ROLES or ROLES.index(claims.role) < ROLES.index(role):
+            raise Forbidden(f"role {claims.role or '(none)'} may not do this; needs {role}")
+        return claims
+
+    @_rpc("viewer")
+    async def GetConfig(self, request, context, claims):
+        return document_to_pb(self._cp.get(request.kind))
+
+    @_rpc("operator")
+    async def ApplyConfig(self, request, context, claims):
+        try:
+            manifest = codec.loads(request.manifest_json)
+        except codec.JSONDecodeError as exc:
+            raise InvalidInput(f"document is not JSON: {exc}") from exc
+        expect = request.expect_version if request.HasField("expect_version") else None
+        result = await self._cp.apply_manifest(manifest, expect_version=expect, dry_run=request.dry_run,
+                                               actor=claims.subject, comment=request.comment)
+        return _apply_to_pb(result)
+
+    @_rpc("viewer")
+    async def History(self, request, context, claims):
+        docs = await self._cp.history(request.kind, limit=request.limit)
+        return pb.HistoryResponse(entries=[document_to_pb(d) for d in docs])
+
+    @_rpc("admin")
+    async def Rollback(self, request, context, claims):
+        return _apply_to_pb(await self._cp.rollback(request.kind, request.to_version, actor=claims.subject,
+                                                    dry_run=request.dry_run))
+
+    @_rpc("viewer")
+    async def Status(self, request, context, claims):
+        status = await self._cp.status()
+        return pb.StatusResponse(
+            instances=[pb.InstanceStatus(**{k: v for k, v in inst.items() if k != "kinds"},
+                                         kinds=[pb.KindStatus(**k) for k in inst["kinds"]])
+                       for inst in status["instances"]],
+            documents=[document_to_pb(d) for d in self._cp.desired.served.values()],
+            rejections=[pb.Rejection(kind=r.get("kind", ""), mod_revision=r.get("mod_revision", 0),
+                                     error=r.get("error", ""), at=r.get("at", ""),
+                                     serving_version=r.get("serving_version", 0)) for r in status["rejections"]])
+
+    @_rpc("admin")
+    async def IssueToken(self, request, context, claims):
+        from services.common.auth import verify_token as _verify
+
+        token = self._cp.issue_token(request.role, subject=request.subject or "flarectl",
+                                     ttl_s=request.ttl_s or 7 * 86400)
+        issued = _verify(self._cp.secret, token)
+        return pb.IssueTokenResponse(token=token, expires_at=issued.expires_at, role=request.role)
+
+    async def Subscribe(self, request_iterator, context):
+        try:
+            self.authorize(context, "viewer")
+            first = await anext(aiter(request_iterator), None)
+            if first is None or not first.HasField("hello"):
+                raise InvalidInput("the first message on the stream must be a hello")
+            h = first.hello
+            session = await self._cp.hub.attach(Hello(
+                service=h.service, instance_id=h.instance_id, address=h.address, kinds=tuple(h.kinds),
+                applied={k: (a.version, a.digest) for k, a in h.applied.items()}, started_at=h.started_at,
+                software_version=h.software_version, self_registered=h.self_registered))
+        except FlareError as exc:
+            code = next((c for kind, c in _CODES if isinstance(exc, kind)), grpc.StatusCode.INTERNAL)
+            await context.abort(code, exc.message or exc.code)
+            return
+        reader = asyncio.create_task(self._read_reports(request_iterator, session))
+        try:
+            while True:
+                getter = asyncio.create_task(session.outbox.get())
+                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    break  # the agent closed its side
+                doc = getter.result()
+                if doc is None:
+                    break  # replaced by a newer stream of the same instance, or shutting down
+                yield pb.Push(document=document_to_pb(doc))
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+            await self._cp.hub.detach(session)
+
+    async def _read_reports(self, request_iterator, session) -> None:
+        async for message in request_iterator:
+            if message.HasField("report"):
+                r = message.report
+                await self._cp.hub.report(session, Report(kind=r.kind, version=r.version, digest=r.digest, ok=r.ok,
+                                                          error=r.error))

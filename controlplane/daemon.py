@@ -1,0 +1,180 @@
+"""The control-plane daemon: one per deployment, in-process in the monolith.
+
+    cp = ControlPlane(store, secret)
+    await cp.start()                         # lists config/, starts watch, resync, keepalive
+    port = await cp.serve_grpc("127.0.0.1", 8702)
+    agent = ConfigAgent(..., control_plane=cp.local())   # in-process agents need no gRPC
+    ...
+    await cp.stop()
+
+Three loops: the watch on config/ (every write, including direct etcdctl writes, is
+validated and served or rejected there), a periodic level-triggered resync (re-list and
+re-push whatever differs — it repairs anything a missed event left stale), and the
+keepalive of the lease that holds the topology keys the daemon writes for instances.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from services.backends.configstore import ConfigStore, WatchEventType
+from services.common.auth import issue_token
+from services.common.errors import BackendError, CompactedError, InvalidInput, NotFound
+
+from . import keys
+from .desired import ApplyResult, DesiredState
+from .documents import KINDS, StoredDocument, parse_manifest
+from .sessions import Hub
+from .status import collect_status
+from .transport import LocalConnector
+
+__all__ = ["ControlPlane", "ROLES"]
+
+log = logging.getLogger("flare.controlplane")
+
+ROLES = ("viewer", "operator", "admin")  # each role can do what the ones before it can
+
+
+class ControlPlane:
+    def __init__(self, store: ConfigStore, secret: bytes, *, resync_interval_s: float = 10.0,
+                 lease_ttl_s: int = 10, ack_timeout_s: float = 30.0, owns_store: bool = True) -> None:
+        self.store = store
+        self.secret = secret
+        self._owns_store = owns_store
+        self._resync_interval = resync_interval_s
+        self._lease_ttl = lease_ttl_s
+        self.desired = DesiredState(store, on_change=self._on_change)
+        self.hub = Hub(store, self.desired, ack_timeout_s=ack_timeout_s)
+        self._tasks: list[asyncio.Task] = []
+        self._servers: list = []
+
+    def _on_change(self, doc: StoredDocument) -> None:
+        log.info("serving %s v%d (%s)", doc.kind, doc.version, doc.digest)
+        self.hub.broadcast(doc)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._owns_store:
+            await self.store.start()
+        self.hub.lease_id = await self.store.lease_grant(self._lease_ttl)
+        revision = await self.desired.load()
+        self._tasks = [asyncio.create_task(self._watch_loop(revision), name="cp-watch"),
+                       asyncio.create_task(self._resync_loop(), name="cp-resync"),
+                       asyncio.create_task(self._keepalive_loop(), name="cp-keepalive")]
+
+    async def stop(self) -> None:
+        for server in self._servers:
+            await server.stop(grace=0.5)
+        self._servers.clear()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        for session in list(self.hub.sessions.values()):
+            session.outbox.put_nowait(None)
+        with contextlib.suppress(BackendError):
+            await self.store.lease_revoke(self.hub.lease_id)
+        if self._owns_store:
+            await self.store.close()
+
+    async def serve_grpc(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Serve the push stream and the admin API; return the bound port (0 picks one)."""
+        import grpc.aio
+
+        from services.common.proto import controlplane_pb2_grpc
+
+        from .api import ControlPlaneApi
+
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        controlplane_pb2_grpc.add_ControlPlaneServicer_to_server(ControlPlaneApi(self), server)
+        bound = server.add_insecure_port(f"{host}:{port}")
+        await server.start()
+        self._servers.append(server)
+        return bound
+
+    def local(self) -> LocalConnector:
+        """The in-process handle an agent in the same process subscribes through."""
+        return LocalConnector(self)
+
+    # -- loops ------------------------------------------------------------------------------
+
+    async def _watch_loop(self, revision: int) -> None:
+        delay = 0.2
+        while True:
+            try:
+                async for event in self.store.watch_prefix(keys.CONFIG, start_revision=revision + 1):
+                    revision = event.mod_revision
+                    value = event.value if event.type is WatchEventType.PUT else None
+                    await self.desired.observe(event.key.removeprefix(keys.CONFIG), value, event.mod_revision)
+                    delay = 0.2
+            except CompactedError:
+                log.info("watch start revision compacted; re-listing")
+            except BackendError as exc:
+                log.warning("config watch failed (%s); re-listing in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            try:
+                revision = await self.desired.load()
+            except BackendError as exc:
+                log.warning("re-list failed: %s", exc)
+
+    async def _resync_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._resync_interval)
+            try:
+                await self.desired.load()
+                await self.hub.resync()
+            except BackendError as exc:
+                log.warning("resync skipped: %s", exc)
+
+    async def _keepalive_loop(self) -> None:
+        while True:
+            await asyncio.sleep(max(0.5, self._lease_ttl / 3))
+            try:
+                await self.store.lease_keepalive(self.hub.lease_id)
+            except NotFound:
+                # The lease expired (the store was away longer than the TTL): take a new one
+                # and put the instances back into the topology.
+                try:
+                    self.hub.lease_id = await self.store.lease_grant(self._lease_ttl)
+                    await self.hub.resync()
+                except BackendError as exc:
+                    log.warning("lease re-grant failed: %s", exc)
+            except BackendError as exc:
+                log.warning("lease keepalive failed: %s", exc)
+
+    # -- admin operations (authorization happens at the API edge) ---------------------------
+
+    def get(self, kind: str) -> StoredDocument:
+        return self.desired.get(kind)
+
+    async def apply_manifest(self, manifest: object, *, expect_version: int | None = None, dry_run: bool = False,
+                             actor: str = "", comment: str = "") -> ApplyResult:
+        kind, spec = parse_manifest(manifest)
+        return await self.desired.apply(kind, spec, expect_version=expect_version, dry_run=dry_run, actor=actor,
+                                        comment=comment)
+
+    async def history(self, kind: str, *, limit: int = 0) -> list[StoredDocument]:
+        if kind not in KINDS:
+            raise InvalidInput(f"kind: unknown kind {kind!r}", field="kind")
+        return await self.desired.history(kind, limit=limit)
+
+    async def rollback(self, kind: str, to_version: int, *, actor: str = "", dry_run: bool = False) -> ApplyResult:
+        return await self.desired.rollback(kind, to_version, actor=actor, dry_run=dry_run)
+
+    async def status(self) -> dict:
+        return {"instances": await collect_status(self.store, self.desired.served),
+                "documents": [doc.to_dict() for doc in self.desired.served.values()],
+                "rejections": await self.desired.rejections()}
+
+    def issue_token(self, role: str, *, subject: str = "flarectl", ttl_s: int = 7 * 86400) -> str:
+        if role not in ROLES:
+            raise InvalidInput(f"role: must be one of {', '.join(ROLES)}", field="role")
+        if ttl_s <= 0:
+            raise InvalidInput("ttl_s: must be positive", field="ttl_s")
+        return issue_token(self.secret, subject, ttl_s=ttl_s, role=role)

@@ -1,0 +1,134 @@
+"""The documents the control plane keeps (ARCHITECTURE §9): one strict model per kind.
+
+A manifest is what an operator writes, `{kind: push, spec: {...}}`; a stored document adds
+the version the control plane assigned, a digest of the spec and who changed it. Specs are
+stored normalized (defaults filled, lists deduplicated), so `config get`, diffs and digests
+compare like with like. Every validation error names the field (`spec.push_rules.batch_size`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from services.common import codec
+from services.common.errors import InvalidInput
+
+from ._base import invalid
+from .filter_rules import validate_filter_rules
+from .push import PushConfig
+from .routing import RoutingConfig
+from .tiering import TieringPolicy
+from .topology import Topology
+
+__all__ = ["KINDS", "StoredDocument", "validate_spec", "parse_manifest", "spec_digest", "decode_stored", "now_iso"]
+
+
+def _model_validator(kind: str, model: type[BaseModel]) -> Callable[[object], dict]:
+    def validate(spec: object) -> dict:
+        if not isinstance(spec, dict):
+            raise InvalidInput(f"invalid {kind}: spec: must be an object", field="spec")
+        try:
+            return model.model_validate(spec).model_dump(mode="json", exclude_none=True)
+        except ValidationError as exc:
+            raise invalid(kind, exc) from exc
+
+    return validate
+
+
+# kind -> validator returning the normalized spec. Order is display order.
+KINDS: dict[str, Callable[[object], dict]] = {
+    "filter-rules": validate_filter_rules,
+    "push": _model_validator("push", PushConfig),
+    "tiering": _model_validator("tiering", TieringPolicy),
+    "routing": _model_validator("routing", RoutingConfig),
+    "topology": _model_validator("topology", Topology),
+}
+
+_MANIFEST_FIELDS = {"kind", "spec", "version", "metadata", "apiVersion"}
+
+
+def _check_kind(kind: object) -> str:
+    if kind not in KINDS:
+        raise InvalidInput(f"kind: unknown kind {kind!r} (known: {', '.join(KINDS)})", field="kind")
+    return kind  # type: ignore[return-value]
+
+
+def validate_spec(kind: str, spec: object) -> dict:
+    return KINDS[_check_kind(kind)](spec)
+
+
+def parse_manifest(data: object) -> tuple[str, dict]:
+    """`{kind, spec}` from a file an operator wrote -> (kind, normalized spec)."""
+    if not isinstance(data, dict):
+        raise InvalidInput("document must be an object with kind and spec", field="")
+    unknown = sorted(set(data) - _MANIFEST_FIELDS)
+    if unknown:
+        raise InvalidInput(f"{unknown[0]}: unknown top-level field (expected kind and spec)", field=unknown[0])
+    if "spec" not in data:
+        raise InvalidInput("spec: field required", field="spec")
+    kind = _check_kind(data.get("kind"))
+    return kind, validate_spec(kind, data["spec"])
+
+
+def spec_digest(spec: dict) -> str:
+    # Sorted keys make the digest independent of the order the operator wrote fields in.
+    return hashlib.sha256(orjson.dumps(spec, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDocument:
+    """What /flare/config/<kind> and /flare/config-history/<kind>/<version> hold."""
+
+    kind: str
+    version: int
+    spec: dict
+    digest: str = ""
+    updated_at: str = ""
+    updated_by: str = ""
+    comment: str = ""
+    extra: dict = field(default_factory=dict, repr=False)
+
+    def to_json(self) -> bytes:
+        data = asdict(self)
+        data.pop("extra")
+        return codec.dumps(data)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data.pop("extra")
+        return data
+
+
+def decode_stored(kind: str, raw: bytes) -> StoredDocument:
+    """Parse and validate what is stored under config/<kind>, however it got there.
+
+    A direct etcdctl write may carry only `spec` (or even a bare spec): version 0 then
+    means "not assigned yet" and the daemon assigns the next one.
+    """
+    try:
+        data = codec.loads(raw)
+    except codec.JSONDecodeError as exc:
+        raise InvalidInput(f"invalid {kind}: value is not JSON ({exc})", field="") from exc
+    if not isinstance(data, dict):
+        raise InvalidInput(f"invalid {kind}: value must be a JSON object", field="")
+    if "spec" not in data:  # a bare spec
+        data = {"kind": kind, "spec": data}
+    if data.get("kind", kind) != kind:
+        raise InvalidInput(f"kind: {data.get('kind')!r} stored under config/{kind}", field="kind")
+    version = data.get("version", 0)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise InvalidInput(f"version: {version!r} is not a non-negative integer", field="version")
+    spec = validate_spec(kind, data["spec"])
+    return StoredDocument(kind=kind, version=version, spec=spec, digest=spec_digest(spec),
+                          updated_at=str(data.get("updated_at", "")), updated_by=str(data.get("updated_by", "")),
+                          comment=str(data.get("comment", "")))

@@ -1,0 +1,7 @@
+import typer
+
+from .issue import issue
+
+NAME = "token"
+app = typer.Typer(help="Client tokens for the WebSocket gateway.", no_args_is_help=True)
+app.command("issue")(issue)

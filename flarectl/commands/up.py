@@ -1,0 +1,80 @@
+"""`flarectl up`: run the whole platform in one process on embedded backends (or a config's)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+import typer
+
+from flarectl.console import err, fail, out
+from flarectl.exitcodes import ExitCode
+from services.common.config import load_config
+from services.common.errors import FlareError
+from services.common.logs import setup_logging
+
+__all__ = ["COMMANDS", "up"]
+
+
+def up(
+    config: Path | None = typer.Option(None, "--config", "-c", help="Config file (TOML/YAML); default: embedded."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Where embedded data lives [default: ./.flare]."),
+    host: str | None = typer.Option(None, "--host", help="Gateway bind address [default: 127.0.0.1]."),
+    port: int | None = typer.Option(None, "--port", "-p", help="Gateway WebSocket port [default: 8700]."),
+    admin_port: int | None = typer.Option(None, "--admin-port", help="Metrics/health port [default: 8701]."),
+    log_level: str = typer.Option("info", "--log-level"),
+    log_format: str = typer.Option("auto", "--log-format", help="json | text | auto"),
+) -> None:
+    """Start Flare in one process (monolith). Ctrl-C stops it cleanly; data survives restarts."""
+    from services.monolith import Monolith
+
+    setup_logging(log_level, fmt=log_format)
+    try:
+        cfg = load_config(config, data_dir=data_dir)
+    except (OSError, ValueError) as exc:
+        fail(f"cannot load config: {exc}", ExitCode.INVALID)
+    if host is not None:
+        cfg.gateway.host = host
+    if port is not None:
+        cfg.gateway.port = port
+    if admin_port is not None:
+        cfg.admin.port = admin_port
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        monolith = Monolith(cfg)
+        try:
+            await monolith.start()
+        except OSError as exc:
+            await monolith.stop()
+            fail(f"cannot start: {exc}", ExitCode.UNAVAILABLE, hint="is another flare already using the port?")
+        out.print(f"[bold green]Flare is up[/]  gateway [cyan]{monolith.gateway_url}[/]  "
+                  f"metrics [cyan]{monolith.admin_url}/metrics[/]  data [cyan]{monolith.data_dir}[/]", highlight=False)
+        out.print(f"mint a client token: [bold]flarectl token issue alice --data-dir {monolith.data_dir}[/]   "
+                  "chat: [bold]flarectl chat alice --to bob[/]   stop: Ctrl-C", highlight=False)
+        try:
+            await stop.wait()
+        finally:
+            err.print("stopping…")
+            await monolith.stop()
+
+    try:
+        _run(main())
+    except FlareError as exc:
+        fail(str(exc), ExitCode.FAILURE)
+
+
+def _run(coro) -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on every supported platform
+        asyncio.run(coro)
+    else:
+        uvloop.run(coro)
+
+
+COMMANDS = {"up": up}

@@ -1,0 +1,361 @@
+"""A simulated device: one real WebSocket client that behaves like a Flare app.
+
+It acks every message it gets (in seq order: a message past a seq gap waits until sync
+fills the gap), syncs after every (re)connect with the cursors it holds, syncs again when
+it sees a gap, resends its unconfirmed sends with the same client_msg_id after a reconnect,
+and times every send against the acks and arrivals it produces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from .stats import WorkerStats
+from .verifier import SYNC_CONNECT, SYNC_FINAL, SYNC_GAP, DeviceLedger
+
+__all__ = ["RunContext", "SimulatedDevice", "ConnectFailed", "PendingSend", "device_url"]
+
+CLOSE_UNAUTHORIZED = 4001
+GAP_SYNC_INTERVAL_S = 0.5
+
+
+class ConnectFailed(Exception):
+    def __init__(self, message: str, *, auth: bool = False, code: int | None = None) -> None:
+        super().__init__(message)
+        self.auth = auth
+        self.code = code
+
+
+def device_url(gateway: str, *, token: str, device_id: str, device_type: str = "mobile") -> str:
+    parts = urlsplit(gateway)
+    query = urlencode({"token": token, "device_id": device_id, "device_type": device_type})
+    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", f"{parts.query}&{query}" if parts.query else query, ""))
+
+
+async def open_device(url: str, *, timeout: float) -> tuple[ClientConnection, dict]:
+    """Connect and read `hello`; ConnectFailed (auth=True for a refused token) otherwise."""
+    try:
+        ws = await connect(url, open_timeout=timeout, close_timeout=2, ping_interval=None,
+                           compression=None, max_size=2**22, max_queue=1024)
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        raise ConnectFailed(f"gateway answered HTTP {status}", auth=status in (401, 403)) from exc
+    except (OSError, TimeoutError, InvalidHandshake) as exc:
+        raise ConnectFailed(f"cannot connect: {exc}") from exc
+    try:
+        async with asyncio.timeout(timeout):
+            first = orjson.loads(await ws.recv())
+    except ConnectionClosed as exc:
+        code = exc.rcvd.code if exc.rcvd else None
+        raise ConnectFailed(f"closed before hello (code {code})", auth=code == CLOSE_UNAUTHORIZED, code=code) from exc
+    except (TimeoutError, OSError) as exc:
+        await ws.close()
+        raise ConnectFailed("no hello from the gateway") from exc
+    if first.get("type") != "hello":
+        code = first.get("code")
+        await ws.close()
+        raise ConnectFailed(f"gateway refused: {code}: {first.get('message')}", auth=code in ("unauthorized", "token_expired"))
+    return ws, first
+
+
+@dataclass(slots=True)
+class PendingSend:
+    conversation_id: str
+    sent_at: float  # perf_counter
+    resent: bool = False
+    received: bool = False
+
+
+@dataclass(slots=True)
+class RunContext:
+    """What the devices of one worker share."""
+
+    gateway: str
+    stats: WorkerStats
+    connect_timeout: float
+    connect_gate: asyncio.Semaphore
+    gap_sync: bool = True
+    body_padding: str = ""
+    stored: dict[int, str] = field(default_factory=dict)  # msg_id -> conversation, for our sends
+    seq_of: dict[int, tuple[str, int]] = field(default_factory=dict)  # msg_id -> (conversation, seq), anything seen
+    seq_conflicts: int = 0
+    last_frame_at: float = 0.0  # monotonic; for "quiet" detection
+    stopping: bool = False
+    next_id: int = 0
+
+    def note_message(self, msg_id: int, conversation_id: str, seq: int) -> None:
+        known = self.seq_of.get(msg_id)
+        if known is None:
+            self.seq_of[msg_id] = (sys.intern(conversation_id), seq)
+        elif known != (conversation_id, seq):
+            self.seq_conflicts += 1
+
+
+class SimulatedDevice:
+    def __init__(self, ctx: RunContext, *, user_id: str, device_id: str, token: str, id_prefix: str) -> None:
+        self.ctx = ctx
+        self.user_id = user_id
+        self.device_id = device_id
+        self.key = f"{user_id}/{device_id}"
+        self.url = device_url(ctx.gateway, token=token, device_id=device_id)
+        self.ledger = DeviceLedger()
+        self.pending: dict[str, PendingSend] = {}
+        self.sent_times: dict[str, float] = {}  # stored sends, for the delivered acks
+        self.id_prefix = id_prefix
+        self.ws: ClientConnection | None = None
+        self.outbox: asyncio.Queue[str | None] | None = None
+        self.connected = asyncio.Event()
+        self.sync_idle = asyncio.Event()
+        self.sync_idle.set()
+        self.sync_kind: str | None = None
+        self.last_gap_sync = 0.0
+        self.event_ids: dict[str, int] = {}
+        self.keep_connected = False
+        self.down_until = 0.0
+        self.ever_connected = False
+        self.task: asyncio.Task | None = None
+        self._closing_by_us = False
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.keep_connected = True
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._maintain(), name=f"device {self.key}")
+
+    async def stop(self) -> None:
+        self.keep_connected = False
+        self._close_soon()
+        if self.task is not None:
+            try:
+                async with asyncio.timeout(3):
+                    await asyncio.shield(self.task)
+            except (TimeoutError, asyncio.CancelledError):
+                self.task.cancel()
+
+    def bounce(self, downtime: float) -> bool:
+        """Churn: close this connection gracefully and come back after `downtime` seconds."""
+        if not self.connected.is_set():
+            return False
+        self.down_until = time.monotonic() + downtime
+        self._close_soon()
+        return True
+
+    def _close_soon(self) -> None:
+        if self.outbox is not None and self.ws is not None:
+            self._closing_by_us = True
+            self.outbox.put_nowait(None)  # the writer flushes what is queued, then closes
+
+    async def _maintain(self) -> None:
+        stats = self.ctx.stats.counters
+        backoff = 0.1
+        while self.keep_connected and not self.ctx.stopping:
+            wait = self.down_until - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+                if not self.keep_connected:
+                    break
+            try:
+                async with self.ctx.connect_gate:
+                    ws, _hello = await open_device(self.url, timeout=self.ctx.connect_timeout)
+            except ConnectFailed as exc:
+                stats["connect_failures"] += 1
+                if exc.auth:
+                    stats["auth_failures"] += 1
+                await asyncio.sleep(backoff * (0.5 + random.random()))
+                backoff = min(backoff * 2, 2.0)
+                continue
+            backoff = 0.1
+            stats["connects"] += 1
+            if self.ever_connected:
+                stats["reconnects"] += 1
+            self.ever_connected = True
+            code = await self._serve(ws)
+            if not self._closing_by_us:
+                stats["disconnects"] += 1
+                self.ctx.stats.close_codes[str(code)] += 1
+            self._closing_by_us = False
+
+    async def _serve(self, ws: ClientConnection) -> int | None:
+        self.ws = ws
+        self.outbox = asyncio.Queue()
+        self.ledger.new_connection()
+        self.sync_idle.set()
+        self.sync_kind = None
+        writer = asyncio.create_task(self._write(ws, self.outbox))
+        self.connected.set()
+        self.sync(SYNC_CONNECT)
+        for client_msg_id, pending in self.pending.items():
+            pending.resent = True
+            self.ctx.stats.counters["resent"] += 1
+            self._enqueue({"type": "send", "client_msg_id": client_msg_id,
+                           "conversation_id": pending.conversation_id, "body": self._body()})
+        try:
+            async for raw in ws:
+                self._on_frame(orjson.loads(raw))
+        except ConnectionClosed:
+            pass
+        finally:
+            self.connected.clear()
+            self.ws = None
+            self.outbox = None
+            self.sync_idle.set()
+            writer.cancel()
+        return ws.close_code
+
+    async def _write(self, ws: ClientConnection, outbox: asyncio.Queue[str | None]) -> None:
+        try:
+            while True:
+                frame = await outbox.get()
+                if frame is None:
+                    await ws.close()
+                    return
+                await ws.send(frame)
+        except ConnectionClosed:
+            pass
+
+    def _enqueue(self, frame: dict) -> bool:
+        if self.outbox is None:
+            return False
+        self.outbox.put_nowait(orjson.dumps(frame).decode())
+        return True
+
+    # -- what the app does ---------------------------------------------------------------
+
+    def _body(self) -> str:
+        return f"{time.time():.6f}{self.ctx.body_padding}"
+
+    def send_message(self, conversation_id: str) -> bool:
+        if self.outbox is None or self._closing_by_us:
+            return False
+        self.ctx.next_id += 1
+        client_msg_id = f"{self.id_prefix}{self.ctx.next_id}"
+        self.pending[client_msg_id] = PendingSend(conversation_id, time.perf_counter())
+        self._enqueue({"type": "send", "client_msg_id": client_msg_id, "conversation_id": conversation_id,
+                       "body": self._body()})
+        self.ctx.stats.counters["sent"] += 1
+        return True
+
+    def sync(self, kind: str) -> bool:
+        if self.outbox is None:
+            return False
+        self.sync_kind = kind
+        self.sync_idle.clear()
+        cursors = {conv: {"seq": seq, "event_id": self.event_ids.get(conv, 0)}
+                   for conv, seq in self.ledger.contiguous.items()}
+        self.ctx.stats.counters["syncs"] += 1
+        return self._enqueue({"type": "sync", "id": f"sync-{kind}", "cursors": cursors})
+
+    def heartbeat(self) -> None:
+        self._enqueue({"type": "heartbeat"})
+
+    # -- what the server says ------------------------------------------------------------
+
+    def _on_frame(self, frame: dict) -> None:
+        kind = frame.get("type")
+        if kind == "message":
+            self._on_message(frame)
+        elif kind == "ack":
+            self._on_ack(frame)
+        elif kind == "sync_result":
+            self._on_sync_result(frame)
+        elif kind == "error":
+            self._on_error(frame)
+
+    def _ack(self, acks: list[tuple[str, int, int]]) -> None:
+        for conversation_id, seq, msg_id in acks:
+            self._enqueue({"type": "ack", "conversation_id": conversation_id, "seq": seq, "msg_id": str(msg_id)})
+
+    def _on_message(self, frame: dict) -> None:
+        now = time.time()
+        self.ctx.last_frame_at = time.monotonic()
+        conversation_id, seq, msg_id = frame["conversation_id"], int(frame["seq"]), int(frame["msg_id"])
+        self.ctx.note_message(msg_id, conversation_id, seq)
+        self.ctx.stats.counters["live_messages"] += 1
+        before = self.ledger.live
+        acks, gap = self.ledger.on_live(conversation_id, seq, msg_id)
+        if self.ledger.live > before:
+            sent_at = _sent_at(frame.get("body"))
+            if sent_at is not None:
+                self.ctx.stats.latencies["send_arrival"].record((now - sent_at) * 1e6)
+        self._ack(acks)
+        if gap and self.ctx.gap_sync and self.sync_idle.is_set():
+            if time.monotonic() - self.last_gap_sync >= GAP_SYNC_INTERVAL_S:
+                self.last_gap_sync = time.monotonic()
+                self.sync(SYNC_GAP)
+
+    def _on_sync_result(self, frame: dict) -> None:
+        self.ctx.last_frame_at = time.monotonic()
+        kind = self.sync_kind or SYNC_FINAL
+        more = False
+        for conversation_id, page in (frame.get("conversations") or {}).items():
+            pairs = []
+            for message in page.get("messages") or ():
+                msg_id, seq = int(message["msg_id"]), int(message["seq"])
+                self.ctx.note_message(msg_id, conversation_id, seq)
+                pairs.append((seq, msg_id))
+            for event in page.get("events") or ():
+                self.event_ids[conversation_id] = max(self.event_ids.get(conversation_id, 0), int(event.get("event_id", 0)))
+            self.ctx.stats.counters["sync_messages"] += len(pairs)
+            self._ack(self.ledger.on_sync(conversation_id, pairs, kind=kind))
+            more = more or bool(page.get("has_more"))
+        if more:
+            self.sync(kind)
+        else:
+            self.sync_kind = None
+            self.sync_idle.set()
+
+    def _on_ack(self, frame: dict) -> None:
+        level = frame.get("level")
+        client_msg_id = frame.get("client_msg_id")
+        pending = self.pending.get(client_msg_id) if client_msg_id else None
+        counters, latencies = self.ctx.stats.counters, self.ctx.stats.latencies
+        if level == "received":
+            counters["acked_received"] += 1
+            if pending is not None and not pending.resent and not pending.received:
+                pending.received = True
+                latencies["send_received"].record((time.perf_counter() - pending.sent_at) * 1e6)
+        elif level == "stored":
+            counters["acked_stored"] += 1
+            if frame.get("duplicate"):
+                counters["stored_duplicate_flag"] += 1
+            if pending is None:
+                return
+            del self.pending[client_msg_id]
+            self.ctx.stored[int(frame["msg_id"])] = sys.intern(frame.get("conversation_id") or pending.conversation_id)
+            if not pending.resent:
+                latencies["send_stored"].record((time.perf_counter() - pending.sent_at) * 1e6)
+                self.sent_times[client_msg_id] = pending.sent_at
+        elif level == "delivered":
+            counters["delivered_acks"] += 1
+            sent_at = self.sent_times.get(client_msg_id) if client_msg_id else None
+            if sent_at is not None and frame.get("user_id") != self.user_id:
+                latencies["send_delivered"].record((time.perf_counter() - sent_at) * 1e6)
+
+    def _on_error(self, frame: dict) -> None:
+        code = str(frame.get("code"))
+        self.ctx.stats.error_frames[code] += 1
+        ref = frame.get("ref")
+        if isinstance(ref, str) and self.pending.pop(ref, None) is not None:
+            self.ctx.stats.counters["send_failed"] += 1
+        elif isinstance(ref, str) and ref.startswith("sync-"):
+            self.sync_kind = None
+            self.sync_idle.set()
+
+
+def _sent_at(body: object) -> float | None:
+    if not isinstance(body, str):
+        return None
+    try:
+        return float(body[:17])
+    except ValueError:
+        return None

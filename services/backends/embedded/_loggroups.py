@@ -1,0 +1,259 @@
+"""Consumer groups of one FileLog process: membership, rebalance and committed offsets.
+
+Rebalance is cooperative and happens inside the members' own calls: the coordinator only
+sets each member's *target* assignment and wakes it. A member gives up what left its
+target (running `on_revoke` while it still owns the partitions, so it may commit there),
+and claims a target partition only once no other member owns it. So a partition never has
+two owners, and a busy old owner delays the new one — Kafka's max.poll.interval trade-off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from services.backends.log import LogRecord, RebalanceCallback, TopicPartition
+from services.common.errors import BackendError, BackendUnavailable, Conflict, InvalidInput
+
+from ._logfiles import fsync_dir_sync
+
+if TYPE_CHECKING:
+    from .filelog import FileLog
+
+__all__ = ["GroupCoordinator", "FileLogConsumer"]
+
+
+class GroupCoordinator:
+    def __init__(self, name: str, path: Path, committed: dict[TopicPartition, int], *, fsync: bool) -> None:
+        self.name = name
+        self.path = path
+        self.committed = committed
+        self.members: list[FileLogConsumer] = []  # join order: the round-robin order
+        self.owner: dict[TopicPartition, FileLogConsumer] = {}
+        self._fsync = fsync
+        self._write_lock = asyncio.Lock()
+
+    @staticmethod
+    def load_sync(path: Path) -> dict[TopicPartition, int]:
+        try:
+            raw = json.loads(path.read_text())
+        except FileNotFoundError:
+            return {}
+        return {TopicPartition(t, int(p)): int(o) for t, parts in raw.items() for p, o in parts.items()}
+
+    def rebalance(self, log: FileLog) -> None:
+        """Round-robin every partition of the subscribed topics over the members subscribed to it."""
+        targets: dict[FileLogConsumer, set[TopicPartition]] = {m: set() for m in self.members}
+        topics = sorted({t for m in self.members for t in m.topics})
+        turn = 0
+        for topic in topics:
+            candidates = [m for m in self.members if topic in m.topics]
+            for partition in range(len(log._topics.get(topic, ()))):
+                targets[candidates[turn % len(candidates)]].add(TopicPartition(topic, partition))
+                turn += 1
+        for member, target in targets.items():
+            member._target = target
+            member._wakeup.set()
+
+    def released(self, tps: set[TopicPartition], member: FileLogConsumer) -> None:
+        for tp in tps:
+            if self.owner.get(tp) is member:
+                del self.owner[tp]
+        for other in self.members:
+            other._wakeup.set()  # someone may be waiting to claim these
+
+    async def commit(self, member: FileLogConsumer, offsets: dict[TopicPartition, int]) -> None:
+        for tp, offset in offsets.items():
+            if self.owner.get(tp) is not member:
+                raise Conflict(f"{tp.topic}[{tp.partition}] is not assigned to this member of {self.name!r}")
+            if not isinstance(offset, int) or offset < 0:
+                raise InvalidInput("committed offsets are non-negative integers", offset=offset)
+        async with self._write_lock:
+            self.committed.update(offsets)
+            snapshot: dict[str, dict[str, int]] = {}
+            for tp, offset in sorted(self.committed.items()):
+                snapshot.setdefault(tp.topic, {})[str(tp.partition)] = offset
+            try:
+                await asyncio.to_thread(self._write_sync, json.dumps(snapshot).encode())
+            except OSError as exc:
+                raise BackendError(f"could not persist offsets of group {self.name!r}: {exc}") from exc
+
+    def _write_sync(self, payload: bytes) -> None:
+        # temp + rename: a crash leaves either the old or the new offsets, never half a file.
+        tmp = self.path.with_suffix(".tmp")
+        with open(tmp, "wb") as handle:
+            handle.write(payload)
+            if self._fsync:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(tmp, self.path)
+        if self._fsync:
+            fsync_dir_sync(self.path.parent)
+
+
+class FileLogConsumer:
+    def __init__(
+        self, log: FileLog, group: str, topics: Sequence[str], *,
+        on_assign: RebalanceCallback | None, on_revoke: RebalanceCallback | None,
+    ) -> None:
+        self._log = log
+        self._group_name = group
+        self.topics = frozenset(topics)
+        self._on_assign = on_assign
+        self._on_revoke = on_revoke
+        self._group: GroupCoordinator | None = None
+        self._target: set[TopicPartition] = set()
+        self._owned: set[TopicPartition] = set()
+        self._positions: dict[TopicPartition, int] = {}
+        self._wakeup = asyncio.Event()
+        self._sync_lock = asyncio.Lock()
+        self._stopped = False
+
+    async def start(self) -> None:
+        if self._group is not None:
+            return
+        self._stopped = False
+        group = await self._log._group(self._group_name)
+        self._group = group
+        group.members.append(self)
+        self._log._consumers.add(self)
+        group.rebalance(self._log)
+        await self._sync()
+
+    async def stop(self) -> None:
+        group, self._group = self._group, None
+        if group is None:
+            return
+        self._stopped = True
+        async with self._sync_lock:
+            try:
+                if self._owned and self._on_revoke is not None and not self._log._closed:
+                    await self._on_revoke(set(self._owned))
+            finally:
+                self._release(set(self._owned), group)
+                group.members.remove(self)
+                self._log._consumers.discard(self)
+                group.rebalance(self._log)
+
+    def _release(self, tps: set[TopicPartition], group: GroupCoordinator) -> None:
+        for tp in tps:
+            self._log._waiters.get(tp, set()).discard(self._wakeup)
+            self._positions.pop(tp, None)
+        self._owned -= tps
+        group.released(tps, self)
+
+    async def _sync(self) -> None:
+        """Apply the coordinator's target: revoke first, then claim what is free."""
+        async with self._sync_lock:
+            group = self._group
+            if group is None:
+                return
+            revoked = self._owned - self._target
+            if revoked:
+                try:
+                    if self._on_revoke is not None:
+                        await self._on_revoke(set(revoked))
+                finally:
+                    self._release(revoked, group)
+            claimable = {tp for tp in self._target - self._owned if tp not in group.owner}
+            if not claimable:
+                return
+            for tp in claimable:
+                group.owner[tp] = self
+                files = self._log._topics[tp.topic][tp.partition]
+                self._positions[tp] = group.committed.get(tp, files.log_start)
+                self._log._waiters.setdefault(tp, set()).add(self._wakeup)
+            self._owned |= claimable
+            if self._on_assign is not None:
+                await self._on_assign(set(claimable))
+
+    def _check_running(self) -> GroupCoordinator:
+        if self._log._closed:
+            raise BackendUnavailable("the log is closed")
+        if self._group is None:
+            raise InvalidInput("consumer is not started")
+        return self._group
+
+    async def getmany(self, *, timeout_ms: int = 1000, max_records: int = 1000) -> dict[TopicPartition, list[LogRecord]]:
+        self._check_running()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_ms / 1000
+        while True:
+            # Clear before looking, so an append during the look still wakes the wait below.
+            self._wakeup.clear()
+            await self._sync()
+            self._check_running()
+            batch = await self._fetch(max_records)
+            if batch:
+                return batch
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return {}
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), remaining)
+            except TimeoutError:
+                pass
+
+    async def _fetch(self, max_records: int) -> dict[TopicPartition, list[LogRecord]]:
+        # Water-filling: a partition with a deep backlog cannot starve the others.
+        available = []
+        for tp in self._owned:
+            files = self._log._topics[tp.topic][tp.partition]
+            lag = files.next_offset - self._positions[tp]
+            if lag > 0:
+                available.append((lag, tp, files))
+        available.sort(key=lambda item: item[0])
+        plans = []
+        budget = max_records
+        for i, (lag, tp, files) in enumerate(available):
+            share = min(lag, budget // (len(available) - i))
+            plan = files.read_plan(self._positions[tp], share) if share > 0 else None
+            if plan is not None:
+                plans.append((tp, plan))
+                budget -= plan[3]
+        if not plans:
+            return {}
+        decoded = await self._log._read([plan for _, plan in plans])
+        out: dict[TopicPartition, list[LogRecord]] = {}
+        for (tp, _), rows in zip(plans, decoded):
+            # A seek or revoke during the read makes these rows stale: drop them.
+            if tp not in self._owned or not rows or rows[0][0] != self._positions[tp]:
+                continue
+            out[tp] = [LogRecord(tp.topic, tp.partition, o, ts, k, v) for o, ts, k, v in rows]
+            self._positions[tp] = rows[-1][0] + 1
+        return out
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        await self._check_running().commit(self, offsets)
+
+    async def committed(self, tp: TopicPartition) -> int | None:
+        if self._group is not None:
+            return self._group.committed.get(tp)
+        return (await self._log._group(self._group_name)).committed.get(tp)
+
+    def _owned_files(self, tp: TopicPartition):
+        self._check_running()
+        if tp not in self._owned:
+            raise InvalidInput(f"{tp.topic}[{tp.partition}] is not assigned to this consumer")
+        return self._log._topics[tp.topic][tp.partition]
+
+    async def seek(self, tp: TopicPartition, offset: int) -> None:
+        self._owned_files(tp)
+        if offset < 0:
+            raise InvalidInput("offset must be >= 0", offset=offset)
+        self._positions[tp] = offset
+
+    async def seek_to_timestamp(self, tp: TopicPartition, timestamp_ms: int) -> int:
+        offset = self._owned_files(tp).offset_for_timestamp(timestamp_ms)
+        self._positions[tp] = offset
+        return offset
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self._owned)
+
+    def position(self, tp: TopicPartition) -> int | None:
+        return self._positions.get(tp)

@@ -1,0 +1,378 @@
+"""`file:///abs/dir[?fsync=batch|never&segment_bytes=N]` — the Log port on local segment files.
+
+Layout under the directory:
+
+    .lock                                   flock: one FileLog per directory at a time
+    topics/<topic>/meta.json                {"partitions": N}
+    topics/<topic>/<partition>/<base>.log   segments (format in _logfiles.py)
+    groups/<quoted group>.json              committed offsets, replaced atomically
+
+Group commit: `produce` queues its record and a single writer task drains the queue, so
+every produce issued while the previous batch was on its way to disk (at least all of one
+event-loop tick) shares one write and one fsync per partition. A record is visible to
+consumers, and its produce returns, only after that write (and fsync, with fsync=batch).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import logging
+import os
+import re
+import time
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import parse_qs, quote, urlsplit
+
+from services.backends.log import LogConsumer, RebalanceCallback, RecordMetadata, TopicPartition
+from services.common.errors import BackendError, BackendUnavailable, InvalidInput, NotFound
+
+from ._logfiles import MAX_RECORD_BYTES, PartitionFiles, encode_record, fsync_dir_sync, read_sync
+from ._loggroups import FileLogConsumer, GroupCoordinator
+
+__all__ = ["FileLog"]
+
+_log = logging.getLogger(__name__)
+_TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,200}$")  # Kafka's alphabet: safe as a directory name
+_DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
+
+
+
+class _Sink:
+    """Collects the offsets of one produce/produce_batch call: one future per call rather
+    than per record keeps big batches cheap."""
+
+    __slots__ = ("future", "offsets", "missing")
+
+    def __init__(self, count: int) -> None:
+        self.future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        self.offsets = [0] * count
+        self.missing = count
+
+    def resolve(self, index: int, offset: int) -> None:
+        self.offsets[index] = offset
+        self.missing -= 1
+        if self.missing == 0 and not self.future.done():  # done: the caller was cancelled
+            self.future.set_result(self.offsets)
+
+    def fail(self, error: Exception) -> None:
+        if not self.future.done():
+            self.future.set_exception(error)
+
+
+# (partition files, key, value, timestamp_ms, sink, index in the sink) waiting for the writer task
+_Pending = tuple[PartitionFiles, "bytes | None", bytes, int, _Sink, int]
+
+
+class FileLog:
+    def __init__(self, directory: str | Path, *, fsync: bool = True, segment_bytes: int = _DEFAULT_SEGMENT_BYTES) -> None:
+        self._dir = Path(directory)
+        self._fsync = fsync
+        self._segment_bytes = segment_bytes
+        self._topics: dict[str, list[PartitionFiles]] = {}
+        self._groups: dict[str, GroupCoordinator] = {}
+        self._waiters: dict[TopicPartition, set[asyncio.Event]] = {}
+        self._consumers: set[FileLogConsumer] = set()
+        self._round_robin: dict[str, int] = {}
+        self._pending: list[_Pending] = []
+        self._pending_ready = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._io: ThreadPoolExecutor | None = None  # segment writes, one job per partition
+        self._lock_fd: int | None = None
+        self._topic_lock = asyncio.Lock()
+        self._closed = False
+        self.truncated_bytes = 0  # torn-tail bytes cut at the last start(), for tests and ops
+
+    @classmethod
+    def from_url(cls, url: str) -> FileLog:
+        parts = urlsplit(url)
+        if parts.scheme != "file" or parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
+            raise InvalidInput("FileLog needs file:///absolute/dir", url=url)
+        query = parse_qs(parts.query)
+        mode = query.get("fsync", ["batch"])[0]
+        if mode not in ("batch", "never"):
+            raise InvalidInput("fsync must be 'batch' or 'never'", url=url)
+        try:
+            segment_bytes = int(query.get("segment_bytes", [str(_DEFAULT_SEGMENT_BYTES)])[0])
+        except ValueError as exc:
+            raise InvalidInput("segment_bytes must be an integer", url=url) from exc
+        return cls(parts.path, fsync=mode == "batch", segment_bytes=segment_bytes)
+
+    # -- lifecycle -------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._writer is not None:
+            return
+        self._closed = False
+        try:
+            self._lock_fd, self._topics, self.truncated_bytes = await asyncio.to_thread(self._open_sync)
+        except OSError as exc:
+            raise BackendUnavailable(f"cannot open log directory {self._dir}: {exc}") from exc
+        if self.truncated_bytes:
+            _log.warning("log %s: cut %d bytes of torn records", self._dir, self.truncated_bytes)
+        self._io = ThreadPoolExecutor(max_workers=8, thread_name_prefix="filelog-io")
+        self._writer = asyncio.create_task(self._write_forever(), name=f"filelog-writer:{self._dir}")
+
+    def _open_sync(self) -> tuple[int, dict[str, list[PartitionFiles]], int]:
+        (self._dir / "topics").mkdir(parents=True, exist_ok=True)
+        (self._dir / "groups").mkdir(exist_ok=True)
+        lock_fd = os.open(self._dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            os.close(lock_fd)
+            raise BackendUnavailable(f"log directory {self._dir} is in use by another FileLog") from exc
+        topics: dict[str, list[PartitionFiles]] = {}
+        truncated = 0
+        try:
+            for meta in sorted((self._dir / "topics").glob("*/meta.json")):
+                count = json.loads(meta.read_text())["partitions"]
+                topics[meta.parent.name] = []
+                for partition in range(count):
+                    files, cut = PartitionFiles.open_sync(meta.parent / str(partition))
+                    files.tp = TopicPartition(meta.parent.name, partition)
+                    topics[meta.parent.name].append(files)
+                    truncated += cut
+        except BaseException:
+            for parts in topics.values():
+                for files in parts:
+                    files.close_sync()
+            os.close(lock_fd)
+            raise
+        return lock_fd, topics, truncated
+
+    async def close(self) -> None:
+        if self._writer is None:
+            return
+        # Refuse new work, then let the writer drain what is queued before it exits.
+        self._closed = True
+        self._pending_ready.set()
+        try:
+            await self._writer
+        except asyncio.CancelledError:
+            pass
+        self._writer = None
+        self._io.shutdown(wait=False)
+        for consumer in list(self._consumers):
+            consumer._wakeup.set()
+        self._consumers.clear()
+        self._groups.clear()
+        self._waiters.clear()
+        topics, self._topics = self._topics, {}
+        lock_fd, self._lock_fd = self._lock_fd, None
+        await asyncio.to_thread(self._close_sync, topics, lock_fd)
+
+    @staticmethod
+    def _close_sync(topics: dict[str, list[PartitionFiles]], lock_fd: int | None) -> None:
+        for parts in topics.values():
+            for files in parts:
+                files.close_sync()
+        if lock_fd is not None:
+            os.close(lock_fd)  # releases the flock
+
+    def _check_open(self) -> None:
+        if self._writer is None or self._closed:
+            raise BackendUnavailable("the log is not started or already closed")
+
+    # -- topics ----------------------------------------------------------------------
+    async def create_topic(self, topic: str, *, partitions: int) -> None:
+        self._check_open()
+        if not _TOPIC_NAME.match(topic):
+            raise InvalidInput("topic names use letters, digits, '.', '_' and '-' only", topic=topic)
+        if partitions < 1:
+            raise InvalidInput("a topic needs at least one partition", partitions=partitions)
+        async with self._topic_lock:
+            existing = len(self._topics.get(topic, ()))
+            if partitions <= existing:
+                return
+            topic_dir = self._dir / "topics" / topic
+            try:
+                added = await asyncio.to_thread(self._grow_topic_sync, topic_dir, existing, partitions)
+            except OSError as exc:
+                raise BackendError(f"cannot create topic {topic!r}: {exc}") from exc
+            self._topics.setdefault(topic, []).extend(added)
+        for group in self._groups.values():
+            if any(topic in member.topics for member in group.members):
+                group.rebalance(self)
+
+    def _grow_topic_sync(self, topic_dir: Path, existing: int, partitions: int) -> list[PartitionFiles]:
+        # Partition directories first, meta last: a crash in between leaves the old count.
+        added = [PartitionFiles.open_sync(topic_dir / str(p))[0] for p in range(existing, partitions)]
+        for p, files in enumerate(added, start=existing):
+            files.tp = TopicPartition(topic_dir.name, p)
+        tmp = topic_dir / "meta.json.tmp"
+        tmp.write_text(json.dumps({"partitions": partitions}))
+        os.replace(tmp, topic_dir / "meta.json")
+        fsync_dir_sync(topic_dir)
+        fsync_dir_sync(topic_dir.parent)
+        return added
+
+    def _partitions(self, topic: str) -> list[PartitionFiles]:
+        self._check_open()
+        parts = self._topics.get(topic)
+        if parts is None:
+            raise NotFound(f"no topic {topic!r}", topic=topic)
+        return parts
+
+    async def partitions_for(self, topic: str) -> int:
+        return len(self._partitions(topic))
+
+    async def end_offsets(self, topic: str) -> dict[int, int]:
+        return {p: files.next_offset for p, files in enumerate(self._partitions(topic))}
+
+    async def beginning_offsets(self, topic: str) -> dict[int, int]:
+        return {p: files.log_start for p, files in enumerate(self._partitions(topic))}
+
+    # -- producing -------------------------------------------------------------------
+    def _enqueue(
+        self, topic: str, parts: list[PartitionFiles], key: bytes | None, value: bytes,
+        partition: int | None, timestamp_ms: int | None, sink: _Sink, index: int,
+    ) -> tuple[int, int]:
+        _check_record(key, value)
+        if partition is None:
+            if key is not None:
+                partition = zlib.crc32(key) % len(parts)  # stable across processes, unlike hash()
+            else:
+                partition = self._round_robin.get(topic, 0) % len(parts)
+                self._round_robin[topic] = partition + 1
+        elif not 0 <= partition < len(parts):
+            raise InvalidInput(f"topic {topic!r} has no partition {partition}", topic=topic)
+        timestamp = int(time.time() * 1000) if timestamp_ms is None else int(timestamp_ms)
+        self._pending.append((parts[partition], key, bytes(value), timestamp, sink, index))
+        return partition, timestamp
+
+    async def produce(
+        self, topic: str, value: bytes, *, key: bytes | None = None, partition: int | None = None,
+        timestamp_ms: int | None = None,
+    ) -> RecordMetadata:
+        sink = _Sink(1)
+        partition, timestamp = self._enqueue(topic, self._partitions(topic), key, value, partition, timestamp_ms, sink, 0)
+        self._pending_ready.set()
+        return RecordMetadata(topic, partition, (await sink.future)[0], timestamp)
+
+    async def produce_batch(self, topic: str, records: Sequence[tuple[bytes | None, bytes]]) -> list[RecordMetadata]:
+        parts = self._partitions(topic)
+        if not records:
+            return []
+        # Validate everything before queueing anything: a bad record fails the whole call.
+        for key, value in records:
+            _check_record(key, value)
+        sink = _Sink(len(records))
+        placed = [self._enqueue(topic, parts, key, value, None, None, sink, i) for i, (key, value) in enumerate(records)]
+        self._pending_ready.set()
+        offsets = await sink.future
+        return [RecordMetadata(topic, p, o, ts) for (p, ts), o in zip(placed, offsets)]
+
+    async def _write_forever(self) -> None:
+        while True:
+            await self._pending_ready.wait()
+            self._pending_ready.clear()
+            batch, self._pending = self._pending, []
+            if batch:
+                try:
+                    await self._write_batch(batch)
+                except Exception as exc:  # never strand a producer on a dead writer
+                    _log.exception("log writer failed")
+                    _fail(batch, BackendError(f"log write failed: {exc}"))
+            if self._closed and not self._pending:
+                return
+
+    async def _write_batch(self, batch: list[_Pending]) -> None:
+        by_partition: dict[PartitionFiles, list[_Pending]] = {}
+        for item in batch:
+            by_partition.setdefault(item[0], []).append(item)
+        loop = asyncio.get_running_loop()
+        work, jobs = [], []
+        for files, items in by_partition.items():
+            try:
+                if files.active.size >= self._segment_bytes and files.active.positions:
+                    segment, write_fd = await loop.run_in_executor(self._io, files.roll_sync, files.next_offset)
+                    files.install_segment(segment, write_fd)
+            except OSError as exc:
+                _fail(items, BackendError(f"cannot roll log segment: {exc}"))
+                continue
+            work.append((files, items))
+            # One job per partition, in parallel: concurrent fdatasyncs share a journal commit,
+            # which on ext4 makes eight of them cost about as much as one.
+            jobs.append(loop.run_in_executor(
+                self._io, self._append_sync, files, items, files.next_offset, files.active.size))
+        results = await asyncio.gather(*jobs, return_exceptions=True)
+        for (files, items), result in zip(work, results):
+            if isinstance(result, BaseException):
+                _fail(items, BackendUnavailable(f"log write failed: {result}"))
+                continue
+            first_offset = files.next_offset
+            positions, new_size = result
+            files.apply_append(positions, [item[3] for item in items], new_size)
+            for i, item in enumerate(items):
+                item[4].resolve(item[5], first_offset + i)
+            for event in self._waiters.get(files.tp, ()):
+                event.set()
+
+    def _append_sync(self, files: PartitionFiles, items: list[_Pending], first_offset: int, size: int) -> tuple[list[int], int]:
+        chunks, positions, position = [], [], size
+        for i, item in enumerate(items):
+            record = encode_record(first_offset + i, item[3], item[1], item[2])
+            chunks.append(record)
+            positions.append(position)
+            position += len(record)
+        files.write_sync(b"".join(chunks))
+        if self._fsync:
+            try:
+                os.fdatasync(files.write_fd)  # the size is metadata fdatasync does flush
+            except OSError:
+                # Unknown what reached the disk: cut it so the index and the file agree.
+                try:
+                    os.ftruncate(files.write_fd, size)
+                except OSError:
+                    pass
+                raise
+        return positions, position
+
+    async def _read(self, plans: list[tuple[int, int, int, int]]) -> list[list]:
+        try:
+            return await asyncio.to_thread(lambda: [read_sync(plan) for plan in plans])
+        except OSError as exc:
+            raise BackendUnavailable(f"log read failed: {exc}") from exc
+
+    # -- consuming ---------------------------------------------------------------------
+    def consumer(
+        self, group: str, topics: Sequence[str], *,
+        on_assign: RebalanceCallback | None = None, on_revoke: RebalanceCallback | None = None,
+    ) -> LogConsumer:
+        if not group:
+            raise InvalidInput("a consumer group needs a name")
+        return FileLogConsumer(self, group, list(topics), on_assign=on_assign, on_revoke=on_revoke)
+
+    async def _group(self, name: str) -> GroupCoordinator:
+        self._check_open()
+        group = self._groups.get(name)
+        if group is None:
+            path = self._dir / "groups" / f"{quote(name, safe='')}.json"
+            try:
+                committed = await asyncio.to_thread(GroupCoordinator.load_sync, path)
+            except (OSError, ValueError) as exc:
+                raise BackendError(f"cannot read offsets of group {name!r}: {exc}") from exc
+            # Another task may have loaded it while we were reading.
+            group = self._groups.setdefault(name, GroupCoordinator(name, path, committed, fsync=self._fsync))
+        return group
+
+    async def committed_offsets(self, group: str, topic: str) -> dict[int, int]:
+        coordinator = await self._group(group)
+        return {tp.partition: offset for tp, offset in coordinator.committed.items() if tp.topic == topic}
+
+
+def _check_record(key: bytes | None, value: bytes) -> None:
+    if not isinstance(value, (bytes, bytearray)) or (key is not None and not isinstance(key, (bytes, bytearray))):
+        raise InvalidInput("log keys and values are bytes")
+    if len(value) + len(key or b"") > MAX_RECORD_BYTES:
+        raise InvalidInput(f"record larger than {MAX_RECORD_BYTES} bytes")
+
+
+def _fail(items: list[_Pending], error: Exception) -> None:
+    for item in items:
+        item[4].fail(error)
+

@@ -1,0 +1,274 @@
+"""`memory://` — the Cache port on plain in-process dicts.
+
+Redis semantics where callers can observe them: one keyspace shared by strings, hashes
+and sorted sets (a type mismatch is InvalidInput, Redis' WRONGTYPE), `set` clears a TTL
+while `incr`/`hset`/`zadd` keep it, and an empty hash or sorted set disappears.
+Expiry is lazy (checked on every access) plus a periodic sweep, so memory held by keys
+nobody reads again is still given back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from urllib.parse import parse_qs, urlsplit
+
+from services.common.errors import InvalidInput
+
+__all__ = ["MemoryCache"]
+
+_STR, _HASH, _ZSET = "string", "hash", "zset"
+_CLOSED = object()  # sentinel pushed to subscriber queues on close
+
+
+class _Subscription:
+    """An async iterator over one channel; registered at construction, so it sees every
+    message published after `subscribe()` returned."""
+
+    def __init__(self, cache: MemoryCache, channel: str) -> None:
+        self._cache = cache
+        self._channel = channel
+        self._queue: asyncio.Queue[object] = asyncio.Queue()
+        self._done = False
+        cache._subscribers.setdefault(channel, set()).add(self._queue)
+
+    def __aiter__(self) -> _Subscription:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._done:
+            raise StopAsyncIteration
+        item = await self._queue.get()
+        if item is _CLOSED:
+            await self.aclose()
+            raise StopAsyncIteration
+        return item  # type: ignore[return-value]
+
+    async def aclose(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        queues = self._cache._subscribers.get(self._channel)
+        if queues is not None:
+            queues.discard(self._queue)
+            if not queues:
+                del self._cache._subscribers[self._channel]
+
+
+class MemoryCache:
+    def __init__(self, *, sweep_interval_s: float = 1.0) -> None:
+        self._values: dict[str, tuple[str, object]] = {}
+        self._expires_at: dict[str, float] = {}  # monotonic deadline per key with a TTL
+        self._subscribers: dict[str, set[asyncio.Queue[object]]] = {}
+        self._sweep_interval_s = sweep_interval_s
+        self._sweeper: asyncio.Task[None] | None = None
+
+    @classmethod
+    def from_url(cls, url: str) -> MemoryCache:
+        parts = urlsplit(url)
+        if parts.scheme != "memory":
+            raise InvalidInput("MemoryCache needs a memory:// URL", url=url)
+        query = parse_qs(parts.query)
+        try:
+            interval = float(query.get("sweep_interval", ["1.0"])[0])
+        except ValueError as exc:
+            raise InvalidInput("sweep_interval must be a number", url=url) from exc
+        return cls(sweep_interval_s=interval)
+
+    async def start(self) -> None:
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = asyncio.create_task(self._sweep_forever(), name="memcache-sweep")
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            try:
+                await self._sweeper
+            except asyncio.CancelledError:
+                pass
+            self._sweeper = None
+        for queues in list(self._subscribers.values()):
+            for queue in list(queues):
+                queue.put_nowait(_CLOSED)
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._sweep_interval_s)
+            self.sweep()
+
+    def sweep(self) -> int:
+        """Drop every expired key now; return how many went."""
+        now = time.monotonic()
+        expired = [key for key, deadline in self._expires_at.items() if deadline <= now]
+        for key in expired:
+            self._drop(key)
+        return len(expired)
+
+    # -- internals -----------------------------------------------------------------
+    def _drop(self, key: str) -> bool:
+        self._expires_at.pop(key, None)
+        return self._values.pop(key, None) is not None
+
+    def _live(self, key: str) -> tuple[str, object] | None:
+        deadline = self._expires_at.get(key)
+        if deadline is not None and deadline <= time.monotonic():
+            self._drop(key)
+            return None
+        return self._values.get(key)
+
+    def _typed(self, key: str, kind: str) -> object | None:
+        entry = self._live(key)
+        if entry is None:
+            return None
+        if entry[0] != kind:
+            raise InvalidInput(f"key {key!r} holds a {entry[0]}, not a {kind}", key=key)
+        return entry[1]
+
+    def _set_ttl(self, key: str, ttl: float | None) -> None:
+        if ttl is None:
+            self._expires_at.pop(key, None)
+            return
+        if ttl <= 0:
+            raise InvalidInput("ttl must be positive", ttl=ttl)
+        self._expires_at[key] = time.monotonic() + ttl
+
+    @staticmethod
+    def _check_bytes(value: object) -> bytes:
+        if not isinstance(value, (bytes, bytearray, memoryview)):
+            raise InvalidInput(f"cache values are bytes, got {type(value).__name__}")
+        return bytes(value)
+
+    # -- plain keys ----------------------------------------------------------------
+    async def get(self, key: str) -> bytes | None:
+        return self._typed(key, _STR)  # type: ignore[return-value]
+
+    async def set(self, key: str, value: bytes, *, ttl: float | None = None) -> None:
+        value = self._check_bytes(value)
+        self._set_ttl(key, ttl)
+        self._values[key] = (_STR, value)
+
+    async def set_nx(self, key: str, value: bytes, *, ttl: float | None = None) -> bool:
+        if self._live(key) is not None:
+            return False
+        await self.set(key, value, ttl=ttl)
+        return True
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        out: list[bytes | None] = []
+        for key in keys:
+            entry = self._live(key)
+            # MGET answers nil for a key of another type instead of failing the batch.
+            out.append(entry[1] if entry is not None and entry[0] == _STR else None)  # type: ignore[misc]
+        return out
+
+    async def set_many(self, items: Mapping[str, bytes], *, ttl: float | None = None) -> None:
+        checked = {key: self._check_bytes(value) for key, value in items.items()}
+        for key, value in checked.items():
+            self._set_ttl(key, ttl)
+            self._values[key] = (_STR, value)
+
+    async def delete(self, *keys: str) -> int:
+        return sum(1 for key in keys if self._live(key) is not None and self._drop(key))
+
+    async def incr(self, key: str, amount: int = 1) -> int:
+        current = self._typed(key, _STR)
+        try:
+            number = int(current) if current is not None else 0  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise InvalidInput(f"key {key!r} does not hold an integer", key=key) from exc
+        number += amount
+        self._values[key] = (_STR, str(number).encode())
+        return number
+
+    async def expire(self, key: str, ttl: float) -> bool:
+        if self._live(key) is None:
+            return False
+        self._set_ttl(key, ttl)
+        return True
+
+    async def ttl(self, key: str) -> float | None:
+        if self._live(key) is None:
+            return None
+        deadline = self._expires_at.get(key)
+        return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+    # -- hashes --------------------------------------------------------------------
+    async def hset(self, key: str, mapping: Mapping[str, bytes]) -> None:
+        checked = {field: self._check_bytes(value) for field, value in mapping.items()}
+        current = self._typed(key, _HASH)
+        if current is None:
+            current = {}
+            self._values[key] = (_HASH, current)
+        current.update(checked)  # type: ignore[attr-defined]
+
+    async def hget(self, key: str, field: str) -> bytes | None:
+        current = self._typed(key, _HASH)
+        return None if current is None else current.get(field)  # type: ignore[attr-defined]
+
+    async def hgetall(self, key: str) -> dict[str, bytes]:
+        current = self._typed(key, _HASH)
+        return {} if current is None else dict(current)  # type: ignore[call-overload]
+
+    async def hdel(self, key: str, *fields: str) -> int:
+        current: dict[str, bytes] | None = self._typed(key, _HASH)  # type: ignore[assignment]
+        if current is None:
+            return 0
+        removed = sum(1 for field in fields if current.pop(field, None) is not None)
+        if not current:
+            self._drop(key)
+        return removed
+
+    # -- sorted sets ---------------------------------------------------------------
+    async def zadd(self, key: str, mapping: Mapping[str, float]) -> int:
+        current: dict[str, float] | None = self._typed(key, _ZSET)  # type: ignore[assignment]
+        if current is None:
+            current = {}
+            self._values[key] = (_ZSET, current)
+        added = sum(1 for member in mapping if member not in current)
+        current.update({member: float(score) for member, score in mapping.items()})
+        return added
+
+    async def zrangebyscore(
+        self, key: str, min_score: float, max_score: float, *, limit: int | None = None
+    ) -> list[tuple[str, float]]:
+        current: dict[str, float] | None = self._typed(key, _ZSET)  # type: ignore[assignment]
+        if current is None:
+            return []
+        # Ties ordered by member, as Redis does; sets here stay small (routes, recent ids).
+        hits = sorted(
+            ((member, score) for member, score in current.items() if min_score <= score <= max_score),
+            key=lambda item: (item[1], item[0]),
+        )
+        return hits if limit is None else hits[:limit]
+
+    async def zrem(self, key: str, *members: str) -> int:
+        current: dict[str, float] | None = self._typed(key, _ZSET)  # type: ignore[assignment]
+        if current is None:
+            return 0
+        removed = sum(1 for member in members if current.pop(member, None) is not None)
+        if not current:
+            self._drop(key)
+        return removed
+
+    async def zremrangebyscore(self, key: str, min_score: float, max_score: float) -> int:
+        current: dict[str, float] | None = self._typed(key, _ZSET)  # type: ignore[assignment]
+        if current is None:
+            return 0
+        doomed = [member for member, score in current.items() if min_score <= score <= max_score]
+        return await self.zrem(key, *doomed) if doomed else 0
+
+    async def zcard(self, key: str) -> int:
+        current = self._typed(key, _ZSET)
+        return 0 if current is None else len(current)  # type: ignore[arg-type]
+
+    # -- pub/sub -------------------------------------------------------------------
+    async def publish(self, channel: str, message: bytes) -> int:
+        message = self._check_bytes(message)
+        queues = self._subscribers.get(channel, ())
+        for queue in queues:
+            queue.put_nowait(message)
+        return len(queues)
+
+    def subscribe(self, channel: str) -> AsyncIterator[bytes]:
+        return _Subscription(self, channel)

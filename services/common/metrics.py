@@ -1,0 +1,94 @@
+"""Prometheus metrics shared by the message path, and the admin HTTP endpoint.
+
+Every Flare process serves `/metrics` (Prometheus text format) and `/healthz` (JSON) on its
+admin port. The server is a few lines of asyncio rather than prometheus_client's threaded
+server so it can report live health from the event loop it describes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+__all__ = [
+    "CONNECTIONS",
+    "MESSAGES_IN",
+    "MESSAGES_OUT",
+    "ACK_LATENCY",
+    "DEDUP_HITS",
+    "RETRIES",
+    "LOG_LAG",
+    "DELIVERY_FAILURES",
+    "STORE_BATCH",
+    "FRAME_ERRORS",
+    "AdminServer",
+]
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+
+CONNECTIONS = Gauge("flare_connections", "Open client WebSocket connections")
+MESSAGES_IN = Counter("flare_messages_in_total", "Messages accepted from clients", ["content_type"])
+MESSAGES_OUT = Counter("flare_messages_out_total", "Message frames pushed to devices")
+ACK_LATENCY = Histogram(
+    "flare_ack_latency_seconds", "Time from the gateway receiving a message to each ack level",
+    ["level"], buckets=_LATENCY_BUCKETS,
+)
+DEDUP_HITS = Counter("flare_dedup_hits_total", "Resent messages recognised by client_msg_id", ["path"])
+RETRIES = Counter("flare_retries_total", "Retried operations", ["operation"])
+LOG_LAG = Gauge("flare_log_lag_records", "Records appended to the message log but not yet stored", ["partition"])
+DELIVERY_FAILURES = Counter("flare_delivery_failures_total", "Deliveries that could not reach a device", ["reason"])
+STORE_BATCH = Histogram(
+    "flare_store_batch_size", "Messages per store-consumer batch",
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000),
+)
+FRAME_ERRORS = Counter("flare_frame_errors_total", "Client frames answered with an error", ["code"])
+
+
+class AdminServer:
+    """GET /metrics and GET /healthz on a small asyncio HTTP/1.1 server."""
+
+    def __init__(self, host: str, port: int, *, health: Callable[[], dict] | None = None) -> None:
+        self.host = host
+        self.port = port
+        self._health = health or (lambda: {"status": "ok"})
+        self._server: asyncio.AbstractServer | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await self._server.wait_closed()
+            self._server = None
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request_line = await asyncio.wait_for(reader.readline(), 5)
+            while (await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b"\n", b""):
+                pass
+            parts = request_line.decode("latin-1").split()
+            path = parts[1].split("?")[0] if len(parts) >= 2 else ""
+            if path == "/metrics":
+                status, ctype, body = "200 OK", CONTENT_TYPE_LATEST, generate_latest()
+            elif path == "/healthz":
+                health = self._health()
+                status = "200 OK" if health.get("status") == "ok" else "503 Service Unavailable"
+                ctype, body = "application/json", orjson.dumps(health)
+            else:
+                status, ctype, body = "404 Not Found", "text/plain", b"not found\n"
+            writer.write(
+                f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
+                "Connection: close\r\n\r\n".encode() + body
+            )
+            await writer.drain()
+        except (asyncio.TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()

@@ -1,0 +1,1 @@
+"""Flare's .proto files and the stubs generated from them (`python -m services.common.proto.generate`)."""

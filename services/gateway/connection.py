@@ -1,0 +1,102 @@
+"""One client connection: a bounded outbound queue drained by its own writer task.
+
+The queue is what keeps one slow client from stalling everyone: pushes never await the
+socket, and a connection whose queue overflows is closed (4008) — its messages are stored,
+so it catches up with `sync` after reconnecting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from services.common.ids import DeviceId, UserId
+from services.common.model import DeviceType
+
+__all__ = ["ClientConnection", "CLOSE_IDLE", "CLOSE_UNAUTHORIZED", "CLOSE_REPLACED", "CLOSE_SLOW"]
+
+CLOSE_IDLE = 4000
+CLOSE_UNAUTHORIZED = 4001
+CLOSE_REPLACED = 4003
+CLOSE_SLOW = 4008
+
+
+class ClientConnection:
+    __slots__ = (
+        "ws", "user_id", "device_id", "device_type", "connection_id", "max_queue",
+        "last_seen", "_queue", "_wakeup", "_closed", "_writer", "close_reason",
+    )
+
+    def __init__(self, ws: ServerConnection, *, user_id: UserId, device_id: DeviceId, device_type: DeviceType,
+                 connection_id: str, max_queue: int) -> None:
+        self.ws = ws
+        self.user_id = user_id
+        self.device_id = device_id
+        self.device_type = device_type
+        self.connection_id = connection_id
+        self.max_queue = max_queue
+        self.last_seen = asyncio.get_running_loop().time()
+        self._queue: deque[bytes] = deque()
+        self._wakeup = asyncio.Event()
+        self._closed = False
+        self._writer: asyncio.Task | None = None
+        self.close_reason: str | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def start(self) -> None:
+        self._writer = asyncio.create_task(self._write_forever(), name=f"ws-writer-{self.connection_id}")
+
+    def push(self, frame: bytes) -> bool:
+        """Queue a frame; False if the connection is closed or just overflowed."""
+        if self._closed:
+            return False
+        if len(self._queue) >= self.max_queue:
+            self.close_soon(CLOSE_SLOW, "slow_consumer: outbound queue overflowed; reconnect and sync")
+            return False
+        self._queue.append(frame)
+        self._wakeup.set()
+        return True
+
+    def close_soon(self, code: int, reason: str, *, error_frame: bytes | None = None) -> None:
+        """Stop accepting frames, flush `error_frame` if given, then close with `code`."""
+        if self._closed:
+            return
+        self._closed = True
+        self.close_reason = reason
+        self._queue.clear()
+        asyncio.get_running_loop().create_task(self._close(code, reason, error_frame))
+
+    async def _close(self, code: int, reason: str, error_frame: bytes | None) -> None:
+        with contextlib.suppress(ConnectionClosed, OSError, asyncio.TimeoutError):
+            if error_frame is not None:
+                await asyncio.wait_for(self.ws.send(error_frame, text=True), 2)
+            await asyncio.wait_for(self.ws.close(code, reason[:120]), 5)
+
+    async def _write_forever(self) -> None:
+        queue, ws = self._queue, self.ws
+        try:
+            while not self._closed:
+                if not queue:
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                    continue
+                await ws.send(queue.popleft(), text=True)
+        except ConnectionClosed:
+            self._closed = True
+        except asyncio.CancelledError:
+            pass
+
+    async def stop(self) -> None:
+        self._closed = True
+        self._wakeup.set()
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer

@@ -1,0 +1,145 @@
+"""Client frame validation (docs/protocol.md): turn untrusted JSON into checked values.
+
+Hand-written checks rather than a schema library: this runs for every frame on the hot
+path, and each failure must name the offending field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from services.common import codec
+from services.common.errors import InvalidInput
+from services.common.ids import parse_message_id
+from services.common.model import MAX_ID_LENGTH, Cursor, c2c_conversation_id, conversation_kind, validate_name
+
+__all__ = [
+    "BadFrame",
+    "parse_frame",
+    "require_str",
+    "require_int",
+    "optional_str",
+    "conversation_of_send",
+    "message_id_field",
+    "cursors_field",
+    "error_frame",
+    "KNOWN_TYPES",
+]
+
+KNOWN_TYPES = frozenset({
+    "send", "ack", "read", "sync", "recall", "delete", "heartbeat", "presence",
+    "group_create", "group_join", "group_leave",
+})
+_MAX_SEQ = 2**53  # JSON clients cannot represent more; anything above is absurd
+
+
+class BadFrame(InvalidInput):
+    code = "bad_frame"
+
+
+def parse_frame(raw: str | bytes) -> dict:
+    if isinstance(raw, bytes):
+        raise BadFrame("binary frames are not supported; send JSON text frames")
+    try:
+        frame = codec.loads(raw)
+    except codec.JSONDecodeError as exc:
+        raise BadFrame(f"frame is not valid JSON: {exc}") from exc
+    if not isinstance(frame, dict):
+        raise BadFrame("frame must be a JSON object")
+    kind = frame.get("type")
+    if not isinstance(kind, str):
+        raise BadFrame("field 'type' is required and must be a string")
+    return frame
+
+
+def require_str(frame: Mapping, field: str, *, max_len: int = MAX_ID_LENGTH) -> str:
+    value = frame.get(field)
+    if not isinstance(value, str) or not value:
+        raise BadFrame(f"field '{field}' is required and must be a non-empty string")
+    if len(value) > max_len:
+        raise InvalidInput(f"field '{field}' is longer than {max_len} characters")
+    return value
+
+
+def optional_str(frame: Mapping, field: str, *, max_len: int = MAX_ID_LENGTH) -> str | None:
+    if frame.get(field) is None:
+        return None
+    return require_str(frame, field, max_len=max_len)
+
+
+def require_int(frame: Mapping, field: str, *, minimum: int = 0, maximum: int = _MAX_SEQ) -> int:
+    value = frame.get(field)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadFrame(f"field '{field}' is required and must be an integer")
+    if not minimum <= value <= maximum:
+        raise InvalidInput(f"field '{field}' must be between {minimum} and {maximum}")
+    return value
+
+
+def message_id_field(frame: Mapping, field: str = "msg_id") -> int:
+    if field not in frame:
+        raise BadFrame(f"field '{field}' is required")
+    try:
+        return parse_message_id(frame[field])
+    except ValueError as exc:
+        raise InvalidInput(f"field '{field}': {exc}") from exc
+
+
+def conversation_of_send(frame: Mapping, sender_id: str) -> str:
+    """The conversation id of a send frame: given, or formed from `to`."""
+    if frame.get("conversation_id") is not None:
+        conversation_id = require_str(frame, "conversation_id", max_len=2 * MAX_ID_LENGTH + 8)
+        try:
+            conversation_kind(conversation_id)
+        except ValueError as exc:
+            raise InvalidInput(f"field 'conversation_id': {exc}") from exc
+        return conversation_id
+    if frame.get("to") is not None:
+        to = require_str(frame, "to")
+        try:
+            validate_name(to, "to")
+        except ValueError as exc:
+            raise InvalidInput(f"field 'to': {exc}") from exc
+        return c2c_conversation_id(sender_id, to)
+    raise BadFrame("a send frame needs 'conversation_id' or 'to'")
+
+
+def conversation_field(frame: Mapping) -> str:
+    conversation_id = require_str(frame, "conversation_id", max_len=2 * MAX_ID_LENGTH + 8)
+    try:
+        conversation_kind(conversation_id)
+    except ValueError as exc:
+        raise InvalidInput(f"field 'conversation_id': {exc}") from exc
+    return conversation_id
+
+
+def cursors_field(frame: Mapping) -> dict[str, Cursor] | None:
+    raw = frame.get("cursors")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or len(raw) > 10_000:
+        raise BadFrame("field 'cursors' must be an object of at most 10000 conversations")
+    cursors: dict[str, Cursor] = {}
+    for conversation_id, value in raw.items():
+        try:
+            conversation_kind(conversation_id)
+        except ValueError as exc:
+            raise InvalidInput(f"field 'cursors': {exc}") from exc
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = {"seq": value}
+        if not isinstance(value, dict):
+            raise BadFrame(f"field 'cursors.{conversation_id}' must be an object with 'seq' and 'event_id'")
+        cursors[conversation_id] = Cursor(
+            seq=require_int(value, "seq") if "seq" in value else 0,
+            event_id=require_int(value, "event_id") if "event_id" in value else 0,
+        )
+    return cursors
+
+
+def error_frame(code: str, message: str, *, ref: object = None, details: dict | None = None) -> bytes:
+    frame: dict[str, object] = {"type": "error", "code": code, "message": message}
+    if ref is not None:
+        frame["ref"] = ref
+    if details:
+        frame["details"] = details
+    return codec.dumps(frame)

@@ -1,0 +1,145 @@
+"""What the gateway does with each client frame type (docs/protocol.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from services.common import codec
+from services.common.errors import InvalidInput, TooLarge
+from services.common.ids import ConversationId, MessageIdGenerator
+from services.common.metrics import ACK_LATENCY, MESSAGES_IN
+from services.common.model import Message, SessionStatus, group_conversation_id, now_ms, validate_name
+
+from .frames import (
+    BadFrame,
+    conversation_field,
+    conversation_of_send,
+    cursors_field,
+    message_id_field,
+    optional_str,
+    require_int,
+    require_str,
+)
+
+if TYPE_CHECKING:
+    from .connection import ClientConnection
+    from .service import GatewayService
+
+__all__ = ["FrameHandlers"]
+
+Handler = Callable[["ClientConnection", dict], Awaitable[None]]
+_MAX_GROUP_MEMBERS = 5000
+
+
+class FrameHandlers:
+    def __init__(self, gateway: GatewayService, ids: MessageIdGenerator) -> None:
+        self.gw = gateway
+        self.ids = ids
+        self.table: dict[str, Handler] = {
+            "send": self.send, "ack": self.ack, "read": self.read, "sync": self.sync,
+            "recall": self.recall, "delete": self.delete, "heartbeat": self.heartbeat,
+            "presence": self.presence, "group_create": self.group_create,
+            "group_join": self.group_join, "group_leave": self.group_leave,
+        }
+
+    async def send(self, conn: ClientConnection, frame: dict) -> None:
+        received_at = now_ms()
+        client_msg_id = require_str(frame, "client_msg_id")
+        conversation_id = conversation_of_send(frame, conn.user_id)
+        content_type = optional_str(frame, "content_type", max_len=32) or "text"
+        body = frame.get("body")
+        if body is None or not isinstance(body, (str, dict)):
+            raise BadFrame("field 'body' is required and must be a string or an object")
+        size = len(body.encode()) if isinstance(body, str) else len(codec.dumps(body))
+        if size > self.gw.config.max_body_bytes:
+            raise TooLarge(f"body is {size} bytes; the limit is {self.gw.config.max_body_bytes}")
+        message = Message(
+            msg_id=self.ids.next_id(), client_msg_id=client_msg_id, conversation_id=ConversationId(conversation_id),
+            sender_id=conn.user_id, sender_device=conn.device_id, content_type=content_type, body=body,
+            created_at=received_at,
+        )
+        MESSAGES_IN.labels(content_type).inc()
+        ref = frame.get("id", client_msg_id)
+        ack = {"type": "ack", "ref": ref, "client_msg_id": client_msg_id, "conversation_id": conversation_id}
+        conn.push(codec.dumps({**ack, "level": "received", "msg_id": str(message.msg_id)}))
+        ACK_LATENCY.labels("received").observe(max(0, now_ms() - received_at) / 1000)
+        result = await self.gw.router.send(message)
+        conn.push(codec.dumps({**ack, "level": "stored", "msg_id": str(result.msg_id), "duplicate": result.duplicate}))
+
+    async def ack(self, conn: ClientConnection, frame: dict) -> None:
+        conversation_id = conversation_field(frame)
+        seq = require_int(frame, "seq") if "seq" in frame else 0
+        event_id = require_int(frame, "event_id") if "event_id" in frame else 0
+        self.gw.sync.note_ack(conn.user_id, conn.device_id, conversation_id, seq=seq, event_id=event_id)
+        if seq:
+            self.gw.note_delivered(conn.user_id, conversation_id, seq)
+
+    async def read(self, conn: ClientConnection, frame: dict) -> None:
+        conversation_id = conversation_field(frame)
+        await self.gw.sync.read(conn.user_id, conversation_id, require_int(frame, "seq", minimum=1))
+
+    async def sync(self, conn: ClientConnection, frame: dict) -> None:
+        limit = require_int(frame, "limit", minimum=1, maximum=5000) if "limit" in frame else None
+        result = await self.gw.sync.sync(conn.user_id, conn.device_id, cursors=cursors_field(frame), limit=limit)
+        conn.push(codec.dumps({"type": "sync_result", "ref": frame.get("id"), "conversations": result}))
+
+    async def recall(self, conn: ClientConnection, frame: dict) -> None:
+        await self.gw.sync.recall(conn.user_id, message_id_field(frame))
+
+    async def delete(self, conn: ClientConnection, frame: dict) -> None:
+        await self.gw.sync.delete(conn.user_id, message_id_field(frame))
+
+    async def heartbeat(self, conn: ClientConnection, frame: dict) -> None:
+        await self.gw.session.heartbeat(conn.user_id, conn.device_id, connection_id=conn.connection_id)
+        conn.push(codec.dumps({"type": "heartbeat_ack", "ref": frame.get("id"), "server_time": now_ms()}))
+
+    async def presence(self, conn: ClientConnection, frame: dict) -> None:
+        if frame.get("status") is not None:
+            status = require_str(frame, "status", max_len=16)
+            if status not in ("online", "away"):
+                raise InvalidInput("field 'status' must be 'online' or 'away'")
+            await self.gw.session.set_status(conn.user_id, conn.device_id, status=SessionStatus(status),
+                                             connection_id=conn.connection_id)
+            return
+        users = frame.get("user_ids")
+        if not isinstance(users, list) or not users or len(users) > 1000 or not all(isinstance(u, str) for u in users):
+            raise BadFrame("presence needs 'status', or 'user_ids' as a list of 1..1000 strings")
+        statuses = await self.gw.session.presence(users)
+        conn.push(codec.dumps({
+            "type": "presence", "ref": frame.get("id"),
+            "statuses": {u: (s.value if hasattr(s, "value") else s) for u, s in statuses.items()},
+        }))
+
+    def _group_id(self, frame: dict) -> str:
+        group_id = require_str(frame, "group_id")
+        try:
+            return validate_name(group_id, "group_id")
+        except ValueError as exc:
+            raise InvalidInput(f"field 'group_id': {exc}") from exc
+
+    async def group_create(self, conn: ClientConnection, frame: dict) -> None:
+        group_id = self._group_id(frame)
+        members = frame.get("members", [])
+        if not isinstance(members, list) or len(members) > _MAX_GROUP_MEMBERS:
+            raise BadFrame(f"field 'members' must be a list of at most {_MAX_GROUP_MEMBERS} user ids")
+        try:
+            users = sorted({validate_name(m, "member") for m in members} | {conn.user_id})
+        except ValueError as exc:
+            raise InvalidInput(f"field 'members': {exc}") from exc
+        conversation_id = group_conversation_id(group_id)
+        users = await self.gw.router.create_group(conn.user_id, conversation_id, users)
+        conn.push(codec.dumps({"type": "group_created", "ref": frame.get("id"), "conversation_id": conversation_id,
+                               "members": users}))
+
+    async def group_join(self, conn: ClientConnection, frame: dict) -> None:
+        conversation_id = group_conversation_id(self._group_id(frame))
+        await self.gw.router.join_group(conn.user_id, conversation_id)
+        conn.push(codec.dumps({"type": "group_joined", "ref": frame.get("id"), "conversation_id": conversation_id}))
+
+    async def group_leave(self, conn: ClientConnection, frame: dict) -> None:
+        conversation_id = group_conversation_id(self._group_id(frame))
+        await self.gw.router.leave_group(conn.user_id, conversation_id)
+        conn.push(codec.dumps({"type": "group_left", "ref": frame.get("id"), "conversation_id": conversation_id}))
+
+

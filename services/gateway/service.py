@@ -1,0 +1,242 @@
+"""The WebSocket gateway: authenticate, keep a session per device, relay frames.
+
+Each connection has a reader (this module: parse, dispatch, answer errors) and a writer
+(ClientConnection). Device acks are gathered per event-loop tick and handed to the router
+in one call per (user, conversation), because at full rate there is one ack per delivered
+message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from services.common import codec
+from services.common.auth import TokenExpired, verify_token
+from services.common.config import GatewayConfig
+from services.common.errors import BackendUnavailable, Conflict, FlareError, Unauthorized
+from services.common.ids import DeviceId, MessageIdGenerator, UserId
+from services.common.metrics import CONNECTIONS, FRAME_ERRORS
+from services.common.model import DeviceType, now_ms, validate_name
+from services.router.client import RouterClient
+from services.session.client import SessionClient
+from services.sync.client import SyncClient
+
+from .connection import CLOSE_IDLE, CLOSE_REPLACED, CLOSE_UNAUTHORIZED, ClientConnection
+from .frames import KNOWN_TYPES, error_frame, parse_frame
+from .handlers import FrameHandlers
+
+__all__ = ["GatewayService", "InProcessGatewayClient"]
+
+log = logging.getLogger("flare.gateway")
+
+
+class GatewayService:
+    def __init__(
+        self, *, config: GatewayConfig, gateway_id: str, token_secret: bytes, router: RouterClient,
+        sync: SyncClient, session: SessionClient, ids: MessageIdGenerator,
+    ) -> None:
+        self.config = config
+        self.gateway_id = gateway_id
+        self.router = router
+        self.sync = sync
+        self.session = session
+        self._secret = token_secret
+        self._handlers = FrameHandlers(self, ids)
+        self._connections: dict[str, ClientConnection] = {}
+        self._server: Server | None = None
+        self._watchdog: asyncio.Task | None = None
+        self._acks: dict[tuple[str, str], list[int]] = defaultdict(list)
+        self._ack_flush_scheduled = False
+        self.port = config.port
+
+    @property
+    def url(self) -> str:
+        return f"ws://{self.config.host}:{self.port}/ws"
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._connections)
+
+    async def start(self) -> None:
+        self._server = await serve(
+            self._serve_connection, self.config.host, self.config.port,
+            max_size=self.config.max_frame_bytes, compression=None,
+            ping_interval=20, ping_timeout=60, max_queue=64,
+        )
+        self.port = next(iter(self._server.sockets)).getsockname()[1]
+        self._watchdog = asyncio.create_task(self._close_idle_forever(), name="gateway-idle-watchdog")
+        log.info("gateway %s listening on %s", self.gateway_id, self.url)
+
+    async def stop(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 5)
+            self._server = None
+
+    # -- push (called by the router) ---------------------------------------------------
+    def push(self, deliveries: Sequence[tuple[str, bytes]]) -> list[str]:
+        gone: list[str] = []
+        connections = self._connections
+        for connection_id, frame in deliveries:
+            conn = connections.get(connection_id)
+            if conn is None or not conn.push(frame):
+                gone.append(connection_id)
+        return gone
+
+    def close_connection(self, connection_id: str, *, code: int, reason: str, error: bytes | None = None) -> None:
+        conn = self._connections.get(connection_id)
+        if conn is not None:
+            conn.close_soon(code, reason, error_frame=error)
+
+    # -- device acks, batched per tick -----------------------------------------------------
+    def note_delivered(self, user_id: str, conversation_id: str, seq: int) -> None:
+        self._acks[(user_id, conversation_id)].append(seq)
+        if not self._ack_flush_scheduled:
+            self._ack_flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_acks)
+
+    def _flush_acks(self) -> None:
+        self._ack_flush_scheduled = False
+        acks, self._acks = self._acks, defaultdict(list)
+        asyncio.get_running_loop().create_task(self._deliver_acks(acks))
+
+    async def _deliver_acks(self, acks: dict[tuple[str, str], list[int]]) -> None:
+        for (user_id, conversation_id), seqs in acks.items():
+            try:
+                await self.router.on_delivered(user_id, conversation_id, seqs)
+            except FlareError:
+                log.warning("could not report DELIVERED for %s in %s", user_id, conversation_id, exc_info=True)
+
+    # -- connections --------------------------------------------------------------------
+    async def _authenticate(self, ws: ServerConnection) -> tuple[UserId, DeviceId, DeviceType] | None:
+        query = parse_qs(urlsplit(ws.request.path).query) if ws.request else {}
+        token = (query.get("token") or [None])[0]
+        try:
+            claims = verify_token(self._secret, token)
+            user_id = validate_name(claims.subject, "token subject")
+            device_id = validate_name((query.get("device_id") or ["default"])[0], "device_id")
+            device_type = DeviceType((query.get("device_type") or ["mobile"])[0].lower())
+        except Unauthorized as exc:
+            code = "token_expired" if isinstance(exc, TokenExpired) else "unauthorized"
+            await self._refuse(ws, code, str(exc))
+            return None
+        except ValueError as exc:
+            await self._refuse(ws, "unauthorized", f"bad connection parameters: {exc}")
+            return None
+        return UserId(user_id), DeviceId(device_id), device_type
+
+    async def _refuse(self, ws: ServerConnection, code: str, message: str) -> None:
+        FRAME_ERRORS.labels(code).inc()
+        with contextlib.suppress(ConnectionClosed):
+            await ws.send(error_frame(code, message), text=True)
+            await ws.close(CLOSE_UNAUTHORIZED, code)
+
+    async def _serve_connection(self, ws: ServerConnection) -> None:
+        identity = await self._authenticate(ws)
+        if identity is None:
+            return
+        user_id, device_id, device_type = identity
+        connection_id = f"{self.gateway_id}/{uuid.uuid4().hex[:16]}"
+        conn = ClientConnection(ws, user_id=user_id, device_id=device_id, device_type=device_type,
+                                connection_id=connection_id, max_queue=self.config.outbound_queue)
+        try:
+            result = await self.session.login(user_id, device_id, device_type=device_type,
+                                              connection_id=connection_id, gateway_id=self.gateway_id)
+        except Conflict as exc:
+            await self._refuse(ws, "conflict", str(exc))
+            return
+        except BackendUnavailable as exc:
+            with contextlib.suppress(ConnectionClosed):
+                await ws.send(error_frame("unavailable", str(exc)), text=True)
+                await ws.close(1013, "try again later")
+            return
+        replaced = getattr(result, "replaced", None)
+        if replaced is not None:
+            self.close_connection(replaced.connection_id, code=CLOSE_REPLACED, reason="replaced",
+                                  error=error_frame("replaced", "this device logged in again elsewhere"))
+        self._connections[connection_id] = conn
+        CONNECTIONS.inc()
+        conn.start()
+        conn.push(codec.dumps({
+            "type": "hello", "user_id": user_id, "device_id": device_id, "connection_id": connection_id,
+            "server_time": now_ms(), "max_frame_bytes": self.config.max_frame_bytes,
+        }))
+        try:
+            await self._read_forever(conn)
+        finally:
+            self._connections.pop(connection_id, None)
+            CONNECTIONS.dec()
+            await conn.stop()
+            with contextlib.suppress(FlareError):
+                await self.session.logout(user_id, device_id, connection_id=connection_id)
+
+    async def _read_forever(self, conn: ClientConnection) -> None:
+        loop = asyncio.get_running_loop()
+        table = self._handlers.table
+        try:
+            async for raw in conn.ws:
+                conn.last_seen = loop.time()
+                ref = None
+                try:
+                    frame = parse_frame(raw)
+                    ref = frame.get("id") or frame.get("client_msg_id")
+                    handler = table.get(frame["type"])
+                    if handler is None:
+                        FRAME_ERRORS.labels("unknown_type").inc()
+                        conn.push(error_frame(
+                            "unknown_type", f"unknown frame type {frame['type'][:64]!r}; known: {', '.join(sorted(KNOWN_TYPES))}",
+                            ref=ref))
+                        continue
+                    await handler(conn, frame)
+                except BackendUnavailable as exc:
+                    FRAME_ERRORS.labels("unavailable").inc()
+                    conn.push(error_frame("unavailable", str(exc) or "a backend is unavailable; retry", ref=ref))
+                except FlareError as exc:
+                    FRAME_ERRORS.labels(exc.code).inc()
+                    conn.push(error_frame(exc.code, str(exc), ref=ref, details=_public(exc.details)))
+                if conn.closed:
+                    break
+        except ConnectionClosed:
+            pass
+
+    async def _close_idle_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        timeout = self.config.heartbeat_timeout_s
+        while True:
+            await asyncio.sleep(min(timeout / 3, 10))
+            cutoff = loop.time() - timeout
+            for conn in list(self._connections.values()):
+                if conn.last_seen < cutoff:
+                    conn.close_soon(CLOSE_IDLE, "idle: no frame within the heartbeat timeout")
+
+
+def _public(details: dict) -> dict | None:
+    """Only plain values go back to clients."""
+    out = {k: v for k, v in details.items() if isinstance(v, (str, int, float, bool)) or v is None}
+    return out or None
+
+
+class InProcessGatewayClient:
+    """The monolith's GatewayClient: calls the local gateway directly."""
+
+    def __init__(self, gateway: GatewayService) -> None:
+        self._gateway = gateway
+        self.gateway_id = gateway.gateway_id
+
+    async def push(self, deliveries: Sequence[tuple[str, bytes]]) -> list[str]:
+        return self._gateway.push(deliveries)
+
+    async def close_connection(self, connection_id: str, *, code: int, reason: str) -> None:
+        self._gateway.close_connection(connection_id, code=code, reason=reason)

@@ -1,0 +1,154 @@
+"""The monolith: every service in one process, wired in-process (ARCHITECTURE §3).
+
+The same service classes run split over gRPC; only this wiring differs. With no backend
+URLs configured, everything is embedded under data_dir (`flarectl up`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+
+from services.backends.cache import Cache
+from services.backends.configstore import ConfigStore
+from services.backends.log import Log
+from services.backends.messagedb import MessageDB
+from services.backends.objectstore import ObjectStore
+from services.backends.registry import open_cache, open_configstore, open_log, open_messagedb, open_objectstore
+from services.common.auth import load_or_create_secret
+from services.common.config import FlareConfig
+from services.common.ids import MessageIdGenerator
+from services.common.metrics import AdminServer
+from services.filter import FilterService, InProcessFilterClient
+from services.gateway import GatewayService, InProcessGatewayClient
+from services.router import InProcessRouterClient, RouterService
+from services.session import InProcessSessionClient, SessionService
+from services.store import InProcessStoreClient, StoreService
+from services.sync import InProcessSyncClient, SyncService
+
+__all__ = ["Monolith", "LocalGateways"]
+
+log = logging.getLogger("flare.monolith")
+
+
+class LocalGateways:
+    """GatewayDirectory for gateways living in this process."""
+
+    def __init__(self) -> None:
+        self._clients: dict[str, InProcessGatewayClient] = {}
+
+    def add(self, gateway: GatewayService) -> None:
+        self._clients[gateway.gateway_id] = InProcessGatewayClient(gateway)
+
+    def get(self, gateway_id: str) -> InProcessGatewayClient | None:
+        return self._clients.get(gateway_id)
+
+
+class Monolith:
+    def __init__(self, config: FlareConfig) -> None:
+        self.config = config
+        self.data_dir = Path(config.data_dir).resolve()
+        self.gateway_id = config.gateway.gateway_id or f"gw-{config.node_id}"
+        self._started = False
+
+    # Public handles (valid after start) ---------------------------------------------
+    log: Log
+    cache: Cache
+    db: MessageDB
+    objects: ObjectStore
+    configstore: ConfigStore
+    filter: FilterService
+    session: SessionService
+    store: StoreService
+    router: RouterService
+    sync: SyncService
+    gateway: GatewayService
+    admin: AdminServer
+    token_secret: bytes
+
+    @property
+    def gateway_url(self) -> str:
+        return self.gateway.url
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://{self.admin.host}:{self.admin.port}"
+
+    async def start(self) -> None:
+        cfg = self.config
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.token_secret = cfg.token_secret.encode() if cfg.token_secret else load_or_create_secret(
+            self.data_dir / "token.secret")
+        self.log = open_log(cfg.backend_url("log"))
+        self.cache = open_cache(cfg.backend_url("cache"))
+        self.db = open_messagedb(cfg.backend_url("messagedb"))
+        self.objects = open_objectstore(cfg.backend_url("objectstore"))
+        self.configstore = open_configstore(cfg.backend_url("configstore"))
+        for backend in (self.log, self.cache, self.db, self.objects, self.configstore):
+            await backend.start()
+        await self.db.migrate()
+
+        self.filter = FilterService()
+        self.session = SessionService(cache=self.cache, config=cfg.session)
+        self.store = StoreService(log=self.log, db=self.db, cache=self.cache, config=cfg.store)
+        gateways = LocalGateways()
+        self.router = RouterService(
+            filter=InProcessFilterClient(self.filter), store=InProcessStoreClient(self.store),
+            session=InProcessSessionClient(self.session), gateways=gateways, db=self.db, log=self.log,
+            config=cfg.router,
+        )
+        self.sync = SyncService(db=self.db, cache=self.cache, router=self.router, config=cfg.sync)
+        self.store.set_on_stored(self.router.deliver)
+        self.gateway = GatewayService(
+            config=cfg.gateway, gateway_id=self.gateway_id, token_secret=self.token_secret,
+            router=InProcessRouterClient(self.router), sync=InProcessSyncClient(self.sync),
+            session=InProcessSessionClient(self.session), ids=MessageIdGenerator(cfg.node_id),
+        )
+        gateways.add(self.gateway)
+        self.admin = AdminServer(cfg.admin.host, cfg.admin.port, health=self.health)
+
+        await self.session.start()
+        await self.router.start()
+        await self.sync.start()
+        await self.store.start()
+        await self.gateway.start()
+        await self.admin.start()
+        self._started = True
+        log.info("flare monolith up: gateway %s, admin %s, data %s", self.gateway_url, self.admin_url, self.data_dir)
+
+    def health(self) -> dict:
+        return {
+            "status": "ok" if self._started else "starting",
+            "gateway_id": self.gateway_id,
+            "connections": self.gateway.connection_count if self._started else 0,
+            "persisted": self.store.persisted if self._started else 0,
+        }
+
+    async def stop(self) -> None:
+        """Stop accepting, drain what is in flight, close the backends."""
+        if not self._started:
+            return
+        self._started = False
+        for step in (self.gateway.stop, self.admin.stop, self.store.stop, self.sync.stop, self.session.stop):
+            with contextlib.suppress(Exception):
+                await step()
+        for backend in (self.configstore, self.objects, self.db, self.cache, self.log):
+            with contextlib.suppress(Exception):
+                await backend.close()
+
+    async def __aenter__(self) -> Monolith:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+
+async def run_until_signalled(monolith: Monolith, stop: asyncio.Event) -> None:
+    await monolith.start()
+    try:
+        await stop.wait()
+    finally:
+        await monolith.stop()

@@ -1,0 +1,268 @@
+"""message-router: the send flow and delivery (ARCHITECTURE §6).
+
+send:    filter -> store.accept (STORED only after the log acks).
+deliver: called by the store consumer with each persisted batch, in seq order per
+         conversation: look up members and their routes, push one pre-serialized frame
+         per device through its gateway, batched per gateway. Users with no online
+         device go to the offline topic for the notification service.
+acks:    a device ack advances its cursor and tells the sender DELIVERED (once per
+         recipient user); a read receipt becomes a READ event and a `read` ack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+from collections import OrderedDict, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from services.backends.log import Log
+from services.backends.messagedb import MessageDB
+from services.common import codec
+from services.common.config import RouterConfig
+from services.common.errors import BackendUnavailable, Forbidden, InvalidInput, NotFound, RateLimited, Rejected
+from services.common.metrics import ACK_LATENCY, DELIVERY_FAILURES, MESSAGES_OUT, RETRIES
+from services.common.model import (
+    AckLevel,
+    Message,
+    Session,
+    c2c_members,
+    conversation_kind,
+    now_ms,
+)
+from services.common.retry import RetryPolicy, retry_async
+from services.gateway.client import GatewayDirectory
+from services.session.client import SessionClient
+from services.filter.client import FilterClient
+from services.store.client import StoreClient
+
+__all__ = ["RouterService", "SendResult", "MembershipCache"]
+
+log = logging.getLogger("flare.router")
+
+_PENDING_LIMIT = 200_000  # messages awaiting DELIVERED; oldest forgotten beyond this
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    msg_id: int
+    duplicate: bool
+    body: object  # as stored (masked if a rule masked it)
+
+
+@dataclass(slots=True)
+class _Pending:
+    msg_id: int
+    sender_id: str
+    client_msg_id: str
+    created_at: int
+    waiting: set[str]  # recipient users who have not acked yet
+
+
+class MembershipCache:
+    """Group members from the MessageDB, cached in-process; c2c members come from the id."""
+
+    def __init__(self, db: MessageDB, ttl_s: float = 5.0) -> None:
+        self._db = db
+        self._ttl = ttl_s
+        self._cache: dict[str, tuple[float, list[str]]] = {}
+
+    async def members(self, conversation_id: str) -> list[str]:
+        if conversation_id.startswith("c2c:"):
+            return list(c2c_members(conversation_id))
+        loop = asyncio.get_running_loop()
+        hit = self._cache.get(conversation_id)
+        if hit is not None and hit[0] > loop.time():
+            return hit[1]
+        members = [str(m) for m in await self._db.members(conversation_id)]
+        self._cache[conversation_id] = (loop.time() + self._ttl, members)
+        return members
+
+    def invalidate(self, conversation_id: str) -> None:
+        self._cache.pop(conversation_id, None)
+
+
+class RouterService:
+    def __init__(
+        self, *, filter: FilterClient, store: StoreClient, session: SessionClient,
+        gateways: GatewayDirectory, db: MessageDB, log: Log, config: RouterConfig,
+        membership: MembershipCache | None = None,
+    ) -> None:
+        self._filter = filter
+        self._store = store
+        self._session = session
+        self._gateways = gateways
+        self._db = db
+        self._log = log
+        self._config = config
+        self._retry = RetryPolicy(
+            max_attempts=config.max_attempts, base_delay=config.base_delay,
+            max_delay=config.max_delay, multiplier=config.multiplier,
+        )
+        self.membership = membership or MembershipCache(db)
+        self._pending: OrderedDict[tuple[str, int], _Pending] = OrderedDict()
+        # Test-only fault switch: drop 1 in N live deliveries (the message stays stored).
+        drop = int(os.environ.get("FLARE_FAULT_DROP_DELIVERY", "0") or 0)
+        self._drop_one_in = drop if drop > 0 else 0
+        self._rng = random.Random(7)
+
+    async def start(self) -> None:
+        await self._log.create_topic(self._config.offline_topic, partitions=4)
+
+    # -- send ------------------------------------------------------------------------
+    async def check_membership(self, sender_id: str, conversation_id: str) -> None:
+        kind = conversation_kind(conversation_id)
+        members = await self.membership.members(conversation_id)
+        if sender_id not in members:
+            what = "one of the two users" if kind == "c2c" else "a member of the group"
+            raise InvalidInput(f"{sender_id} is not {what} of {conversation_id}")
+
+    async def send(self, message: Message) -> SendResult:
+        """Filter, then log durably. Raises Rejected / RateLimited / TooLarge / BackendUnavailable."""
+        await self.check_membership(message.sender_id, message.conversation_id)
+        verdict = await self._filter.check(message)
+        if verdict.action == "block":
+            raise Rejected(verdict.reason or "message blocked by a filter rule", rule=verdict.rule)
+        if verdict.action == "rate_limited":
+            raise RateLimited(verdict.reason or "too many messages", retry_after=verdict.retry_after)
+        if verdict.action == "mask":
+            message.body = verdict.body
+        result = await self._store.accept(message)
+        ACK_LATENCY.labels("stored").observe(max(0, now_ms() - message.created_at) / 1000)
+        return SendResult(result.msg_id, result.duplicate, message.body)
+
+    # -- deliver -------------------------------------------------------------------------
+    async def deliver(self, messages: Sequence[Message]) -> None:
+        """Push a persisted batch (seq order per conversation) to every member device."""
+        by_conversation: dict[str, list[Message]] = defaultdict(list)
+        for message in messages:
+            by_conversation[message.conversation_id].append(message)
+        members_of = {c: await self.membership.members(c) for c in by_conversation}
+        users = sorted({u for ms in members_of.values() for u in ms})
+        routes = await self._session.routes(users)
+        per_gateway: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
+        device_of: dict[str, Session] = {}
+        offline: list[tuple[str, Message]] = []
+        for conversation_id, batch in by_conversation.items():
+            members = members_of[conversation_id]
+            for message in batch:
+                frame = codec.dumps({"type": "message", **message.to_wire()})
+                recipients = {u for u in members if u != message.sender_id}
+                self._remember_pending(message, recipients)
+                for user in members:
+                    sessions = routes.get(user, [])
+                    if not sessions and user != message.sender_id:
+                        offline.append((user, message))
+                    for session in sessions:
+                        if self._drop_one_in and self._rng.randrange(self._drop_one_in) == 0:
+                            DELIVERY_FAILURES.labels("fault_injected").inc()
+                            continue
+                        per_gateway[session.gateway_id].append((session.connection_id, frame))
+                        device_of[session.connection_id] = session
+        gone: list[str] = []
+        for gateway_id, deliveries in per_gateway.items():
+            gone.extend(await self._push(gateway_id, deliveries))
+            MESSAGES_OUT.inc(len(deliveries))
+        if gone:
+            DELIVERY_FAILURES.labels("connection_gone").inc(len(gone))
+        if offline:
+            await self._to_offline(offline)
+
+    async def _push(self, gateway_id: str, deliveries: list[tuple[str, bytes]]) -> list[str]:
+        gateway = self._gateways.get(gateway_id)
+        if gateway is None:
+            DELIVERY_FAILURES.labels("gateway_unknown").inc(len(deliveries))
+            return [c for c, _ in deliveries]
+
+        def note_retry(attempt: int, exc: BaseException) -> None:
+            RETRIES.labels("gateway_push").inc()
+
+        try:
+            return await retry_async(
+                self._retry, lambda: gateway.push(deliveries), retry_on=(BackendUnavailable,), on_retry=note_retry,
+            )
+        except BackendUnavailable:
+            # The devices will sync on reconnect; their messages are stored.
+            DELIVERY_FAILURES.labels("gateway_unreachable").inc(len(deliveries))
+            return [c for c, _ in deliveries]
+
+    async def _to_offline(self, offline: list[tuple[str, Message]]) -> None:
+        records = [
+            (user.encode(), codec.dumps({"user_id": user, "message": message.to_wire()}))
+            for user, message in offline
+        ]
+        try:
+            await self._log.produce_batch(self._config.offline_topic, records)
+        except BackendUnavailable:
+            log.warning("offline topic unavailable; %d push notifications skipped", len(records))
+
+    def _remember_pending(self, message: Message, recipients: set[str]) -> None:
+        if not recipients:
+            return
+        self._pending[(message.conversation_id, message.seq)] = _Pending(
+            message.msg_id, message.sender_id, message.client_msg_id, message.created_at, set(recipients),
+        )
+        while len(self._pending) > _PENDING_LIMIT:
+            self._pending.popitem(last=False)
+
+    # -- acks from devices -------------------------------------------------------------
+    async def on_delivered(self, user_id: str, conversation_id: str, seqs: Sequence[int]) -> None:
+        """A device of user_id has these messages: tell each sender DELIVERED (once per user)."""
+        frames: dict[str, list[bytes]] = defaultdict(list)
+        now = now_ms()
+        for seq in seqs:
+            pending = self._pending.get((conversation_id, seq))
+            if pending is None or user_id not in pending.waiting:
+                continue
+            pending.waiting.discard(user_id)
+            if not pending.waiting:
+                del self._pending[(conversation_id, seq)]
+            ACK_LATENCY.labels("delivered").observe(max(0, now - pending.created_at) / 1000)
+            frames[pending.sender_id].append(codec.dumps({
+                "type": "ack", "level": AckLevel.DELIVERED.wire, "client_msg_id": pending.client_msg_id,
+                "msg_id": str(pending.msg_id), "conversation_id": conversation_id, "seq": seq, "user_id": user_id,
+            }))
+        if frames:
+            await self.push_to_users(frames)
+
+    async def push_to_users(self, frames_by_user: dict[str, list[bytes]]) -> None:
+        """Push frames to every online device of each user (acks, events, receipts)."""
+        routes = await self._session.routes(sorted(frames_by_user))
+        per_gateway: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
+        for user, frames in frames_by_user.items():
+            for session in routes.get(user, []):
+                per_gateway[session.gateway_id].extend((session.connection_id, f) for f in frames)
+        for gateway_id, deliveries in per_gateway.items():
+            await self._push(gateway_id, deliveries)
+
+    async def push_to_members(self, conversation_id: str, frame: bytes, *, only_user: str | None = None,
+                              exclude_user: str | None = None) -> None:
+        members = [only_user] if only_user else await self.membership.members(conversation_id)
+        await self.push_to_users({u: [frame] for u in members if u != exclude_user})
+
+    def forbid_unless_member(self, user_id: str, members: Sequence[str], conversation_id: str) -> None:
+        if user_id not in members:
+            raise Forbidden(f"{user_id} is not a member of {conversation_id}")
+
+    # -- groups --------------------------------------------------------------------------
+    async def create_group(self, creator_id: str, conversation_id: str, members: Sequence[str]) -> list[str]:
+        """Create the group, or add members to it if the creator already belongs to it."""
+        existing = [str(m) for m in await self._db.members(conversation_id)]
+        if existing and creator_id not in existing:
+            raise Forbidden(f"{conversation_id} exists and {creator_id} is not a member")
+        await self._db.add_members(conversation_id, list(members))
+        self.membership.invalidate(conversation_id)
+        return [str(m) for m in await self._db.members(conversation_id)]
+
+    async def join_group(self, user_id: str, conversation_id: str) -> None:
+        if not await self._db.members(conversation_id):
+            raise NotFound(f"{conversation_id} does not exist")
+        await self._db.add_members(conversation_id, [user_id])
+        self.membership.invalidate(conversation_id)
+
+    async def leave_group(self, user_id: str, conversation_id: str) -> None:
+        await self._db.remove_members(conversation_id, [user_id])
+        self.membership.invalidate(conversation_id)

@@ -1,0 +1,226 @@
+"""message-store: accept messages into the log, then sequence and persist them.
+
+Accept path (ARCHITECTURE §6): dedup on client_msg_id, produce to the log keyed by
+conversation (so one partition holds a conversation), and only then report STORED.
+
+Persist path: one consumer per partition (the log's consumer group guarantees a single
+owner) is the only writer of seq for the conversations in it. For each batch it
+  1. drops messages the MessageDB already knows (same msg_id: a re-consumed record keeps
+     its seq; same sender+client_msg_id with another msg_id: a duplicate that slipped past
+     the cache — it never gets a seq),
+  2. assigns seq = counter + 1 in log order; counters come from the MessageDB's max seq the
+     first time a conversation is seen after a partition was (re)assigned, never from a cache,
+  3. writes the MessageDB, then the L0 cache, then commits the log offset,
+  4. hands the batch on for delivery.
+A crash between 3's write and commit re-consumes the batch; step 1 makes that harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from services.backends.cache import Cache
+from services.backends.log import Log, LogConsumer, LogRecord, TopicPartition
+from services.backends.messagedb import MessageDB
+from services.common import codec
+from services.common.config import StoreConfig
+from services.common.errors import BackendError, FlareError
+from services.common.metrics import DEDUP_HITS, LOG_LAG, STORE_BATCH
+from services.common.model import Message, c2c_members, conversation_kind
+from services.common.retry import RetryPolicy
+
+__all__ = ["AcceptResult", "StoreService", "recent_key", "dedup_key"]
+
+log = logging.getLogger("flare.store")
+
+StoredCallback = Callable[[list[Message]], Awaitable[None]]
+
+
+def dedup_key(sender_id: str, client_msg_id: str) -> str:
+    return f"dedup:{sender_id}:{client_msg_id}"
+
+
+def recent_key(conversation_id: str, seq: int) -> str:
+    return f"msg:{conversation_id}:{seq}"
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptResult:
+    msg_id: int
+    duplicate: bool
+
+
+class StoreService:
+    def __init__(
+        self, *, log: Log, db: MessageDB, cache: Cache, config: StoreConfig,
+        on_stored: StoredCallback | None = None,
+        retry: RetryPolicy = RetryPolicy(max_attempts=100, base_delay=0.05, max_delay=2.0),
+    ) -> None:
+        self._log = log
+        self._db = db
+        self._cache = cache
+        self._config = config
+        self._on_stored = on_stored
+        self._retry = retry
+        self._inflight: dict[tuple[str, str], asyncio.Future[AcceptResult]] = {}
+        self._counters: dict[str, int] = {}
+        self._consumer: LogConsumer | None = None
+        self._task: asyncio.Task | None = None
+        self.persisted = 0  # messages written by this instance's consumer (for health/status)
+
+    def set_on_stored(self, callback: StoredCallback) -> None:
+        self._on_stored = callback
+
+    async def start(self, *, consume: bool = True) -> None:
+        await self._log.create_topic(self._config.topic, partitions=self._config.partitions)
+        if consume:
+            self._consumer = self._log.consumer(
+                self._config.consumer_group, [self._config.topic],
+                on_assign=self._on_assign, on_revoke=self._on_revoke,
+            )
+            await self._consumer.start()
+            self._task = asyncio.create_task(self._consume_forever(), name="store-consumer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+    # -- accept ---------------------------------------------------------------------
+    async def accept(self, message: Message) -> AcceptResult:
+        """Durably log the message once per (sender, client_msg_id); return its msg_id."""
+        key = (message.sender_id, message.client_msg_id)
+        pending = self._inflight.get(key)
+        if pending is not None:  # the same resend while the first is still being logged
+            DEDUP_HITS.labels("inflight").inc()
+            result = await asyncio.shield(pending)
+            return AcceptResult(result.msg_id, duplicate=True)
+        cached = await self._cache.get(dedup_key(*key))
+        if cached is not None:
+            DEDUP_HITS.labels("cache").inc()
+            return AcceptResult(int(cached), duplicate=True)
+        future: asyncio.Future[AcceptResult] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            await self._log.produce(
+                self._config.topic, codec.dumps(message.to_wire()), key=message.conversation_id.encode(),
+            )
+            result = AcceptResult(message.msg_id, duplicate=False)
+            # Only after the log has it: a crash before this line leaves no dedup hint, so a
+            # client resend is produced again and the consumer's DB check drops it.
+            await self._cache.set(dedup_key(*key), str(message.msg_id).encode(), ttl=self._config.dedup_ttl_s)
+            future.set_result(result)
+            return result
+        except BaseException as exc:
+            future.set_exception(exc if isinstance(exc, Exception) else FlareError("cancelled"))
+            future.exception()  # mark retrieved: no "never retrieved" warning if nobody waits
+            raise
+        finally:
+            del self._inflight[key]
+
+    # -- persist ----------------------------------------------------------------------
+    async def _on_assign(self, partitions: set[TopicPartition]) -> None:
+        # Counters are only trusted while this instance owns the partition without a break.
+        self._counters.clear()
+        log.info("store owns partitions %s", sorted(p.partition for p in partitions))
+
+    async def _on_revoke(self, partitions: set[TopicPartition]) -> None:
+        self._counters.clear()
+
+    async def _consume_forever(self) -> None:
+        assert self._consumer is not None
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=500, max_records=self._config.max_batch)
+            if not batches:
+                continue
+            records = [r for recs in batches.values() for r in recs]
+            attempt = 0
+            while True:
+                try:
+                    stored = await self._persist(records)
+                    break
+                except BackendError as exc:
+                    # The DB is down: do not commit, do not skip; wait and try the same batch.
+                    attempt += 1
+                    delay = self._retry.delay(min(attempt, 10))
+                    log.warning("store batch failed (%s); retrying in %.2fs", exc, delay)
+                    self._counters.clear()
+                    await asyncio.sleep(delay)
+            await self._consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batches.items()})
+            if stored and self._on_stored is not None:
+                try:
+                    await self._on_stored(stored)
+                except Exception:  # delivery problems never stop persistence
+                    log.exception("delivery hand-off failed")
+
+    async def _persist(self, records: Sequence[LogRecord]) -> list[Message]:
+        messages: list[Message] = []
+        for record in records:
+            try:
+                messages.append(Message.from_wire(codec.loads(record.value)))
+            except (ValueError, KeyError, TypeError):
+                log.error("skipping undecodable record %s/%s@%s", record.topic, record.partition, record.offset)
+        if not messages:
+            return []
+        STORE_BATCH.observe(len(messages))
+        existing = await self._db.find_existing(messages)
+        fresh: list[Message] = []
+        redeliver: list[Message] = []
+        seen_keys: set[tuple[str, str]] = set()
+        for message in messages:
+            stored = existing.get(message.msg_id)
+            key = (message.sender_id, message.client_msg_id)
+            if stored is not None:
+                if stored.msg_id == message.msg_id:
+                    redeliver.append(stored)  # re-consumed after a crash: keep its seq
+                else:
+                    DEDUP_HITS.labels("db").inc()
+                continue
+            if key in seen_keys:  # duplicate within this very batch
+                DEDUP_HITS.labels("db").inc()
+                continue
+            seen_keys.add(key)
+            fresh.append(message)
+        await self._allocate_seqs(fresh)
+        if fresh:
+            await self._db.insert_messages(fresh)
+            self.persisted += len(fresh)
+            try:
+                await self._cache.set_many(
+                    {recent_key(m.conversation_id, m.seq): codec.dumps(m.to_wire()) for m in fresh},
+                    ttl=self._config.l0_ttl_s,
+                )
+            except FlareError:  # L0 is an optimisation; L1 has the data
+                log.warning("L0 cache write failed", exc_info=True)
+        return redeliver + fresh
+
+    async def _allocate_seqs(self, messages: list[Message]) -> None:
+        unknown = sorted({m.conversation_id for m in messages if m.conversation_id not in self._counters})
+        if unknown:
+            recovered = await self._db.max_seqs(unknown)
+            for conversation_id in unknown:
+                self._counters[conversation_id] = recovered.get(conversation_id, 0)
+                if recovered.get(conversation_id, 0) == 0 and conversation_kind(conversation_id) == "c2c":
+                    await self._db.add_members(conversation_id, list(c2c_members(conversation_id)))
+        for message in messages:
+            seq = self._counters[message.conversation_id] + 1
+            self._counters[message.conversation_id] = seq
+            message.seq = seq
+
+    async def lag(self) -> dict[int, int]:
+        """Per partition: records in the log that the store has not committed yet."""
+        end = await self._log.end_offsets(self._config.topic)
+        committed = await self._log.committed_offsets(self._config.consumer_group, self._config.topic)
+        lag = {p: max(0, end[p] - committed.get(p, 0)) for p in end}
+        for partition, value in lag.items():
+            LOG_LAG.labels(str(partition)).set(value)
+        return lag

@@ -1,0 +1,4 @@
+from .client import InProcessSyncClient, SyncClient
+from .service import SyncService
+
+__all__ = ["SyncService", "SyncClient", "InProcessSyncClient"]

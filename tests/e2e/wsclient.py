@@ -1,0 +1,135 @@
+"""A real WebSocket client for e2e tests: records every frame, acks messages like an app does."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import Callable
+
+from websockets.asyncio.client import ClientConnection, connect
+
+from services.common import codec
+from services.common.auth import issue_token
+
+_ids = itertools.count(1)
+
+
+class WsClient:
+    def __init__(self, gateway_url: str, secret: bytes, user: str, device: str = "phone", *,
+                 auto_ack: bool = True, token: str | None = None, device_type: str = "mobile") -> None:
+        self.user = user
+        self.device = device
+        self.auto_ack = auto_ack
+        token = token if token is not None else issue_token(secret, user)
+        self.url = f"{gateway_url}?token={token}&device_id={device}&device_type={device_type}"
+        self.frames: list[dict] = []
+        self.ws: ClientConnection | None = None
+        self._changed = asyncio.Condition()
+        self._reader: asyncio.Task | None = None
+
+    async def connect(self, *, wait_hello: bool = True) -> WsClient:
+        self.ws = await connect(self.url, max_size=None, open_timeout=10)
+        self._reader = asyncio.create_task(self._read())
+        if wait_hello:
+            await self.wait_for(lambda f: f["type"] == "hello")
+        return self
+
+    async def _read(self) -> None:
+        assert self.ws is not None
+        with contextlib.suppress(Exception):
+            async for raw in self.ws:
+                frame = codec.loads(raw)
+                self.frames.append(frame)
+                if self.auto_ack and frame.get("type") == "message":
+                    await self.ack(frame["conversation_id"], frame["seq"])
+                async with self._changed:
+                    self._changed.notify_all()
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def send_frame(self, frame: dict) -> None:
+        assert self.ws is not None
+        await self.ws.send(codec.dumps(frame), text=True)
+
+    async def send_raw(self, data: str | bytes) -> None:
+        assert self.ws is not None
+        await self.ws.send(data)
+
+    async def send(self, body: object, *, to: str | None = None, conversation_id: str | None = None,
+                   client_msg_id: str | None = None) -> str:
+        cmid = client_msg_id or f"{self.user}-{self.device}-{next(_ids)}"
+        frame: dict = {"type": "send", "client_msg_id": cmid, "body": body}
+        if to is not None:
+            frame["to"] = to
+        if conversation_id is not None:
+            frame["conversation_id"] = conversation_id
+        await self.send_frame(frame)
+        return cmid
+
+    async def ack(self, conversation_id: str, seq: int) -> None:
+        await self.send_frame({"type": "ack", "conversation_id": conversation_id, "seq": seq})
+
+    async def wait_for(self, predicate: Callable[[dict], bool], *, timeout: float = 15.0) -> dict:
+        async def scan() -> dict:
+            seen = 0
+            while True:
+                async with self._changed:
+                    for frame in self.frames[seen:]:
+                        if predicate(frame):
+                            return frame
+                    seen = len(self.frames)
+                    if self._reader is not None and self._reader.done():
+                        raise ConnectionError(f"{self.user}/{self.device}: connection closed ({self.close_code})")
+                    await self._changed.wait()
+        return await asyncio.wait_for(scan(), timeout)
+
+    async def wait_count(self, predicate: Callable[[dict], bool], count: int, *, timeout: float = 20.0) -> list[dict]:
+        await self.wait_for(lambda _: sum(1 for f in self.frames if predicate(f)) >= count, timeout=timeout)
+        return [f for f in self.frames if predicate(f)]
+
+    async def wait_closed(self, *, timeout: float = 10.0) -> int | None:
+        assert self._reader is not None
+        await asyncio.wait_for(asyncio.shield(self._reader), timeout)
+        return self.close_code
+
+    @property
+    def close_code(self) -> int | None:
+        return self.ws.close_code if self.ws is not None else None
+
+    def messages(self, conversation_id: str | None = None) -> list[dict]:
+        return [f for f in self.frames if f.get("type") == "message"
+                and (conversation_id is None or f["conversation_id"] == conversation_id)]
+
+    def acks(self, client_msg_id: str) -> list[str]:
+        return [f["level"] for f in self.frames if f.get("type") == "ack" and f.get("client_msg_id") == client_msg_id]
+
+    def errors(self) -> list[dict]:
+        return [f for f in self.frames if f.get("type") == "error"]
+
+    async def sync(self, **extra) -> dict:
+        ref = f"sync-{next(_ids)}"
+        await self.send_frame({"type": "sync", "id": ref, **extra})
+        return await self.wait_for(lambda f: f.get("type") == "sync_result" and f.get("ref") == ref)
+
+    async def sync_all(self) -> dict[str, list[dict]]:
+        """Sync until nothing is left; ack as it goes; return messages per conversation."""
+        got: dict[str, list[dict]] = {}
+        while True:
+            result = await self.sync()
+            more = False
+            for conversation_id, data in result["conversations"].items():
+                got.setdefault(conversation_id, []).extend(data["messages"])
+                if data["messages"]:
+                    await self.ack(conversation_id, data["messages"][-1]["seq"])
+                more = more or data["has_more"]
+            if not more:
+                return got
+            await asyncio.sleep(0.3)  # let the acked cursor flush before asking again
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        if self._reader is not None:
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(self._reader, 5)
