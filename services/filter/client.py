@@ -1,14 +1,20 @@
-"""How other services reach the filter: one interface, in-process or (later) gRPC."""
+"""How other services reach the filter: one interface, in-process or gRPC."""
 
 from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+import grpc.aio
+
+from services.common.grpcio import GrpcClientBase
 from services.common.model import Message
+from services.common.proto import filter_pb2 as pb
+from services.common.proto import filter_pb2_grpc as pb_grpc
+from services.common.proto_model import json_bytes, json_value, message_to_pb
 
 from .service import FilterService, FilterVerdict
 
-__all__ = ["FilterClient", "InProcessFilterClient"]
+__all__ = ["FilterClient", "InProcessFilterClient", "GrpcFilterClient"]
 
 
 @runtime_checkable
@@ -40,3 +46,27 @@ class InProcessFilterClient:
 
     async def apply_config(self, kind: str, document: dict) -> int:
         return await self._service.apply_config(kind, document)
+
+
+class GrpcFilterClient(GrpcClientBase):
+    """FilterClient over gRPC (filter.proto); `channel` is a grpc.aio.Channel or a target."""
+
+    service_name = "filter"
+
+    def __init__(self, channel: grpc.aio.Channel | str, *, timeout_s: float = 2.0) -> None:
+        # A short deadline: check is on every send, and a slow filter should fail the send
+        # (the client resends) rather than pile up requests behind it.
+        super().__init__(channel, timeout_s=timeout_s)
+        self._stub = pb_grpc.FilterStub(self._channel)
+
+    async def check(self, message: Message) -> FilterVerdict:
+        reply: pb.Verdict = await self._call(self._stub.Check, message_to_pb(message))
+        body = json_value(reply.body_json) if reply.HasField("body_json") else message.body
+        retry_after = reply.retry_after if reply.HasField("retry_after") else None
+        return FilterVerdict(reply.action, body, reply.reason, reply.rule, retry_after)
+
+    async def apply_config(self, kind: str, document: dict) -> int:
+        request = pb.ApplyConfigRequest(kind=kind, document_json=json_bytes(document, "document"))
+        # Compiling a large word list takes a while (off the loop on the server); allow it.
+        reply = await self._call(self._stub.ApplyConfig, request, timeout_s=max(self.timeout_s, 60.0))
+        return reply.generation

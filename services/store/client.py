@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import grpc.aio
+
+from services.common.grpcio import GrpcClientBase
 from services.common.model import Message
+from services.common.proto import store_pb2 as pb
+from services.common.proto import store_pb2_grpc as pb_grpc
+from services.common.proto_model import message_to_pb
 
 from .service import AcceptResult, StoreService
 
-__all__ = ["StoreClient", "InProcessStoreClient"]
+__all__ = ["StoreClient", "InProcessStoreClient", "GrpcStoreClient"]
 
 
 class StoreClient(Protocol):
@@ -23,3 +29,21 @@ class InProcessStoreClient:
 
     async def accept(self, message: Message) -> AcceptResult:
         return await self._service.accept(message)
+
+
+class GrpcStoreClient(GrpcClientBase):
+    """StoreClient over gRPC (store.proto); `channel` is a grpc.aio.Channel or a target.
+
+    A deadline that expires is BackendUnavailable: the message may or may not be in the
+    log, so the caller must not report STORED; the client's resend is deduplicated.
+    """
+
+    service_name = "store"
+
+    def __init__(self, channel: grpc.aio.Channel | str, *, timeout_s: float = 5.0) -> None:
+        super().__init__(channel, timeout_s=timeout_s)
+        self._stub = pb_grpc.StoreStub(self._channel)
+
+    async def accept(self, message: Message) -> AcceptResult:
+        reply: pb.AcceptResponse = await self._call(self._stub.Accept, message_to_pb(message))
+        return AcceptResult(reply.msg_id, reply.duplicate)

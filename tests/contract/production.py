@@ -29,3 +29,76 @@ PRODUCTION_CACHE: list = []
 PRODUCTION_MESSAGEDB: list = []
 PRODUCTION_OBJECTSTORE: list = []
 PRODUCTION_CONFIGSTORE: list = []
+
+
+# -- Kafka, Redis, PostgreSQL, MinIO (servers from tests/infra) --------------------------------
+
+def _production_adapters():
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def _kafka(request):
+        from services.backends.kafka.log import KafkaLog
+
+        server = request.getfixturevalue("kafka_server")
+        yield lambda: KafkaLog.from_url(server.url)
+
+    def _redis_cache(fixture: str):
+        @asynccontextmanager
+        async def _redis(request):
+            from services.backends.redis.cache import RedisCache
+
+            server = request.getfixturevalue(fixture)
+            yield lambda: RedisCache.from_url(server.url)
+
+        return _redis
+
+    fresh_databases: dict[int, str] = {}
+
+    @asynccontextmanager
+    async def _postgres(request):
+        from services.backends.postgres.messagedb import PostgresMessageDB
+
+        server = request.getfixturevalue("postgres_server")
+        # One database per session (tests namespace their conversations), made fresh so a
+        # reused `up` server starts from an empty schema.
+        if server.port not in fresh_databases:
+            fresh_databases[server.port] = server.create_database("flare_contract")
+        url = fresh_databases[server.port]
+        yield lambda: PostgresMessageDB.from_url(url)
+
+    @asynccontextmanager
+    async def _minio(request):
+        from services.backends.s3.objectstore import S3ObjectStore
+
+        server = request.getfixturevalue("minio_server")
+        url = server.url_for("flare-contract")
+        yield lambda: S3ObjectStore.from_url(url)
+
+    PRODUCTION_LOG.append(("kafka", _kafka))
+    PRODUCTION_CACHE.append(("redis", _redis_cache("redis_server")))
+    PRODUCTION_CACHE.append(("redis-cluster", _redis_cache("redis_cluster")))
+    PRODUCTION_MESSAGEDB.append(("postgres", _postgres))
+    PRODUCTION_OBJECTSTORE.append(("minio", _minio))
+
+
+_production_adapters()
+
+
+def _etcd_configstore():
+    import uuid
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def _etcd(request):
+        from services.backends.etcd.configstore import EtcdConfigStore
+
+        server = request.getfixturevalue("etcd_server")
+        # A key namespace per test: the suites share one etcd and count keys under prefixes.
+        url = f"{server.url}/contract-{uuid.uuid4().hex[:8]}"
+        yield lambda: EtcdConfigStore.from_url(url)
+
+    return _etcd
+
+
+PRODUCTION_CONFIGSTORE.append(("etcd", _etcd_configstore()))

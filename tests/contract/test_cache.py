@@ -207,3 +207,20 @@ async def test_start_close_idempotent(cache_opener):
     await cache.start()
     await cache.close()
     await cache.close()
+
+
+async def test_memory_cache_sweep_frees_unread_keys():
+    from services.backends.embedded.memcache import MemoryCache
+
+    cache = MemoryCache.from_url("memory://?sweep_interval=0.05")
+    await cache.start()
+    await cache.set_many({f"k{i}": b"v" for i in range(10)}, ttl=0.1)
+    await cache.hset("h", {"f": b"v"})
+    await cache.expire("h", 0.1)
+    deadline = asyncio.get_running_loop().time() + 5
+    # Nobody reads these keys: only the periodic sweep can drop them.
+    while cache._values:
+        assert asyncio.get_running_loop().time() < deadline, "sweep never ran"
+        await asyncio.sleep(0.05)
+    assert not cache._expires_at
+    await cache.close()

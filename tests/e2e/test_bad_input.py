@@ -102,7 +102,7 @@ async def test_second_login_of_same_device_replaces_the_first(flare):
 async def test_slow_consumer_is_disconnected_without_stalling_others(flare, monkeypatch):
     flare.monolith.gateway.config.outbound_queue = 8
     slow = WsClient(flare.gateway_urls[0], flare.secret, "slowpoke", "phone", auto_ack=False)
-    await slow.connect()
+    await slow.connect(recv_buffer=4096)
     flare.clients.append(slow)
     slow.ws.transport.pause_reading()  # stop reading: the server's queue for it fills up
     alice = await flare.client("alice")
@@ -110,8 +110,8 @@ async def test_slow_consumer_is_disconnected_without_stalling_others(flare, monk
     await alice.send_frame({"type": "group_create", "group_id": "g", "members": ["bob", "slowpoke"]})
     await alice.wait_for(lambda f: f["type"] == "group_created")
     for i in range(300):
-        await alice.send("x" * 2000, conversation_id="group:g")
-    await bob.wait_count(lambda f: f.get("type") == "message", 300, timeout=30)
+        await alice.send("x" * 10_000, conversation_id="group:g")
+    await bob.wait_count(lambda f: f.get("type") == "message", 300, timeout=60)
     slow.ws.transport.resume_reading()
     assert await slow.wait_closed(timeout=30) == 4008
     again = await flare.client("slowpoke", "phone", auto_ack=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import socket
 from collections.abc import Callable
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -28,8 +29,14 @@ class WsClient:
         self._changed = asyncio.Condition()
         self._reader: asyncio.Task | None = None
 
-    async def connect(self, *, wait_hello: bool = True) -> WsClient:
-        self.ws = await connect(self.url, max_size=None, open_timeout=10)
+    async def connect(self, *, wait_hello: bool = True, recv_buffer: int | None = None) -> WsClient:
+        sock = None
+        if recv_buffer is not None:  # a small window makes a non-reading client back up quickly
+            host, port = self.url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, recv_buffer)
+            sock.connect((host, int(port)))
+        self.ws = await connect(self.url, max_size=None, open_timeout=10, sock=sock)
         self._reader = asyncio.create_task(self._read())
         if wait_hello:
             await self.wait_for(lambda f: f["type"] == "hello")

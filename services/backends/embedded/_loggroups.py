@@ -111,12 +111,10 @@ class FileLogConsumer:
         self._positions: dict[TopicPartition, int] = {}
         self._wakeup = asyncio.Event()
         self._sync_lock = asyncio.Lock()
-        self._stopped = False
 
     async def start(self) -> None:
         if self._group is not None:
             return
-        self._stopped = False
         group = await self._log._group(self._group_name)
         self._group = group
         group.members.append(self)
@@ -128,7 +126,6 @@ class FileLogConsumer:
         group, self._group = self._group, None
         if group is None:
             return
-        self._stopped = True
         async with self._sync_lock:
             try:
                 if self._owned and self._on_revoke is not None and not self._log._closed:

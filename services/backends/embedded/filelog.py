@@ -285,7 +285,7 @@ class FileLog:
         for item in batch:
             by_partition.setdefault(item[0], []).append(item)
         loop = asyncio.get_running_loop()
-        work, jobs = [], []
+        work = []
         for files, items in by_partition.items():
             try:
                 if files.active.size >= self._segment_bytes and files.active.positions:
@@ -294,43 +294,28 @@ class FileLog:
             except OSError as exc:
                 _fail(items, BackendError(f"cannot roll log segment: {exc}"))
                 continue
-            work.append((files, items))
-            # One job per partition, in parallel: concurrent fdatasyncs share a journal commit,
-            # which on ext4 makes eight of them cost about as much as one.
-            jobs.append(loop.run_in_executor(
-                self._io, self._append_sync, files, items, files.next_offset, files.active.size))
-        results = await asyncio.gather(*jobs, return_exceptions=True)
-        for (files, items), result in zip(work, results):
+            work.append((files, items, files.next_offset, files.active.size))
+        # All writes in one job (a thread hop costs more than a page-cache write), then the
+        # fdatasyncs in parallel: concurrent ones share an ext4 journal commit, so eight
+        # partitions cost about as much as one.
+        results = await loop.run_in_executor(self._io, _append_all_sync, work)
+        if self._fsync:
+            synced = await asyncio.gather(*(
+                loop.run_in_executor(self._io, _sync_sync, files, size)
+                for (files, _, _, size), result in zip(work, results) if not isinstance(result, BaseException)
+            ), return_exceptions=True)
+            pending = iter(synced)
+            results = [r if isinstance(r, BaseException) else (next(pending) or r) for r in results]
+        for (files, items, first_offset, _), result in zip(work, results):
             if isinstance(result, BaseException):
                 _fail(items, BackendUnavailable(f"log write failed: {result}"))
                 continue
-            first_offset = files.next_offset
             positions, new_size = result
             files.apply_append(positions, [item[3] for item in items], new_size)
             for i, item in enumerate(items):
                 item[4].resolve(item[5], first_offset + i)
             for event in self._waiters.get(files.tp, ()):
                 event.set()
-
-    def _append_sync(self, files: PartitionFiles, items: list[_Pending], first_offset: int, size: int) -> tuple[list[int], int]:
-        chunks, positions, position = [], [], size
-        for i, item in enumerate(items):
-            record = encode_record(first_offset + i, item[3], item[1], item[2])
-            chunks.append(record)
-            positions.append(position)
-            position += len(record)
-        files.write_sync(b"".join(chunks))
-        if self._fsync:
-            try:
-                os.fdatasync(files.write_fd)  # the size is metadata fdatasync does flush
-            except OSError:
-                # Unknown what reached the disk: cut it so the index and the file agree.
-                try:
-                    os.ftruncate(files.write_fd, size)
-                except OSError:
-                    pass
-                raise
-        return positions, position
 
     async def _read(self, plans: list[tuple[int, int, int, int]]) -> list[list]:
         try:
@@ -363,6 +348,35 @@ class FileLog:
     async def committed_offsets(self, group: str, topic: str) -> dict[int, int]:
         coordinator = await self._group(group)
         return {tp.partition: offset for tp, offset in coordinator.committed.items() if tp.topic == topic}
+
+
+def _append_all_sync(work: list) -> list:
+    results: list = []
+    for files, items, first_offset, size in work:
+        chunks, positions, position = [], [], size
+        for i, item in enumerate(items):
+            record = encode_record(first_offset + i, item[3], item[1], item[2])
+            chunks.append(record)
+            positions.append(position)
+            position += len(record)
+        try:
+            files.write_sync(b"".join(chunks))
+            results.append((positions, position))
+        except OSError as exc:
+            results.append(exc)
+    return results
+
+
+def _sync_sync(files: PartitionFiles, size_before: int) -> None:
+    try:
+        os.fdatasync(files.write_fd)  # the file size is metadata fdatasync does flush
+    except OSError:
+        # Unknown what reached the disk: cut it so the index and the file agree.
+        try:
+            os.ftruncate(files.write_fd, size_before)
+        except OSError:
+            pass
+        raise
 
 
 def _check_record(key: bytes | None, value: bytes) -> None:

@@ -1,0 +1,121 @@
+"""Shared plumbing of the SQLite adapters: URL parsing, one writer and one reader thread.
+
+sqlite3 blocks, so every call runs off the event loop. Writes go through a single thread
+that owns the only write connection: SQLite admits one writer at a time anyway, and a
+queue in front of it beats retrying SQLITE_BUSY. Reads use a second connection, which
+WAL lets run concurrently with the writer and see every committed transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from services.common.errors import BackendError, BackendUnavailable, Conflict, InvalidInput
+
+__all__ = ["SQLiteThreads", "sqlite_path_from_url", "translate_sqlite_error"]
+
+T = TypeVar("T")
+
+
+def sqlite_path_from_url(url: str) -> Path:
+    """`sqlite:////abs/file.db` is absolute, `sqlite:///rel/file.db` relative (SQLAlchemy's rule)."""
+    parts = urlsplit(url)
+    if parts.scheme != "sqlite" or parts.netloc or len(parts.path) < 2:
+        raise InvalidInput("expected sqlite:////absolute/path.db or sqlite:///relative/path.db", url=url)
+    return Path(parts.path[1:])
+
+
+def translate_sqlite_error(exc: BaseException, what: str) -> Exception:
+    if isinstance(exc, sqlite3.IntegrityError):
+        return Conflict(f"{what}: {exc}")
+    if isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc)):
+        return BackendUnavailable(f"{what}: {exc}")
+    if isinstance(exc, (sqlite3.Error, OSError)):
+        return BackendError(f"{what}: {exc}")
+    return exc  # type: ignore[return-value]
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction is exactly
+    # what the adapter says it is.
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across app crashes
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+class SQLiteThreads:
+    def __init__(self, path: Path, name: str) -> None:
+        self.path = path
+        self._name = name
+        self._writer: ThreadPoolExecutor | None = None
+        self._reader: ThreadPoolExecutor | None = None
+        self._write_conn: sqlite3.Connection | None = None
+        self._read_conn: sqlite3.Connection | None = None
+
+    @property
+    def started(self) -> bool:
+        return self._writer is not None
+
+    async def start(self) -> None:
+        if self._writer is not None:
+            return
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self._name}-writer")
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self._name}-reader")
+        loop = asyncio.get_running_loop()
+        try:
+            self._write_conn = await loop.run_in_executor(self._writer, _connect, self.path)
+            self._read_conn = await loop.run_in_executor(self._reader, _connect, self.path)
+        except (sqlite3.Error, OSError) as exc:
+            await self.close()
+            raise BackendUnavailable(f"cannot open {self.path}: {exc}") from exc
+
+    async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        for pool, attr in ((self._writer, "_write_conn"), (self._reader, "_read_conn")):
+            conn = getattr(self, attr)
+            setattr(self, attr, None)
+            if pool is not None and conn is not None:
+                await loop.run_in_executor(pool, conn.close)
+            if pool is not None:
+                pool.shutdown(wait=True)
+        self._writer = self._reader = None
+
+    async def write(self, fn: Callable[[sqlite3.Connection], T], what: str) -> T:
+        """Run fn in one IMMEDIATE transaction on the writer thread."""
+        return await self._run(self._writer, "_write_conn", lambda conn: _transaction(conn, fn), what)
+
+    async def write_script(self, fn: Callable[[sqlite3.Connection], T], what: str) -> T:
+        """Run fn on the writer thread with no transaction around it (fn manages its own)."""
+        return await self._run(self._writer, "_write_conn", fn, what)
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T], what: str) -> T:
+        return await self._run(self._reader, "_read_conn", fn, what)
+
+    async def _run(self, pool, attr: str, fn, what: str):
+        if pool is None:
+            raise BackendUnavailable(f"{self._name} is not started or already closed")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(pool, lambda: fn(getattr(self, attr)))
+        except (sqlite3.Error, OSError) as exc:
+            raise translate_sqlite_error(exc, what) from exc
+
+
+def _transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn(conn)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result

@@ -1,0 +1,167 @@
+"""gRPC plumbing shared by every service: channel and server options, a server starter,
+and the base of the `Grpc…Client` classes (one channel, a deadline on every call, errors
+translated to Flare errors at this edge).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import grpc.aio
+
+from services.common.errors import BackendError
+
+from .grpc_errors import error_from_rpc
+
+__all__ = [
+    "DEFAULT_TIMEOUT_S",
+    "MAX_MESSAGE_BYTES",
+    "channel_options",
+    "server_options",
+    "open_channel",
+    "GrpcServer",
+    "start_server",
+    "GrpcClientBase",
+]
+
+DEFAULT_TIMEOUT_S = 5.0
+# Push batches and sync pages are the big messages: a sync page is at most page_limit
+# (≤ 5000) messages of ≤ 16 KiB bodies per conversation, so 64 MiB leaves headroom while
+# still refusing a runaway request before it is buffered whole.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+Registration = Callable[[grpc.aio.Server], None]
+
+
+def channel_options(*, max_message_bytes: int = MAX_MESSAGE_BYTES) -> list[tuple[str, int]]:
+    return [
+        ("grpc.max_send_message_length", max_message_bytes),
+        ("grpc.max_receive_message_length", max_message_bytes),
+        # Pings notice a peer that vanished without a FIN (host down, NAT/LB dropped the
+        # flow) within ~30 s, instead of the first call after it hanging until its deadline.
+        ("grpc.keepalive_time_ms", 20_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),
+        # A restarted peer is back within a second or two; do not sit in a long backoff.
+        ("grpc.initial_reconnect_backoff_ms", 250),
+        ("grpc.min_reconnect_backoff_ms", 250),
+        ("grpc.max_reconnect_backoff_ms", 5_000),
+    ]
+
+
+def server_options(*, max_message_bytes: int = MAX_MESSAGE_BYTES) -> list[tuple[str, int]]:
+    return [
+        ("grpc.max_send_message_length", max_message_bytes),
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.keepalive_time_ms", 60_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        # Accept the clients' 20 s keepalive pings; the default (5 min) answers them with
+        # GOAWAY "too_many_pings" and every idle channel would reconnect.
+        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ("grpc.http2.max_pings_without_data", 0),
+        # Two servers on one port must fail loudly, not silently share the traffic.
+        ("grpc.so_reuseport", 0),
+    ]
+
+
+def open_channel(
+    target: str, *, credentials: grpc.ChannelCredentials | None = None, max_message_bytes: int = MAX_MESSAGE_BYTES,
+) -> grpc.aio.Channel:
+    """A channel to `host:port` (or any gRPC target); TLS when credentials are given."""
+    options = channel_options(max_message_bytes=max_message_bytes)
+    if credentials is not None:
+        return grpc.aio.secure_channel(target, credentials, options=options)
+    return grpc.aio.insecure_channel(target, options=options)
+
+
+@dataclass(slots=True)
+class GrpcServer:
+    server: grpc.aio.Server
+    host: str
+    port: int  # the bound port (the one the OS picked when asked for 0)
+
+    @property
+    def address(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    async def stop(self, grace: float | None = 1.0) -> None:
+        """Refuse new calls, let running ones finish for `grace` seconds, then cancel them."""
+        await self.server.stop(grace)
+
+    async def wait(self) -> None:
+        await self.server.wait_for_termination()
+
+
+async def start_server(
+    *registrations: Registration,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    credentials: grpc.ServerCredentials | None = None,
+    max_message_bytes: int = MAX_MESSAGE_BYTES,
+) -> GrpcServer:
+    """Start one grpc.aio server carrying every registered servicer.
+
+    Each registration adds a servicer (`lambda s: add_FilterServicer_to_server(api, s)`,
+    or a service's `api.register(service)`), so split mode can serve one service per
+    process and a test or a small deployment several on one port.
+    """
+    server = grpc.aio.server(options=server_options(max_message_bytes=max_message_bytes))
+    for register in registrations:
+        register(server)
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        if credentials is not None:
+            bound = server.add_secure_port(address, credentials)
+        else:
+            bound = server.add_insecure_port(address)
+    except RuntimeError as exc:  # grpcio raises on a port it cannot bind (in use, bad host)
+        raise BackendError(f"cannot listen for gRPC on {address}: {exc}", address=address) from exc
+    if bound == 0:
+        raise BackendError(f"cannot listen for gRPC on {address}", address=address)
+    await server.start()
+    return GrpcServer(server, host, bound)
+
+
+class GrpcClientBase:
+    """One channel (owned when built from a target string), a deadline on every call.
+
+    Subclasses set `service_name` and make their stub from `self._channel`.
+    """
+
+    service_name = "service"
+
+    def __init__(self, channel: grpc.aio.Channel | str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        if isinstance(channel, str):
+            self.target = channel
+            self._channel = open_channel(channel)
+            self._owns_channel = True
+        else:
+            self.target = "(shared channel)"
+            self._channel = channel
+            self._owns_channel = False
+        self.timeout_s = timeout_s
+        self._what = f"{self.service_name} at {self.target}"
+
+    async def close(self) -> None:
+        """Close the channel if this client opened it (a shared channel is the owner's)."""
+        if self._owns_channel:
+            await self._channel.close()
+
+    async def __aenter__(self) -> GrpcClientBase:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _call(self, method: grpc.aio.UnaryUnaryMultiCallable, request: Any, *,
+                    timeout_s: float | None = None) -> Any:
+        try:
+            return await method(request, timeout=timeout_s or self.timeout_s)
+        except grpc.aio.AioRpcError as exc:
+            raise error_from_rpc(exc, self._what) from exc

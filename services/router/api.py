@@ -1,0 +1,63 @@
+"""message-router over gRPC: a thin binding of RouterService (router.proto)."""
+
+from __future__ import annotations
+
+import grpc.aio
+
+from services.common.grpc_errors import rpc_errors
+from services.common.grpcio import GrpcServer, start_server
+from services.common.proto import common_pb2
+from services.common.proto import router_pb2 as pb
+from services.common.proto import router_pb2_grpc as pb_grpc
+from services.common.proto_model import json_bytes, message_from_pb
+
+from .service import RouterService
+
+__all__ = ["RouterApi", "register", "serve"]
+
+_EMPTY = pb.Empty()
+
+
+class RouterApi(pb_grpc.RouterServicer):
+    def __init__(self, service: RouterService) -> None:
+        self._service = service
+
+    @rpc_errors
+    async def Send(self, request: common_pb2.Message, context: grpc.aio.ServicerContext) -> pb.SendResponse:
+        message = message_from_pb(request)
+        sent_body = message.body
+        result = await self._service.send(message)
+        reply = pb.SendResponse(msg_id=result.msg_id, duplicate=result.duplicate)
+        if result.body is not sent_body:  # masked: the caller learns what was stored
+            reply.body_json = json_bytes(result.body)
+        return reply
+
+    @rpc_errors
+    async def OnDelivered(self, request: pb.DeliveredRequest, context: grpc.aio.ServicerContext) -> pb.Empty:
+        await self._service.on_delivered(request.user_id, request.conversation_id, list(request.seqs))
+        return _EMPTY
+
+    @rpc_errors
+    async def CreateGroup(self, request: pb.CreateGroupRequest, context: grpc.aio.ServicerContext) -> pb.MembersResponse:
+        members = await self._service.create_group(request.creator_id, request.conversation_id, list(request.members))
+        return pb.MembersResponse(members=members)
+
+    @rpc_errors
+    async def JoinGroup(self, request: pb.MembershipRequest, context: grpc.aio.ServicerContext) -> pb.Empty:
+        await self._service.join_group(request.user_id, request.conversation_id)
+        return _EMPTY
+
+    @rpc_errors
+    async def LeaveGroup(self, request: pb.MembershipRequest, context: grpc.aio.ServicerContext) -> pb.Empty:
+        await self._service.leave_group(request.user_id, request.conversation_id)
+        return _EMPTY
+
+
+def register(service: RouterService):
+    """A registration for services.common.grpcio.start_server."""
+    return lambda server: pb_grpc.add_RouterServicer_to_server(RouterApi(service), server)
+
+
+async def serve(service: RouterService, *, host: str = "127.0.0.1", port: int = 0) -> GrpcServer:
+    """Serve `service` alone on host:port (0: any free port; see GrpcServer.port)."""
+    return await start_server(register(service), host=host, port=port)

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The one test command (README, and .ci/run calls it): installs Flare and its test
+# dependencies into .venv, installs the real servers the integration tests start
+# (etcd, Redis, PostgreSQL, Kafka, MinIO; tests/infra), then runs the whole suite.
+# Extra arguments go to pytest: `bash tests/run.sh tests/e2e -k chat`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e '.[test]'
+
+if [ "${FLARE_SKIP_SERVERS:-0}" != "1" ]; then
+  .venv/bin/python -m tests.infra install
+fi
+
+set +e
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+rc=$?
+set -e
+if [ "$rc" -eq 5 ]; then
+  echo "pytest collected no tests: that is a failure" >&2
+  exit 1
+fi
+exit "$rc"
