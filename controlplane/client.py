@@ -13,7 +13,9 @@ from services.common.proto import controlplane_pb2_grpc as pb_grpc
 
 from .documents import StoredDocument
 
-__all__ = ["AdminClient", "translate_rpc_error", "document_from_pb"]
+__all__ = ["AdminClient", "translate_rpc_error", "document_from_pb", "CHANNEL_OPTIONS"]
+
+CHANNEL_OPTIONS = [("grpc.use_local_subchannel_pool", 1)]
 
 _ERRORS: dict[grpc.StatusCode, type[FlareError]] = {
     grpc.StatusCode.INVALID_ARGUMENT: InvalidInput,
@@ -48,7 +50,9 @@ class AdminClient:
         self.address = address
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self._timeout = timeout_s
-        self._channel = grpc.aio.insecure_channel(address)
+        # A private subchannel pool: gRPC otherwise shares subchannels process-wide, and one
+        # left in reconnect backoff by an earlier failed call fails this channel at once.
+        self._channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
         self._stub = pb_grpc.ControlPlaneStub(self._channel)
 
     async def __aenter__(self) -> AdminClient:

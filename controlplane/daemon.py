@@ -21,7 +21,7 @@ import logging
 
 from services.backends.configstore import ConfigStore, WatchEventType
 from services.common.auth import issue_token
-from services.common.errors import BackendError, CompactedError, InvalidInput, NotFound
+from services.common.errors import BackendError, CompactedError, FlareError, InvalidInput, NotFound
 
 from . import keys
 from .desired import ApplyResult, DesiredState
@@ -60,10 +60,19 @@ class ControlPlane:
         if self._owns_store:
             await self.store.start()
         self.hub.lease_id = await self.store.lease_grant(self._lease_ttl)
+        await self._forget_previous_registrations()
         revision = await self.desired.load()
         self._tasks = [asyncio.create_task(self._watch_loop(revision), name="cp-watch"),
                        asyncio.create_task(self._resync_loop(), name="cp-resync"),
                        asyncio.create_task(self._keepalive_loop(), name="cp-keepalive")]
+
+    async def _forget_previous_registrations(self) -> None:
+        # Topology keys a previous daemon wrote for its streams outlive it by the lease TTL;
+        # those instances reconnect here and are registered again, the rest are gone.
+        kvs, _ = await self.store.get_prefix(keys.TOPOLOGY)
+        for kv in kvs:
+            if b'"registered_by":"controlplane"' in kv.value and kv.lease != self.hub.lease_id:
+                await self.store.delete(kv.key)
 
     async def stop(self) -> None:
         for server in self._servers:
@@ -120,7 +129,7 @@ class ControlPlane:
                 delay = min(delay * 2, 5.0)
             try:
                 revision = await self.desired.load()
-            except BackendError as exc:
+            except FlareError as exc:
                 log.warning("re-list failed: %s", exc)
 
     async def _resync_loop(self) -> None:
@@ -129,7 +138,7 @@ class ControlPlane:
             try:
                 await self.desired.load()
                 await self.hub.resync()
-            except BackendError as exc:
+            except FlareError as exc:
                 log.warning("resync skipped: %s", exc)
 
     async def _keepalive_loop(self) -> None:

@@ -14,7 +14,7 @@ import time
 
 from services.backends.configstore import ConfigStore
 from services.common import codec
-from services.common.errors import BackendError, FlareError, InvalidInput
+from services.common.errors import FlareError, InvalidInput
 
 from . import keys
 from .desired import DesiredState
@@ -127,7 +127,7 @@ class Hub:
                   "kinds": list(hello.kinds), "registered_by": "controlplane"}
         try:
             await self._store.put(keys.topology_key(*session.key), codec.dumps(record), lease=self.lease_id)
-        except BackendError as exc:
+        except FlareError as exc:  # NotFound: the daemon lease just expired; the keepalive loop re-grants
             log.warning("topology registration of %s/%s failed: %s", *session.key, exc)
 
     async def _write_status(self, session: Session, kind: str, *, state: str, version: tuple[int, str],
@@ -137,6 +137,6 @@ class Hub:
                   "running_version": running[0], "running_digest": running[1], "at": now_iso()}
         try:
             await self._store.put(keys.status_key(*session.key, kind), codec.dumps(record))
-        except BackendError as exc:
+        except FlareError as exc:
             log.warning("status record for %s/%s %s not written (%s); retried on resync", *session.key, kind, exc)
             self._unwritten.add((session.key, kind))

@@ -100,9 +100,9 @@ class GrpcConnector:
         from services.common.proto import controlplane_pb2 as pb
         from services.common.proto import controlplane_pb2_grpc as pb_grpc
 
-        from .client import translate_rpc_error
+        from .client import CHANNEL_OPTIONS, translate_rpc_error
 
-        channel = grpc.aio.insecure_channel(self.address)
+        channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
         metadata = (("authorization", f"Bearer {self._token}"),) if self._token else ()
         call = pb_grpc.ControlPlaneStub(channel).Subscribe(metadata=metadata)
         try:

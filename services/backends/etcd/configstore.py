@@ -38,6 +38,8 @@ def _translate(exc: BaseException, operation: str) -> Exception:
         code = exc.code()
         if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED):
             return BackendUnavailable(f"etcd {operation}: {code.name} {exc.details() or ''}".strip())
+        if code == grpc.StatusCode.NOT_FOUND:  # e.g. a put or keepalive on an expired lease
+            return NotFound(f"etcd {operation}: {exc.details() or 'not found'}")
         return BackendError(f"etcd {operation}: {code.name} {exc.details() or ''}".strip())
     return BackendError(f"etcd {operation}: {exc}")
 

@@ -1,0 +1,81 @@
+"""Run the daemon as a process: `python -m controlplane` and `flarectl controlplane run`.
+
+The signing secret lives in the data dir (token.secret, shared with `flarectl up`), and
+on first start an admin token is written next to it (admin.token, 0600) so the operator
+has a way in — the k3s kubeconfig idea.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.backends.registry import open_configstore
+from services.common.auth import load_or_create_secret, verify_token
+from services.common.config import load_config
+from services.common.errors import Unauthorized
+
+from .daemon import ControlPlane
+
+__all__ = ["DaemonSettings", "settings_from", "run_daemon", "ensure_admin_token"]
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonSettings:
+    store_url: str
+    data_dir: Path
+    host: str
+    port: int
+    resync_interval_s: float = 10.0
+    token_secret: str = ""
+
+
+def settings_from(config_file: str | None = None, *, store: str | None = None, data_dir: Path | None = None,
+                  host: str | None = None, port: int | None = None, resync_interval_s: float = 10.0) -> DaemonSettings:
+    cfg = load_config(config_file, data_dir=str(data_dir) if data_dir else None)
+    return DaemonSettings(store_url=store or cfg.backend_url("configstore"), data_dir=cfg.data_dir,
+                          host=host or cfg.controlplane.host, port=cfg.controlplane.port if port is None else port,
+                          resync_interval_s=resync_interval_s, token_secret=cfg.token_secret)
+
+
+def ensure_admin_token(data_dir: Path, secret: bytes) -> Path:
+    path = data_dir / "admin.token"
+    if path.exists():
+        try:
+            verify_token(secret, path.read_text().strip())
+            return path
+        except Unauthorized:
+            pass  # expired or from another secret: replace it
+    from services.common.auth import issue_token
+
+    path.write_text(issue_token(secret, "bootstrap-admin", ttl_s=365 * 86400, role="admin") + "\n")
+    path.chmod(0o600)
+    return path
+
+
+async def run_daemon(settings: DaemonSettings, *, on_ready=None) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    secret = settings.token_secret.encode() or load_or_create_secret(settings.data_dir / "token.secret")
+    token_path = ensure_admin_token(settings.data_dir, secret)
+    cp = ControlPlane(open_configstore(settings.store_url), secret, resync_interval_s=settings.resync_interval_s)
+    await cp.start()
+    try:
+        port = await cp.serve_grpc(settings.host, settings.port)
+        if on_ready is not None:
+            on_ready(f"{settings.host}:{port}", token_path)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+    finally:
+        await cp.stop()
+
+
+def configure_logging(level: str = "INFO") -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")

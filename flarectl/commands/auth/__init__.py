@@ -1,0 +1,9 @@
+import typer
+
+from .token import issue
+
+NAME = "auth"
+app = typer.Typer(help="Control-plane access: tokens with roles (viewer, operator, admin).", no_args_is_help=True)
+token_app = typer.Typer(help="Control-plane tokens.", no_args_is_help=True)
+token_app.command("issue")(issue)
+app.add_typer(token_app, name="token")

@@ -1,0 +1,59 @@
+"""The admin endpoint serves Prometheus metrics and health; flarectl's own commands behave."""
+
+from __future__ import annotations
+
+import httpx
+from typer.testing import CliRunner
+
+from flarectl.exitcodes import ExitCode
+from flarectl.main import app
+from services.common.auth import verify_token
+
+
+async def test_metrics_and_health_reflect_live_traffic(flare):
+    alice = await flare.client("alice")
+    bob = await flare.client("bob")
+    await alice.send("count me", to="bob")
+    await bob.wait_for(lambda f: f.get("type") == "message")
+    await alice.send_raw("{broken")
+    await alice.wait_for(lambda f: f.get("type") == "error")
+    async with httpx.AsyncClient(base_url=flare.monolith.admin_url) as http:
+        metrics = (await http.get("/metrics")).text
+        health = (await http.get("/healthz")).json()
+        missing = await http.get("/nope")
+    for name in ("flare_connections", "flare_messages_in_total", "flare_messages_out_total",
+                 "flare_ack_latency_seconds_bucket", "flare_dedup_hits_total", "flare_frame_errors_total",
+                 "flare_store_batch_size_bucket", "flare_filter_checks_total"):
+        assert name in metrics, name
+    assert 'flare_frame_errors_total{code="bad_frame"}' in metrics
+    assert health["status"] == "ok" and health["connections"] == 2 and health["persisted"] >= 1
+    assert missing.status_code == 404
+
+
+def _runner() -> CliRunner:
+    return CliRunner(env={"NO_COLOR": "1", "COLUMNS": "120"})
+
+
+def test_token_issue_mints_a_token_the_server_accepts(tmp_path):
+    (tmp_path / "token.secret").write_bytes(b"s3cret")
+    result = _runner().invoke(app, ["token", "issue", "alice", "--ttl", "1h", "--data-dir", str(tmp_path)],
+                              catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    claims = verify_token(b"s3cret", result.output.strip())
+    assert claims.subject == "alice" and claims.expires_at - claims.issued_at == 3600
+
+
+def test_token_issue_errors_are_named(tmp_path):
+    runner = _runner()
+    missing = runner.invoke(app, ["token", "issue", "alice", "--data-dir", str(tmp_path)])
+    assert missing.exit_code == ExitCode.NOT_FOUND and "no token secret" in missing.output
+    (tmp_path / "token.secret").write_bytes(b"s3cret")
+    bad_ttl = runner.invoke(app, ["token", "issue", "alice", "--ttl", "soon", "--data-dir", str(tmp_path)])
+    assert bad_ttl.exit_code == ExitCode.INVALID and "not a duration" in bad_ttl.output
+    bad_user = runner.invoke(app, ["token", "issue", "a:b", "--data-dir", str(tmp_path)])
+    assert bad_user.exit_code == ExitCode.INVALID
+
+
+def test_chat_refuses_ambiguous_target(tmp_path):
+    result = _runner().invoke(app, ["chat", "alice", "--data-dir", str(tmp_path)])
+    assert result.exit_code == ExitCode.USAGE and "exactly one of --to or --group" in result.output
