@@ -11,6 +11,9 @@ import contextlib
 import logging
 from pathlib import Path
 
+from controlplane.agent import ConfigAgent, appliers_for
+from controlplane.daemon import ControlPlane
+from controlplane.runner import ensure_admin_token
 from services.backends.cache import Cache
 from services.backends.configstore import ConfigStore
 from services.backends.log import Log
@@ -59,6 +62,9 @@ class Monolith:
     db: MessageDB
     objects: ObjectStore
     configstore: ConfigStore
+    controlplane: ControlPlane
+    controlplane_port: int
+    agents: list[ConfigAgent]
     filter: FilterService
     session: SessionService
     store: StoreService
@@ -71,6 +77,10 @@ class Monolith:
     @property
     def gateway_url(self) -> str:
         return self.gateway.url
+
+    @property
+    def controlplane_address(self) -> str:
+        return f"{self.config.controlplane.host}:{self.controlplane_port}"
 
     @property
     def admin_url(self) -> str:
@@ -86,7 +96,7 @@ class Monolith:
         self.db = open_messagedb(cfg.backend_url("messagedb"))
         self.objects = open_objectstore(cfg.backend_url("objectstore"))
         self.configstore = open_configstore(cfg.backend_url("configstore"))
-        for backend in (self.log, self.cache, self.db, self.objects, self.configstore):
+        for backend in (self.log, self.cache, self.db, self.objects):
             await backend.start()
         await self.db.migrate()
 
@@ -108,6 +118,20 @@ class Monolith:
         )
         gateways.add(self.gateway)
         self.admin = AdminServer(cfg.admin.host, cfg.admin.port, health=self.health)
+
+        # The control plane runs in-process on the same ConfigStore; services take their
+        # documents through agents exactly as split instances do, and flarectl reaches it
+        # over gRPC on the control-plane port.
+        self.controlplane = ControlPlane(self.configstore, self.token_secret, owns_store=True)
+        await self.controlplane.start()
+        self.controlplane_port = await self.controlplane.serve_grpc(cfg.controlplane.host, cfg.controlplane.port)
+        ensure_admin_token(self.data_dir, self.token_secret)
+        self.agents = [
+            ConfigAgent("filter", self.gateway_id, "in-process", appliers_for(self.filter, ["filter-rules"]),
+                        self.data_dir / "agents" / "filter", self.controlplane),
+        ]
+        for agent in self.agents:
+            await agent.start()
 
         await self.session.start()
         await self.router.start()
@@ -131,10 +155,12 @@ class Monolith:
         if not self._started:
             return
         self._started = False
-        for step in (self.gateway.stop, self.admin.stop, self.store.stop, self.sync.stop, self.session.stop):
+        steps = [self.gateway.stop, self.admin.stop, self.store.stop, self.sync.stop, self.session.stop]
+        steps += [agent.stop for agent in self.agents] + [self.controlplane.stop]
+        for step in steps:
             with contextlib.suppress(Exception):
                 await step()
-        for backend in (self.configstore, self.objects, self.db, self.cache, self.log):
+        for backend in (self.objects, self.db, self.cache, self.log):
             with contextlib.suppress(Exception):
                 await backend.close()
 

@@ -23,6 +23,8 @@ def up(
     host: str | None = typer.Option(None, "--host", help="Gateway bind address [default: 127.0.0.1]."),
     port: int | None = typer.Option(None, "--port", "-p", help="Gateway WebSocket port [default: 8700]."),
     admin_port: int | None = typer.Option(None, "--admin-port", help="Metrics/health port [default: 8701]."),
+    controlplane_port: int | None = typer.Option(
+        None, "--controlplane-port", help="Control-plane gRPC port for flarectl [default: 8702]."),
     log_level: str = typer.Option("info", "--log-level"),
     log_format: str = typer.Option("auto", "--log-format", help="json | text | auto"),
 ) -> None:
@@ -40,6 +42,8 @@ def up(
         cfg.gateway.port = port
     if admin_port is not None:
         cfg.admin.port = admin_port
+    if controlplane_port is not None:
+        cfg.controlplane.port = controlplane_port
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -53,7 +57,8 @@ def up(
             await monolith.stop()
             fail(f"cannot start: {exc}", ExitCode.UNAVAILABLE, hint="is another flare already using the port?")
         out.print(f"[bold green]Flare is up[/]  gateway [cyan]{monolith.gateway_url}[/]  "
-                  f"metrics [cyan]{monolith.admin_url}/metrics[/]  data [cyan]{monolith.data_dir}[/]", highlight=False)
+                  f"control plane [cyan]{monolith.controlplane_address}[/]  metrics [cyan]{monolith.admin_url}/metrics[/]  "
+                  f"data [cyan]{monolith.data_dir}[/]", highlight=False)
         out.print(f"mint a client token: [bold]flarectl token issue alice --data-dir {monolith.data_dir}[/]   "
                   "chat: [bold]flarectl chat alice --to bob[/]   stop: Ctrl-C", highlight=False)
         try:

@@ -306,8 +306,10 @@ async def test_property_order_and_no_loss(log, ops, partitions):
     topic, group = f"prop-{suffix}", f"prop-{suffix}"
     await log.create_topic(topic, partitions=partitions)
     produced: dict[int, list[bytes]] = {}  # partition -> values in offset order
-    consumed: dict[int, list[bytes]] = {}
+    consumed: dict[int, list[bytes]] = {}  # what the current member has read, from offset 0 on
+    committed: dict[int, int] = {}
     counter = 0
+    loop = asyncio.get_running_loop()
     consumer = log.consumer(group, [topic])
     await consumer.start()
 
@@ -315,34 +317,44 @@ async def test_property_order_and_no_loss(log, ops, partitions):
         batch = await consumer.getmany(timeout_ms=50, max_records=limit)
         for tp, records in batch.items():
             offsets = [r.offset for r in records]
-            assert offsets == list(range(offsets[0], offsets[0] + len(offsets)))
+            # Contiguous, and exactly where this partition's reading left off.
+            assert offsets == list(range(len(consumed.get(tp.partition, [])), len(consumed.get(tp.partition, [])) + len(offsets)))
             consumed.setdefault(tp.partition, []).extend(r.value for r in records)
 
-    for op in ops:
-        if op[0] == "produce":
-            _, key, count = op
-            for _ in range(count):
-                value = str(counter).encode()
-                counter += 1
-                meta = await log.produce(topic, value, key=f"key{key}".encode())
-                produced.setdefault(meta.partition, []).append(value)
-                assert meta.offset == len(produced[meta.partition]) - 1
-        elif op[0] == "consume":
-            await consume(op[1])
-        else:
-            # Commit what was consumed, then a fresh member resumes from the commits.
-            await consumer.commit({TopicPartition(topic, p): len(v) for p, v in consumed.items()})
-            await consumer.stop()
-            consumer = log.consumer(group, [topic])
-            await consumer.start()
-    total = sum(len(v) for v in produced.values())
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 15
-    while sum(len(v) for v in consumed.values()) < total:
-        assert loop.time() < deadline, "records lost"
-        await consume(1000)
-    assert consumed == produced
-    await consumer.stop()
+    try:
+        for op in ops:
+            if op[0] == "produce":
+                _, key, count = op
+                for _ in range(count):
+                    value = str(counter).encode()
+                    counter += 1
+                    meta = await log.produce(topic, value, key=f"key{key}".encode())
+                    produced.setdefault(meta.partition, []).append(value)
+                    assert meta.offset == len(produced[meta.partition]) - 1
+            elif op[0] == "consume":
+                await consume(op[1])
+            else:
+                # Commit what was read, then a fresh member resumes from the commits. Only an
+                # owner may commit, and a remote group assigns on poll: poll until it has.
+                deadline = loop.time() + 30
+                while not consumer.assignment():
+                    assert loop.time() < deadline, "never assigned"
+                    await consume(1000)
+                offsets = {tp: len(consumed.get(tp.partition, [])) for tp in consumer.assignment()}
+                await consumer.commit(offsets)
+                committed.update({tp.partition: o for tp, o in offsets.items()})
+                await consumer.stop()
+                consumed = {p: values[: committed.get(p, 0)] for p, values in consumed.items()}
+                consumer = log.consumer(group, [topic])
+                await consumer.start()
+        total = sum(len(v) for v in produced.values())
+        deadline = loop.time() + 15
+        while sum(len(v) for v in consumed.values()) < total:
+            assert loop.time() < deadline, "records lost"
+            await consume(1000)
+        assert {p: v for p, v in consumed.items() if v} == produced
+    finally:
+        await consumer.stop()
 
 
 # -- FileLog only ------------------------------------------------------------------------------

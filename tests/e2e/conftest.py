@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -28,8 +29,17 @@ class Deployment:
         return c
 
     async def apply_filter_rules(self, document: dict) -> None:
+        """Apply through the control plane and wait until every filter agent ACKed it."""
         assert self.monolith is not None
-        await self.monolith.filter.apply_config("filter-rules", document)
+        result = await self.monolith.controlplane.apply_manifest({"kind": "filter-rules", "spec": document})
+        for agent in self.monolith.agents:
+            for _ in range(200):
+                current = agent.current.get("filter-rules")
+                if current is not None and current.version >= result.version:
+                    break
+                await asyncio.sleep(0.02)
+            else:
+                raise AssertionError(f"filter-rules v{result.version} never reached {agent.instance_id}")
 
     async def count_messages(self, conversation_id: str | None = None) -> int:
         assert self.monolith is not None
@@ -41,6 +51,7 @@ async def flare(request, tmp_path) -> AsyncIterator[Deployment]:
     cfg = load_config(environ={}, data_dir=tmp_path / "flare")
     cfg.gateway.port = 0
     cfg.admin.port = 0
+    cfg.controlplane.port = 0
     monolith = Monolith(cfg)
     await monolith.start()
     deployment = Deployment("monolith", [monolith.gateway_url], monolith.token_secret, monolith)

@@ -57,3 +57,33 @@ def test_token_issue_errors_are_named(tmp_path):
 def test_chat_refuses_ambiguous_target(tmp_path):
     result = _runner().invoke(app, ["chat", "alice", "--data-dir", str(tmp_path)])
     assert result.exit_code == ExitCode.USAGE and "exactly one of --to or --group" in result.output
+
+
+async def test_flarectl_config_apply_reaches_the_running_monolith(flare, tmp_path, monkeypatch):
+    """The SRE path: a rules file applied with flarectl blocks the next message."""
+    import asyncio
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("kind: filter-rules\nspec:\n  sensitive_words: [forbidden-thing]\n")
+    token = (flare.monolith.data_dir / "admin.token").read_text().strip()
+    env = {"NO_COLOR": "1", "COLUMNS": "120", "FLARE_CONTROLPLANE": flare.monolith.controlplane_address,
+           "FLARE_TOKEN": token}
+    runner = CliRunner(env=env)
+    dry = await asyncio.to_thread(runner.invoke, app, ["config", "apply", "-f", str(rules), "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert flare.monolith.filter.rules.sensitive_words == [] or "forbidden-thing" not in str(
+        flare.monolith.filter.rules)
+    applied = await asyncio.to_thread(runner.invoke, app, ["config", "apply", "-f", str(rules)])
+    assert applied.exit_code == 0, applied.output
+    alice = await flare.client("alice")
+    await flare.client("bob")
+    for _ in range(100):
+        if "forbidden-thing" in str(flare.monolith.filter.rules):
+            break
+        await asyncio.sleep(0.05)
+    cmid = await alice.send("a forbidden-thing here", to="bob")
+    error = await alice.wait_for(lambda f: f.get("type") == "error" and f.get("ref") == cmid)
+    assert error["code"] == "rejected"
+    status = await asyncio.to_thread(runner.invoke, app, ["status", "-o", "json"])
+    assert status.exit_code == 0, status.output
+    assert "SYNCED" in status.output

@@ -27,7 +27,7 @@ def _free_port() -> int:
 def _start(data_dir: Path, port: int) -> subprocess.Popen:
     proc = subprocess.Popen(
         [sys.executable, "-m", "flarectl.main", "up", "--data-dir", str(data_dir), "--port", str(port),
-         "--admin-port", "0", "--log-format", "json"],
+         "--admin-port", "0", "--controlplane-port", "0", "--log-format", "json"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
     )
     deadline = time.monotonic() + 30
