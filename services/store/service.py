@@ -70,6 +70,7 @@ class StoreService:
         self._counters: dict[str, int] = {}
         self._consumer: LogConsumer | None = None
         self._task: asyncio.Task | None = None
+        self._lag_task: asyncio.Task | None = None
         self.persisted = 0  # messages written by this instance's consumer (for health/status)
 
     def set_on_stored(self, callback: StoredCallback) -> None:
@@ -84,8 +85,14 @@ class StoreService:
             )
             await self._consumer.start()
             self._task = asyncio.create_task(self._consume_forever(), name="store-consumer")
+            self._lag_task = asyncio.create_task(self._report_lag_forever(), name="store-lag")
 
     async def stop(self) -> None:
+        if self._lag_task is not None:
+            self._lag_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._lag_task
+            self._lag_task = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -215,6 +222,14 @@ class StoreService:
             seq = self._counters[message.conversation_id] + 1
             self._counters[message.conversation_id] = seq
             message.seq = seq
+
+    async def _report_lag_forever(self, interval_s: float = 5.0) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.lag()
+            except FlareError:
+                log.debug("could not read log lag", exc_info=True)
 
     async def lag(self) -> dict[int, int]:
         """Per partition: records in the log that the store has not committed yet."""

@@ -1,0 +1,120 @@
+"""End-to-end benchmark: a monolith in a subprocess, the load test engine against it.
+
+    python bench/e2e_bench.py [--users 100 --devices-per-user 2 --rate 400 --duration 20 --workers 1]
+
+Starts `flarectl up` on free ports with a temporary data dir, drives it with
+users × devices clients (200 by default) and prints one JSON object: achieved messages/s,
+send → deliver latency percentiles, lost / duplicated counts, CPU of tester and server.
+A benchmark, not a test: it asserts nothing about speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from flarectl.loadtest import build_params, run_loadtest  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"the monolith did not listen on {port} within {timeout}s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=100)
+    parser.add_argument("--devices-per-user", type=int, default=2)
+    parser.add_argument("--groups", type=int, default=10)
+    parser.add_argument("--group-size", type=int, default=8)
+    parser.add_argument("--rate", type=float, default=400)
+    parser.add_argument("--duration", type=float, default=20)
+    parser.add_argument("--churn", type=float, default=0)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--full", action="store_true", help="print the whole load test report too")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="flare-bench-") as tmp:
+        data_dir = Path(tmp) / "flare"
+        port, admin = free_port(), free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FLARE_")}
+        server = subprocess.Popen(
+            [sys.executable, "-m", "flarectl.main", "up", "--data-dir", str(data_dir), "--port", str(port),
+             "--admin-port", str(admin), "--controlplane-port", "0", "--log-level", "warning"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(Path(tmp) / "server.log", "w"),
+        )
+        try:
+            wait_listening(port)
+            params = build_params(
+                gateway=f"ws://127.0.0.1:{port}/ws", token_secret_file=data_dir / "token.secret", users=args.users,
+                devices_per_user=args.devices_per_user, groups=args.groups, group_size=args.group_size,
+                rate=args.rate, duration=args.duration, churn=args.churn, workers=args.workers,
+                server_pid=server.pid, drain_timeout=30, seed=1,
+            )
+            report = asyncio.run(run_loadtest(params))
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+
+    arrival = report["latency_ms"]["send_arrival"]
+    result = {
+        "bench": "e2e_monolith",
+        "clients": report["devices"],
+        "users": report["users"],
+        "groups": report["groups"],
+        "workers": report["workers"],
+        "target_rate": report["target_rate"],
+        "messages_per_s": report["stored_rate"],
+        "deliveries_per_s": round(report["received_live"] / report["duration_s"], 1) if report["duration_s"] else 0,
+        "messages": report["stored"],
+        "deliveries": report["deliveries_expected"],
+        "send_deliver_p50_ms": arrival["p50"],
+        "send_deliver_p99_ms": arrival["p99"],
+        "send_deliver_p99_9_ms": arrival["p99_9"],
+        "send_deliver_max_ms": arrival["max"],
+        "send_stored_p50_ms": report["latency_ms"]["send_stored"]["p50"],
+        "send_stored_p99_ms": report["latency_ms"]["send_stored"]["p99"],
+        "lost": report["lost"],
+        "duplicated": report["duplicated"],
+        "out_of_order": report["out_of_order"],
+        "errors": report["errors"],
+        "tester_cpu_pct": report["cpu"]["tester_pct"],  # over the whole run (connect, send, drain)
+        "server_cpu_pct": report["cpu"]["server_pct"],
+        "tester_cpu_pct_sending": report["cpu"]["sending_tester_pct"],  # while sending only
+        "server_cpu_pct_sending": report["cpu"]["sending_server_pct"],
+        "ok": report["ok"],
+        "breached": report["breached"],
+    }
+    if args.full:
+        result["report"] = report
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
