@@ -109,7 +109,8 @@ class Monolith:
             session=InProcessSessionClient(self.session), gateways=gateways, db=self.db, log=self.log,
             config=cfg.router,
         )
-        self.sync = SyncService(db=self.db, cache=self.cache, router=self.router, config=cfg.sync)
+        self.sync = SyncService(db=self.db, cache=self.cache, fanout=self.router.fanout,
+                                membership=self.router.membership, config=cfg.sync)
         self.store.set_on_stored(self.router.deliver)
         self.gateway = GatewayService(
             config=cfg.gateway, gateway_id=self.gateway_id, token_secret=self.token_secret,

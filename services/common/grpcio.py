@@ -131,15 +131,19 @@ async def start_server(
 class GrpcClientBase:
     """One channel (owned when built from a target string), a deadline on every call.
 
-    Subclasses set `service_name` and make their stub from `self._channel`.
+    Subclasses set `service_name` and `stub_class`. A channel built from a target is
+    opened on first use, not in __init__: grpc.aio binds a channel to the event loop it
+    is created on, and clients are often built before the loop runs.
     """
 
     service_name = "service"
+    stub_class: Callable[[grpc.aio.Channel], Any]
 
     def __init__(self, channel: grpc.aio.Channel | str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        self._channel: grpc.aio.Channel | None
         if isinstance(channel, str):
             self.target = channel
-            self._channel = open_channel(channel)
+            self._channel = None
             self._owns_channel = True
         else:
             self.target = "(shared channel)"
@@ -147,11 +151,23 @@ class GrpcClientBase:
             self._owns_channel = False
         self.timeout_s = timeout_s
         self._what = f"{self.service_name} at {self.target}"
+        self._stub_instance: Any = None
+
+    @property
+    def _stub(self) -> Any:
+        stub = self._stub_instance
+        if stub is None:
+            if self._channel is None:
+                self._channel = open_channel(self.target)
+            stub = self._stub_instance = self.stub_class(self._channel)
+        return stub
 
     async def close(self) -> None:
         """Close the channel if this client opened it (a shared channel is the owner's)."""
-        if self._owns_channel:
-            await self._channel.close()
+        channel, self._stub_instance = self._channel, None
+        if self._owns_channel and channel is not None:
+            self._channel = None
+            await channel.close()
 
     async def __aenter__(self) -> GrpcClientBase:
         return self

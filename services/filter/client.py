@@ -52,12 +52,12 @@ class GrpcFilterClient(GrpcClientBase):
     """FilterClient over gRPC (filter.proto); `channel` is a grpc.aio.Channel or a target."""
 
     service_name = "filter"
+    stub_class = pb_grpc.FilterStub
 
     def __init__(self, channel: grpc.aio.Channel | str, *, timeout_s: float = 2.0) -> None:
         # A short deadline: check is on every send, and a slow filter should fail the send
         # (the client resends) rather than pile up requests behind it.
         super().__init__(channel, timeout_s=timeout_s)
-        self._stub = pb_grpc.FilterStub(self._channel)
 
     async def check(self, message: Message) -> FilterVerdict:
         reply: pb.Verdict = await self._call(self._stub.Check, message_to_pb(message))

@@ -40,6 +40,7 @@ class GrpcGatewayClient(GrpcClientBase):
     """
 
     service_name = "gateway"
+    stub_class = pb_grpc.GatewayStub
 
     def __init__(self, channel: grpc.aio.Channel | str, *, gateway_id: str, timeout_s: float = 2.0) -> None:
         # A short deadline: pushes are best effort (stored messages are synced on
@@ -47,7 +48,6 @@ class GrpcGatewayClient(GrpcClientBase):
         super().__init__(channel, timeout_s=timeout_s)
         self.gateway_id = gateway_id
         self._what = f"gateway {gateway_id} at {self.target}"
-        self._stub = pb_grpc.GatewayStub(self._channel)
 
     async def push(self, deliveries: Sequence[tuple[str, bytes]]) -> list[str]:
         if not deliveries:

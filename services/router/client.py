@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-import grpc.aio
-
 from services.common.grpcio import GrpcClientBase
 from services.common.model import Message
 from services.common.proto import router_pb2 as pb
@@ -56,10 +54,7 @@ class GrpcRouterClient(GrpcClientBase):
     """RouterClient over gRPC (router.proto); `channel` is a grpc.aio.Channel or a target."""
 
     service_name = "router"
-
-    def __init__(self, channel: grpc.aio.Channel | str, *, timeout_s: float = 5.0) -> None:
-        super().__init__(channel, timeout_s=timeout_s)
-        self._stub = pb_grpc.RouterStub(self._channel)
+    stub_class = pb_grpc.RouterStub
 
     async def send(self, message: Message) -> SendResult:
         reply: pb.SendResponse = await self._call(self._stub.Send, message_to_pb(message))

@@ -11,35 +11,38 @@ acks:    a device ack advances its cursor and tells the sender DELIVERED (once p
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import random
 from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from services.backends.log import Log
 from services.backends.messagedb import MessageDB
 from services.common import codec
 from services.common.config import RouterConfig
 from services.common.errors import BackendUnavailable, Forbidden, InvalidInput, NotFound, RateLimited, Rejected
-from services.common.metrics import ACK_LATENCY, DELIVERY_FAILURES, MESSAGES_OUT, RETRIES
+from services.common.metrics import ACK_LATENCY, DELIVERY_FAILURES, MESSAGES_OUT
 from services.common.model import (
     AckLevel,
     Message,
     Session,
-    c2c_members,
     conversation_kind,
     now_ms,
 )
-from services.common.retry import RetryPolicy, retry_async
-from services.gateway.client import GatewayDirectory
+from services.common.retry import RetryPolicy
 from services.session.client import SessionClient
 from services.filter.client import FilterClient
 from services.store.client import StoreClient
 
-__all__ = ["RouterService", "SendResult", "MembershipCache"]
+from .fanout import Fanout, MembershipCache
+
+if TYPE_CHECKING:  # the gateway package imports the router's client: keep this one lazy
+    from services.gateway.client import GatewayDirectory
+
+__all__ = ["RouterService", "SendResult"]
 
 log = logging.getLogger("flare.router")
 
@@ -62,29 +65,6 @@ class _Pending:
     waiting: set[str]  # recipient users who have not acked yet
 
 
-class MembershipCache:
-    """Group members from the MessageDB, cached in-process; c2c members come from the id."""
-
-    def __init__(self, db: MessageDB, ttl_s: float = 5.0) -> None:
-        self._db = db
-        self._ttl = ttl_s
-        self._cache: dict[str, tuple[float, list[str]]] = {}
-
-    async def members(self, conversation_id: str) -> list[str]:
-        if conversation_id.startswith("c2c:"):
-            return list(c2c_members(conversation_id))
-        loop = asyncio.get_running_loop()
-        hit = self._cache.get(conversation_id)
-        if hit is not None and hit[0] > loop.time():
-            return hit[1]
-        members = [str(m) for m in await self._db.members(conversation_id)]
-        self._cache[conversation_id] = (loop.time() + self._ttl, members)
-        return members
-
-    def invalidate(self, conversation_id: str) -> None:
-        self._cache.pop(conversation_id, None)
-
-
 class RouterService:
     def __init__(
         self, *, filter: FilterClient, store: StoreClient, session: SessionClient,
@@ -93,8 +73,6 @@ class RouterService:
     ) -> None:
         self._filter = filter
         self._store = store
-        self._session = session
-        self._gateways = gateways
         self._db = db
         self._log = log
         self._config = config
@@ -103,6 +81,7 @@ class RouterService:
             max_delay=config.max_delay, multiplier=config.multiplier,
         )
         self.membership = membership or MembershipCache(db)
+        self.fanout = Fanout(session=session, gateways=gateways, retry=self._retry)
         self._pending: OrderedDict[tuple[str, int], _Pending] = OrderedDict()
         # Test-only fault switch: drop 1 in N live deliveries (the message stays stored).
         drop = int(os.environ.get("FLARE_FAULT_DROP_DELIVERY", "0") or 0)
@@ -142,7 +121,7 @@ class RouterService:
             by_conversation[message.conversation_id].append(message)
         members_of = {c: await self.membership.members(c) for c in by_conversation}
         users = sorted({u for ms in members_of.values() for u in ms})
-        routes = await self._session.routes(users)
+        routes = await self.fanout.routes(users)
         per_gateway: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
         device_of: dict[str, Session] = {}
         offline: list[tuple[str, Message]] = []
@@ -162,32 +141,12 @@ class RouterService:
                             continue
                         per_gateway[session.gateway_id].append((session.connection_id, frame))
                         device_of[session.connection_id] = session
-        gone: list[str] = []
-        for gateway_id, deliveries in per_gateway.items():
-            gone.extend(await self._push(gateway_id, deliveries))
-            MESSAGES_OUT.inc(len(deliveries))
+        gone = await self.fanout.push_many(per_gateway) if per_gateway else []
+        MESSAGES_OUT.inc(sum(len(d) for d in per_gateway.values()))
         if gone:
             DELIVERY_FAILURES.labels("connection_gone").inc(len(gone))
         if offline:
             await self._to_offline(offline)
-
-    async def _push(self, gateway_id: str, deliveries: list[tuple[str, bytes]]) -> list[str]:
-        gateway = self._gateways.get(gateway_id)
-        if gateway is None:
-            DELIVERY_FAILURES.labels("gateway_unknown").inc(len(deliveries))
-            return [c for c, _ in deliveries]
-
-        def note_retry(attempt: int, exc: BaseException) -> None:
-            RETRIES.labels("gateway_push").inc()
-
-        try:
-            return await retry_async(
-                self._retry, lambda: gateway.push(deliveries), retry_on=(BackendUnavailable,), on_retry=note_retry,
-            )
-        except BackendUnavailable:
-            # The devices will sync on reconnect; their messages are stored.
-            DELIVERY_FAILURES.labels("gateway_unreachable").inc(len(deliveries))
-            return [c for c, _ in deliveries]
 
     async def _to_offline(self, offline: list[tuple[str, Message]]) -> None:
         records = [
@@ -226,26 +185,7 @@ class RouterService:
                 "msg_id": str(pending.msg_id), "conversation_id": conversation_id, "seq": seq, "user_id": user_id,
             }))
         if frames:
-            await self.push_to_users(frames)
-
-    async def push_to_users(self, frames_by_user: dict[str, list[bytes]]) -> None:
-        """Push frames to every online device of each user (acks, events, receipts)."""
-        routes = await self._session.routes(sorted(frames_by_user))
-        per_gateway: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
-        for user, frames in frames_by_user.items():
-            for session in routes.get(user, []):
-                per_gateway[session.gateway_id].extend((session.connection_id, f) for f in frames)
-        for gateway_id, deliveries in per_gateway.items():
-            await self._push(gateway_id, deliveries)
-
-    async def push_to_members(self, conversation_id: str, frame: bytes, *, only_user: str | None = None,
-                              exclude_user: str | None = None) -> None:
-        members = [only_user] if only_user else await self.membership.members(conversation_id)
-        await self.push_to_users({u: [frame] for u in members if u != exclude_user})
-
-    def forbid_unless_member(self, user_id: str, members: Sequence[str], conversation_id: str) -> None:
-        if user_id not in members:
-            raise Forbidden(f"{user_id} is not a member of {conversation_id}")
+            await self.fanout.to_users(frames)
 
     # -- groups --------------------------------------------------------------------------
     async def create_group(self, creator_id: str, conversation_id: str, members: Sequence[str]) -> list[str]:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-import grpc.aio
-
 from services.common.grpcio import GrpcClientBase
 from services.common.ids import DeviceId, UserId
 from services.common.model import DeviceType, Session, SessionStatus
@@ -121,10 +119,7 @@ class GrpcSessionClient(GrpcClientBase):
     """SessionClient over gRPC (session.proto); `channel` is a grpc.aio.Channel or a target."""
 
     service_name = "session"
-
-    def __init__(self, channel: grpc.aio.Channel | str, *, timeout_s: float = 5.0) -> None:
-        super().__init__(channel, timeout_s=timeout_s)
-        self._stub = pb_grpc.SessionStub(self._channel)
+    stub_class = pb_grpc.SessionStub
 
     async def login(
         self,

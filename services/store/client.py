@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Protocol
 
-import grpc.aio
-
 from services.common.grpcio import GrpcClientBase
 from services.common.model import Message
 from services.common.proto import store_pb2 as pb
@@ -39,10 +37,7 @@ class GrpcStoreClient(GrpcClientBase):
     """
 
     service_name = "store"
-
-    def __init__(self, channel: grpc.aio.Channel | str, *, timeout_s: float = 5.0) -> None:
-        super().__init__(channel, timeout_s=timeout_s)
-        self._stub = pb_grpc.StoreStub(self._channel)
+    stub_class = pb_grpc.StoreStub
 
     async def accept(self, message: Message) -> AcceptResult:
         reply: pb.AcceptResponse = await self._call(self._stub.Accept, message_to_pb(message))

@@ -68,11 +68,11 @@ class GrpcSyncClient(GrpcClientBase):
     """
 
     service_name = "sync"
+    stub_class = pb_grpc.SyncStub
 
     def __init__(self, channel: grpc.aio.Channel | str, *, timeout_s: float = 10.0,
                  ack_flush_interval_s: float = 0.05) -> None:
         super().__init__(channel, timeout_s=timeout_s)
-        self._stub = pb_grpc.SyncStub(self._channel)
         self._ack_interval = ack_flush_interval_s
         self._acks: dict[tuple[str, str, str], list[int]] = {}  # -> [seq, event_id]
         self._flusher: asyncio.Task[None] | None = None

@@ -21,7 +21,7 @@ from services.common.config import SyncConfig
 from services.common.errors import Forbidden, NotFound
 from services.common.ids import ConversationId, DeviceId, UserId
 from services.common.model import ConversationEvent, Cursor, Message, MessageFlags, SyncType, now_ms
-from services.router.service import RouterService
+from services.router.fanout import Fanout, MembershipCache
 from services.store.service import recent_key
 
 __all__ = ["SyncService"]
@@ -30,11 +30,12 @@ log = logging.getLogger("flare.sync")
 
 
 class SyncService:
-    def __init__(self, *, db: MessageDB, cache: Cache, router: RouterService, config: SyncConfig,
-                 flush_interval_s: float = 0.2) -> None:
+    def __init__(self, *, db: MessageDB, cache: Cache, fanout: Fanout, membership: MembershipCache,
+                 config: SyncConfig, flush_interval_s: float = 0.2) -> None:
         self._db = db
         self._cache = cache
-        self._router = router
+        self._fanout = fanout
+        self._membership = membership
         self._config = config
         self._flush_interval = flush_interval_s
         self._buffer: dict[tuple[str, str, str], CursorUpdate] = {}
@@ -150,8 +151,7 @@ class SyncService:
         ))
 
     async def read(self, user_id: str, conversation_id: str, seq: int) -> ConversationEvent:
-        members = await self._router.membership.members(conversation_id)
-        self._router.forbid_unless_member(user_id, members, conversation_id)
+        members = await self._membership.require_member(user_id, conversation_id)
         max_seq = (await self._db.max_seqs([conversation_id])).get(conversation_id, 0)
         seq = min(seq, max_seq)
         event = await self._db.append_event(ConversationEvent(
@@ -162,7 +162,7 @@ class SyncService:
         # devices get the event so they clear their unread state too.
         receipt = codec.dumps({"type": "ack", "level": "read", "conversation_id": conversation_id,
                                "seq": seq, "user_id": user_id})
-        await self._router.push_to_users({
+        await self._fanout.to_users({
             **{m: [receipt] for m in members if m != user_id},
             user_id: [codec.dumps({"type": "event", **event.to_wire()})],
         })
@@ -172,7 +172,7 @@ class SyncService:
         message = await self._db.get_message(msg_id)
         if message is None:
             raise NotFound(f"message {msg_id} does not exist")
-        members = await self._router.membership.members(message.conversation_id)
+        members = await self._membership.members(message.conversation_id)
         if user_id not in members:
             raise NotFound(f"message {msg_id} does not exist")  # do not reveal other conversations
         return message
@@ -180,5 +180,6 @@ class SyncService:
     async def _publish(self, event: ConversationEvent) -> ConversationEvent:
         stored = await self._db.append_event(event)
         frame = codec.dumps({"type": "event", **stored.to_wire()})
-        await self._router.push_to_members(stored.conversation_id, frame, only_user=stored.for_user)
+        members = [stored.for_user] if stored.for_user else await self._membership.members(stored.conversation_id)
+        await self._fanout.to_users({u: [frame] for u in members})
         return stored

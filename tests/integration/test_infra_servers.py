@@ -2,25 +2,41 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 pytestmark = pytest.mark.servers
 
 
-def test_etcd_survives_kill_and_restart(etcd_server):
+def test_session_servers_answer_their_own_tools(etcd_server, redis_server, postgres_server, kafka_server,
+                                                minio_server):
     assert etcd_server.url == f"etcd://127.0.0.1:{etcd_server.port}"
     etcd_server.etcdctl("put", "/flare/test/infra", "v1")
-    etcd_server.kill()
-    assert not etcd_server.is_running()
-    etcd_server.start()
     assert etcd_server.etcdctl("get", "--print-value-only", "/flare/test/infra").strip() == "v1"
-
-
-def test_redis_answers_and_restarts(redis_server):
     assert redis_server.url == f"redis://127.0.0.1:{redis_server.port}"
     assert redis_server.redis_cli("PING").strip() == "PONG"
-    redis_server.restart(hard=True)
-    assert redis_server.redis_cli("PING").strip() == "PONG"
+    assert postgres_server.psql("SELECT 1").strip() == "1"
+    assert kafka_server.url == f"kafka://127.0.0.1:{kafka_server.port}"
+    assert "1 brokers" in kafka_server.kcat("-L")
+    assert minio_server.url.startswith("s3://") and minio_server.url.endswith(f"@127.0.0.1:{minio_server.port}/flare")
+
+
+def test_etcd_survives_kill_and_restart(private_server):
+    etcd = private_server("etcd")
+    etcd.etcdctl("put", "/flare/test/infra", "v1")
+    etcd.kill()
+    assert not etcd.is_running()
+    etcd.start()
+    assert etcd.etcdctl("get", "--print-value-only", "/flare/test/infra").strip() == "v1"
+
+
+def test_redis_restarts_on_the_same_port(private_server):
+    redis = private_server("redis")
+    port = redis.port
+    redis.restart(hard=True)
+    assert redis.port == port
+    assert redis.redis_cli("PING").strip() == "PONG"
 
 
 def test_redis_cluster_covers_all_slots(redis_cluster):
@@ -30,12 +46,37 @@ def test_redis_cluster_covers_all_slots(redis_cluster):
     assert "cluster_slots_assigned:16384" in info and "cluster_state:ok" in info
 
 
-def test_postgres_survives_kill_and_restart(postgres_server):
-    assert postgres_server.url == f"postgresql://postgres@127.0.0.1:{postgres_server.port}/postgres"
-    url = postgres_server.create_database("infra_check")
+def test_postgres_survives_kill_and_restart(private_server):
+    postgres = private_server("postgres")
+    assert postgres.url == f"postgresql://postgres@127.0.0.1:{postgres.port}/postgres"
+    url = postgres.create_database("infra_check")
     assert url.endswith("/infra_check")
-    postgres_server.psql("CREATE TABLE t (v int); INSERT INTO t VALUES (42)", database="infra_check")
-    postgres_server.kill()
-    postgres_server.start()
-    assert postgres_server.psql("SELECT v FROM t", database="infra_check").strip() == "42"
-    postgres_server.psql("DROP DATABASE infra_check WITH (FORCE)")
+    postgres.psql("CREATE TABLE t (v int); INSERT INTO t VALUES (42)", database="infra_check")
+    postgres.kill()
+    postgres.start()
+    assert postgres.psql("SELECT v FROM t", database="infra_check").strip() == "42"
+
+
+async def test_kafka_keeps_records_across_kill_and_restart(private_server):
+    from services.backends.kafka.log import KafkaLog
+
+    kafka = await asyncio.to_thread(private_server, "kafka")
+    log = KafkaLog.from_url(kafka.url)
+    await log.start()
+    try:
+        await log.create_topic("crash", partitions=1)
+        await log.produce_batch("crash", [(b"k", b"before-kill-1"), (b"k", b"before-kill-2")])
+    finally:
+        await log.close()
+    await asyncio.to_thread(kafka.kill)
+    await asyncio.to_thread(kafka.start)
+    out = await asyncio.to_thread(kafka.kcat, "-C", "-t", "crash", "-o", "beginning", "-e", "-q")
+    assert out.split() == ["before-kill-1", "before-kill-2"]
+
+
+def test_redis_cluster_node_rejoins_after_kill(private_server):
+    cluster = private_server("redis-cluster")
+    cluster.nodes[1].kill()
+    cluster.nodes[1].start()
+    cluster.wait_ready()
+    assert "cluster_state:ok" in cluster.nodes[1].redis_cli("cluster", "info")

@@ -1,0 +1,13 @@
+"""S3 adapter for the ObjectStore port (MinIO's Python client; works with any S3)."""
+
+from __future__ import annotations
+
+__all__ = ["S3ObjectStore"]
+
+
+def __getattr__(name: str):
+    if name == "S3ObjectStore":
+        from .objectstore import S3ObjectStore
+
+        return S3ObjectStore
+    raise AttributeError(name)
