@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from services.backends.cache import Cache
 from services.backends.log import Log
 from services.backends.messagedb import MessageDB
 from services.common import codec
@@ -69,11 +70,14 @@ class RouterService:
     def __init__(
         self, *, filter: FilterClient, store: StoreClient, session: SessionClient,
         gateways: GatewayDirectory, db: MessageDB, log: Log, config: RouterConfig,
-        membership: MembershipCache | None = None,
+        membership: MembershipCache | None = None, shared_delivery: Cache | None = None,
     ) -> None:
+        """`shared_delivery`: set in the split deployment, where a device's ack may reach
+        another router instance than the one that delivered the message."""
         self._filter = filter
         self._store = store
         self._db = db
+        self._cache = shared_delivery
         self._log = log
         self._config = config
         self._retry = RetryPolicy(
@@ -172,20 +176,47 @@ class RouterService:
         """A device of user_id has these messages: tell each sender DELIVERED (once per user)."""
         frames: dict[str, list[bytes]] = defaultdict(list)
         now = now_ms()
+        unknown: list[int] = []
         for seq in seqs:
             pending = self._pending.get((conversation_id, seq))
-            if pending is None or user_id not in pending.waiting:
+            if pending is None:
+                unknown.append(seq)
+                continue
+            if user_id not in pending.waiting:
                 continue
             pending.waiting.discard(user_id)
             if not pending.waiting:
                 del self._pending[(conversation_id, seq)]
             ACK_LATENCY.labels("delivered").observe(max(0, now - pending.created_at) / 1000)
-            frames[pending.sender_id].append(codec.dumps({
-                "type": "ack", "level": AckLevel.DELIVERED.wire, "client_msg_id": pending.client_msg_id,
-                "msg_id": str(pending.msg_id), "conversation_id": conversation_id, "seq": seq, "user_id": user_id,
-            }))
+            frames[pending.sender_id].append(self._delivered_frame(
+                pending.client_msg_id, pending.msg_id, conversation_id, seq, user_id))
+        if unknown and self._cache is not None:
+            await self._delivered_elsewhere(user_id, conversation_id, unknown, frames)
         if frames:
             await self.fanout.to_users(frames)
+
+    @staticmethod
+    def _delivered_frame(client_msg_id: str, msg_id: int, conversation_id: str, seq: int, user_id: str) -> bytes:
+        return codec.dumps({
+            "type": "ack", "level": AckLevel.DELIVERED.wire, "client_msg_id": client_msg_id,
+            "msg_id": str(msg_id), "conversation_id": conversation_id, "seq": seq, "user_id": user_id,
+        })
+
+    async def _delivered_elsewhere(self, user_id: str, conversation_id: str, seqs: list[int],
+                                   frames: dict[str, list[bytes]]) -> None:
+        """Acks for messages another router instance delivered (split deployment): the
+        MessageDB says who sent them, and a cache key keeps DELIVERED once per user."""
+        low, high = min(seqs), max(seqs)
+        if high - low > 1000:
+            return
+        wanted = set(seqs)
+        for message in await self._db.messages_after(conversation_id, low - 1, limit=high - low + 1):
+            if message.seq not in wanted or message.sender_id == user_id:
+                continue
+            first = await self._cache.set_nx(f"delivered:{conversation_id}:{message.seq}:{user_id}", b"1", ttl=3600)
+            if first:
+                frames[message.sender_id].append(self._delivered_frame(
+                    message.client_msg_id, message.msg_id, conversation_id, message.seq, user_id))
 
     # -- groups --------------------------------------------------------------------------
     async def create_group(self, creator_id: str, conversation_id: str, members: Sequence[str]) -> list[str]:

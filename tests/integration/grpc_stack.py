@@ -83,7 +83,8 @@ async def embedded_stack(tmp_path: Path) -> AsyncIterator[Stack]:
         store=InProcessStoreClient(store), session=InProcessSessionClient(session), gateways=gateways,
         db=db, log=log, config=RouterConfig(),
     )
-    sync = SyncService(db=db, cache=cache, router=router, config=SyncConfig(), flush_interval_s=0.05)
+    sync = SyncService(db=db, cache=cache, fanout=router.fanout, membership=router.membership, config=SyncConfig(),
+                       flush_interval_s=0.05)
     await store.start(consume=False)
     await router.start()
     await sync.start()
