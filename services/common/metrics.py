@@ -25,6 +25,10 @@ __all__ = [
     "DELIVERY_FAILURES",
     "STORE_BATCH",
     "FRAME_ERRORS",
+    "ACK_RECEIVED",
+    "ACK_STORED",
+    "ACK_DELIVERED",
+    "MESSAGES_IN_TEXT",
     "AdminServer",
 ]
 
@@ -92,3 +96,10 @@ class AdminServer:
             pass
         finally:
             writer.close()
+
+# Label children bound once: `labels()` is a dict lookup under a lock, and these three
+# run several times per message.
+ACK_RECEIVED = ACK_LATENCY.labels("received")
+ACK_STORED = ACK_LATENCY.labels("stored")
+ACK_DELIVERED = ACK_LATENCY.labels("delivered")
+MESSAGES_IN_TEXT = MESSAGES_IN.labels("text")

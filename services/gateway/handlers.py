@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from services.common import codec
 from services.common.errors import InvalidInput, TooLarge
 from services.common.ids import ConversationId, MessageIdGenerator
-from services.common.metrics import ACK_LATENCY, MESSAGES_IN
+from services.common.metrics import ACK_RECEIVED, MESSAGES_IN, MESSAGES_IN_TEXT
 from services.common.model import Message, SessionStatus, group_conversation_id, now_ms, validate_name
 
 from .frames import (
@@ -59,11 +59,11 @@ class FrameHandlers:
             sender_id=conn.user_id, sender_device=conn.device_id, content_type=content_type, body=body,
             created_at=received_at,
         )
-        MESSAGES_IN.labels(content_type).inc()
+        (MESSAGES_IN_TEXT if content_type == "text" else MESSAGES_IN.labels(content_type)).inc()
         ref = frame.get("id", client_msg_id)
         ack = {"type": "ack", "ref": ref, "client_msg_id": client_msg_id, "conversation_id": conversation_id}
         conn.push(codec.dumps({**ack, "level": "received", "msg_id": str(message.msg_id)}))
-        ACK_LATENCY.labels("received").observe(max(0, now_ms() - received_at) / 1000)
+        ACK_RECEIVED.observe(max(0, now_ms() - received_at) / 1000)
         result = await self.gw.router.send(message)
         conn.push(codec.dumps({**ack, "level": "stored", "msg_id": str(result.msg_id), "duplicate": result.duplicate}))
 

@@ -25,7 +25,7 @@ from services.backends.messagedb import MessageDB
 from services.common import codec
 from services.common.config import RouterConfig
 from services.common.errors import BackendUnavailable, Forbidden, InvalidInput, NotFound, RateLimited, Rejected
-from services.common.metrics import ACK_LATENCY, DELIVERY_FAILURES, MESSAGES_OUT
+from services.common.metrics import ACK_DELIVERED, ACK_STORED, DELIVERY_FAILURES, MESSAGES_OUT
 from services.common.model import (
     AckLevel,
     Message,
@@ -114,7 +114,7 @@ class RouterService:
         if verdict.action == "mask":
             message.body = verdict.body
         result = await self._store.accept(message)
-        ACK_LATENCY.labels("stored").observe(max(0, now_ms() - message.created_at) / 1000)
+        ACK_STORED.observe(max(0, now_ms() - message.created_at) / 1000)
         return SendResult(result.msg_id, result.duplicate, message.body)
 
     # -- deliver -------------------------------------------------------------------------
@@ -187,7 +187,7 @@ class RouterService:
             pending.waiting.discard(user_id)
             if not pending.waiting:
                 del self._pending[(conversation_id, seq)]
-            ACK_LATENCY.labels("delivered").observe(max(0, now - pending.created_at) / 1000)
+            ACK_DELIVERED.observe(max(0, now - pending.created_at) / 1000)
             frames[pending.sender_id].append(self._delivered_frame(
                 pending.client_msg_id, pending.msg_id, conversation_id, seq, user_id))
         if unknown and self._cache is not None:
