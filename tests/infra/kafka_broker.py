@@ -66,7 +66,7 @@ class KafkaServer(Server):
             "transaction.state.log.min.isr": "1",
             "transaction.state.log.num.partitions": "4",
             "group.initial.rebalance.delay.ms": "0",
-            "auto.create.topics.enable": "true",
+            "auto.create.topics.enable": "false",  # as in production: topics are created on purpose
             "delete.topic.enable": "true",
             "num.network.threads": "2",
             "num.io.threads": "4",

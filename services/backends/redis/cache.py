@@ -33,6 +33,7 @@ _UNAVAILABLE = (
     redis_errors.TryAgainError,
     redis_errors.BusyLoadingError,
     redis_errors.MasterDownError,
+    redis_errors.RedisClusterException,  # no reachable node, slot not covered
     OSError,
 )
 
