@@ -127,9 +127,12 @@ class Monolith:
         await self.controlplane.start()
         self.controlplane_port = await self.controlplane.serve_grpc(cfg.controlplane.host, cfg.controlplane.port)
         ensure_admin_token(self.data_dir, self.token_secret)
+        consumers = [("filter", self.filter, ["filter-rules"]), ("router", self.router, ["routing"]),
+                     ("session", self.session, ["routing"]), ("store", self.store, ["tiering"])]
         self.agents = [
-            ConfigAgent("filter", self.gateway_id, "in-process", appliers_for(self.filter, ["filter-rules"]),
-                        self.data_dir / "agents" / "filter", self.controlplane),
+            ConfigAgent(name, self.gateway_id, "in-process", appliers_for(service, kinds),
+                        self.data_dir / "agents" / name, self.controlplane)
+            for name, service, kinds in consumers
         ]
         for agent in self.agents:
             await agent.start()

@@ -38,6 +38,11 @@ class RouterApi(pb_grpc.RouterServicer):
         return _EMPTY
 
     @rpc_errors
+    async def Deliver(self, request: pb.DeliverRequest, context: grpc.aio.ServicerContext) -> pb.Empty:
+        await self._service.deliver([message_from_pb(m) for m in request.messages])
+        return _EMPTY
+
+    @rpc_errors
     async def CreateGroup(self, request: pb.CreateGroupRequest, context: grpc.aio.ServicerContext) -> pb.MembersResponse:
         members = await self._service.create_group(request.creator_id, request.conversation_id, list(request.members))
         return pb.MembersResponse(members=members)

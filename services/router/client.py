@@ -23,6 +23,10 @@ class RouterClient(Protocol):
 
     async def on_delivered(self, user_id: str, conversation_id: str, seqs: Sequence[int]) -> None: ...
 
+    async def deliver(self, messages: Sequence[Message]) -> None:
+        """Push a persisted batch (seq order per conversation) to every member device; the
+        store consumer's hand-off, awaited batch after batch so per-conversation order holds."""
+
     async def create_group(self, creator_id: str, conversation_id: str, members: Sequence[str]) -> list[str]: ...
 
     async def join_group(self, user_id: str, conversation_id: str) -> None: ...
@@ -39,6 +43,9 @@ class InProcessRouterClient:
 
     async def on_delivered(self, user_id: str, conversation_id: str, seqs: Sequence[int]) -> None:
         await self._service.on_delivered(user_id, conversation_id, seqs)
+
+    async def deliver(self, messages: Sequence[Message]) -> None:
+        await self._service.deliver(messages)
 
     async def create_group(self, creator_id: str, conversation_id: str, members: Sequence[str]) -> list[str]:
         return await self._service.create_group(creator_id, conversation_id, members)
@@ -66,6 +73,12 @@ class GrpcRouterClient(GrpcClientBase):
     async def on_delivered(self, user_id: str, conversation_id: str, seqs: Sequence[int]) -> None:
         request = pb.DeliveredRequest(user_id=user_id, conversation_id=conversation_id, seqs=seqs)
         await self._call(self._stub.OnDelivered, request)
+
+    async def deliver(self, messages: Sequence[Message]) -> None:
+        if messages:
+            # A long deadline: the router retries unreachable gateways with backoff inside it.
+            request = pb.DeliverRequest(messages=[message_to_pb(m) for m in messages])
+            await self._call(self._stub.Deliver, request, timeout_s=max(self.timeout_s, 30.0))
 
     async def create_group(self, creator_id: str, conversation_id: str, members: Sequence[str]) -> list[str]:
         request = pb.CreateGroupRequest(creator_id=creator_id, conversation_id=conversation_id, members=members)

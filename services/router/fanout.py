@@ -55,16 +55,30 @@ class MembershipCache:
 
 
 class Fanout:
-    def __init__(self, *, session: SessionClient, gateways: GatewayDirectory, retry: RetryPolicy) -> None:
+    def __init__(self, *, session: SessionClient, gateways: GatewayDirectory, retry: RetryPolicy,
+                 batch_size: int = 1000, max_in_flight: int = 32) -> None:
         self.session = session
         self._gateways = gateways
         self._retry = retry
+        self.configure(batch_size=batch_size, max_in_flight=max_in_flight)
+
+    def configure(self, *, batch_size: int, max_in_flight: int) -> None:
+        """The `routing` document's batch_size and conn_pool_size."""
+        self.batch_size = batch_size
+        self.max_in_flight = max_in_flight
+        self._in_flight = asyncio.Semaphore(max_in_flight)
 
     async def routes(self, user_ids: Sequence[str]) -> dict[str, list[Session]]:
         return await self.session.routes(list(user_ids))
 
     async def push(self, gateway_id: str, deliveries: list[tuple[str, bytes]]) -> list[str]:
-        """Push to one gateway with retries; return connection ids that could not be reached."""
+        """Push to one gateway, batch_size deliveries per call, with retries; return the
+        connection ids that could not be reached."""
+        if len(deliveries) > self.batch_size:
+            gone: list[str] = []
+            for start in range(0, len(deliveries), self.batch_size):
+                gone += await self.push(gateway_id, deliveries[start:start + self.batch_size])
+            return gone
         gateway = self._gateways.get(gateway_id)
         if gateway is None:
             DELIVERY_FAILURES.labels("gateway_unknown").inc(len(deliveries))
@@ -74,9 +88,10 @@ class Fanout:
             RETRIES.labels("gateway_push").inc()
 
         try:
-            return await retry_async(
-                self._retry, lambda: gateway.push(deliveries), retry_on=(BackendUnavailable,), on_retry=note_retry,
-            )
+            async with self._in_flight:
+                return await retry_async(
+                    self._retry, lambda: gateway.push(deliveries), retry_on=(BackendUnavailable,), on_retry=note_retry,
+                )
         except BackendUnavailable:
             # The devices will sync on reconnect; their messages are stored.
             DELIVERY_FAILURES.labels("gateway_unreachable").inc(len(deliveries))

@@ -95,6 +95,20 @@ class RouterService:
     async def start(self) -> None:
         await self._log.create_topic(self._config.offline_topic, partitions=4)
 
+    async def apply_config(self, kind: str, document: dict) -> int:
+        """Control-plane documents this service consumes: `routing` (batch_size: deliveries
+        per gateway push; conn_pool_size: gateway pushes in flight at once)."""
+        from controlplane.documents.routing import RoutingConfig  # the schema the control plane validates
+
+        if kind != "routing":
+            raise InvalidInput(f"the router does not consume {kind!r} documents")
+        try:
+            routing = RoutingConfig.model_validate(document)
+        except ValueError as exc:
+            raise InvalidInput(f"invalid routing document: {exc}") from exc
+        self.fanout.configure(batch_size=routing.batch_size, max_in_flight=routing.conn_pool_size)
+        return 1
+
     # -- send ------------------------------------------------------------------------
     async def check_membership(self, sender_id: str, conversation_id: str) -> None:
         kind = conversation_kind(conversation_id)

@@ -28,7 +28,7 @@ from services.backends.log import Log, LogConsumer, LogRecord, TopicPartition
 from services.backends.messagedb import MessageDB
 from services.common import codec
 from services.common.config import StoreConfig
-from services.common.errors import BackendError, FlareError
+from services.common.errors import BackendError, FlareError, InvalidInput
 from services.common.metrics import DEDUP_HITS, LOG_LAG, STORE_BATCH
 from services.common.model import Message, c2c_members, conversation_kind
 from services.common.retry import RetryPolicy
@@ -71,7 +71,24 @@ class StoreService:
         self._consumer: LogConsumer | None = None
         self._task: asyncio.Task | None = None
         self._lag_task: asyncio.Task | None = None
+        self.tiering: object | None = None  # the last applied tiering policy
         self.persisted = 0  # messages written by this instance's consumer (for health/status)
+
+    async def apply_config(self, kind: str, document: dict) -> int:
+        """`tiering`: l0_ttl applies to every message persisted from now on; the rest of the
+        policy (L1 retention, L2 target, compression, sharding) is kept in `tiering` for the
+        archival job that moves L1 to L2."""
+        from controlplane.documents.tiering import TieringPolicy  # the schema the control plane validates
+
+        if kind != "tiering":
+            raise InvalidInput(f"the store does not consume {kind!r} documents")
+        try:
+            policy = TieringPolicy.model_validate(document)
+        except ValueError as exc:
+            raise InvalidInput(f"invalid tiering document: {exc}") from exc
+        self._config = self._config.model_copy(update={"l0_ttl_s": int(policy.l0_ttl)})
+        self.tiering = policy
+        return 1
 
     def set_on_stored(self, callback: StoredCallback) -> None:
         self._on_stored = callback

@@ -1,0 +1,34 @@
+"""`python -m services.router --config FILE`: the send path and delivery, peers over gRPC.
+
+Filter, store and session are reached through discovery; gateways through the topology
+(gateway id = instance id). `shared_delivery` is the Cache: a device's ack may reach
+another router instance than the one that delivered the message.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import services.gateway  # noqa: F401  isort: skip  (resolves the router <-> gateway import cycle)
+from services.common.process import ProcessContext, Running, main
+from services.discovered import (DiscoveredFilterClient, DiscoveredSessionClient, DiscoveredStoreClient,
+                                 TopologyGatewayDirectory)
+from services.router import RouterService
+from services.router import api
+
+
+async def build(ctx: ProcessContext) -> Running:
+    cache = await ctx.cache()
+    clients = [DiscoveredFilterClient(ctx.topology), DiscoveredStoreClient(ctx.topology),
+               DiscoveredSessionClient(ctx.topology), TopologyGatewayDirectory(ctx.topology)]
+    for client in clients:
+        ctx.close_at_exit(client.close)
+    filter_client, store_client, session_client, gateways = clients
+    router = RouterService(filter=filter_client, store=store_client, session=session_client, gateways=gateways,
+                           db=await ctx.messagedb(), log=await ctx.log(), config=ctx.config.router,
+                           shared_delivery=cache)
+    return Running([api.register(router)], start=router.start)
+
+
+if __name__ == "__main__":
+    sys.exit(main("router", build))
