@@ -64,6 +64,11 @@ class ConfigAgent:
         self._changed = asyncio.Condition()
         self._tasks: list[asyncio.Task] = []
 
+    @property
+    def kinds(self) -> list[str]:
+        """The document kinds this instance consumes."""
+        return sorted(self._appliers)
+
     @staticmethod
     def _connector_for(control_plane: object, token: str | None) -> Connector:
         if isinstance(control_plane, str):

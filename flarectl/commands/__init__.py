@@ -12,8 +12,15 @@ import typer
 
 MODULES = [
     "flarectl.commands.up",
+    "flarectl.commands.down",
     "flarectl.commands.token",
     "flarectl.commands.chat",
+    "flarectl.commands.loadtest",
+    "flarectl.commands.status",
+    "flarectl.commands.config",
+    "flarectl.commands.controlplane",
+    "flarectl.commands.auth",
+    "flarectl.commands.context",
 ]
 
 

@@ -1,8 +1,14 @@
-"""A multiprocessing Pipe end, read from an asyncio loop without a thread."""
+"""A multiprocessing Pipe end, usable from an asyncio loop.
+
+A reader thread does the blocking `recv()` and hands each message to the loop. (Watching
+the fd with `loop.add_reader` is not safe: uvloop switches the fd to non-blocking, and a
+large pickled result then fails half-written with EAGAIN.)
+"""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from multiprocessing.connection import Connection
 
 __all__ = ["PipeChannel", "EOF"]
@@ -15,20 +21,27 @@ class PipeChannel:
         self.conn = conn
         self.queue: asyncio.Queue[tuple] = asyncio.Queue()
         self._loop = asyncio.get_running_loop()
-        self._open = True
-        self._loop.add_reader(conn.fileno(), self._readable)
+        self._send_lock = threading.Lock()
+        self._reader = threading.Thread(target=self._read_forever, name="loadtest-pipe", daemon=True)
+        self._reader.start()
 
-    def _readable(self) -> None:
-        try:
-            while self._open and self.conn.poll():
-                self.queue.put_nowait(self.conn.recv())
-        except (EOFError, OSError):
-            self.close()
-            self.queue.put_nowait(EOF)
+    def _read_forever(self) -> None:
+        while True:
+            try:
+                message = self.conn.recv()
+            except (EOFError, OSError, ValueError):
+                message = EOF
+            try:
+                self._loop.call_soon_threadsafe(self.queue.put_nowait, message)
+            except RuntimeError:  # the loop is closed: nobody is listening any more
+                return
+            if message == EOF:
+                return
 
     def send(self, message: tuple) -> bool:
         try:
-            self.conn.send(message)
+            with self._send_lock:
+                self.conn.send(message)
             return True
         except (OSError, ValueError):
             return False
@@ -37,9 +50,7 @@ class PipeChannel:
         return await self.queue.get()
 
     def close(self) -> None:
-        if self._open:
-            self._open = False
-            try:
-                self._loop.remove_reader(self.conn.fileno())
-            except (OSError, ValueError):
-                pass
+        try:
+            self.conn.close()
+        except OSError:
+            pass

@@ -62,8 +62,15 @@ async def open_device(url: str, *, timeout: float) -> tuple[ClientConnection, di
         raise ConnectFailed("no hello from the gateway") from exc
     if first.get("type") != "hello":
         code = first.get("code")
-        await ws.close()
-        raise ConnectFailed(f"gateway refused: {code}: {first.get('message')}", auth=code in ("unauthorized", "token_expired"))
+        try:  # the gateway closes right after the error frame; its close code says more
+            async with asyncio.timeout(1):
+                await ws.wait_closed()
+        except TimeoutError:
+            await ws.close()
+        detail = f"{code}: {first.get('message')}" if first.get("message") else str(code)
+        close = f", close {ws.close_code}" if ws.close_code else ""
+        raise ConnectFailed(f"refused ({detail}{close})", auth=code in ("unauthorized", "token_expired")
+                            or ws.close_code == CLOSE_UNAUTHORIZED, code=ws.close_code)
     return ws, first
 
 
@@ -251,7 +258,7 @@ class SimulatedDevice:
         self.sync_kind = kind
         self.sync_idle.clear()
         cursors = {conv: {"seq": seq, "event_id": self.event_ids.get(conv, 0)}
-                   for conv, seq in self.ledger.contiguous.items()}
+                   for conv, seq in self.ledger.sync_request().items()}
         self.ctx.stats.counters["syncs"] += 1
         return self._enqueue({"type": "sync", "id": f"sync-{kind}", "cursors": cursors})
 

@@ -72,7 +72,7 @@ async def preflight(params: LoadTestParams, plan: Plan, secret: bytes) -> None:
     except ConnectFailed as exc:
         if exc.auth:
             raise LoadTestError(
-                f"the gateway refused the load test's token ({exc})", ExitCode.UNAUTHORIZED,
+                f"the gateway refused the load test's token: {exc}", ExitCode.UNAUTHORIZED,
                 hint="pass the server's secret: --token-secret-file (flarectl up keeps it in ./.flare/token.secret)",
             ) from None
         raise LoadTestError(f"cannot reach the gateway at {params.gateway}: {exc}", ExitCode.UNAVAILABLE) from None
@@ -137,6 +137,40 @@ def _proc_cpu_s(pid: int | None) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+@dataclass
+class _CpuWindow:
+    """CPU of the tester (parent + workers, from /proc) and the server while sending."""
+
+    started: float | None = None
+    tester: float | None = None
+    server: float | None = None
+    wall_s: float | None = None
+    tester_s: float | None = None
+    server_s: float | None = None
+
+    @staticmethod
+    def _tester(processes: list) -> float | None:
+        parts = [_proc_cpu_s(os.getpid()), *(_proc_cpu_s(p.pid) for p in processes)]
+        return None if any(v is None for v in parts) else sum(parts)
+
+    def start(self, processes: list, server_pid: int | None) -> None:
+        self.started, self.tester, self.server = time.monotonic(), self._tester(processes), _proc_cpu_s(server_pid)
+
+    def stop(self, processes: list, server_pid: int | None) -> None:
+        if self.started is None:
+            return
+        self.wall_s = time.monotonic() - self.started
+        tester, server = self._tester(processes), _proc_cpu_s(server_pid)
+        self.tester_s = None if tester is None or self.tester is None else tester - self.tester
+        self.server_s = None if server is None or self.server is None else server - self.server
+
+    def summary(self) -> dict:
+        def pct(v: float | None) -> float | None:
+            return None if v is None or not self.wall_s else round(100 * v / self.wall_s, 1)
+
+        return {"sending_tester_pct": pct(self.tester_s), "sending_server_pct": pct(self.server_s)}
+
+
 # -- the workers ---------------------------------------------------------------------------
 
 
@@ -156,7 +190,9 @@ class _Workers:
             kind, payload = await channel.recv()
             if (kind, payload) == EOF:
                 if index not in self.results:
-                    self.failures.setdefault(index, "worker process exited early")
+                    process = self.processes[index]
+                    process.join(timeout=2)
+                    self.failures.setdefault(index, f"worker process exited early (exit code {process.exitcode})")
                 self.changed.set()
                 return
             if kind == "failed":
@@ -225,7 +261,7 @@ async def run_loadtest(params: LoadTestParams, *, on_progress: Callable[[Progres
     started = time.monotonic()
     context = multiprocessing.get_context("spawn")
     channels, processes = [], []
-    spec_params = params.model_dump(mode="json")
+    spec_params = params.model_dump(mode="json", exclude={"max_p99"})  # ms on input: keep it out of the round trip
     for index in range(params.workers):
         parent_end, child_end = context.Pipe()
         process = context.Process(target=worker_main, args=(WorkerSpec(index, run_id, spec_params, secret), child_end),
@@ -239,12 +275,15 @@ async def run_loadtest(params: LoadTestParams, *, on_progress: Callable[[Progres
     phase = ["connecting"]
     watcher = asyncio.create_task(_watch(workers, params, on_progress, started, phase)) if on_progress else None
     timed_out = False
+    window = _CpuWindow()
     try:
         async with asyncio.timeout(params.hard_timeout):
             await workers.wait_all("ready")
             phase[0] = "sending"
             workers.broadcast(("start", time.time() + 0.2))
+            window.start(processes, params.server_pid)
             await workers.wait_all("sent_done")
+            window.stop(processes, params.server_pid)
             phase[0] = "draining"
             workers.broadcast(("final", None))
             await workers.wait_all("result")
@@ -269,7 +308,9 @@ async def run_loadtest(params: LoadTestParams, *, on_progress: Callable[[Progres
     for index in range(params.workers):
         if index not in workers.results:
             workers.failures.setdefault(index, "timed out" if timed_out else "no result")
-    return _merge(params, plan, workers, timed_out=timed_out, wall_s=wall_s, cpu_s=cpu_s, server_cpu_s=server_s)
+    report = _merge(params, plan, workers, timed_out=timed_out, wall_s=wall_s, cpu_s=cpu_s, server_cpu_s=server_s)
+    report["cpu"].update(window.summary())
+    return report
 
 
 def _merge(params: LoadTestParams, plan: Plan, workers: _Workers, *, timed_out: bool, wall_s: float, cpu_s: float,
@@ -280,6 +321,7 @@ def _merge(params: LoadTestParams, plan: Plan, workers: _Workers, *, timed_out: 
     receipts = {}
     totals: dict[str, int] = defaultdict(int)
     seq_conflicts = 0
+    duplicate_kinds: dict[str, int] = defaultdict(int)
     send_started, send_ended = [], []
     for result in workers.results.values():
         stats.merge(WorkerStats.from_dict(result["stats"]))
@@ -290,7 +332,9 @@ def _merge(params: LoadTestParams, plan: Plan, workers: _Workers, *, timed_out: 
                 seq_conflicts += 1
         seq_conflicts += result["seq_conflicts"]
         receipts.update(result["receipts"])
-        for name in ("duplicates", "out_of_order", "recovered", "received_live", "received_sync", "unconfirmed",
+        for kind, n in result["duplicate_kinds"].items():
+            duplicate_kinds[kind] += n
+        for name in ("duplicates", "out_of_order", "crossed", "recovered", "received_live", "received_sync", "unconfirmed",
                      "connected_at_end", "never_connected"):
             totals[name] += result[name]
         if result["send_started"]:
@@ -308,4 +352,5 @@ def _merge(params: LoadTestParams, plan: Plan, workers: _Workers, *, timed_out: 
     return build_report(
         params, run_id=plan.run_id, stats=stats, verdict=verdict, totals=dict(totals), send_s=send_s, wall_s=wall_s,
         cpu_s=cpu_s, server_cpu_s=server_cpu_s, worker_failures=dict(workers.failures), timed_out=timed_out,
+        duplicate_kinds=dict(duplicate_kinds),
     )

@@ -75,10 +75,10 @@ class LatencyHistogram:
 
     def percentile(self, pct: float) -> int | None:
         """Nearest-rank percentile, reported as its bucket's highest value (capped at max)."""
-        if self.count == 0:
-            return None
         if not 0 <= pct <= 100:
             raise ValueError("percentile must be within 0..100")
+        if self.count == 0:
+            return None
         rank = max(1, math.ceil(pct / 100 * self.count))
         seen = 0
         for index in sorted(self.counts):

@@ -22,7 +22,7 @@ def _check(name: str, value: float | int | None, limit: float | int | None, *, a
 def build_report(
     params: LoadTestParams, *, run_id: str, stats: WorkerStats, verdict: Verdict, totals: dict[str, int],
     send_s: float, wall_s: float, cpu_s: float, server_cpu_s: float | None, worker_failures: dict[int, str],
-    timed_out: bool,
+    timed_out: bool, duplicate_kinds: dict[str, int] | None = None,
 ) -> dict:
     c = stats.counters
     latency = {name: stats.latencies[name].summary(scale=1000) for name in LATENCIES}
@@ -75,6 +75,8 @@ def build_report(
         "lost_deliveries": verdict.lost_deliveries,
         "never_delivered": verdict.never_seen,
         "duplicated": totals.get("duplicates", 0),
+        "duplicate_kinds": duplicate_kinds or {},
+        "crossed_sync": totals.get("crossed", 0),
         "out_of_order": totals.get("out_of_order", 0),
         "seq_conflicts": verdict.seq_conflicts,
         "latency_ms": latency,
@@ -124,6 +126,7 @@ def render_report(report: dict) -> Group:
         ("recovered by sync", report["recovered"]),
         ("lost (messages / deliveries)", f"{report['lost']} / {report['lost_deliveries']}"),
         ("duplicated", report["duplicated"]),
+        ("crossed sync/push (not duplicates)", report["crossed_sync"]),
         ("out of order", report["out_of_order"]),
         ("unconfirmed sends", report["unconfirmed"]),
         ("connection errors", report["connection_errors"]),

@@ -5,9 +5,14 @@ Definitions (what the report's numbers mean):
 - A device *has* a message once it got it over a live `message` frame or in a `sync_result`.
   It acks messages in seq order (a message past a gap waits, unacked, until sync fills the
   gap), so "acked" is exactly "seq <= the device's contiguous seq" for that conversation.
-- duplicate: the device gets a msg_id it already acked (any way), or the same msg_id twice
-  over live frames within one connection. Getting live, unacked, and then again in a
-  sync_result is not a duplicate — that is how sync fills a gap.
+- duplicate: the device gets a msg_id it already acked, or the same msg_id twice over live
+  frames within one connection. For a sync_result, "already acked" means covered by the
+  cursors that sync request carried: a message that arrived (and was acked) live while the
+  request was on its way crosses it and is counted as `crossed`, not as a duplicate; so is,
+  once per message and connection, a live push of a message this connection's sync already
+  returned (the push was in flight when the sync read the store). Getting
+  a message live, unacked (held behind a gap), and again in a sync_result is not a
+  duplicate either — that is how sync fills a gap.
 - out of order: a live frame whose seq is lower than one already seen live for that
   conversation on the same connection.
 - recovered: a (message, device) that the device first got from a sync it sent while
@@ -45,8 +50,13 @@ class DeviceLedger:
     contiguous: dict[str, int] = field(default_factory=dict)
     waiting: dict[str, dict[int, tuple[int, int]]] = field(default_factory=dict)  # conv -> seq -> (msg_id, connection)
     live_max: dict[str, int] = field(default_factory=dict)  # this connection only
+    synced_max: dict[str, int] = field(default_factory=dict)  # highest seq a sync brought, this connection only
+    crossed_live: set[tuple[str, int]] = field(default_factory=set)  # this connection only
+    sync_cursors: dict[str, int] = field(default_factory=dict)  # what the last sync request said we had
     connection: int = 0
     duplicates: int = 0
+    crossed: int = 0
+    dup_kinds: dict[str, int] = field(default_factory=dict)
     out_of_order: int = 0
     live: int = 0
     via_sync: int = 0
@@ -55,6 +65,8 @@ class DeviceLedger:
     def new_connection(self) -> None:
         self.connection += 1
         self.live_max.clear()
+        self.synced_max.clear()
+        self.crossed_live.clear()
 
     def on_live(self, conversation_id: str, seq: int, msg_id: int) -> tuple[list[tuple[str, int, int]], bool]:
         """A live `message` frame. Returns (acks to send, whether a seq gap is now open)."""
@@ -63,12 +75,18 @@ class DeviceLedger:
         else:
             self.live_max[conversation_id] = seq
         if seq <= self.contiguous.get(conversation_id, 0):
-            self.duplicates += 1
+            if seq <= self.synced_max.get(conversation_id, 0) and (conversation_id, seq) not in self.crossed_live:
+                # a push that was on its way while this connection's sync answered with the
+                # same message: once per message and connection, that is the race, not a duplicate
+                self.crossed_live.add((conversation_id, seq))
+                self.crossed += 1
+            else:
+                self._duplicate("live_after_ack")
             return [], self.has_gap(conversation_id)
         waiting = self.waiting.setdefault(conversation_id, {})
         if seq in waiting:
             if waiting[seq][1] == self.connection:
-                self.duplicates += 1
+                self._duplicate("live_twice")
             return [], True
         self.live += 1
         waiting[seq] = (msg_id, self.connection)
@@ -79,8 +97,12 @@ class DeviceLedger:
         """(seq, msg_id) pairs from one conversation of a sync_result. Returns the acks to send."""
         waiting = self.waiting.setdefault(conversation_id, {})
         for seq, msg_id in sorted(messages):
+            self.synced_max[conversation_id] = max(seq, self.synced_max.get(conversation_id, 0))
+            if seq <= self.sync_cursors.get(conversation_id, 0):
+                self._duplicate("sync_below_cursor")  # the request said we had it
+                continue
             if seq <= self.contiguous.get(conversation_id, 0):
-                self.duplicates += 1
+                self.crossed += 1  # got (and acked) live after the request left: the server could not know
                 continue
             if seq in waiting:
                 continue
@@ -90,11 +112,20 @@ class DeviceLedger:
             waiting[seq] = (msg_id, self.connection)
         return self._advance(conversation_id)
 
+    def _duplicate(self, kind: str) -> None:
+        self.duplicates += 1
+        self.dup_kinds[kind] = self.dup_kinds.get(kind, 0) + 1
+
     def has_gap(self, conversation_id: str) -> bool:
         return bool(self.waiting.get(conversation_id))
 
     def any_gap(self) -> bool:
         return any(self.waiting.values())
+
+    def sync_request(self) -> dict[str, int]:
+        """The cursors for a sync request (the contiguous seqs), remembered to judge its answer."""
+        self.sync_cursors = dict(self.contiguous)
+        return self.sync_cursors
 
     def cursors(self) -> dict[str, dict[str, int]]:
         return {conv: {"seq": seq} for conv, seq in self.contiguous.items()}

@@ -13,6 +13,7 @@ import asyncio
 import random
 import signal
 import time
+from collections import Counter
 from dataclasses import dataclass
 
 from services.common.auth import issue_token
@@ -248,7 +249,9 @@ class Worker:
             "seq_conflicts": self.ctx.seq_conflicts,
             "receipts": {d.key: d.ledger.receipts() for d in devices},
             "duplicates": sum(x.duplicates for x in ledgers),
+            "duplicate_kinds": dict(sum((Counter(x.dup_kinds) for x in ledgers), Counter())),
             "out_of_order": sum(x.out_of_order for x in ledgers),
+            "crossed": sum(x.crossed for x in ledgers),
             "recovered": sum(x.recovered for x in ledgers),
             "received_live": sum(x.live for x in ledgers),
             "received_sync": sum(x.via_sync for x in ledgers),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from services.common.errors import InvalidInput
@@ -13,12 +11,9 @@ pytestmark = pytest.mark.monolith_only  # reads the in-process services' applied
 
 
 async def _applied(flare, kind: str, version: int) -> None:
-    for _ in range(200):
-        if all(a.current.get(kind) is not None and a.current[kind].version >= version
-               for a in flare.monolith.agents if kind in a._appliers):
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{kind} v{version} was not applied everywhere")
+    for agent in flare.monolith.agents:
+        if kind in agent.kinds:
+            await agent.wait_for_version(kind, version)
 
 
 async def test_routing_document_reaches_router_and_session_and_deliveries_still_flow(flare):
