@@ -44,19 +44,9 @@ def wait_listening(port: int, timeout: float = 30) -> None:
     raise SystemExit(f"the monolith did not listen on {port} within {timeout}s")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=100)
-    parser.add_argument("--devices-per-user", type=int, default=2)
-    parser.add_argument("--groups", type=int, default=10)
-    parser.add_argument("--group-size", type=int, default=8)
-    parser.add_argument("--rate", type=float, default=400)
-    parser.add_argument("--duration", type=float, default=20)
-    parser.add_argument("--churn", type=float, default=0)
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--full", action="store_true", help="print the whole load test report too")
-    args = parser.parse_args()
-
+def run_trial(*, users: int, devices_per_user: int, groups: int, group_size: int, rate: float, duration: float,
+              churn: float = 0, workers: int = 1, group_fraction: float | None = None) -> dict:
+    """One monolith in a subprocess, one load test against it; the summary as a dict."""
     with tempfile.TemporaryDirectory(prefix="flare-bench-") as tmp:
         data_dir = Path(tmp) / "flare"
         port, admin = free_port(), free_port()
@@ -68,11 +58,12 @@ def main() -> None:
         )
         try:
             wait_listening(port)
+            extra = {} if group_fraction is None else {"group_fraction": group_fraction}
             params = build_params(
-                gateway=f"ws://127.0.0.1:{port}/ws", token_secret_file=data_dir / "token.secret", users=args.users,
-                devices_per_user=args.devices_per_user, groups=args.groups, group_size=args.group_size,
-                rate=args.rate, duration=args.duration, churn=args.churn, workers=args.workers,
-                server_pid=server.pid, drain_timeout=30, seed=1,
+                gateway=f"ws://127.0.0.1:{port}/ws", token_secret_file=data_dir / "token.secret", users=users,
+                devices_per_user=devices_per_user, groups=groups, group_size=group_size,
+                rate=rate, duration=duration, churn=churn, workers=workers,
+                server_pid=server.pid, drain_timeout=30, seed=1, **extra,
             )
             report = asyncio.run(run_loadtest(params))
         finally:
@@ -81,9 +72,12 @@ def main() -> None:
                 server.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 server.kill()
+    return summarize(report)
 
+
+def summarize(report: dict) -> dict:
     arrival = report["latency_ms"]["send_arrival"]
-    result = {
+    return {
         "bench": "e2e_monolith",
         "clients": report["devices"],
         "users": report["users"],
@@ -111,8 +105,23 @@ def main() -> None:
         "ok": report["ok"],
         "breached": report["breached"],
     }
-    if args.full:
-        result["report"] = report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=100)
+    parser.add_argument("--devices-per-user", type=int, default=2)
+    parser.add_argument("--groups", type=int, default=10)
+    parser.add_argument("--group-size", type=int, default=8)
+    parser.add_argument("--group-fraction", type=float, default=None)
+    parser.add_argument("--rate", type=float, default=400)
+    parser.add_argument("--duration", type=float, default=20)
+    parser.add_argument("--churn", type=float, default=0)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    result = run_trial(users=args.users, devices_per_user=args.devices_per_user, groups=args.groups,
+                       group_size=args.group_size, rate=args.rate, duration=args.duration, churn=args.churn,
+                       workers=args.workers, group_fraction=args.group_fraction)
     print(json.dumps(result, indent=2))
 
 
