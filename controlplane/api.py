@@ -12,8 +12,8 @@ import grpc.aio
 
 from services.common import codec
 from services.common.auth import TokenClaims, verify_token
-from services.common.errors import (BackendUnavailable, Conflict, FlareError, Forbidden, InvalidInput, NotFound,
-                                    Unauthorized)
+from services.common.errors import FlareError, Forbidden, InvalidInput
+from services.common.grpc_errors import abort_with
 from services.common.proto import controlplane_pb2 as pb
 from services.common.proto import controlplane_pb2_grpc as pb_grpc
 
@@ -24,16 +24,6 @@ if TYPE_CHECKING:
     from .daemon import ControlPlane
 
 __all__ = ["ControlPlaneApi", "document_to_pb"]
-
-_CODES: list[tuple[type[FlareError], grpc.StatusCode]] = [
-    (InvalidInput, grpc.StatusCode.INVALID_ARGUMENT),
-    (Forbidden, grpc.StatusCode.PERMISSION_DENIED),
-    (Unauthorized, grpc.StatusCode.UNAUTHENTICATED),
-    (Conflict, grpc.StatusCode.ABORTED),
-    (NotFound, grpc.StatusCode.NOT_FOUND),
-    (BackendUnavailable, grpc.StatusCode.UNAVAILABLE),
-]
-
 
 def document_to_pb(doc: StoredDocument) -> pb.Document:
     return pb.Document(kind=doc.kind, version=doc.version, spec_json=codec.dumps_str(doc.spec), digest=doc.digest,
@@ -56,8 +46,7 @@ def _rpc(role: str):
                 claims = self.authorize(context, needed)
                 return await method(self, request, context, claims)
             except FlareError as exc:
-                code = next((c for kind, c in _CODES if isinstance(exc, kind)), grpc.StatusCode.INTERNAL)
-                await context.abort(code, exc.message or exc.code)
+                await abort_with(context, exc)
 
         return handler
 
@@ -138,8 +127,7 @@ class ControlPlaneApi(pb_grpc.ControlPlaneServicer):
                 applied={k: (a.version, a.digest) for k, a in h.applied.items()}, started_at=h.started_at,
                 software_version=h.software_version, self_registered=h.self_registered))
         except FlareError as exc:
-            code = next((c for kind, c in _CODES if isinstance(exc, kind)), grpc.StatusCode.INTERNAL)
-            await context.abort(code, exc.message or exc.code)
+            await abort_with(context, exc)
             return
         reader = asyncio.create_task(self._read_reports(request_iterator, session))
         try:

@@ -6,8 +6,8 @@ import grpc
 import grpc.aio
 
 from services.common import codec
-from services.common.errors import (BackendError, BackendUnavailable, Conflict, FlareError, Forbidden, InvalidInput,
-                                    NotFound, Unauthorized)
+from services.common.errors import FlareError
+from services.common.grpc_errors import error_from_rpc
 from services.common.proto import controlplane_pb2 as pb
 from services.common.proto import controlplane_pb2_grpc as pb_grpc
 
@@ -17,22 +17,9 @@ __all__ = ["AdminClient", "translate_rpc_error", "document_from_pb", "CHANNEL_OP
 
 CHANNEL_OPTIONS = [("grpc.use_local_subchannel_pool", 1)]
 
-_ERRORS: dict[grpc.StatusCode, type[FlareError]] = {
-    grpc.StatusCode.INVALID_ARGUMENT: InvalidInput,
-    grpc.StatusCode.UNAUTHENTICATED: Unauthorized,
-    grpc.StatusCode.PERMISSION_DENIED: Forbidden,
-    grpc.StatusCode.ABORTED: Conflict,
-    grpc.StatusCode.NOT_FOUND: NotFound,
-    grpc.StatusCode.UNAVAILABLE: BackendUnavailable,
-    grpc.StatusCode.DEADLINE_EXCEEDED: BackendUnavailable,
-}
-
-
 def translate_rpc_error(exc: grpc.aio.AioRpcError, what: str) -> FlareError:
-    kind = _ERRORS.get(exc.code(), BackendError)
-    if kind is BackendUnavailable:
-        return BackendUnavailable(f"{what} unreachable: {exc.details() or exc.code().name}")
-    return kind(exc.details() or exc.code().name)
+    """The shared mapping (services.common.grpc_errors), so details survive the wire too."""
+    return error_from_rpc(exc, what)
 
 
 def document_from_pb(doc: pb.Document) -> StoredDocument:

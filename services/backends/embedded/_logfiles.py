@@ -26,7 +26,9 @@ import struct
 import zlib
 from array import array
 from bisect import bisect_left, bisect_right
+from collections import deque
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 from services.common.errors import BackendError
@@ -37,6 +39,7 @@ _FRAME = struct.Struct(">II")  # length, crc32
 _HEAD = struct.Struct(">qqi")  # offset, timestamp_ms, key_len
 MAX_RECORD_BYTES = 16 * 1024 * 1024
 _SUFFIX = ".log"
+TAIL_RECORDS = 16_384  # per partition, kept in memory for consumers that keep up
 
 
 def encode_record(offset: int, timestamp_ms: int, key: bytes | None, value: bytes) -> bytes:
@@ -90,6 +93,9 @@ class PartitionFiles:
         self.segments = segments
         self.max_timestamps = max_timestamps  # indexed by offset - log_start
         self.write_fd = write_fd  # O_APPEND fd of the newest segment
+        # The newest records, as written: a consumer that keeps up reads them from here
+        # instead of from the file, which saves a thread hop per fetch on the hot path.
+        self.tail: deque[tuple[int, int, bytes | None, bytes]] = deque(maxlen=TAIL_RECORDS)
         self._bases = [s.base_offset for s in segments]
         self.tp: object = None  # the TopicPartition, set by the FileLog that opened it
 
@@ -179,6 +185,21 @@ class PartitionFiles:
             except OSError:
                 pass  # reopen will cut the torn tail instead
             raise
+
+    def remember_tail(self, first_offset: int, records: list[tuple[int, bytes | None, bytes]]) -> None:
+        """Keep (offset, timestamp, key, value) of records just appended, in offset order."""
+        tail = self.tail
+        if tail and tail[-1][0] != first_offset - 1:
+            tail.clear()  # never leave a hole: the tail is always one contiguous run
+        tail.extend((first_offset + i, ts, key, value) for i, (ts, key, value) in enumerate(records))
+
+    def from_tail(self, offset: int, max_records: int) -> list[tuple[int, int, bytes | None, bytes]] | None:
+        """Records from offset if the tail still holds offset, else None (read the file)."""
+        tail = self.tail
+        if not tail or offset < tail[0][0] or offset > tail[-1][0]:
+            return None
+        start = offset - tail[0][0]
+        return list(islice(tail, start, start + max_records))
 
     def apply_append(self, positions: list[int], timestamps: list[int], new_size: int) -> None:
         segment = self.active

@@ -205,17 +205,25 @@ class FileLogConsumer:
                 available.append((lag, tp, files))
         available.sort(key=lambda item: item[0])
         plans = []
+        out: dict[TopicPartition, list[LogRecord]] = {}
         budget = max_records
         for i, (lag, tp, files) in enumerate(available):
             share = min(lag, budget // (len(available) - i))
-            plan = files.read_plan(self._positions[tp], share) if share > 0 else None
+            if share <= 0:
+                continue
+            recent = files.from_tail(self._positions[tp], share)
+            if recent:  # caught up: straight from memory
+                out[tp] = [LogRecord(tp.topic, tp.partition, o, ts, k, v) for o, ts, k, v in recent]
+                self._positions[tp] = recent[-1][0] + 1
+                budget -= len(recent)
+                continue
+            plan = files.read_plan(self._positions[tp], share)
             if plan is not None:
                 plans.append((tp, plan))
                 budget -= plan[3]
         if not plans:
-            return {}
+            return out
         decoded = await self._log._read([plan for _, plan in plans])
-        out: dict[TopicPartition, list[LogRecord]] = {}
         for (tp, _), rows in zip(plans, decoded):
             # A seek or revoke during the read makes these rows stale: drop them.
             if tp not in self._owned or not rows or rows[0][0] != self._positions[tp]:

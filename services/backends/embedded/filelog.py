@@ -312,6 +312,7 @@ class FileLog:
                 continue
             positions, new_size = result
             files.apply_append(positions, [item[3] for item in items], new_size)
+            files.remember_tail(first_offset, [(item[3], item[1], item[2]) for item in items])
             for i, item in enumerate(items):
                 item[4].resolve(item[5], first_offset + i)
             for event in self._waiters.get(files.tp, ()):
