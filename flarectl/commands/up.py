@@ -13,6 +13,7 @@ from flarectl.exitcodes import ExitCode
 from services.common.config import load_config
 from services.common.errors import FlareError
 from services.common.logs import setup_logging
+from services.common.runtime import tune_interpreter
 
 __all__ = ["COMMANDS", "up"]
 
@@ -27,11 +28,20 @@ def up(
         None, "--controlplane-port", help="Control-plane gRPC port for flarectl [default: 8702]."),
     log_level: str = typer.Option("info", "--log-level"),
     log_format: str = typer.Option("auto", "--log-format", help="json | text | auto"),
+    split: bool = typer.Option(False, "--split", help="One process per service instance ([split] in the config)."),
+    detach: bool = typer.Option(False, "--detach", help="With --split: return once up; stop with `flarectl down`."),
 ) -> None:
-    """Start Flare in one process (monolith). Ctrl-C stops it cleanly; data survives restarts."""
+    """Start Flare in one process (monolith), or split: one process per service instance.
+    Ctrl-C stops it cleanly; data survives restarts."""
+    if split:
+        from flarectl.split import up_split
+
+        up_split(config, data_dir, detach=detach, log_level=log_level)
+        return
     from services.monolith import Monolith
 
     setup_logging(log_level, fmt=log_format)
+    tune_interpreter()
     try:
         cfg = load_config(config, data_dir=data_dir)
     except (OSError, ValueError) as exc:

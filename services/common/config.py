@@ -26,6 +26,7 @@ __all__ = [
     "SyncConfig",
     "SessionConfig",
     "ControlPlaneConfig",
+    "SplitConfig",
     "load_config",
 ]
 
@@ -100,6 +101,24 @@ class ControlPlaneConfig(_Section):
     address: str = ""  # where instances reach the daemon; empty in the monolith (in-process)
 
 
+class SplitConfig(_Section):
+    """`flarectl up --split`: how many instances of each service, and where they listen."""
+
+    gateways: int = Field(1, ge=1, le=64)
+    routers: int = Field(1, ge=1, le=64)
+    stores: int = Field(1, ge=1, le=64)
+    syncs: int = Field(1, ge=1, le=64)
+    sessions: int = Field(1, ge=1, le=64)
+    filters: int = Field(1, ge=1, le=64)
+    host: str = "127.0.0.1"
+    # 0: every port is picked free at start; otherwise ports are handed out from here in
+    # launch order (control plane first), so a restart keeps the same gateway URLs.
+    base_port: int = Field(0, ge=0, le=65000)
+    lease_ttl_s: int = Field(10, ge=2, le=300)  # a dead instance leaves the topology within this
+    start_timeout_s: float = Field(60.0, gt=0)
+    stop_timeout_s: float = Field(10.0, gt=0)  # SIGTERM, then SIGKILL after this
+
+
 class FlareConfig(_Section):
     data_dir: Path = Path(".flare")
     node_id: int = Field(1, ge=0, le=1023)
@@ -112,6 +131,7 @@ class FlareConfig(_Section):
     sync: SyncConfig = SyncConfig()
     session: SessionConfig = SessionConfig()
     controlplane: ControlPlaneConfig = ControlPlaneConfig()
+    split: SplitConfig = SplitConfig()
 
     def backend_url(self, port: str) -> str:
         """The configured URL for a port, or the embedded default under data_dir."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 
 import services.gateway  # noqa: F401  isort: skip  (resolves the router <-> gateway import cycle)
+from controlplane.agent import appliers_for
 from services.common.process import ProcessContext, Running, main
 from services.discovered import (DiscoveredFilterClient, DiscoveredSessionClient, DiscoveredStoreClient,
                                  TopologyGatewayDirectory)
@@ -27,7 +28,7 @@ async def build(ctx: ProcessContext) -> Running:
     router = RouterService(filter=filter_client, store=store_client, session=session_client, gateways=gateways,
                            db=await ctx.messagedb(), log=await ctx.log(), config=ctx.config.router,
                            shared_delivery=cache)
-    return Running([api.register(router)], start=router.start)
+    return Running([api.register(router)], start=router.start, appliers=appliers_for(router, ["routing"]))
 
 
 if __name__ == "__main__":

@@ -40,6 +40,13 @@ log = logging.getLogger("flare.store")
 StoredCallback = Callable[[list[Message]], Awaitable[None]]
 
 
+def _report_death(task: asyncio.Task) -> None:
+    # The consumer runs until stop(); ending any other way means nothing is persisted any
+    # more, which must not go unnoticed in the logs.
+    if not task.cancelled() and task.exception() is not None:
+        log.critical("store consumer stopped", exc_info=task.exception())
+
+
 def dedup_key(sender_id: str, client_msg_id: str) -> str:
     return f"dedup:{sender_id}:{client_msg_id}"
 
@@ -102,6 +109,7 @@ class StoreService:
             )
             await self._consumer.start()
             self._task = asyncio.create_task(self._consume_forever(), name="store-consumer")
+            self._task.add_done_callback(_report_death)
             self._lag_task = asyncio.create_task(self._report_lag_forever(), name="store-lag")
 
     async def stop(self) -> None:
@@ -141,7 +149,12 @@ class StoreService:
             result = AcceptResult(message.msg_id, duplicate=False)
             # Only after the log has it: a crash before this line leaves no dedup hint, so a
             # client resend is produced again and the consumer's DB check drops it.
-            await self._cache.set(dedup_key(*key), str(message.msg_id).encode(), ttl=self._config.dedup_ttl_s)
+            try:
+                await self._cache.set(dedup_key(*key), str(message.msg_id).encode(), ttl=self._config.dedup_ttl_s)
+            except FlareError:
+                # The log has the message: it is STORED. Failing here would make the client
+                # resend a message that is already in the log (the cache is only a hint).
+                log.warning("dedup hint not cached for %s", message.client_msg_id, exc_info=True)
             future.set_result(result)
             return result
         except BaseException as exc:
@@ -163,7 +176,12 @@ class StoreService:
     async def _consume_forever(self) -> None:
         assert self._consumer is not None
         while True:
-            batches = await self._consumer.getmany(timeout_ms=500, max_records=self._config.max_batch)
+            try:
+                batches = await self._consumer.getmany(timeout_ms=500, max_records=self._config.max_batch)
+            except FlareError as exc:  # the broker is away: the consumer reconnects by itself
+                log.warning("store consumer cannot fetch (%s); retrying", exc)
+                await asyncio.sleep(0.5)
+                continue
             if not batches:
                 continue
             records = [r for recs in batches.values() for r in recs]
@@ -172,14 +190,28 @@ class StoreService:
                 try:
                     stored = await self._persist(records)
                     break
-                except BackendError as exc:
-                    # The DB is down: do not commit, do not skip; wait and try the same batch.
+                except Exception as exc:
+                    # The DB is down (or a driver failed in a way its adapter did not foresee):
+                    # do not commit, do not skip; wait and try the same batch.
                     attempt += 1
                     delay = self._retry.delay(min(attempt, 10))
-                    log.warning("store batch failed (%s); retrying in %.2fs", exc, delay)
+                    log.warning("store batch failed (%s); retrying in %.2fs", exc, delay,
+                                exc_info=not isinstance(exc, BackendError))
                     self._counters.clear()
                     await asyncio.sleep(delay)
-            await self._consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batches.items()})
+            try:
+                await self._consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batches.items()})
+            except FlareError as exc:
+                # A rebalance took the partitions (or the broker is away). Whoever consumes
+                # them next re-reads this batch, finds it stored with its seqs and delivers
+                # it; delivering here too would push it to the devices twice. If they are
+                # still ours, rewind so that "whoever" is this instance.
+                log.warning("store commit failed (%s); the batch is re-read and delivered then", exc)
+                self._counters.clear()
+                for tp, recs in batches.items():
+                    with contextlib.suppress(FlareError):  # no longer ours: the new owner reads it
+                        await self._consumer.seek(tp, recs[0].offset)
+                continue
             if stored and self._on_stored is not None:
                 try:
                     await self._on_stored(stored)

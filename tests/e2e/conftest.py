@@ -13,8 +13,6 @@ Tests that poke the in-process objects (`flare.monolith`) are marked `monolith_o
 from __future__ import annotations
 
 import asyncio
-import itertools
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +23,6 @@ from services.common.config import load_config
 from services.monolith import Monolith
 
 from .wsclient import WsClient
-
-_redis_dbs = itertools.cycle(range(1, 16))  # db 0 is left to whoever else shares the server
-
 
 def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "monolith_only: pokes the monolith's in-process objects; not run split")
@@ -105,57 +100,15 @@ async def flare(request, tmp_path) -> AsyncIterator[Deployment]:
         await monolith.stop()
 
 
-def split_config_text(*, data_dir: Path, name: str, etcd: str, redis: str, postgres: str, kafka: str, minio: str,
-                      gateways: int = 2, routers: int = 2, stores: int = 2) -> str:
-    """A split config on fresh names (`name`) on the given servers; tests/integration uses it too."""
-    return f"""\
-data_dir = "{data_dir}"
-[backends]
-configstore = "{etcd.rstrip('/')}/{name}"
-cache = "{redis}"
-messagedb = "{postgres}"
-log = "{kafka}"
-objectstore = "{minio}"
-[store]
-topic = "{name}.messages"
-consumer_group = "{name}-store"
-partitions = 4
-[router]
-offline_topic = "{name}.offline"
-[split]
-gateways = {gateways}
-routers = {routers}
-stores = {stores}
-lease_ttl_s = 5
-"""
-
-
 async def _split(request, tmp_path: Path) -> AsyncIterator[Deployment]:
-    from services.backends.registry import open_messagedb
-    from services.split import SplitDeployment
+    from tests.integration.split_harness import SERVER_KINDS, split_on
 
-    servers = {kind: request.getfixturevalue(f"{kind}_server") for kind in ("etcd", "redis", "postgres", "kafka",
-                                                                              "minio")}
-    name = f"e2e-{uuid.uuid4().hex[:10]}"
-    database = name.replace("-", "_")
-    postgres_url = await asyncio.to_thread(servers["postgres"].create_database, database)
-    redis_db = next(_redis_dbs)
-    await asyncio.to_thread(servers["redis"].redis_cli, "-n", str(redis_db), "FLUSHDB")
-    config_path = tmp_path / "flare.toml"
-    config_path.write_text(split_config_text(
-        data_dir=tmp_path / "flare", name=name, etcd=servers["etcd"].url, redis=f"{servers['redis'].url}/{redis_db}",
-        postgres=postgres_url, kafka=servers["kafka"].url, minio=servers["minio"].url_for("flare-e2e")))
-    split = SplitDeployment.from_config_file(config_path, log_level="warning")
-    await asyncio.to_thread(split.start)
-    db = open_messagedb(postgres_url)
-    await db.start()
-    deployment = Deployment("split", split.gateway_urls, split.secret, split=split, db=db,
-                            admin_token=(tmp_path / "flare" / "admin.token").read_text().strip())
-    try:
-        yield deployment
-    finally:
-        for c in deployment.clients:
-            await c.close()
-        await db.close()
-        await asyncio.to_thread(split.stop)
-        await asyncio.to_thread(servers["postgres"].psql, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    servers = {kind: request.getfixturevalue(f"{kind}_server") for kind in SERVER_KINDS}
+    async with split_on(tmp_path, servers) as split:
+        deployment = Deployment("split", split.deployment.gateway_urls, split.deployment.secret,
+                                split=split.deployment, db=split.db, admin_token=split.admin_token)
+        try:
+            yield deployment
+        finally:
+            for c in deployment.clients:
+                await c.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from typer.testing import CliRunner
 
 from flarectl.exitcodes import ExitCode
@@ -10,6 +11,7 @@ from flarectl.main import app
 from services.common.auth import verify_token
 
 
+@pytest.mark.monolith_only  # reads the monolith's single admin endpoint
 async def test_metrics_and_health_reflect_live_traffic(flare):
     alice = await flare.client("alice")
     bob = await flare.client("bob")
@@ -59,6 +61,7 @@ def test_chat_refuses_ambiguous_target(tmp_path):
     assert result.exit_code == ExitCode.USAGE and "exactly one of --to or --group" in result.output
 
 
+@pytest.mark.monolith_only  # inspects the in-process filter's rules
 async def test_flarectl_config_apply_reaches_the_running_monolith(flare, tmp_path, monkeypatch):
     """The SRE path: a rules file applied with flarectl blocks the next message."""
     import asyncio

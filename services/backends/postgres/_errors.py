@@ -23,6 +23,7 @@ _UNAVAILABLE = (
     asyncpg.exceptions.DeadlockDetectedError,
     asyncpg.exceptions.QueryCanceledError,
     asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.InternalClientError,  # "another operation is in progress" after the server went away
     ConnectionError,
     OSError,
     asyncio.TimeoutError,

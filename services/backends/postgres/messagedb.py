@@ -26,6 +26,8 @@ from ._schema import MIGRATION_LOCK, MIGRATIONS, ensure_partitions, storage_mode
 
 __all__ = ["PostgresMessageDB"]
 
+_ACQUIRE_TIMEOUT_S = 10.0
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 _COLUMNS = ("msg_id, conversation_id, seq, sender_id, sender_device, client_msg_id, content_type, "
@@ -153,8 +155,18 @@ class PostgresMessageDB:
         if self._pool is None:
             raise BackendUnavailable("the message database is not started or already closed")
         with translated(what):
-            async with self._pool.acquire() as conn:
+            # Bounded: after a server restart a stale connection must not park callers forever.
+            conn = await self._pool.acquire(timeout=_ACQUIRE_TIMEOUT_S)
+            try:
                 yield conn
+            except BaseException as exc:
+                if not isinstance(exc, asyncpg.exceptions.PostgresError):
+                    # A client-side failure (server gone, protocol state unknown): never hand
+                    # this connection out again; the pool opens a fresh one.
+                    conn.terminate()
+                await self._pool.release(conn, timeout=_ACQUIRE_TIMEOUT_S)
+                raise
+            await self._pool.release(conn, timeout=_ACQUIRE_TIMEOUT_S)
 
     @staticmethod
     async def _with_lock(conn: asyncpg.Connection, work):

@@ -60,6 +60,11 @@ class RouterStub:
                 request_serializer=router__pb2.MembershipRequest.SerializeToString,
                 response_deserializer=router__pb2.Empty.FromString,
                 _registered_method=True)
+        self.Deliver = channel.unary_unary(
+                '/flare.router.v1.Router/Deliver',
+                request_serializer=router__pb2.DeliverRequest.SerializeToString,
+                response_deserializer=router__pb2.Empty.FromString,
+                _registered_method=True)
 
 
 class RouterServicer:
@@ -95,6 +100,14 @@ class RouterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Deliver(self, request, context):
+        """Split deployment: the store consumer hands each persisted batch (seq order per
+        conversation) to a router instance, which pushes it to the devices.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -121,6 +134,11 @@ def add_RouterServicer_to_server(servicer, server):
             'LeaveGroup': grpc.unary_unary_rpc_method_handler(
                     servicer.LeaveGroup,
                     request_deserializer=router__pb2.MembershipRequest.FromString,
+                    response_serializer=router__pb2.Empty.SerializeToString,
+            ),
+            'Deliver': grpc.unary_unary_rpc_method_handler(
+                    servicer.Deliver,
+                    request_deserializer=router__pb2.DeliverRequest.FromString,
                     response_serializer=router__pb2.Empty.SerializeToString,
             ),
     }
@@ -258,6 +276,33 @@ class Router:
             target,
             '/flare.router.v1.Router/LeaveGroup',
             router__pb2.MembershipRequest.SerializeToString,
+            router__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Deliver(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flare.router.v1.Router/Deliver',
+            router__pb2.DeliverRequest.SerializeToString,
             router__pb2.Empty.FromString,
             options,
             channel_credentials,

@@ -1,0 +1,46 @@
+"""`python -m services.gateway --config FILE [--port WS] [--grpc-port P] [--node-id N]`.
+
+Clients connect over WebSocket on `--port`; routers and sync push over the gateway's gRPC
+API, found in the topology under service "gateway" with instance id = gateway id (what
+sessions record as `gateway_id`). Every gateway needs its own `--node-id`: message ids
+are minted here.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from services.common.ids import MessageIdGenerator
+from services.common.process import ProcessContext, Running, main
+from services.discovered import DiscoveredRouterClient, DiscoveredSessionClient, DiscoveredSyncClient
+from services.gateway import GatewayService
+from services.gateway import api
+
+
+async def build(ctx: ProcessContext) -> Running:
+    cfg = ctx.config
+    gateway_config = cfg.gateway.model_copy(update={
+        "host": ctx.args.host or cfg.gateway.host,
+        "port": ctx.args.port if ctx.args.port is not None else cfg.gateway.port,
+    })
+    clients = [DiscoveredRouterClient(ctx.topology), DiscoveredSyncClient(ctx.topology),
+               DiscoveredSessionClient(ctx.topology)]
+    for client in clients:
+        ctx.close_at_exit(client.close)
+    router, sync, session = clients
+    gateway = GatewayService(config=gateway_config, gateway_id=ctx.instance_id, token_secret=ctx.token_secret(),
+                             router=router, sync=sync, session=session, ids=MessageIdGenerator(cfg.node_id))
+    running = Running([api.register(gateway)], start=gateway.start, stop=gateway.stop,
+                      health=lambda: {"gateway_id": gateway.gateway_id, "url": gateway.url,
+                                      "connections": gateway.connection_count})
+
+    async def start() -> None:
+        await gateway.start()
+        running.announce["ws"] = gateway.url  # the bound port is known only now
+
+    running.start = start
+    return running
+
+
+if __name__ == "__main__":
+    sys.exit(main("gateway", build))

@@ -1,0 +1,343 @@
+"""The split deployment on one machine: the control plane and N processes per service.
+
+    deployment = SplitDeployment.from_config_file("flare.toml")
+    deployment.start()              # every process at once; returns when all are healthy
+    deployment.gateway_urls         # ["ws://127.0.0.1:…/ws", …]
+    deployment.stop()               # SIGTERM, SIGKILL after split.stop_timeout_s
+
+`flarectl up --split` and the e2e suite use this; `flarectl down` stops a deployment from
+the state file (`<data_dir>/split.json`: pids, ports, logs). Each process runs in its own
+session, so a Ctrl-C in the terminal reaches only the launcher, which then stops the
+processes in order instead of every process dying at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from controlplane.runner import ensure_admin_token
+from services.common.auth import load_or_create_secret
+from services.common.config import FlareConfig, load_config
+from services.common.errors import FlareError
+
+__all__ = ["SplitDeployment", "SplitProcess", "STATE_FILE", "stop_from_state", "read_state", "live_processes"]
+
+STATE_FILE = "split.json"
+# Start order and the config field that counts each service's instances.
+SERVICES: tuple[tuple[str, str], ...] = (
+    ("session", "sessions"), ("filter", "filters"), ("store", "stores"), ("sync", "syncs"),
+    ("router", "routers"), ("gateway", "gateways"),
+)
+
+
+@dataclass
+class SplitProcess:
+    service: str
+    instance_id: str
+    argv: list[str]
+    log: str
+    ports: dict[str, int] = field(default_factory=dict)  # 0 until the ready line says
+    pid: int = 0
+    log_offset: int = 0  # where this start's output begins in the (appended) log
+
+    @property
+    def health_url(self) -> str | None:
+        return f"http://127.0.0.1:{self.ports['admin']}/healthz" if "admin" in self.ports else None
+
+
+class _Ports:
+    """Sequential from split.base_port; with no base, 0: each process binds a free port
+    itself and reports it on its ready line (picking free ports here for the processes to
+    bind later races with everything else starting on the machine)."""
+
+    def __init__(self, base: int) -> None:
+        self._next = base
+
+    def take(self) -> int:
+        if not self._next:
+            return 0
+        port, self._next = self._next, self._next + 1
+        return port
+
+
+class SplitDeployment:
+    def __init__(self, config: FlareConfig, config_path: Path, *, env: dict[str, str] | None = None,
+                 python: str = sys.executable, log_level: str = "info") -> None:
+        self.config = config
+        self.config_path = Path(config_path).resolve()
+        self.data_dir = Path(config.data_dir).resolve()
+        self._env = dict(os.environ if env is None else env)
+        self._python = python
+        self._log_level = log_level
+        self.processes: list[SplitProcess] = []
+        self.controlplane_address = ""
+        self.secret = b""
+        self._children: dict[int, subprocess.Popen] = {}
+
+    @classmethod
+    def from_config_file(cls, path: str | Path, **kwargs) -> SplitDeployment:
+        return cls(load_config(path), Path(path), **kwargs)
+
+    # -- what is running ------------------------------------------------------------------
+    @property
+    def gateway_urls(self) -> list[str]:
+        split = self.config.split
+        return [f"ws://{split.host}:{p.ports['ws']}/ws" for p in self.processes if p.service == "gateway"]
+
+    def instances(self, service: str) -> list[SplitProcess]:
+        return [p for p in self.processes if p.service == service]
+
+    # -- start ----------------------------------------------------------------------------
+    def _plan_controlplane(self, ports: _Ports) -> SplitProcess:
+        cfg, split = self.config, self.config.split
+        port = ports.take()
+        return SplitProcess(
+            "controlplane", "controlplane",
+            [self._python, "-m", "controlplane", "--config", str(self.config_path), "--store",
+             cfg.backend_url("configstore"), "--data-dir", str(self.data_dir), "--host", split.host,
+             "--port", str(port), "--log-level", self._log_level.upper()],
+            str(self.data_dir / "logs" / "controlplane.log"), {"grpc": port})
+
+    def _plan_instances(self, ports: _Ports) -> list[SplitProcess]:
+        cfg, split = self.config, self.config.split
+        planned = []
+        for service, count_field in SERVICES:
+            for index in range(getattr(split, count_field)):
+                instance_id = f"{service}-{index + 1}"
+                main_port, admin_port = ports.take(), ports.take()
+                argv = [self._python, "-m", f"services.{service}", "--config", str(self.config_path),
+                        "--instance-id", instance_id, "--host", split.host, "--port", str(main_port),
+                        "--admin-port", str(admin_port), "--log-level", self._log_level, "--log-format", "json"]
+                process_ports = {"grpc": main_port, "admin": admin_port}
+                if service == "gateway":
+                    grpc_port = ports.take()
+                    # Message ids are minted per gateway: each needs its own node id.
+                    argv += ["--grpc-port", str(grpc_port), "--node-id", str((cfg.node_id + index) % 1024)]
+                    process_ports = {"ws": main_port, "grpc": grpc_port, "admin": admin_port}
+                log = str(self.data_dir / "logs" / f"{instance_id}.log")
+                planned.append(SplitProcess(service, instance_id, argv, log, process_ports))
+        return planned
+
+    def _plan(self) -> None:
+        """Every process with its ports (0: learnt from its ready line); for tests and --dry runs."""
+        ports = _Ports(self.config.split.base_port)
+        self.processes = [self._plan_controlplane(ports)]
+        self.processes += self._plan_instances(ports)
+
+    def start(self) -> None:
+        """Start the control plane, then every instance at once; return when all are healthy."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "logs").mkdir(exist_ok=True)
+        # The secret and the admin token exist before any process starts: gateways must all
+        # verify client tokens with one secret, and instances authenticate to the daemon.
+        self.secret = (self.config.token_secret.encode() if self.config.token_secret
+                       else load_or_create_secret(self.data_dir / "token.secret"))
+        ensure_admin_token(self.data_dir, self.secret)
+        ports = _Ports(self.config.split.base_port)
+        deadline = time.monotonic() + self.config.split.start_timeout_s
+        try:
+            # The control plane first: every instance is told its address at start.
+            controlplane = self._plan_controlplane(ports)
+            self.processes = [controlplane]
+            self._spawn(controlplane, self._env)
+            self._wait_healthy([controlplane], deadline)
+            self.controlplane_address = f"{self.config.split.host}:{controlplane.ports['grpc']}"
+            instances = self._plan_instances(ports)
+            self.processes += instances
+            env = {**self._env, "FLARE_CONTROLPLANE__ADDRESS": self.controlplane_address}
+            for process in instances:
+                self._spawn(process, env)
+            self.write_state()
+            self._wait_healthy(instances, deadline)
+            self.write_state()  # now with every port
+        except BaseException:
+            self.stop()
+            raise
+
+    def _spawn(self, process: SplitProcess, env: dict[str, str]) -> None:
+        with open(process.log, "ab") as log:
+            process.log_offset = log.tell()
+            proc = subprocess.Popen(process.argv, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        process.pid = proc.pid
+        self._children[proc.pid] = proc
+
+    def _wait_healthy(self, processes: list[SplitProcess], deadline: float) -> None:
+        pending = list(processes)
+        while pending:
+            for process in list(pending):
+                proc = self._children.get(process.pid)
+                if proc is not None and proc.poll() is not None:
+                    raise FlareError(f"{process.instance_id} exited with {proc.returncode} during start:\n"
+                                     f"{_tail(process.log)}")
+                if _read_ready_line(process) and _healthy(process):
+                    pending.remove(process)
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                names = ", ".join(p.instance_id for p in pending)
+                raise FlareError(f"not healthy in time: {names}\n{_tail(pending[0].log)}")
+            time.sleep(0.1)
+
+    # -- stop -----------------------------------------------------------------------------
+    def stop(self) -> None:
+        """SIGTERM every process (instances before the control plane), SIGKILL stragglers."""
+        timeout = self.config.split.stop_timeout_s
+        instances = [p for p in self.processes if p.service != "controlplane"]
+        daemons = [p for p in self.processes if p.service == "controlplane"]
+        for group in (instances, daemons):
+            _terminate([p.pid for p in group if p.pid], timeout, self._children)
+        self._children.clear()
+        with contextlib.suppress(FileNotFoundError):
+            (self.data_dir / STATE_FILE).unlink()
+
+    def kill(self, instance_id: str) -> None:
+        """kill -9 one instance (fault tests)."""
+        process = next(p for p in self.processes if p.instance_id == instance_id)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        proc = self._children.get(process.pid)
+        if proc is not None:
+            proc.wait(5)
+
+    # -- state file -----------------------------------------------------------------------
+    def write_state(self) -> None:
+        state = {"config": str(self.config_path), "controlplane": self.controlplane_address,
+                 "gateway_urls": self.gateway_urls, "stop_timeout_s": self.config.split.stop_timeout_s,
+                 "processes": [asdict(p) for p in self.processes]}
+        path = self.data_dir / STATE_FILE
+        path.write_text(json.dumps(state, indent=2) + "\n")
+
+    def __enter__(self) -> SplitDeployment:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _read_ready_line(process: SplitProcess) -> bool:
+    """Fill in the ports the process bound, from the line it prints once it serves:
+    `ready <service> <id> grpc=H:P admin=http://H:P [ws=ws://H:P/ws]` (an instance) or
+    `controlplane listening on H:P admin-token PATH` (the daemon)."""
+    if all(process.ports.values()):
+        return True
+    try:
+        with open(process.log, "rb") as log:
+            log.seek(process.log_offset)
+            lines = log.read().decode(errors="replace").splitlines()
+    except OSError:
+        return False
+    for line in lines:
+        if line.startswith("controlplane listening on "):
+            process.ports["grpc"] = int(line.split()[3].rsplit(":", 1)[1])
+            return True
+        if line.startswith(f"ready {process.service} {process.instance_id} "):
+            fields = dict(item.split("=", 1) for item in line.split()[3:] if "=" in item)
+            for name, value in fields.items():
+                if name in process.ports:
+                    process.ports[name] = int(value.removesuffix("/ws").rsplit(":", 1)[1])
+            return all(process.ports.values())
+    return False
+
+
+def _healthy(process: SplitProcess) -> bool:
+    url = process.health_url
+    if url is None:  # the control plane has no admin port: its gRPC port answering is enough
+        with socket.socket() as sock:
+            sock.settimeout(0.5)
+            return sock.connect_ex(("127.0.0.1", process.ports["grpc"])) == 0
+    try:
+        with urllib.request.urlopen(url, timeout=1.0) as response:  # noqa: S310 - loopback
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(OSError):
+        if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
+            return False
+    return True
+
+
+def _terminate(pids: list[int], timeout: float, children: dict[int, subprocess.Popen]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for pid in pids:
+        proc = children.get(pid)
+        while time.monotonic() < deadline:
+            if proc is not None and proc.poll() is not None:
+                break
+            if proc is None and not _alive(pid):
+                break
+            time.sleep(0.05)
+        else:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+            if proc is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(5)
+
+
+def _tail(path: str, lines: int = 15) -> str:
+    with contextlib.suppress(OSError):
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+    return ""
+
+
+def read_state(data_dir: Path) -> dict | None:
+    try:
+        return json.loads((Path(data_dir) / STATE_FILE).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def _ours(pid: int) -> bool:
+    """The pid still runs a Flare process (not a stranger that reused the number)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return False
+    return b"services." in cmdline or b"controlplane" in cmdline
+
+
+def live_processes(data_dir: Path) -> list[dict]:
+    """The processes split.json lists that still run (a stale file lists none)."""
+    state = read_state(data_dir) or {}
+    return [p for p in state.get("processes", []) if p.get("pid") and _alive(p["pid"]) and _ours(p["pid"])]
+
+
+def stop_from_state(data_dir: Path, *, timeout: float | None = None) -> list[str]:
+    """`flarectl down`: stop what split.json lists; return the instance ids that were running."""
+    state = read_state(data_dir)
+    if state is None:
+        return []
+    running = live_processes(data_dir)
+    timeout = state.get("stop_timeout_s", 10.0) if timeout is None else timeout
+    instances = [p["pid"] for p in running if p["service"] != "controlplane"]
+    daemons = [p["pid"] for p in running if p["service"] == "controlplane"]
+    for group in (instances, daemons):
+        _terminate(group, timeout, {})
+    with contextlib.suppress(FileNotFoundError):
+        (Path(data_dir) / STATE_FILE).unlink()
+    return [p["instance_id"] for p in running]

@@ -1,0 +1,31 @@
+"""`python -m services.store --config FILE`: accept API + one member of the store consumer group.
+
+Several store instances split the log's partitions (Kafka consumer group); each hands its
+persisted batches to a router instance, one batch after another, so per-conversation
+order holds on the way to the devices.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import services.gateway  # noqa: F401  isort: skip  (resolves the router <-> gateway import cycle)
+from controlplane.agent import appliers_for
+from services.common.process import ProcessContext, Running, main
+from services.discovered import DiscoveredRouterClient
+from services.store import StoreService
+from services.store import api
+
+
+async def build(ctx: ProcessContext) -> Running:
+    store = StoreService(log=await ctx.log(), db=await ctx.messagedb(), cache=await ctx.cache(),
+                         config=ctx.config.store)
+    routers = DiscoveredRouterClient(ctx.topology)
+    ctx.close_at_exit(routers.close)
+    store.set_on_stored(routers.deliver)
+    return Running([api.register(store)], start=store.start, stop=store.stop,
+                   appliers=appliers_for(store, ["tiering"]), health=lambda: {"persisted": store.persisted})
+
+
+if __name__ == "__main__":
+    sys.exit(main("store", build))
