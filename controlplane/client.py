@@ -6,7 +6,7 @@ import grpc
 import grpc.aio
 
 from services.common import codec
-from services.common.errors import FlareError
+from services.common.errors import BackendUnavailable, FlareError
 from services.common.grpc_errors import error_from_rpc
 from services.common.proto import controlplane_pb2 as pb
 from services.common.proto import controlplane_pb2_grpc as pb_grpc
@@ -18,8 +18,13 @@ __all__ = ["AdminClient", "translate_rpc_error", "document_from_pb", "CHANNEL_OP
 CHANNEL_OPTIONS = [("grpc.use_local_subchannel_pool", 1)]
 
 def translate_rpc_error(exc: grpc.aio.AioRpcError, what: str) -> FlareError:
-    """The shared mapping (services.common.grpc_errors), so details survive the wire too."""
-    return error_from_rpc(exc, what)
+    """The shared mapping (services.common.grpc_errors), so details survive the wire too;
+    an unreachable daemon gets the plain words an operator at a terminal expects."""
+    error = error_from_rpc(exc, what)
+    if isinstance(error, BackendUnavailable) and exc.code() in (grpc.StatusCode.UNAVAILABLE,
+                                                               grpc.StatusCode.DEADLINE_EXCEEDED):
+        return BackendUnavailable(f"{what} unreachable: {exc.details() or exc.code().name}")
+    return error
 
 
 def document_from_pb(doc: pb.Document) -> StoredDocument:
