@@ -1,6 +1,6 @@
 """End-to-end benchmark: a monolith in a subprocess, the load test engine against it.
 
-    python bench/e2e_bench.py [--users 100 --devices-per-user 2 --rate 400 --duration 20 --workers 1]
+    python bench/e2e_bench.py [--users 100 --devices-per-user 2 --rate 400 --duration 20 --workers 1] [--split]
 
 Starts `flarectl up` on free ports with a temporary data dir, drives it with
 users × devices clients (200 by default) and prints one JSON object: achieved messages/s,
@@ -75,6 +75,37 @@ def run_trial(*, users: int, devices_per_user: int, groups: int, group_size: int
     return summarize(report)
 
 
+def run_split_trial(*, users: int, devices_per_user: int, groups: int, group_size: int, rate: float,
+                    duration: float, churn: float = 0, workers: int = 1, group_fraction: float | None = None,
+                    routers: int = 2, stores: int = 2) -> dict:
+    """The split deployment (every service its own process) on real servers from tests/infra,
+    one gateway so the load tester's clients all reach it, `routers` routers and `stores` stores."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from backends_bench import acquire_servers, release_servers
+
+    from tests.integration.split_harness import SERVER_KINDS, split_on
+
+    servers, started = acquire_servers(list(SERVER_KINDS))
+
+    async def trial() -> dict:
+        with tempfile.TemporaryDirectory(prefix="flare-bench-split-") as tmp:
+            async with split_on(Path(tmp), servers, gateways=1, routers=routers, stores=stores, partitions=8) as sut:
+                extra = {} if group_fraction is None else {"group_fraction": group_fraction}
+                params = build_params(
+                    gateway=sut.deployment.gateway_urls[0], token_secret=sut.deployment.secret.decode(),
+                    users=users, devices_per_user=devices_per_user, groups=groups, group_size=group_size,
+                    rate=rate, duration=duration, churn=churn, workers=workers, drain_timeout=30, seed=1, **extra,
+                )
+                return await run_loadtest(params)
+
+    try:
+        result = summarize(asyncio.run(trial()))
+    finally:
+        release_servers(started)
+    result["bench"] = f"e2e_split_{routers}routers_{stores}stores_1gateway"
+    return result
+
+
 def summarize(report: dict) -> dict:
     arrival = report["latency_ms"]["send_arrival"]
     return {
@@ -118,8 +149,10 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20)
     parser.add_argument("--churn", type=float, default=0)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--split", action="store_true",
+                        help="the split deployment on real servers (tests/infra) instead of the embedded monolith")
     args = parser.parse_args()
-    result = run_trial(users=args.users, devices_per_user=args.devices_per_user, groups=args.groups,
+    result = (run_split_trial if args.split else run_trial)(users=args.users, devices_per_user=args.devices_per_user, groups=args.groups,
                        group_size=args.group_size, rate=args.rate, duration=args.duration, churn=args.churn,
                        workers=args.workers, group_fraction=args.group_fraction)
     print(json.dumps(result, indent=2))

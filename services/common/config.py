@@ -153,10 +153,15 @@ class FlareConfig(_Section):
 
 
 def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
+    """FLARE_<FIELD>[__<FIELD>…] overrides. Only names whose first part is a config field
+    count: other FLARE_* variables belong to other tools (FLARE_TOKEN for flarectl,
+    FLARE_REQUIRE_SERVERS for the tests …). A typo inside a section still fails validation."""
     for name, value in environ.items():
-        if not name.startswith("FLARE_") or name in {"FLARE_CONFIG", "FLARE_CONTEXT", "FLARE_TOKEN"}:
+        if not name.startswith("FLARE_"):
             continue
         path = name[len("FLARE_"):].lower().split("__")
+        if path[0] not in FlareConfig.model_fields:
+            continue
         node = data
         for part in path[:-1]:
             node = node.setdefault(part, {})

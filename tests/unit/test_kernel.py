@@ -117,3 +117,11 @@ def test_config_file_then_env_overrides(tmp_path):
     assert not cfg.embedded
     with pytest.raises(ValueError):
         load_config(environ={"FLARE_GATEWAY__PORT": "not-a-port"})
+
+
+def test_other_tools_flare_variables_are_not_config():
+    cfg = load_config(environ={"FLARE_REQUIRE_SERVERS": "1", "FLARE_TOKEN": "t", "FLARE_CONTROLPLANE": "h:1",
+                               "FLARE_NODE_ID": "7"})
+    assert cfg.node_id == 7
+    with pytest.raises(ValueError, match="prot"):
+        load_config(environ={"FLARE_GATEWAY__PROT": "1"})  # a typo inside a section is still an error
