@@ -160,8 +160,11 @@ def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
         if not name.startswith("FLARE_"):
             continue
         path = name[len("FLARE_"):].lower().split("__")
-        if path[0] not in FlareConfig.model_fields:
+        field = FlareConfig.model_fields.get(path[0])
+        if field is None:
             continue
+        if len(path) == 1 and isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            continue  # a bare section name (FLARE_CONTROLPLANE is flarectl's address variable)
         node = data
         for part in path[:-1]:
             node = node.setdefault(part, {})
