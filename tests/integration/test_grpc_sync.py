@@ -31,6 +31,8 @@ MESSAGES = [stored(1, "one"), stored(2, {"text": "two", "mentions": ["bob"]}), s
 async def env(request, tmp_path):
     async with embedded_stack(tmp_path) as stack:
         await stack.db.add_members(C2C, ["alice", "bob"])
+        for message in MESSAGES:  # sent "now", so the recall window holds however late this test runs
+            message.created_at = now_ms()
         await stack.db.insert_messages(MESSAGES)
         async with client_of(request.param, stack.sync, inprocess=InProcessSyncClient, serve=serve,
                              grpc_client=GrpcSyncClient) as client:
