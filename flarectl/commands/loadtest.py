@@ -22,6 +22,7 @@ def loadtest(
     groups: int = typer.Option(None, "--groups", help="Groups created before the run [default: 0]."),
     group_size: int = typer.Option(None, "--group-size", help="Members per group [default: 5]."),
     group_fraction: float = typer.Option(None, "--group-fraction", help="Share of sends going to groups [default: 0.3]."),
+    contacts: int = typer.Option(None, "--contacts", help="1:1 peers per user, fixed for the run; 0 = anyone [default: 8]."),
     rate: float = typer.Option(None, "--rate", help="Messages per second across all senders [default: 100]."),
     duration: str = typer.Option(None, "--duration", help="How long to send, e.g. 30s, 2m [default: 10s]."),
     ramp: str = typer.Option(None, "--ramp", help="Ramp the rate up from 0 over this long [default: 0]."),
@@ -50,7 +51,7 @@ def loadtest(
     """Load-test a gateway with simulated clients; exit 8 when a threshold is breached."""
     given = dict(
         gateway=gateway, users=users, devices_per_user=devices_per_user, groups=groups, group_size=group_size,
-        group_fraction=group_fraction, rate=rate, duration=duration, ramp=ramp, churn=churn,
+        group_fraction=group_fraction, contacts=contacts, rate=rate, duration=duration, ramp=ramp, churn=churn,
         offline_fraction=offline_fraction, workers=workers, token_secret_file=token_secret_file,
         token_secret=token_secret, max_loss=max_loss, max_duplicates=max_duplicates, max_out_of_order=max_out_of_order,
         max_errors=max_errors, max_recovered=max_recovered, min_rate=min_rate, final_sync=final_sync,

@@ -70,6 +70,9 @@ class LoadTestParams(BaseModel):
     groups: int = Field(0, ge=0)
     group_size: int = Field(5, ge=2)
     group_fraction: float = Field(0.3, ge=0, le=1)  # share of sends that go to a group (when there are groups)
+    # 1:1 peers per user, fixed for the run (people talk to their contacts, not to random
+    # strangers: a new conversation per message is a different, much costlier workload); 0 = anyone.
+    contacts: int = Field(8, ge=0)
     rate: float = Field(100.0, gt=0)  # messages/s across all senders
     duration: float = Field(10.0, gt=0)  # seconds of sending, ramp included
     ramp: float = Field(0.0, ge=0)

@@ -30,6 +30,7 @@ class Plan:
     groups: dict[str, list[str]]  # group id -> members, creator first
     workers: int
     user_groups: dict[str, list[str]] = field(default_factory=dict)
+    contacts: dict[str, list[str]] = field(default_factory=dict)  # user -> fixed 1:1 peers
 
     @classmethod
     def build(cls, params: LoadTestParams, *, run_id: str) -> Plan:
@@ -42,6 +43,11 @@ class Plan:
         for group_id, members in groups.items():
             for member in members:
                 plan.user_groups.setdefault(member, []).append(group_id)
+        if params.contacts:
+            for user in users:  # symmetric: if a lists b, b may also talk to a
+                for peer in rng.sample([u for u in users if u != user], min(params.contacts, len(users) - 1)):
+                    plan.contacts.setdefault(user, []).append(peer)
+                    plan.contacts.setdefault(peer, []).append(user)
         return plan
 
     def worker_of(self, user_id: str) -> int:
@@ -68,6 +74,9 @@ class Plan:
         groups = self.user_groups.get(sender)
         if groups and rng.random() < group_fraction:
             return group_conversation_id(rng.choice(groups))
+        peers = self.contacts.get(sender)
+        if peers:
+            return c2c_conversation_id(sender, rng.choice(peers))
         while True:
             other = rng.choice(self.users)
             if other != sender:
