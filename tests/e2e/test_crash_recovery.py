@@ -12,16 +12,11 @@ import time
 from pathlib import Path
 
 from services.common.model import c2c_conversation_id
+from tests.infra.base import free_port
 
 from .wsclient import WsClient
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _start(data_dir: Path, port: int) -> subprocess.Popen:
@@ -43,7 +38,7 @@ def _start(data_dir: Path, port: int) -> subprocess.Popen:
 
 
 async def test_sigkill_mid_traffic_loses_nothing_stored(tmp_path):
-    data_dir, port = tmp_path / "flare", _free_port()
+    data_dir, port = tmp_path / "flare", free_port()
     proc = _start(data_dir, port)
     url = f"ws://127.0.0.1:{port}/ws"
     secret = (data_dir / "token.secret").read_bytes().strip()

@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +26,7 @@ from flarectl.commands.loadtest import COMMANDS
 from flarectl.exitcodes import ExitCode
 from services.common.config import load_config
 from services.monolith import Monolith
+from tests.infra.base import free_port, wait_listening
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -135,32 +135,15 @@ def test_bad_token_is_unauthorized(server) -> None:
     assert "4001" in result.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_listening(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"nothing listening on {port}")
-
-
 def test_killing_the_server_mid_run_breaches(tmp_path) -> None:
-    port, admin = _free_port(), _free_port()
+    port, admin = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k != "FLARE_FAULT_DROP_DELIVERY"}
     server = subprocess.Popen(
         [sys.executable, "-m", "flarectl.main", "up", "--data-dir", str(tmp_path / "flare"), "--port", str(port),
          "--admin-port", str(admin), "--controlplane-port", "0"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_listening(port)
+        wait_listening(port)
         tester = subprocess.Popen(
             [sys.executable, "-m", "flarectl.main", "loadtest", "--gateway", f"ws://127.0.0.1:{port}/ws",
              "--token-secret-file", str(tmp_path / "flare" / "token.secret"), "--users", "20", "--rate", "50",

@@ -39,6 +39,20 @@ def free_port() -> int:
             return port
 
 
+def port_open(port: int, host: str = HOST) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+def wait_listening(port: int, *, timeout: float = 30, host: str = HOST) -> None:
+    """Until something accepts connections on host:port; TimeoutError after timeout."""
+    if not wait_until(lambda: port_open(port, host), timeout=timeout, interval=0.1):
+        raise TimeoutError(f"nothing listening on {host}:{port} after {timeout:g}s")
+
+
 def free_ports(count: int) -> list[int]:
     return [free_port() for _ in range(count)]
 
