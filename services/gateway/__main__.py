@@ -12,7 +12,12 @@ import sys
 
 from services.common.ids import MessageIdGenerator
 from services.common.process import ProcessContext, Running, main
-from services.discovered import DiscoveredRouterClient, DiscoveredSessionClient, DiscoveredSyncClient
+from services.discovered import (
+    DiscoveredRouterClient,
+    DiscoveredSessionClient,
+    DiscoveredSyncClient,
+    TopologyGatewayDirectory,
+)
 from services.gateway import GatewayService
 from services.gateway import api
 
@@ -28,8 +33,11 @@ async def build(ctx: ProcessContext) -> Running:
     for client in clients:
         ctx.close_at_exit(client.close)
     router, sync, session = clients
+    peers = TopologyGatewayDirectory(ctx.topology)  # to close a device's old connection on another gateway
+    ctx.close_at_exit(peers.close)
     gateway = GatewayService(config=gateway_config, gateway_id=ctx.instance_id, token_secret=ctx.token_secret(),
-                             router=router, sync=sync, session=session, ids=MessageIdGenerator(cfg.node_id))
+                             router=router, sync=sync, session=session, ids=MessageIdGenerator(cfg.node_id),
+                             peers=peers)
     running = Running([api.register(gateway)], start=gateway.start, stop=gateway.stop,
                       health=lambda: {"gateway_id": gateway.gateway_id, "url": gateway.url,
                                       "connections": gateway.connection_count})

@@ -25,11 +25,12 @@ from services.common.config import GatewayConfig
 from services.common.errors import BackendUnavailable, Conflict, FlareError, Unauthorized
 from services.common.ids import DeviceId, MessageIdGenerator, UserId
 from services.common.metrics import CONNECTIONS, FRAME_ERRORS
-from services.common.model import DeviceType, now_ms, validate_name
+from services.common.model import DeviceType, Session, now_ms, validate_name
 from services.router.client import RouterClient
 from services.session.client import SessionClient
 from services.sync.client import SyncClient
 
+from .client import GatewayDirectory
 from .connection import CLOSE_IDLE, CLOSE_REPLACED, CLOSE_UNAUTHORIZED, ClientConnection
 from .frames import KNOWN_TYPES, error_frame, parse_frame
 from .handlers import FrameHandlers
@@ -42,13 +43,16 @@ log = logging.getLogger("flare.gateway")
 class GatewayService:
     def __init__(
         self, *, config: GatewayConfig, gateway_id: str, token_secret: bytes, router: RouterClient,
-        sync: SyncClient, session: SessionClient, ids: MessageIdGenerator,
+        sync: SyncClient, session: SessionClient, ids: MessageIdGenerator, peers: GatewayDirectory | None = None,
     ) -> None:
+        """`peers`: the other gateways (split deployment), so a device that logs in here again
+        can have its old connection on another gateway closed."""
         self.config = config
         self.gateway_id = gateway_id
         self.router = router
         self.sync = sync
         self.session = session
+        self._peers = peers
         self._secret = token_secret
         self._handlers = FrameHandlers(self, ids)
         self._connections: dict[str, ClientConnection] = {}
@@ -96,6 +100,8 @@ class GatewayService:
         return gone
 
     def close_connection(self, connection_id: str, *, code: int, reason: str, error: bytes | None = None) -> None:
+        if error is None and code == CLOSE_REPLACED:
+            error = error_frame("replaced", "this device logged in again elsewhere")
         conn = self._connections.get(connection_id)
         if conn is not None:
             conn.close_soon(code, reason, error_frame=error)
@@ -164,8 +170,7 @@ class GatewayService:
             return
         replaced = getattr(result, "replaced", None)
         if replaced is not None:
-            self.close_connection(replaced.connection_id, code=CLOSE_REPLACED, reason="replaced",
-                                  error=error_frame("replaced", "this device logged in again elsewhere"))
+            await self._close_replaced(replaced)
         self._connections[connection_id] = conn
         CONNECTIONS.inc()
         conn.start()
@@ -181,6 +186,19 @@ class GatewayService:
             await conn.stop()
             with contextlib.suppress(FlareError):
                 await self.session.logout(user_id, device_id, connection_id=connection_id)
+
+    async def _close_replaced(self, replaced: Session) -> None:
+        if replaced.gateway_id == self.gateway_id:
+            self.close_connection(replaced.connection_id, code=CLOSE_REPLACED, reason="replaced")
+            return
+        peer = self._peers.get(replaced.gateway_id) if self._peers is not None else None
+        if peer is None:
+            return  # that gateway is gone, and its connections with it
+        try:
+            await peer.close_connection(replaced.connection_id, code=CLOSE_REPLACED, reason="replaced")
+        except FlareError:  # best effort: the old connection no longer has a route either way
+            log.warning("could not close replaced connection %s on %s", replaced.connection_id,
+                        replaced.gateway_id, exc_info=True)
 
     async def _read_forever(self, conn: ClientConnection) -> None:
         loop = asyncio.get_running_loop()

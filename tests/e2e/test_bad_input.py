@@ -90,8 +90,8 @@ async def test_oversize_frame_closes_only_that_connection(flare):
 
 
 async def test_second_login_of_same_device_replaces_the_first(flare):
-    first = await flare.client("alice", "phone")
-    second = await flare.client("alice", "phone")
+    first = await flare.client("alice", "phone", gateway=0)
+    second = await flare.client("alice", "phone", gateway=1)  # split: the other gateway
     assert await first.wait_closed() == 4003
     assert any(f.get("code") == "replaced" for f in first.errors())
     bob = await flare.client("bob")
