@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import services.gateway  # noqa: F401  isort: skip  (first: resolves the router <-> gateway import cycle)
 from services.common.discovery import ServicePool, Topology
 from services.common.ids import DeviceId, UserId
 from services.common.model import ConversationEvent, Cursor, DeviceType, Message, Session, SessionStatus

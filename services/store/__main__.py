@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 
-import services.gateway  # noqa: F401  isort: skip  (resolves the router <-> gateway import cycle)
 from controlplane.agent import appliers_for
 from services.common.process import ProcessContext, Running, main
 from services.discovered import DiscoveredRouterClient

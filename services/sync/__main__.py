@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 
-import services.gateway  # noqa: F401  isort: skip  (resolves the router <-> gateway import cycle)
 from services.common.process import ProcessContext, Running, main
 from services.common.retry import RetryPolicy
 from services.discovered import DiscoveredSessionClient, TopologyGatewayDirectory

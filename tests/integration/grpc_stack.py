@@ -11,10 +11,6 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Import order matters: `import services.router` first hits the router <-> gateway import
-# cycle (router.service -> services.gateway -> gateway.service -> router.client); the
-# gateway package first resolves it. Reported to the lead; remove once the cycle is cut.
-import services.gateway  # noqa: F401  isort: skip
 from services.backends.embedded.filelog import FileLog
 from services.backends.embedded.memcache import MemoryCache
 from services.backends.embedded.sqlitedb import SQLiteMessageDB

@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from .grpc_stack import FILTER_RULES  # isort: skip  (first: it resolves an import cycle)
+from .grpc_stack import FILTER_RULES
 from controlplane.agent import ConfigAgent
 from services.backends.embedded.sqliteconfig import SQLiteConfigStore
 from services.common import codec

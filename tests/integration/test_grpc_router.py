@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .grpc_stack import embedded_stack  # isort: skip  (first: it resolves an import cycle)
+from .grpc_stack import embedded_stack
 from services.common import codec
 from services.common.errors import Forbidden, InvalidInput, NotFound, RateLimited, Rejected
 from services.common.ids import ConversationId, DeviceId, UserId

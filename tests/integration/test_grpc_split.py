@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-from .grpc_stack import FILTER_RULES, gateway_with  # isort: skip  (first: it resolves an import cycle)
+from .grpc_stack import FILTER_RULES, gateway_with
 from services.backends.embedded.filelog import FileLog
 from services.backends.embedded.memcache import MemoryCache
 from services.backends.embedded.sqlitedb import SQLiteMessageDB

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from .grpc_stack import embedded_stack  # isort: skip  (first: it resolves an import cycle)
+from .grpc_stack import embedded_stack
 from services.common.errors import Forbidden, NotFound
 from services.common.ids import ConversationId, DeviceId, UserId
 from services.common.model import ConversationEvent, Cursor, Message, SyncType, now_ms
