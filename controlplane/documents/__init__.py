@@ -26,17 +26,31 @@ from .routing import RoutingConfig
 from .tiering import TieringPolicy
 from .topology import Topology
 
-__all__ = ["KINDS", "StoredDocument", "validate_spec", "parse_manifest", "spec_digest", "decode_stored", "now_iso"]
+__all__ = ["KINDS", "MODELS", "StoredDocument", "load_spec", "validate_spec", "parse_manifest", "spec_digest", "decode_stored", "now_iso"]
 
 
-def _model_validator(kind: str, model: type[BaseModel]) -> Callable[[object], dict]:
+# The kinds whose spec is one pydantic model (filter-rules has its own validator).
+MODELS: dict[str, type[BaseModel]] = {
+    "push": PushConfig,
+    "tiering": TieringPolicy,
+    "routing": RoutingConfig,
+    "topology": Topology,
+}
+
+
+def load_spec(kind: str, spec: object) -> BaseModel:
+    """The validated model of a spec of a kind in MODELS; InvalidInput naming the field."""
+    if not isinstance(spec, dict):
+        raise InvalidInput(f"invalid {kind}: spec: must be an object", field="spec")
+    try:
+        return MODELS[kind].model_validate(spec)
+    except ValidationError as exc:
+        raise invalid(kind, exc) from exc
+
+
+def _model_validator(kind: str) -> Callable[[object], dict]:
     def validate(spec: object) -> dict:
-        if not isinstance(spec, dict):
-            raise InvalidInput(f"invalid {kind}: spec: must be an object", field="spec")
-        try:
-            return model.model_validate(spec).model_dump(mode="json", exclude_none=True)
-        except ValidationError as exc:
-            raise invalid(kind, exc) from exc
+        return load_spec(kind, spec).model_dump(mode="json", exclude_none=True)
 
     return validate
 
@@ -44,10 +58,7 @@ def _model_validator(kind: str, model: type[BaseModel]) -> Callable[[object], di
 # kind -> validator returning the normalized spec. Order is display order.
 KINDS: dict[str, Callable[[object], dict]] = {
     "filter-rules": validate_filter_rules,
-    "push": _model_validator("push", PushConfig),
-    "tiering": _model_validator("tiering", TieringPolicy),
-    "routing": _model_validator("routing", RoutingConfig),
-    "topology": _model_validator("topology", Topology),
+    **{kind: _model_validator(kind) for kind in MODELS},
 }
 
 _MANIFEST_FIELDS = {"kind", "spec", "version", "metadata", "apiVersion"}

@@ -26,13 +26,7 @@ from services.common import codec
 from services.common.config import RouterConfig
 from services.common.errors import BackendUnavailable, Forbidden, InvalidInput, NotFound, RateLimited, Rejected
 from services.common.metrics import ACK_DELIVERED, ACK_STORED, DELIVERY_FAILURES, MESSAGES_OUT
-from services.common.model import (
-    AckLevel,
-    Message,
-    Session,
-    conversation_kind,
-    now_ms,
-)
+from services.common.model import AckLevel, Message, conversation_kind, now_ms
 from services.common.retry import RetryPolicy
 from services.session.client import SessionClient
 from services.filter.client import FilterClient
@@ -98,14 +92,11 @@ class RouterService:
     async def apply_config(self, kind: str, document: dict) -> int:
         """Control-plane documents this service consumes: `routing` (batch_size: deliveries
         per gateway push; conn_pool_size: gateway pushes in flight at once)."""
-        from controlplane.documents.routing import RoutingConfig  # the schema the control plane validates
+        from controlplane.documents import load_spec  # the schema the control plane validates
 
         if kind != "routing":
             raise InvalidInput(f"the router does not consume {kind!r} documents")
-        try:
-            routing = RoutingConfig.model_validate(document)
-        except ValueError as exc:
-            raise InvalidInput(f"invalid routing document: {exc}") from exc
+        routing = load_spec("routing", document)
         self.fanout.configure(batch_size=routing.batch_size, max_in_flight=routing.conn_pool_size)
         return 1
 
@@ -141,7 +132,6 @@ class RouterService:
         users = sorted({u for ms in members_of.values() for u in ms})
         routes = await self.fanout.routes(users)
         per_gateway: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
-        device_of: dict[str, Session] = {}
         offline: list[tuple[str, Message]] = []
         for conversation_id, batch in by_conversation.items():
             members = members_of[conversation_id]
@@ -158,7 +148,6 @@ class RouterService:
                             DELIVERY_FAILURES.labels("fault_injected").inc()
                             continue
                         per_gateway[session.gateway_id].append((session.connection_id, frame))
-                        device_of[session.connection_id] = session
         gone = await self.fanout.push_many(per_gateway) if per_gateway else []
         MESSAGES_OUT.inc(sum(len(d) for d in per_gateway.values()))
         if gone:

@@ -125,14 +125,11 @@ class SessionService:
     # -- writes ----------------------------------------------------------------------
     async def apply_config(self, kind: str, document: dict) -> int:
         """`routing`: route_cache_ttl is the lifetime of this instance's route cache."""
-        from controlplane.documents.routing import RoutingConfig  # the schema the control plane validates
+        from controlplane.documents import load_spec  # the schema the control plane validates
 
         if kind != "routing":
             raise InvalidInput(f"the session service does not consume {kind!r} documents")
-        try:
-            routing = RoutingConfig.model_validate(document)
-        except ValueError as exc:
-            raise InvalidInput(f"invalid routing document: {exc}") from exc
+        routing = load_spec("routing", document)
         self._route_cache.ttl_s = float(routing.route_cache_ttl)
         return 1
 

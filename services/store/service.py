@@ -85,14 +85,11 @@ class StoreService:
         """`tiering`: l0_ttl applies to every message persisted from now on; the rest of the
         policy (L1 retention, L2 target, compression, sharding) is kept in `tiering` for the
         archival job that moves L1 to L2."""
-        from controlplane.documents.tiering import TieringPolicy  # the schema the control plane validates
+        from controlplane.documents import load_spec  # the schema the control plane validates
 
         if kind != "tiering":
             raise InvalidInput(f"the store does not consume {kind!r} documents")
-        try:
-            policy = TieringPolicy.model_validate(document)
-        except ValueError as exc:
-            raise InvalidInput(f"invalid tiering document: {exc}") from exc
+        policy = load_spec("tiering", document)
         self._config = self._config.model_copy(update={"l0_ttl_s": int(policy.l0_ttl)})
         self.tiering = policy
         return 1
