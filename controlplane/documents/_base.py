@@ -7,12 +7,11 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
+from services.common.durations import duration_seconds
 from services.common.errors import InvalidInput
 
 __all__ = ["Model", "Duration", "TimeOfDay", "invalid", "field_path"]
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 _TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
@@ -27,8 +26,8 @@ def _duration(value: object) -> float:
         raise ValueError("must be a duration (seconds or e.g. '30s', '24h')")
     if isinstance(value, (int, float)):
         seconds = float(value)
-    elif isinstance(value, str) and (m := _DURATION.match(value)):
-        seconds = float(m.group(1)) * _UNIT_S[m.group(2)]
+    elif isinstance(value, str) and (parsed := duration_seconds(value)) is not None:
+        seconds = parsed
     else:
         raise ValueError(f"{value!r} is not a duration (seconds or e.g. '30s', '24h', '30d')")
     if seconds <= 0:
