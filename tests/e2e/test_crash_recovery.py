@@ -5,14 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from services.common.model import c2c_conversation_id
-from tests.infra.base import free_port
+from tests.infra.base import free_port, port_open, wait_until
 
 from .wsclient import WsClient
 
@@ -25,14 +23,11 @@ def _start(data_dir: Path, port: int) -> subprocess.Popen:
          "--admin-port", "0", "--controlplane-port", "0", "--log-format", "json"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return proc
-        if proc.poll() is not None:
-            raise RuntimeError(proc.stdout.read().decode())
-        time.sleep(0.1)
+    # Stop waiting early if the process died: its output says why.
+    if wait_until(lambda: port_open(port) or proc.poll() is not None, timeout=30, interval=0.1) and port_open(port):
+        return proc
+    if proc.poll() is not None:
+        raise RuntimeError(proc.stdout.read().decode())
     proc.kill()
     raise RuntimeError("flarectl up did not open its port")
 
