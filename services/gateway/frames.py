@@ -20,6 +20,7 @@ __all__ = [
     "require_int",
     "optional_str",
     "conversation_of_send",
+    "conversation_field",
     "message_id_field",
     "cursors_field",
     "error_frame",
@@ -88,12 +89,7 @@ def message_id_field(frame: Mapping, field: str = "msg_id") -> int:
 def conversation_of_send(frame: Mapping, sender_id: str) -> str:
     """The conversation id of a send frame: given, or formed from `to`."""
     if frame.get("conversation_id") is not None:
-        conversation_id = require_str(frame, "conversation_id", max_len=2 * MAX_ID_LENGTH + 8)
-        try:
-            conversation_kind(conversation_id)
-        except ValueError as exc:
-            raise InvalidInput(f"field 'conversation_id': {exc}") from exc
-        return conversation_id
+        return conversation_field(frame)
     if frame.get("to") is not None:
         to = require_str(frame, "to")
         try:
