@@ -14,10 +14,13 @@ from collections import deque
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from services.common import codec
 from services.common.ids import DeviceId, UserId
 from services.common.model import DeviceType
 
 __all__ = ["ClientConnection", "CLOSE_IDLE", "CLOSE_UNAUTHORIZED", "CLOSE_REPLACED", "CLOSE_SLOW"]
+
+_MESSAGE_FRAME = b'{"type":"message",'  # how the router serializes message frames (codec.dumps)
 
 CLOSE_IDLE = 4000
 CLOSE_UNAUTHORIZED = 4001
@@ -28,7 +31,7 @@ CLOSE_SLOW = 4008
 class ClientConnection:
     __slots__ = (
         "ws", "user_id", "device_id", "device_type", "connection_id", "max_queue",
-        "last_seen", "_queue", "_wakeup", "_closed", "_writer", "close_reason",
+        "last_seen", "_queue", "_wakeup", "_closed", "_writer", "close_reason", "_pushed_seq",
     )
 
     def __init__(self, ws: ServerConnection, *, user_id: UserId, device_id: DeviceId, device_type: DeviceType,
@@ -45,6 +48,7 @@ class ClientConnection:
         self._closed = False
         self._writer: asyncio.Task | None = None
         self.close_reason: str | None = None
+        self._pushed_seq: dict[str, int] = {}  # conversation -> highest seq pushed here
 
     @property
     def closed(self) -> bool:
@@ -54,14 +58,29 @@ class ClientConnection:
         self._writer = asyncio.create_task(self._write_forever(), name=f"ws-writer-{self.connection_id}")
 
     def push(self, frame: bytes) -> bool:
-        """Queue a frame; False if the connection is closed or just overflowed."""
+        """Queue a frame; False if the connection is closed or just overflowed.
+
+        A message whose (conversation, seq) this connection was already sent is dropped:
+        deliveries are at least once (a store batch re-read around a consumer-group
+        rebalance is delivered again), but a connection gets each seq once, in order. A
+        lower seq arriving late leaves a gap the device fills with `sync`."""
         if self._closed:
             return False
+        if frame.startswith(_MESSAGE_FRAME) and not self._first_push(frame):
+            return True
         if len(self._queue) >= self.max_queue:
             self.close_soon(CLOSE_SLOW, "slow_consumer: outbound queue overflowed; reconnect and sync")
             return False
         self._queue.append(frame)
         self._wakeup.set()
+        return True
+
+    def _first_push(self, frame: bytes) -> bool:
+        message = codec.loads(frame)
+        conversation_id, seq = message["conversation_id"], message["seq"]
+        if seq <= self._pushed_seq.get(conversation_id, 0):
+            return False
+        self._pushed_seq[conversation_id] = seq
         return True
 
     def close_soon(self, code: int, reason: str, *, error_frame: bytes | None = None) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from websockets.asyncio.client import connect
 
@@ -120,3 +122,22 @@ async def test_slow_consumer_is_disconnected_without_stalling_others(flare, monk
     again = await flare.client("slowpoke", "phone", auto_ack=False)
     synced = await again.sync_all()
     assert [m["seq"] for m in synced["group:g"]] == list(range(1, 301))
+
+
+@pytest.mark.monolith_only  # pushes through the in-process gateway directly
+async def test_a_connection_never_gets_the_same_seq_twice(flare):
+    """Deliveries are at least once (a batch re-read after a rebalance is delivered again);
+    the gateway keeps that from reaching the device."""
+    alice = await flare.client("alice")
+    bob = await flare.client("bob")
+    await alice.send("one", to="bob")
+    await alice.send("two", to="bob")
+    first, second = await bob.wait_count(lambda f: f.get("type") == "message", 2)
+    gateway = flare.monolith.gateway
+    (conn_id,) = [c for c, conn in gateway._connections.items() if conn.user_id == "bob"]
+    for again in (first, second, first):  # the same seq again, and a lower one late
+        assert gateway.push([(conn_id, codec.dumps(again))]) == []  # the connection is alive
+    await alice.send("three", to="bob")
+    await bob.wait_count(lambda f: f.get("type") == "message", 3)
+    await asyncio.sleep(0.2)
+    assert [m["seq"] for m in bob.messages()] == [1, 2, 3]
