@@ -1,147 +1,169 @@
 """Clients of the split deployment: each service Protocol over every live instance.
 
-Each `Discovered…Client` implements the same Protocol as the in-process and gRPC clients
-(services/<name>/client.py), so a service cannot tell how its peers are deployed. Calls go
-round-robin over the instances the Topology lists and move on when one does not answer
-(services/common/discovery.py: ServicePool).
+`pooled(topology, ROUTER)` is a client that satisfies the service's Protocol (the same
+one its in-process service object and its gRPC client satisfy, services/<name>/client.py),
+so a service cannot tell how its peers are deployed. It is built from the Protocol itself:
+every method the Protocol declares is forwarded to the gRPC client of one live instance,
+round-robin, moving on to the next when one cannot be reached (services/common/discovery.py:
+ServicePool). A method the contract below does not describe is refused when the proxy
+is built, so a new RPC cannot be left out of the split deployment unnoticed.
+
+Failover resends only when the chosen instance could not be reached at all (refused or
+reset connection, no Flare error code), but a reset may come after the instance did the
+work, so each method says, as data, what a repeat on another instance costs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, cast
 
 from services.common.discovery import ServicePool, Topology
-from services.common.ids import DeviceId, UserId
-from services.common.model import ConversationEvent, Cursor, DeviceType, Message, Session, SessionStatus
-from services.filter.client import GrpcFilterClient
-from services.filter.service import FilterVerdict
+from services.common.errors import BackendUnavailable
+from services.delivery.client import DeliveryClient
+from services.filter.client import FilterClient, GrpcFilterClient
 from services.gateway.client import GrpcGatewayClient, GrpcGatewayDirectory
-from services.router.client import GrpcRouterClient
-from services.router.service import SendResult
-from services.session.client import GrpcSessionClient
-from services.session.service import LoginResult
-from services.store.client import GrpcStoreClient
-from services.store.service import AcceptResult
-from services.sync.client import GrpcSyncClient
+from services.router.client import GrpcRouterClient, RouterClient
+from services.session.client import GrpcSessionClient, SessionClient
+from services.store.client import GrpcStoreClient, StoreClient
+from services.sync.client import GrpcSyncClient, SyncClient
 
 __all__ = [
-    "DiscoveredFilterClient",
-    "DiscoveredRouterClient",
-    "DiscoveredSessionClient",
-    "DiscoveredStoreClient",
-    "DiscoveredSyncClient",
+    "CONTRACTS",
+    "DELIVERY",
+    "FILTER",
+    "ROUTER",
+    "SESSION",
+    "STORE",
+    "SYNC",
+    "Call",
+    "Contract",
+    "Pooled",
     "TopologyGatewayDirectory",
+    "pooled",
+    "protocol_methods",
 ]
 
 
-class DiscoveredFilterClient:
-    def __init__(self, topology: Topology) -> None:
-        self.pool = ServicePool(topology, "filter", GrpcFilterClient)
+@dataclass(frozen=True, slots=True)
+class Call:
+    """How one Protocol method goes to a pool of instances."""
 
-    async def check(self, message: Message) -> FilterVerdict:
-        return await self.pool.call(lambda c: c.check(message))
+    repeat: str  # what it costs when the call runs twice (failover after a reset)
+    failover: bool = True  # False: only the chosen instance is tried
+    buffered: bool = False  # a synchronous method: handed to one live instance's client
 
-    async def apply_config(self, kind: str, document: dict) -> int:
-        return await self.pool.call(lambda c: c.apply_config(kind, document))
+
+P = TypeVar("P")
+
+
+@dataclass(frozen=True, slots=True)
+class Contract(Generic[P]):
+    service: str  # the topology's service name
+    protocol: type[P]
+    client: Callable[[str], Any]  # address -> gRPC client
+    calls: Mapping[str, Call]
+
+
+_READ = "nothing: a read"
+
+FILTER = Contract("filter", FilterClient, GrpcFilterClient, {
+    "check": Call("the message counts twice against the sender's frequency limit (one early rate_limited at worst)"),
+    "apply_config": Call("nothing: applying the same document again swaps in equal rules"),
+})
+STORE = Contract("store", StoreClient, GrpcStoreClient, {
+    "accept": Call("nothing: accept is idempotent per (sender, client_msg_id)"),
+})
+SESSION = Contract("session", SessionClient, GrpcSessionClient, {
+    "login": Call("nothing: a login again on the same connection is a refresh"),
+    "heartbeat": Call("nothing: it sets last_active to now"),
+    "set_status": Call("nothing: it sets the status"),
+    "logout": Call("nothing: the second finds no session of that connection and answers False"),
+    "routes": Call(_READ),
+    "presence": Call(_READ),
+})
+ROUTER = Contract("router", RouterClient, GrpcRouterClient, {
+    "send": Call("nothing: store.accept deduplicates (sender, client_msg_id)"),
+    "on_delivered": Call("nothing: DELIVERED is sent once per recipient (pending set, or the shared marker)"),
+    "deliver": Call("nothing: gateways drop a (conversation, seq) a connection already has"),
+    "create_group": Call("nothing: adding members who are members already changes nothing"),
+    "join_group": Call("nothing: joining twice is joining once"),
+    "leave_group": Call("nothing: leaving twice is leaving once"),
+})
+SYNC = Contract("sync", SyncClient, GrpcSyncClient, {
+    "sync": Call("nothing: a read (its event cursor advance only moves forward)"),
+    "note_ack": Call("nothing: cursors only move forward; with no instance the ack is dropped, which only "
+                     "means a few messages are sent again", buffered=True),
+    "recall": Call("a second RECALL event for the members, which devices apply idempotently"),
+    "delete": Call("a second DELETE event for the user's devices, applied idempotently"),
+    "read": Call("a second READ event and `read` ack for the same seq, applied idempotently"),
+})
+# The store's hand-off of persisted batches: the router's Deliver RPC, nothing else of it.
+DELIVERY = Contract("router", DeliveryClient, GrpcRouterClient, {"deliver": ROUTER.calls["deliver"]})
+
+CONTRACTS: tuple[Contract[Any], ...] = (FILTER, STORE, SESSION, ROUTER, SYNC, DELIVERY)
+
+
+def protocol_methods(protocol: type) -> dict[str, Callable[..., Any]]:
+    """The methods a Protocol declares (its own and its bases'), by name."""
+    methods: dict[str, Callable[..., Any]] = {}
+    for klass in reversed(protocol.__mro__):
+        if klass is object or not getattr(klass, "_is_protocol", False) or klass.__module__ == "typing":
+            continue
+        for name, value in vars(klass).items():
+            if not name.startswith("_") and inspect.isfunction(value):
+                methods[name] = value
+    return methods
+
+
+class Pooled:
+    """A client of every live instance of one service, satisfying `contract.protocol`."""
+
+    def __init__(self, topology: Topology, contract: Contract[Any]) -> None:
+        self.contract = contract
+        self.pool: ServicePool[Any] = ServicePool(topology, contract.service, contract.client)
+        methods = protocol_methods(contract.protocol)
+        undescribed = sorted(set(methods) - set(contract.calls))
+        if undescribed:
+            raise TypeError(f"{contract.protocol.__name__}: no Call for {', '.join(undescribed)} in "
+                            "services/discovered.py (say what a repeat on another instance costs)")
+        for name, declared in methods.items():
+            setattr(self, name, functools.wraps(declared)(self._forwarder(name, contract.calls[name])))
+
+    def _forwarder(self, name: str, call: Call) -> Callable[..., Any]:
+        pool = self.pool
+        if call.buffered:
+            def buffered(*args: Any, **kwargs: Any) -> None:
+                clients = pool.clients()
+                if clients:
+                    getattr(clients[0], name)(*args, **kwargs)
+            return buffered
+        if call.failover:
+            async def failover(*args: Any, **kwargs: Any) -> Any:
+                return await pool.call(lambda client: getattr(client, name)(*args, **kwargs))
+            return failover
+
+        async def once(*args: Any, **kwargs: Any) -> Any:
+            clients = pool.clients()
+            if not clients:
+                raise BackendUnavailable(f"no {pool.service} instance is registered", service=pool.service)
+            return await getattr(clients[0], name)(*args, **kwargs)
+        return once
+
+    def __repr__(self) -> str:
+        return f"Pooled({self.contract.protocol.__name__} over {self.contract.service!r})"
 
     async def close(self) -> None:
         await self.pool.close()
 
 
-class DiscoveredStoreClient:
-    def __init__(self, topology: Topology) -> None:
-        self.pool = ServicePool(topology, "store", GrpcStoreClient)
-
-    async def accept(self, message: Message) -> AcceptResult:
-        # Safe to resend on another instance: accept is idempotent per (sender, client_msg_id).
-        return await self.pool.call(lambda c: c.accept(message))
-
-    async def close(self) -> None:
-        await self.pool.close()
-
-
-class DiscoveredSessionClient:
-    def __init__(self, topology: Topology) -> None:
-        self.pool = ServicePool(topology, "session", GrpcSessionClient)
-
-    async def login(self, user_id: UserId, device_id: DeviceId, *, device_type: DeviceType | str,
-                    connection_id: str, gateway_id: str) -> LoginResult:
-        return await self.pool.call(lambda c: c.login(user_id, device_id, device_type=device_type,
-                                                      connection_id=connection_id, gateway_id=gateway_id))
-
-    async def heartbeat(self, user_id: UserId, device_id: DeviceId, *, connection_id: str) -> Session:
-        return await self.pool.call(lambda c: c.heartbeat(user_id, device_id, connection_id=connection_id))
-
-    async def set_status(self, user_id: UserId, device_id: DeviceId, *, status: SessionStatus | str,
-                         connection_id: str | None = None) -> Session:
-        return await self.pool.call(lambda c: c.set_status(user_id, device_id, status=status,
-                                                           connection_id=connection_id))
-
-    async def logout(self, user_id: UserId, device_id: DeviceId, *, connection_id: str) -> bool:
-        return await self.pool.call(lambda c: c.logout(user_id, device_id, connection_id=connection_id))
-
-    async def routes(self, user_ids: Sequence[UserId]) -> dict[UserId, list[Session]]:
-        return await self.pool.call(lambda c: c.routes(user_ids))
-
-    async def presence(self, user_ids: Sequence[UserId]) -> dict[UserId, SessionStatus]:
-        return await self.pool.call(lambda c: c.presence(user_ids))
-
-    async def close(self) -> None:
-        await self.pool.close()
-
-
-class DiscoveredRouterClient:
-    def __init__(self, topology: Topology) -> None:
-        self.pool = ServicePool(topology, "router", GrpcRouterClient)
-
-    async def send(self, message: Message) -> SendResult:
-        return await self.pool.call(lambda c: c.send(message))
-
-    async def on_delivered(self, user_id: str, conversation_id: str, seqs: Sequence[int]) -> None:
-        await self.pool.call(lambda c: c.on_delivered(user_id, conversation_id, seqs))
-
-    async def deliver(self, messages: Sequence[Message]) -> None:
-        await self.pool.call(lambda c: c.deliver(messages))
-
-    async def create_group(self, creator_id: str, conversation_id: str, members: Sequence[str]) -> list[str]:
-        return await self.pool.call(lambda c: c.create_group(creator_id, conversation_id, members))
-
-    async def join_group(self, user_id: str, conversation_id: str) -> None:
-        await self.pool.call(lambda c: c.join_group(user_id, conversation_id))
-
-    async def leave_group(self, user_id: str, conversation_id: str) -> None:
-        await self.pool.call(lambda c: c.leave_group(user_id, conversation_id))
-
-    async def close(self) -> None:
-        await self.pool.close()
-
-
-class DiscoveredSyncClient:
-    def __init__(self, topology: Topology) -> None:
-        self.pool = ServicePool(topology, "sync", GrpcSyncClient)
-
-    async def sync(self, user_id: str, device_id: str, *, cursors: Mapping[str, Cursor] | None = None,
-                   limit: int | None = None) -> dict[str, dict]:
-        return await self.pool.call(lambda c: c.sync(user_id, device_id, cursors=cursors, limit=limit))
-
-    def note_ack(self, user_id: str, device_id: str, conversation_id: str, *, seq: int = 0, event_id: int = 0) -> None:
-        # Buffered and sent in batches by the chosen instance's client; with no instance
-        # registered the ack is dropped, which only means a few messages are sent again.
-        clients = self.pool.clients()
-        if clients:
-            clients[0].note_ack(user_id, device_id, conversation_id, seq=seq, event_id=event_id)
-
-    async def recall(self, user_id: str, msg_id: int) -> ConversationEvent:
-        return await self.pool.call(lambda c: c.recall(user_id, msg_id))
-
-    async def delete(self, user_id: str, msg_id: int) -> ConversationEvent:
-        return await self.pool.call(lambda c: c.delete(user_id, msg_id))
-
-    async def read(self, user_id: str, conversation_id: str, seq: int) -> ConversationEvent:
-        return await self.pool.call(lambda c: c.read(user_id, conversation_id, seq))
-
-    async def close(self) -> None:
-        await self.pool.close()
+def pooled(topology: Topology, contract: Contract[P]) -> P:
+    """A `contract.protocol` over the topology's instances of `contract.service` (a Pooled:
+    it has `close()` and `pool` too)."""
+    return cast(P, Pooled(topology, contract))
 
 
 class TopologyGatewayDirectory:

@@ -24,29 +24,17 @@ from services.common.auth import load_or_create_secret
 from services.common.config import FlareConfig
 from services.common.ids import MessageIdGenerator
 from services.common.metrics import AdminServer
-from services.filter import FilterService, InProcessFilterClient
-from services.gateway import GatewayService, InProcessGatewayClient
-from services.router import InProcessRouterClient, RouterService
-from services.session import InProcessSessionClient, SessionService
-from services.store import InProcessStoreClient, StoreService
-from services.sync import InProcessSyncClient, SyncService
+from services.delivery import Delivery, Membership
+from services.filter import FilterService
+from services.gateway import GatewayService, LocalGateways
+from services.router import RouterService
+from services.session import SessionService
+from services.store import StoreService
+from services.sync import SyncService
 
-__all__ = ["Monolith", "LocalGateways"]
+__all__ = ["Monolith"]
 
 log = logging.getLogger("flare.monolith")
-
-
-class LocalGateways:
-    """GatewayDirectory for gateways living in this process."""
-
-    def __init__(self) -> None:
-        self._clients: dict[str, InProcessGatewayClient] = {}
-
-    def add(self, gateway: GatewayService) -> None:
-        self._clients[gateway.gateway_id] = InProcessGatewayClient(gateway)
-
-    def get(self, gateway_id: str) -> InProcessGatewayClient | None:
-        return self._clients.get(gateway_id)
 
 
 class Monolith:
@@ -68,6 +56,7 @@ class Monolith:
     filter: FilterService
     session: SessionService
     store: StoreService
+    delivery: Delivery
     router: RouterService
     sync: SyncService
     gateway: GatewayService
@@ -100,22 +89,23 @@ class Monolith:
             await backend.start()
         await self.db.migrate()
 
+        # Each service object is its own in-process client (it satisfies its Protocol);
+        # only the gateway is reached through an adapter, the delivery seam
+        # (services/delivery/seam.py), which is where gateway worker processes would join.
         self.filter = FilterService()
         self.session = SessionService(cache=self.cache, config=cfg.session)
-        self.store = StoreService(log=self.log, db=self.db, cache=self.cache, config=cfg.store)
         gateways = LocalGateways()
-        self.router = RouterService(
-            filter=InProcessFilterClient(self.filter), store=InProcessStoreClient(self.store),
-            session=InProcessSessionClient(self.session), gateways=gateways, db=self.db, log=self.log,
-            config=cfg.router,
-        )
-        self.sync = SyncService(db=self.db, cache=self.cache, fanout=self.router.fanout,
-                                membership=self.router.membership, config=cfg.sync)
-        self.store.set_on_stored(self.router.deliver)
+        membership = Membership(self.db)
+        self.delivery = Delivery(session=self.session, gateways=gateways, db=self.db, log=self.log,
+                                 config=cfg.router, membership=membership)
+        self.store = StoreService(log=self.log, db=self.db, cache=self.cache, config=cfg.store,
+                                  delivery=self.delivery)
+        self.router = RouterService(filter=self.filter, store=self.store, delivery=self.delivery)
+        self.sync = SyncService(db=self.db, cache=self.cache, fanout=self.delivery.fanout,
+                                membership=membership, config=cfg.sync)
         self.gateway = GatewayService(
             config=cfg.gateway, gateway_id=self.gateway_id, token_secret=self.token_secret,
-            router=InProcessRouterClient(self.router), sync=InProcessSyncClient(self.sync),
-            session=InProcessSessionClient(self.session), ids=MessageIdGenerator(cfg.node_id),
+            router=self.router, sync=self.sync, session=self.session, ids=MessageIdGenerator(cfg.node_id),
         )
         gateways.add(self.gateway)
         self.admin = AdminServer(cfg.admin.host, cfg.admin.port, health=self.health)

@@ -1,9 +1,10 @@
 """Filter service: sensitive words (block or mask), spam frequency and media rules."""
 
-from .client import FilterClient, InProcessFilterClient
+from .client import FilterClient
 from .limiter import CacheFrequencyLimiter, FrequencyLimiter, InMemoryFrequencyLimiter
 from .rules import FILTER_RULES_KIND, FilterRules, parse_rules
-from .service import FilterService, FilterVerdict
+from .service import FilterService
+from .types import FilterVerdict
 
 __all__ = [
     "FILTER_RULES_KIND",
@@ -14,6 +15,5 @@ __all__ = [
     "FilterVerdict",
     "FrequencyLimiter",
     "InMemoryFrequencyLimiter",
-    "InProcessFilterClient",
     "parse_rules",
 ]

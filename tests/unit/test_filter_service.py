@@ -20,7 +20,6 @@ from services.filter import (
     FilterClient,
     FilterService,
     InMemoryFrequencyLimiter,
-    InProcessFilterClient,
 )
 from services.filter.rules import fold_case
 
@@ -274,8 +273,8 @@ def test_masking_keeps_the_length_and_leaves_no_word(words: list[str], text: str
 
 
 # -- surface -------------------------------------------------------------------------
-async def test_the_in_process_client_is_a_filter_client() -> None:
-    client = InProcessFilterClient(FilterService({"sensitive_words": ["x"]}))
+async def test_the_service_is_its_own_in_process_filter_client() -> None:
+    client = FilterService({"sensitive_words": ["x"]})
     assert isinstance(client, FilterClient)
     assert (await client.check(message("x"))).action == "block"
     assert await client.apply_config("filter-rules", {}) == 1
@@ -285,7 +284,7 @@ def test_public_names() -> None:
     assert sorted(filter_pkg.__all__) == sorted(
         [
             "FILTER_RULES_KIND", "CacheFrequencyLimiter", "FilterClient", "FilterRules", "FilterService",
-            "FilterVerdict", "FrequencyLimiter", "InMemoryFrequencyLimiter", "InProcessFilterClient", "parse_rules",
+            "FilterVerdict", "FrequencyLimiter", "InMemoryFrequencyLimiter", "parse_rules",
         ]
     )
     for name in filter_pkg.__all__:
