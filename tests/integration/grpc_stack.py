@@ -64,6 +64,7 @@ class Stack:
     router: RouterService
     sync: SyncService
     gateways: RecordingGateways
+    delivery: Delivery
 
 
 @contextlib.asynccontextmanager
@@ -85,7 +86,7 @@ async def embedded_stack(tmp_path: Path) -> AsyncIterator[Stack]:
     await router.start()
     await sync.start()
     try:
-        yield Stack(db, cache, log, session, store, router, sync, gateways)
+        yield Stack(db, cache, log, session, store, router, sync, gateways, delivery)
     finally:
         await sync.stop()
         for backend in (log, cache, db):
