@@ -26,7 +26,7 @@ from .limiter import FrequencyLimiter, InMemoryFrequencyLimiter, LimiterFactory
 from .rules import FILTER_RULES_KIND, FilterRules, fold_case, parse_rules
 from .types import VERDICTS, FilterVerdict
 
-__all__ = ["FilterService", "FilterVerdict", "VERDICTS", "MEDIA_CONTENT_TYPES"]
+__all__ = ["FilterService", "MEDIA_CONTENT_TYPES"]
 
 MEDIA_CONTENT_TYPES = frozenset({"image", "video", "file"})
 

@@ -16,7 +16,6 @@ from services.session.client import SessionClient
 from services.sync.client import SyncClient
 
 from .connection import ClientConnection
-
 from .frames import (
     BadFrame,
     conversation_field,

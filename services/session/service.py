@@ -39,7 +39,7 @@ from services.delivery.keys import route_key
 from ._local import KeyedLocks, RouteCache
 from .types import LoginResult
 
-__all__ = ["SessionService", "LoginResult", "REPLACED_CLOSE_CODE", "ACTIVE_KEY", "INVALIDATE_CHANNEL", "route_key"]
+__all__ = ["SessionService", "REPLACED_CLOSE_CODE", "ACTIVE_KEY", "INVALIDATE_CHANNEL"]
 
 log = logging.getLogger(__name__)
 
