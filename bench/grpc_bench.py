@@ -46,7 +46,7 @@ PUSH_BATCH = [Push(CONNECTIONS[i], "group:bench", i // 2 + 1, FRAMES[i // 2]) fo
 class _Sink:
     """A connection that accepts every frame (the bench measures the edge, not WebSockets)."""
 
-    def push(self, frame: bytes) -> bool:
+    def push(self, frame: bytes, conversation_id: str = "", seq: int = 0) -> bool:
         return True
 
 
