@@ -24,7 +24,7 @@ from services.common.errors import InvalidInput
 from services.common.model import Message
 
 from .limiter import FrequencyLimiter, InMemoryFrequencyLimiter, LimiterFactory
-from .rules import FILTER_RULES_KIND, FilterRules, fold_case, parse_rules
+from services.common.documents.filter_rules import FILTER_RULES_KIND, FilterRules, fold_case, parse_rules
 
 __all__ = ["FilterService", "FilterVerdict", "VERDICTS", "MEDIA_CONTENT_TYPES"]
 

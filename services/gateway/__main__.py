@@ -11,8 +11,8 @@ from __future__ import annotations
 import sys
 
 from services.common.ids import MessageIdGenerator
-from services.common.process import ProcessContext, Running, main
-from services.discovered import (
+from services.wiring.process import ProcessContext, Running, main
+from services.wiring.discovered import (
     DiscoveredRouterClient,
     DiscoveredSessionClient,
     DiscoveredSyncClient,

@@ -10,8 +10,8 @@ from __future__ import annotations
 import sys
 
 from controlplane.agent import appliers_for
-from services.common.process import ProcessContext, Running, main
-from services.discovered import (DiscoveredFilterClient, DiscoveredSessionClient, DiscoveredStoreClient,
+from services.wiring.process import ProcessContext, Running, main
+from services.wiring.discovered import (DiscoveredFilterClient, DiscoveredSessionClient, DiscoveredStoreClient,
                                  TopologyGatewayDirectory)
 from services.router import RouterService
 from services.router import api

@@ -24,6 +24,7 @@ from services.backends.log import Log
 from services.backends.messagedb import MessageDB
 from services.common import codec
 from services.common.config import RouterConfig
+from services.common.documents import load_spec
 from services.common.errors import BackendUnavailable, Forbidden, InvalidInput, NotFound, RateLimited, Rejected
 from services.common.metrics import ACK_DELIVERED, ACK_STORED, DELIVERY_FAILURES, MESSAGES_OUT
 from services.common.model import AckLevel, Message, conversation_kind, now_ms
@@ -92,8 +93,6 @@ class RouterService:
     async def apply_config(self, kind: str, document: dict) -> int:
         """Control-plane documents this service consumes: `routing` (batch_size: deliveries
         per gateway push; conn_pool_size: gateway pushes in flight at once)."""
-        from controlplane.documents import load_spec  # the schema the control plane validates
-
         if kind != "routing":
             raise InvalidInput(f"the router does not consume {kind!r} documents")
         routing = load_spec("routing", document)

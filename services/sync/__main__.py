@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import sys
 
-from services.common.process import ProcessContext, Running, main
+from services.wiring.process import ProcessContext, Running, main
 from services.common.retry import RetryPolicy
-from services.discovered import DiscoveredSessionClient, TopologyGatewayDirectory
+from services.wiring.discovered import DiscoveredSessionClient, TopologyGatewayDirectory
 from services.router.fanout import Fanout, MembershipCache
 from services.sync import SyncService
 from services.sync import api

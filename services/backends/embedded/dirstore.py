@@ -23,6 +23,7 @@ from urllib.parse import quote, urlsplit
 
 from services.backends.objectstore import ObjectInfo
 from services.common.errors import BackendError, BackendUnavailable, Conflict, FlareError, InvalidInput, NotFound
+from services.common.paths import ensure_private_dir
 
 __all__ = ["DirectoryObjectStore"]
 
@@ -64,7 +65,7 @@ class DirectoryObjectStore:
 
     def _start_sync(self) -> None:
         for directory in (self._objects, self._meta, self._tmp):
-            directory.mkdir(parents=True, exist_ok=True)
+            ensure_private_dir(directory)  # objects are staged by mkstemp, so they are 0600 too
         for stale in self._tmp.iterdir():  # staging files of a crashed put
             stale.unlink(missing_ok=True)
 

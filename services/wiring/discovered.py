@@ -3,14 +3,14 @@
 Each `Discovered…Client` implements the same Protocol as the in-process and gRPC clients
 (services/<name>/client.py), so a service cannot tell how its peers are deployed. Calls go
 round-robin over the instances the Topology lists and move on when one does not answer
-(services/common/discovery.py: ServicePool).
+(services/wiring/discovery.py: ServicePool).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from services.common.discovery import ServicePool, Topology
+from services.wiring.discovery import ServicePool, Topology
 from services.common.ids import DeviceId, UserId
 from services.common.model import ConversationEvent, Cursor, DeviceType, Message, Session, SessionStatus
 from services.filter.client import GrpcFilterClient
