@@ -42,15 +42,25 @@ def default_data_dir(environ: dict[str, str] | None = None) -> Path:
 
 
 def ensure_private_dir(directory: Path) -> Path:
-    """Create a directory (and its parents) if missing; one Flare creates gets 0700.
+    """Create a directory (and missing parents); every one Flare creates gets 0700.
 
     A directory that already exists keeps its mode: it may be the operator's choice (a
     mount point, a shared temp dir), and tightening it behind their back would surprise.
     """
     directory = Path(directory)
-    if not directory.is_dir():
-        directory.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
-        os.chmod(directory, DIR_MODE)  # mkdir's mode passes through the umask
+    missing = []
+    for candidate in (directory, *directory.parents):
+        if candidate.is_dir():
+            break
+        missing.append(candidate)
+    for path in reversed(missing):
+        try:
+            path.mkdir(mode=DIR_MODE)
+        except FileExistsError:
+            if not path.is_dir():
+                raise
+            continue  # made by a concurrent start: its creator set the mode
+        os.chmod(path, DIR_MODE)  # mkdir's mode passes through the umask
     return directory
 
 

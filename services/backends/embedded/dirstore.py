@@ -111,8 +111,8 @@ class DirectoryObjectStore:
         etag = hashlib.md5(data, usedforsecurity=False).hexdigest()
         data_path = self._objects.joinpath(*parts)
         meta_path = self._meta.joinpath(*parts)
-        data_path.parent.mkdir(parents=True, exist_ok=True)
-        meta_path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_private_dir(data_path.parent)
+        ensure_private_dir(meta_path.parent)
         if data_path.is_dir():
             raise FileExistsError(str(data_path))
         staged = self._stage(data)
