@@ -16,7 +16,7 @@ from pathlib import Path
 
 from services.backends.registry import open_configstore
 from services.common.config import load_config
-from services.common.paths import ensure_admin_token, ensure_private_dir, load_or_create_secret
+from services.common.paths import ensure_admin_token, ensure_data_dir, load_or_create_secret
 
 from .api import serve_grpc
 from .daemon import ControlPlane
@@ -43,7 +43,7 @@ def settings_from(config_file: str | None = None, *, store: str | None = None, d
 
 
 async def run_daemon(settings: DaemonSettings, *, on_ready=None) -> None:
-    ensure_private_dir(settings.data_dir)
+    ensure_data_dir(settings.data_dir)
     secret = load_or_create_secret(settings.data_dir, settings.token_secret)
     token_path = ensure_admin_token(settings.data_dir, secret)
     cp = ControlPlane(open_configstore(settings.store_url), secret, resync_interval_s=settings.resync_interval_s)

@@ -12,8 +12,10 @@ readable by others, not even for a moment, whatever the process umask is.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
+import stat
 from pathlib import Path
 
 from .auth import issue_token, verify_token
@@ -21,7 +23,7 @@ from .errors import Unauthorized
 
 __all__ = [
     "DEFAULT_DATA_DIR", "DIR_MODE", "FILE_MODE", "TOKEN_SECRET", "ADMIN_TOKEN",
-    "default_data_dir", "ensure_private_dir", "create_private", "write_private",
+    "default_data_dir", "ensure_data_dir", "ensure_private_dir", "create_private", "write_private",
     "token_secret_path", "admin_token_path", "read_secret", "load_or_create_secret",
     "ensure_admin_token", "read_admin_token",
 ]
@@ -33,6 +35,8 @@ TOKEN_SECRET = "token.secret"
 ADMIN_TOKEN = "admin.token"
 
 _ADMIN_TOKEN_TTL_S = 365 * 86400
+
+log = logging.getLogger("flare.paths")
 
 
 def default_data_dir(environ: dict[str, str] | None = None) -> Path:
@@ -62,6 +66,21 @@ def ensure_private_dir(directory: Path) -> Path:
             continue  # made by a concurrent start: its creator set the mode
         os.chmod(path, DIR_MODE)  # mkdir's mode passes through the umask
     return directory
+
+
+def ensure_data_dir(data_dir: Path) -> Path:
+    """The deployment's data dir: created 0700, or tightened to 0700 if it exists wider.
+
+    Unlike other directories this one is Flare's by definition (everything in it is a
+    secret or a message), so a data dir an older version left 0755 is closed on start.
+    """
+    data_dir = ensure_private_dir(Path(data_dir))
+    if stat.S_IMODE(data_dir.stat().st_mode) != DIR_MODE:
+        try:
+            os.chmod(data_dir, DIR_MODE)
+        except PermissionError:
+            log.warning("data dir %s is readable by others and not ours to chmod", data_dir)
+    return data_dir
 
 
 def create_private(path: Path, flags: int = os.O_WRONLY) -> int:
@@ -118,7 +137,7 @@ def load_or_create_secret(data_dir: Path, configured: str = "") -> bytes:
     existing = read_secret(data_dir, configured)
     if existing is not None:
         return existing
-    ensure_private_dir(Path(data_dir))
+    ensure_data_dir(Path(data_dir))
     secret = secrets.token_hex(32).encode()
     try:
         write_private(token_secret_path(data_dir), secret, exclusive=True)
@@ -144,6 +163,6 @@ def ensure_admin_token(data_dir: Path, secret: bytes) -> Path:
             return path
         except Unauthorized:
             pass  # expired or from another secret: replace it
-    ensure_private_dir(Path(data_dir))
+    ensure_data_dir(Path(data_dir))
     write_private(path, (issue_token(secret, "bootstrap-admin", ttl_s=_ADMIN_TOKEN_TTL_S, role="admin") + "\n").encode())
     return path

@@ -23,7 +23,7 @@ from services.backends.registry import open_cache, open_configstore, open_log, o
 from services.common.config import FlareConfig
 from services.common.ids import MessageIdGenerator
 from services.common.metrics import AdminServer
-from services.common.paths import ensure_admin_token, ensure_private_dir, load_or_create_secret
+from services.common.paths import ensure_admin_token, ensure_data_dir, load_or_create_secret
 from services.filter import FilterService, InProcessFilterClient
 from services.gateway import GatewayService, InProcessGatewayClient
 from services.router import InProcessRouterClient, RouterService
@@ -88,7 +88,7 @@ class Monolith:
 
     async def start(self) -> None:
         cfg = self.config
-        ensure_private_dir(self.data_dir)
+        ensure_data_dir(self.data_dir)
         self.token_secret = load_or_create_secret(self.data_dir, cfg.token_secret)
         self.log = open_log(cfg.backend_url("log"))
         self.cache = open_cache(cfg.backend_url("cache"))

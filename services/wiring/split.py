@@ -28,7 +28,8 @@ from pathlib import Path
 
 from services.common.config import FlareConfig, load_config
 from services.common.errors import FlareError
-from services.common.paths import create_private, ensure_admin_token, ensure_private_dir, load_or_create_secret, write_private
+from services.common.paths import (create_private, ensure_admin_token, ensure_data_dir, ensure_private_dir,
+                                   load_or_create_secret, write_private)
 
 __all__ = ["SplitDeployment", "SplitProcess", "STATE_FILE", "stop_from_state", "read_state", "live_processes"]
 
@@ -136,6 +137,7 @@ class SplitDeployment:
 
     def start(self) -> None:
         """Start the control plane, then every instance at once; return when all are healthy."""
+        ensure_data_dir(self.data_dir)
         ensure_private_dir(self.data_dir / "logs")
         # The secret and the admin token exist before any process starts: gateways must all
         # verify client tokens with one secret, and instances authenticate to the daemon.

@@ -41,6 +41,15 @@ def test_an_existing_dir_keeps_its_mode(tmp_path):
     assert _mode(shared) == 0o755 and _mode(shared / "flare") == 0o700
 
 
+def test_a_data_dir_left_world_readable_is_closed_but_its_parent_is_left_alone(tmp_path):
+    data_dir = tmp_path / "flare"
+    data_dir.mkdir()
+    os.chmod(data_dir, 0o755)
+    os.chmod(tmp_path, 0o755)
+    paths.load_or_create_secret(data_dir)
+    assert _mode(data_dir) == 0o700 and _mode(tmp_path) == 0o755
+
+
 def test_admin_token_is_kept_while_valid_and_replaced_when_signed_by_another_secret(tmp_path):
     path = paths.ensure_admin_token(tmp_path, b"one")
     first = paths.read_admin_token(tmp_path)
