@@ -2,7 +2,7 @@
 
 In-process it is the Delivery object itself (services.delivery.service); over gRPC it is
 the router's `Deliver` RPC (services.router.client.GrpcRouterClient.deliver), reached in
-the split deployment through the pooled router proxy (services/discovered.py).
+the split deployment through the pooled router proxy (services/wiring/discovered.py).
 """
 
 from __future__ import annotations

@@ -19,11 +19,11 @@ from prometheus_client import REGISTRY
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
+from services.common.documents.filter_rules import FILTER_RULES_KIND, FilterRules, fold_case, parse_rules
 from services.common.errors import InvalidInput
 from services.common.model import Message
 
 from .limiter import FrequencyLimiter, InMemoryFrequencyLimiter, LimiterFactory
-from .rules import FILTER_RULES_KIND, FilterRules, fold_case, parse_rules
 from .types import VERDICTS, FilterVerdict
 
 __all__ = ["FilterService", "MEDIA_CONTENT_TYPES"]

@@ -11,8 +11,8 @@ from __future__ import annotations
 import sys
 
 from services.common.ids import MessageIdGenerator
-from services.common.process import ProcessContext, Running, main
-from services.discovered import ROUTER, SESSION, SYNC, TopologyGatewayDirectory, pooled
+from services.wiring.process import ProcessContext, Running, main
+from services.wiring.discovered import ROUTER, SESSION, SYNC, TopologyGatewayDirectory, pooled
 from services.gateway import GatewayService
 from services.gateway import api
 

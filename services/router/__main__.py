@@ -10,9 +10,9 @@ from __future__ import annotations
 import sys
 
 from controlplane.agent import appliers_for
-from services.common.process import ProcessContext, Running, main
+from services.wiring.process import ProcessContext, Running, main
 from services.delivery import Delivery
-from services.discovered import FILTER, SESSION, STORE, TopologyGatewayDirectory, pooled
+from services.wiring.discovered import FILTER, SESSION, STORE, TopologyGatewayDirectory, pooled
 from services.router import RouterService
 from services.router import api
 

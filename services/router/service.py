@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from services.common.documents import load_spec
 from services.common.errors import InvalidInput, RateLimited, Rejected
 from services.common.metrics import ACK_STORED
 from services.common.model import Message, now_ms
@@ -45,8 +46,6 @@ class RouterService:
     async def apply_config(self, kind: str, document: dict) -> int:
         """Control-plane documents this service consumes: `routing` (batch_size: deliveries
         per gateway push; conn_pool_size: gateway pushes in flight at once)."""
-        from controlplane.documents import load_spec  # the schema the control plane validates
-
         if kind != "routing":
             raise InvalidInput(f"the router does not consume {kind!r} documents")
         routing = load_spec("routing", document)

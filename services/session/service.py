@@ -31,6 +31,7 @@ from prometheus_client import Counter, Gauge
 from services.backends.cache import Cache
 from services.common import codec
 from services.common.config import SessionConfig
+from services.common.documents import load_spec
 from services.common.errors import BackendUnavailable, Conflict, InvalidInput, NotFound
 from services.common.ids import DeviceId, UserId
 from services.common.model import DeviceType, Session, SessionStatus, validate_name
@@ -119,8 +120,6 @@ class SessionService:
     # -- writes ----------------------------------------------------------------------
     async def apply_config(self, kind: str, document: dict) -> int:
         """`routing`: route_cache_ttl is the lifetime of this instance's route cache."""
-        from controlplane.documents import load_spec  # the schema the control plane validates
-
         if kind != "routing":
             raise InvalidInput(f"the session service does not consume {kind!r} documents")
         routing = load_spec("routing", document)

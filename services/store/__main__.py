@@ -10,8 +10,8 @@ from __future__ import annotations
 import sys
 
 from controlplane.agent import appliers_for
-from services.common.process import ProcessContext, Running, main
-from services.discovered import DELIVERY, pooled
+from services.wiring.process import ProcessContext, Running, main
+from services.wiring.discovered import DELIVERY, pooled
 from services.store import StoreService
 from services.store import api
 

@@ -28,6 +28,7 @@ from services.backends.log import Log, LogConsumer, LogRecord, TopicPartition
 from services.backends.messagedb import MessageDB
 from services.common import codec
 from services.common.config import StoreConfig
+from services.common.documents import load_spec
 from services.common.errors import BackendError, FlareError, InvalidInput
 from services.common.metrics import DEDUP_HITS, LOG_LAG, STORE_BATCH
 from services.common.model import Message, conversation_kind
@@ -79,8 +80,6 @@ class StoreService:
         """`tiering`: l0_ttl applies to every message persisted from now on; the rest of the
         policy (L1 retention, L2 target, compression, sharding) is kept in `tiering` for the
         archival job that moves L1 to L2."""
-        from controlplane.documents import load_spec  # the schema the control plane validates
-
         if kind != "tiering":
             raise InvalidInput(f"the store does not consume {kind!r} documents")
         policy = load_spec("tiering", document)

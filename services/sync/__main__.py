@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import sys
 
-from services.common.process import ProcessContext, Running, main
+from services.wiring.process import ProcessContext, Running, main
 from services.common.retry import RetryPolicy
 from services.delivery import Fanout, Membership
-from services.discovered import SESSION, TopologyGatewayDirectory, pooled
+from services.wiring.discovered import SESSION, TopologyGatewayDirectory, pooled
 from services.sync import SyncService
 from services.sync import api
 

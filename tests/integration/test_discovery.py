@@ -12,11 +12,11 @@ from .grpc_stack import FILTER_RULES
 from controlplane.agent import ConfigAgent
 from services.backends.embedded.sqliteconfig import SQLiteConfigStore
 from services.common import codec
-from services.common.discovery import TOPOLOGY_PREFIX, ServicePool, Topology
+from services.wiring.discovery import TOPOLOGY_PREFIX, ServicePool, Topology
 from services.common.errors import BackendUnavailable, Rejected
 from services.common.ids import ConversationId, DeviceId, UserId
 from services.common.model import Message
-from services.discovered import FILTER, ROUTER, TopologyGatewayDirectory, pooled
+from services.wiring.discovered import FILTER, ROUTER, TopologyGatewayDirectory, pooled
 from services.filter import FilterService
 from services.filter import api as filter_api
 from services.filter.client import GrpcFilterClient

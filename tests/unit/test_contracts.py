@@ -2,7 +2,7 @@
 
 One Protocol per service (services/<name>/client.py): the service object satisfies it
 in-process, the gRPC client over the wire, and the pooled proxy of the split deployment
-(services/discovered.py) forwards every method of it. A method added to a Protocol and
+(services/wiring/discovered.py) forwards every method of it. A method added to a Protocol and
 forgotten in one of them fails here, not in production.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from services.delivery import Delivery, DeliveryClient, GatewayClient
-from services.discovered import CONTRACTS, Call, Contract, Pooled, protocol_methods
+from services.wiring.discovered import CONTRACTS, Call, Contract, Pooled, protocol_methods
 from services.filter import FilterClient, FilterService
 from services.filter.client import GrpcFilterClient
 from services.gateway import InProcessGatewayClient
@@ -144,7 +144,7 @@ def test_a_protocol_method_without_a_call_is_refused_when_the_proxy_is_built() -
 
 async def test_with_no_instance_the_proxy_is_backend_unavailable_and_drops_buffered_calls() -> None:
     from services.common.errors import BackendUnavailable
-    from services.discovered import SYNC
+    from services.wiring.discovered import SYNC
 
     proxy = Pooled(_Topology("nothing-registered"), SYNC)
     with pytest.raises(BackendUnavailable, match="no sync instance"):

@@ -4,7 +4,7 @@
 one its in-process service object and its gRPC client satisfy, services/<name>/client.py),
 so a service cannot tell how its peers are deployed. It is built from the Protocol itself:
 every method the Protocol declares is forwarded to the gRPC client of one live instance,
-round-robin, moving on to the next when one cannot be reached (services/common/discovery.py:
+round-robin, moving on to the next when one cannot be reached (services/wiring/discovery.py:
 ServicePool). A method the contract below does not describe is refused when the proxy
 is built, so a new RPC cannot be left out of the split deployment unnoticed.
 
@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
-from services.common.discovery import ServicePool, Topology
+from services.wiring.discovery import ServicePool, Topology
 from services.common.errors import BackendUnavailable
 from services.delivery.client import DeliveryClient
 from services.filter.client import FilterClient, GrpcFilterClient
@@ -129,7 +129,7 @@ class Pooled:
         undescribed = sorted(set(methods) - set(contract.calls))
         if undescribed:
             raise TypeError(f"{contract.protocol.__name__}: no Call for {', '.join(undescribed)} in "
-                            "services/discovered.py (say what a repeat on another instance costs)")
+                            "services/wiring/discovered.py (say what a repeat on another instance costs)")
         for name, declared in methods.items():
             setattr(self, name, functools.wraps(declared)(self._forwarder(name, contract.calls[name])))
 

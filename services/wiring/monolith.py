@@ -12,15 +12,14 @@ import logging
 from pathlib import Path
 
 from controlplane.agent import ConfigAgent, appliers_for
+from controlplane.api import serve_grpc
 from controlplane.daemon import ControlPlane
-from controlplane.runner import ensure_admin_token
 from services.backends.cache import Cache
 from services.backends.configstore import ConfigStore
 from services.backends.log import Log
 from services.backends.messagedb import MessageDB
 from services.backends.objectstore import ObjectStore
 from services.backends.registry import open_cache, open_configstore, open_log, open_messagedb, open_objectstore
-from services.common.auth import load_or_create_secret
 from services.common.config import FlareConfig
 from services.common.ids import MessageIdGenerator
 from services.common.metrics import AdminServer
@@ -31,6 +30,7 @@ from services.router import RouterService
 from services.session import SessionService
 from services.store import StoreService
 from services.sync import SyncService
+from services.common.paths import ensure_admin_token, ensure_data_dir, load_or_create_secret
 
 __all__ = ["Monolith"]
 
@@ -77,9 +77,8 @@ class Monolith:
 
     async def start(self) -> None:
         cfg = self.config
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.token_secret = cfg.token_secret.encode() if cfg.token_secret else load_or_create_secret(
-            self.data_dir / "token.secret")
+        ensure_data_dir(self.data_dir)
+        self.token_secret = load_or_create_secret(self.data_dir, cfg.token_secret)
         self.log = open_log(cfg.backend_url("log"))
         self.cache = open_cache(cfg.backend_url("cache"))
         self.db = open_messagedb(cfg.backend_url("messagedb"))
@@ -115,7 +114,7 @@ class Monolith:
         # over gRPC on the control-plane port.
         self.controlplane = ControlPlane(self.configstore, self.token_secret, owns_store=True)
         await self.controlplane.start()
-        self.controlplane_port = await self.controlplane.serve_grpc(cfg.controlplane.host, cfg.controlplane.port)
+        self.controlplane_port = await serve_grpc(self.controlplane, cfg.controlplane.host, cfg.controlplane.port)
         ensure_admin_token(self.data_dir, self.token_secret)
         consumers = [("filter", self.filter, ["filter-rules"]), ("router", self.router, ["routing"]),
                      ("session", self.session, ["routing"]), ("store", self.store, ["tiering"])]
