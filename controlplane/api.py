@@ -114,6 +114,19 @@ class ControlPlaneApi(pb_grpc.ControlPlaneServicer):
         issued = _verify(self._cp.secret, token)
         return pb.IssueTokenResponse(token=token, expires_at=issued.expires_at, role=request.role)
 
+    async def Watch(self, request, context):
+        """The aggregated picture: a snapshot, then changes (controlplane/aggregate.py)."""
+        try:
+            self.authorize(context, "viewer")
+        except FlareError as exc:
+            await abort_with(context, exc)
+            return
+        interval = max(0.0, min(request.interval_s, 60.0))
+        async for update in self._cp.aggregator.updates(interval_s=interval):
+            yield pb.HealthUpdate(json=codec.dumps(update))
+            if request.once:
+                return
+
     async def Subscribe(self, request_iterator, context):
         try:
             self.authorize(context, "viewer")
@@ -148,7 +161,13 @@ class ControlPlaneApi(pb_grpc.ControlPlaneServicer):
 
     async def _read_reports(self, request_iterator, session) -> None:
         async for message in request_iterator:
-            if message.HasField("report"):
+            if message.HasField("summary"):
+                try:
+                    summary = codec.loads(message.summary.json)
+                except codec.JSONDecodeError:
+                    continue  # a garbled summary costs one second of numbers, not the stream
+                self._cp.hub.summary(session, summary)
+            elif message.HasField("report"):
                 r = message.report
                 await self._cp.hub.report(session, Report(kind=r.kind, version=r.version, digest=r.digest, ok=r.ok,
                                                           error=r.error))

@@ -69,6 +69,11 @@ class ControlPlaneStub:
                 request_serializer=controlplane__pb2.IssueTokenRequest.SerializeToString,
                 response_deserializer=controlplane__pb2.IssueTokenResponse.FromString,
                 _registered_method=True)
+        self.Watch = channel.unary_stream(
+                '/flare.controlplane.v1.ControlPlane/Watch',
+                request_serializer=controlplane__pb2.WatchRequest.SerializeToString,
+                response_deserializer=controlplane__pb2.HealthUpdate.FromString,
+                _registered_method=True)
 
 
 class ControlPlaneServicer:
@@ -124,6 +129,14 @@ class ControlPlaneServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Watch(self, request, context):
+        """The aggregated live picture (controlplane/aggregate.py): a snapshot, then changes.
+        viewer
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlPlaneServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -161,6 +174,11 @@ def add_ControlPlaneServicer_to_server(servicer, server):
                     servicer.IssueToken,
                     request_deserializer=controlplane__pb2.IssueTokenRequest.FromString,
                     response_serializer=controlplane__pb2.IssueTokenResponse.SerializeToString,
+            ),
+            'Watch': grpc.unary_stream_rpc_method_handler(
+                    servicer.Watch,
+                    request_deserializer=controlplane__pb2.WatchRequest.FromString,
+                    response_serializer=controlplane__pb2.HealthUpdate.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -352,6 +370,33 @@ class ControlPlane:
             '/flare.controlplane.v1.ControlPlane/IssueToken',
             controlplane__pb2.IssueTokenRequest.SerializeToString,
             controlplane__pb2.IssueTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Watch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/flare.controlplane.v1.ControlPlane/Watch',
+            controlplane__pb2.WatchRequest.SerializeToString,
+            controlplane__pb2.HealthUpdate.FromString,
             options,
             channel_credentials,
             insecure,
