@@ -104,6 +104,8 @@ class Aggregator:
         self.seq = 0
         self._changed = asyncio.Condition()
         self._poke = asyncio.Event()
+        self._refresh_store: Callable[[], object] | None = None
+        self.rejections: list[dict] = []  # refused direct writes, refreshed with the store view
         self.extra_alerts: dict[str, dict] = {}  # raised from outside (e.g. a consistency check): id -> alert
         self.cpu_s = 0.0  # process CPU spent in ticks and summaries (the bench reads it)
 
@@ -262,6 +264,7 @@ class Aggregator:
         return {"type": "snapshot", "seq": self.seq, "at": round(self._wall(), 3),
                 "instances": [self._with_spark(row) for row in self.rows.values()],
                 "alerts": list(self.alerts.values()), "alert_log": list(self.alert_log),
+                "rejections": list(self.rejections),
                 "documents": {kind: doc.version for kind, doc in self._desired.served.items()}}
 
     def _with_spark(self, row: dict) -> dict:
@@ -275,6 +278,7 @@ class Aggregator:
     async def run(self, *, refresh_store: Callable[[], object] | None = None, store_every_s: float = 5.0) -> None:
         """Tick every `tick_s` (sooner after an attach, detach, ACK or NACK); every
         `store_every_s` also merge what the store knows (`refresh_store()` -> rows)."""
+        self._refresh_store = refresh_store
         last_store = -store_every_s
         while True:
             if refresh_store is not None and self._clock() - last_store >= store_every_s:
@@ -291,12 +295,30 @@ class Aggregator:
                 await asyncio.wait_for(self._poke.wait(), self.tick_s)
             await asyncio.sleep(0.05)  # a burst of ACKs becomes one tick
 
+    async def fresh_snapshot(self) -> dict:
+        """A snapshot with the store's view read just now (a one-shot `flarectl status`
+        must show a rejection cleared a moment ago, not five seconds later)."""
+        if self._refresh_store is not None:
+            try:
+                self.merge_store(await self._refresh_store())  # type: ignore[misc]
+            except FlareError as exc:  # the store is away: the last view, and the streams, still tell a lot
+                log.warning("store view not refreshed: %s", exc)
+        self.tick()
+        async with self._changed:
+            self._changed.notify_all()
+        return self.snapshot()
+
+    def poke(self) -> None:
+        self._poke.set()
+
     async def updates(self, *, interval_s: float = 0.0) -> AsyncIterator[dict]:
         """The snapshot, then at each tick (at most every `interval_s`) what changed:
         `{"type": "changes", "instances": [changed rows], "removed": [ids], "alerts": [all
         active], "alert_log": [entries since the last update]}`."""
-        snapshot = self.snapshot()
-        yield snapshot
+        if self.seq == 0:  # the first tick (with the store's view) has not run yet
+            async with self._changed:
+                await self._changed.wait_for(lambda: self.seq != 0)
+        yield self.snapshot()
         sent = dict(self.rows)
         log_seq = self._log_seq
         seq = self.seq
@@ -313,6 +335,7 @@ class Aggregator:
             sent = dict(rows)
             yield {"type": "changes", "seq": seq, "at": round(self._wall(), 3), "instances": changed,
                    "removed": removed, "alerts": list(self.alerts.values()), "alert_log": new_log,
+                   "rejections": list(self.rejections),
                    "documents": {kind: doc.version for kind, doc in self._desired.served.items()}}
             if interval_s > 0:
                 await asyncio.sleep(interval_s)
@@ -325,7 +348,7 @@ def apply_changes(state: dict | None, update: dict) -> dict:
         rows = {row["id"]: row for row in update.get("instances", [])}
         return {"seq": update.get("seq", 0), "at": update.get("at", 0), "rows": rows,
                 "alerts": list(update.get("alerts", [])), "alert_log": list(update.get("alert_log", []))[-500:],
-                "documents": dict(update.get("documents", {}))}
+                "rejections": list(update.get("rejections", [])), "documents": dict(update.get("documents", {}))}
     rows = dict(state["rows"])
     for row in update.get("instances", []):
         if "spark" not in row and row["id"] in rows and "spark" in rows[row["id"]]:
@@ -342,4 +365,5 @@ def apply_changes(state: dict | None, update: dict) -> dict:
     alert_log = (state["alert_log"] + list(update.get("alert_log", [])))[-500:]
     return {"seq": update.get("seq", 0), "at": update.get("at", 0), "rows": rows,
             "alerts": list(update.get("alerts", [])), "alert_log": alert_log,
+            "rejections": list(update.get("rejections", state.get("rejections", []))),
             "documents": dict(update.get("documents", state.get("documents", {})))}

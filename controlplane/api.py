@@ -121,11 +121,12 @@ class ControlPlaneApi(pb_grpc.ControlPlaneServicer):
         except FlareError as exc:
             await abort_with(context, exc)
             return
+        if request.once:
+            yield pb.HealthUpdate(json=codec.dumps(await self._cp.aggregator.fresh_snapshot()))
+            return
         interval = max(0.0, min(request.interval_s, 60.0))
         async for update in self._cp.aggregator.updates(interval_s=interval):
             yield pb.HealthUpdate(json=codec.dumps(update))
-            if request.once:
-                return
 
     async def Subscribe(self, request_iterator, context):
         try:

@@ -56,6 +56,7 @@ class ControlPlane:
     def _on_change(self, doc: StoredDocument) -> None:
         log.info("serving %s v%d (%s)", doc.kind, doc.version, doc.digest)
         self.hub.broadcast(doc)
+        self.aggregator.poke()
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -175,6 +176,7 @@ class ControlPlane:
                 "rejections": await self.desired.rejections()}
 
     async def _store_view(self) -> list[dict]:
+        self.aggregator.rejections = await self.desired.rejections()
         return await collect_status(self.store, self.desired.served)
 
     def issue_token(self, role: str, *, subject: str = "flarectl", ttl_s: int = 7 * 86400) -> str:
