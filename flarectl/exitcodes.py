@@ -18,4 +18,5 @@ class ExitCode(enum.IntEnum):
     NOT_FOUND = 7
     THRESHOLD = 8  # a load test or check breached a threshold the caller set
     ABORTED = 9  # the user declined a confirmation
+    TIMEOUT = 10  # waited for instances (config apply --wait) and some never answered
     INTERRUPTED = 130
