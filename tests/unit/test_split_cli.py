@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from services.common.config import load_config
-from services.split import SplitDeployment, live_processes, stop_from_state
+from services.wiring.split import SplitDeployment, live_processes, stop_from_state
 
 
 def test_split_needs_a_config_with_production_backends(cli, tmp_path):
