@@ -107,11 +107,12 @@ class InstanceWindow:
         return out
 
     def lag_growing(self, *, min_lag: float, points: int = 5) -> bool:
-        """Lag went up at every one of the last `points` summaries and is at least `min_lag`."""
+        """Over the last `points` summaries lag never fell, rose overall, and is at least
+        `min_lag` (two summaries between the same produce bursts may show the same lag)."""
         if len(self.lag_totals) < points:
             return False
         recent = list(self.lag_totals)[-points:]
-        return recent[-1] >= min_lag and all(b > a for a, b in zip(recent, recent[1:]))
+        return recent[-1] >= min_lag and recent[-1] > recent[0] and all(b >= a for a, b in zip(recent, recent[1:]))
 
     @property
     def latest(self) -> Sample | None:

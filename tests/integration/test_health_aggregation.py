@@ -109,10 +109,16 @@ async def test_rows_rates_and_alerts_reach_a_watcher_with_their_reasons(daemon, 
             kinds = {r: row["kinds"][0]["state"] for r, row in picture["rows"].items() if row["kinds"]}
             assert kinds == {"filter/filter-1": "SYNCED", "filter/filter-2": "NACKED"}
 
-            for _ in range(8):  # a paused consumer: lag rises at every summary
-                store_numbers.lag += 15
-                await asyncio.sleep(0.12)
-            await next_until(lambda p: any(a["alert"] == "LAG_GROWING" for a in p["alerts"]), "lag growing")
+            async def paused_consumer() -> None:  # producers go on, nothing is consumed
+                while True:
+                    store_numbers.lag += 15
+                    await asyncio.sleep(0.1)
+
+            producing = asyncio.create_task(paused_consumer())
+            try:
+                await next_until(lambda p: any(a["alert"] == "LAG_GROWING" for a in p["alerts"]), "lag growing")
+            finally:
+                producing.cancel()
             [lag] = [a for a in picture["alerts"] if a["alert"] == "LAG_GROWING"]
             assert lag["instance"] == "store/store-1" and "rising" in lag["reason"]
 

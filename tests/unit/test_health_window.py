@@ -57,12 +57,14 @@ def test_percentiles_come_from_the_histogram_difference_within_the_window():
     assert percentile_ms([0] * (len(LATENCY_BUCKETS) + 1), 0.5) is None
 
 
-def test_lag_growing_needs_a_rise_at_every_point_and_a_floor():
+def test_lag_growing_needs_no_fall_a_net_rise_and_a_floor():
     window = InstanceWindow()
     for second, lag in enumerate([10, 60, 120, 200, 260]):
         window.add(float(second), {"lag": {"0": lag, "1": 0}})
     assert window.lag_growing(min_lag=50, points=5)
-    window.add(5.0, {"lag": {"0": 250, "1": 0}})  # drained a little: not growing
+    window.add(5.0, {"lag": {"0": 260, "1": 0}})  # the same twice between bursts: still growing
+    assert window.lag_growing(min_lag=50, points=5)
+    window.add(6.0, {"lag": {"0": 250, "1": 0}})  # drained a little: not growing
     assert not window.lag_growing(min_lag=50, points=5)
     small = InstanceWindow()
     for second, lag in enumerate([1, 2, 3, 4, 5]):
