@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import grpc
 import grpc.aio
@@ -180,7 +181,10 @@ async def serve_grpc(daemon: ControlPlane, host: str = "127.0.0.1", port: int = 
     The daemon stops the server when it stops."""
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
     pb_grpc.add_ControlPlaneServicer_to_server(ControlPlaneApi(daemon), server)
-    bound = server.add_insecure_port(f"{host}:{port}")
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError as exc:  # grpc's only word for "cannot bind"; callers handle OSError
+        raise OSError(errno.EADDRINUSE, f"cannot bind the control plane to {host}:{port} (in use?)") from exc
     await server.start()
     daemon.attach_server(server)
     return bound
