@@ -295,6 +295,20 @@ class Aggregator:
                 await asyncio.wait_for(self._poke.wait(), self.tick_s)
             await asyncio.sleep(0.05)  # a burst of ACKs becomes one tick
 
+    def changes_since(self, sent: dict[str, dict], log_seq: int) -> tuple[dict, dict[str, dict], int]:
+        """What changed since a watcher was sent `sent` rows and the log up to `log_seq`:
+        the update, and what the watcher then holds."""
+        rows = self.rows
+        changed = [self._with_spark(row) if row["id"] not in sent else row
+                   for key, row in rows.items() if sent.get(key) != row]
+        removed = [key for key in sent if key not in rows]
+        new_log = [entry for entry in self.alert_log if entry["log_seq"] > log_seq]
+        update = {"type": "changes", "seq": self.seq, "at": round(self._wall(), 3), "instances": changed,
+                  "removed": removed, "alerts": list(self.alerts.values()), "alert_log": new_log,
+                  "rejections": list(self.rejections),
+                  "documents": {kind: doc.version for kind, doc in self._desired.served.items()}}
+        return update, dict(rows), self._log_seq
+
     async def fresh_snapshot(self) -> dict:
         """A snapshot with the store's view read just now (a one-shot `flarectl status`
         must show a rejection cleared a moment ago, not five seconds later)."""
@@ -326,17 +340,8 @@ class Aggregator:
             async with self._changed:
                 await self._changed.wait_for(lambda: self.seq != seq)
             seq = self.seq
-            rows = self.rows
-            changed = [self._with_spark(row) if row["id"] not in sent else row
-                       for key, row in rows.items() if sent.get(key) != row]
-            removed = [key for key in sent if key not in rows]
-            new_log = [entry for entry in self.alert_log if entry["log_seq"] > log_seq]
-            log_seq = self._log_seq
-            sent = dict(rows)
-            yield {"type": "changes", "seq": seq, "at": round(self._wall(), 3), "instances": changed,
-                   "removed": removed, "alerts": list(self.alerts.values()), "alert_log": new_log,
-                   "rejections": list(self.rejections),
-                   "documents": {kind: doc.version for kind, doc in self._desired.served.items()}}
+            update, sent, log_seq = self.changes_since(sent, log_seq)
+            yield update
             if interval_s > 0:
                 await asyncio.sleep(interval_s)
 
