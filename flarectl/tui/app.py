@@ -16,6 +16,7 @@ from textual import work
 from textual.app import App
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
+from textual.css.query import NoMatches
 
 from controlplane.aggregate import apply_changes
 from controlplane.client import AdminClient
@@ -200,7 +201,10 @@ class FlareTui(App):
         for screen in self._visible_screens():
             refresh = getattr(screen, "refresh_picture", None)
             if refresh is not None:
-                refresh()
+                try:
+                    refresh()
+                except NoMatches:
+                    pass  # a screen being torn down (quit, pop) has nothing left to draw
 
     def _visible_screens(self) -> Iterable[object]:
         # the top screen, and the one under a modal (help, confirm) which still shows
