@@ -1,0 +1,28 @@
+"""The MessageDB port (ports.py), its migrations (migrations/, migrator.py) and adapters
+(sqlite/, postgres/, imported lazily through services.backends.registry)."""
+
+from __future__ import annotations
+
+from .ports import (
+    CursorStore,
+    CursorUpdate,
+    EventStore,
+    Lifecycle,
+    MembershipStore,
+    MessageDB,
+    MessageReader,
+    MessageStore,
+    SchemaStore,
+)
+
+__all__ = [
+    "CursorStore",
+    "CursorUpdate",
+    "EventStore",
+    "Lifecycle",
+    "MembershipStore",
+    "MessageDB",
+    "MessageReader",
+    "MessageStore",
+    "SchemaStore",
+]

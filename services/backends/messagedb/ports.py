@@ -1,0 +1,145 @@
+"""The MessageDB port, one small Protocol per table or concern.
+
+Callers ask for the narrowest one they need (the sync service reads `MessageReader`,
+`EventStore` and `CursorStore`; membership code sees only `MembershipStore`); wiring
+that opens the database holds the composite `MessageDB`, which every adapter satisfies.
+
+Adapters: `sqlite:///PATH` (messagedb/sqlite/, WAL) and `postgresql://…`
+(messagedb/postgres/, asyncpg; TimescaleDB hypertables when the extension exists, native
+month partitions otherwise). Both run the versioned SQL files of messagedb/migrations/.
+Contract suite: tests/contract/test_messagedb.py.
+
+Guards the adapters enforce (the store relies on them, ARCHITECTURE §6):
+  * msg_id is unique; (conversation_id, seq) is unique; (sender_id, client_msg_id) is unique.
+  * inserting a msg_id that is already stored is a no-op: the stored row keeps its seq.
+The store consumer is the only writer of seq; it asks `find_existing` before it allocates
+seqs, so a duplicate never consumes a seq.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from services.common.ids import ConversationId, DeviceId, UserId
+from services.common.model import ConversationEvent, Cursor, Message
+
+__all__ = [
+    "CursorUpdate",
+    "Lifecycle",
+    "SchemaStore",
+    "MessageReader",
+    "MessageStore",
+    "EventStore",
+    "CursorStore",
+    "MembershipStore",
+    "MessageDB",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class CursorUpdate:
+    user_id: UserId
+    device_id: DeviceId
+    conversation_id: ConversationId
+    seq: int = 0
+    event_id: int = 0
+
+
+@runtime_checkable
+class Lifecycle(Protocol):
+    async def start(self) -> None:
+        """Connect (and create the database file if needed). Idempotent."""
+
+    async def close(self) -> None:
+        """Idempotent."""
+
+
+@runtime_checkable
+class SchemaStore(Protocol):
+    """The schema as the services see it. The full migration surface (history, plan, lock,
+    down, baseline) is `messagedb.migrator.Migrator`, built on each adapter's history table."""
+
+    async def migrate(self) -> list[str]:
+        """Apply pending migrations in order; return the names applied (idempotent).
+        Serialised across processes by the adapter's migration lock."""
+
+    async def applied_migrations(self) -> list[str]:
+        """Names (`V001__messages`, …) of the migrations in effect, ascending."""
+
+
+@runtime_checkable
+class MessageReader(Protocol):
+    async def get_message(self, msg_id: int) -> Message | None: ...
+
+    async def messages_after(self, conversation_id: str, after_seq: int, *, limit: int = 200) -> list[Message]:
+        """Messages with seq > after_seq, ascending, at most limit."""
+
+    async def max_seqs(self, conversation_ids: Sequence[str]) -> dict[str, int]:
+        """Highest stored seq per conversation; 0 for a conversation with none."""
+
+    async def count_messages(self, conversation_id: str | None = None) -> int: ...
+
+
+@runtime_checkable
+class MessageStore(MessageReader, Protocol):
+    """The `messages` table (L1)."""
+
+    async def insert_messages(self, messages: Sequence[Message]) -> None:
+        """Store messages that already carry their seq, in one transaction.
+        A msg_id already stored is skipped. Raise Conflict if a (conversation_id, seq)
+        or (sender_id, client_msg_id) is taken by a different msg_id."""
+
+    async def find_existing(self, messages: Sequence[Message]) -> dict[int, Message]:
+        """For each given message, the stored one with the same msg_id or the same
+        (sender_id, client_msg_id); keyed by the GIVEN message's msg_id."""
+
+    async def set_flags(self, msg_id: int, flags: int) -> None:
+        """Raise NotFound for an unknown msg_id."""
+
+
+@runtime_checkable
+class EventStore(Protocol):
+    """The `events` table: recall, delete, read, update."""
+
+    async def append_event(self, event: ConversationEvent) -> ConversationEvent:
+        """Store the event; return it with its per-conversation event_id (1, 2, …)."""
+
+    async def events_after(
+        self, conversation_id: str, after_event_id: int, *, user_id: str, limit: int = 200
+    ) -> list[ConversationEvent]:
+        """Events with event_id > after_event_id visible to user_id (for_user is None or
+        equals user_id), ascending."""
+
+
+@runtime_checkable
+class CursorStore(Protocol):
+    """The `cursors` table: how far each device has read each conversation."""
+
+    async def get_cursors(self, user_id: str, device_id: str) -> dict[str, Cursor]: ...
+
+    async def advance_cursors(self, updates: Sequence[CursorUpdate]) -> None:
+        """Raise each cursor to max(current, given) for seq and event_id separately."""
+
+
+@runtime_checkable
+class MembershipStore(Protocol):
+    """The `members` table."""
+
+    async def add_members(self, conversation_id: str, user_ids: Sequence[str]) -> None:
+        """Idempotent."""
+
+    async def remove_members(self, conversation_id: str, user_ids: Sequence[str]) -> None:
+        """Unknown members are ignored."""
+
+    async def members(self, conversation_id: str) -> list[UserId]:
+        """Sorted (byte order)."""
+
+    async def conversations_of(self, user_id: str) -> list[ConversationId]:
+        """Sorted (byte order)."""
+
+
+@runtime_checkable
+class MessageDB(Lifecycle, SchemaStore, MessageStore, EventStore, CursorStore, MembershipStore, Protocol):
+    """Every concern at once: what wiring opens and hands out by narrower type."""
