@@ -6,6 +6,7 @@ from __future__ import annotations
 from .ports import (
     CursorStore,
     CursorUpdate,
+    DatabaseCreator,
     EventStore,
     Lifecycle,
     MembershipStore,
@@ -18,6 +19,7 @@ from .ports import (
 __all__ = [
     "CursorStore",
     "CursorUpdate",
+    "DatabaseCreator",
     "EventStore",
     "Lifecycle",
     "MembershipStore",

@@ -28,6 +28,7 @@ from services.common.model import ConversationEvent, Cursor, Message
 __all__ = [
     "CursorUpdate",
     "Lifecycle",
+    "DatabaseCreator",
     "SchemaStore",
     "MessageReader",
     "MessageStore",
@@ -54,6 +55,13 @@ class Lifecycle(Protocol):
 
     async def close(self) -> None:
         """Idempotent."""
+
+
+@runtime_checkable
+class DatabaseCreator(Protocol):
+    async def create_database_if_missing(self) -> bool:
+        """Create the database itself (PostgreSQL: CREATE DATABASE through the server's
+        `postgres` database; SQLite: the file); True if it was missing. Call before start()."""
 
 
 @runtime_checkable

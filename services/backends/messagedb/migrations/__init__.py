@@ -17,6 +17,8 @@ import hashlib
 import re
 from dataclasses import dataclass
 from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
 
 from services.common.errors import InvalidInput
 
@@ -63,15 +65,24 @@ class Migration:
         return not self.sql.lstrip().startswith(NO_TRANSACTION)
 
 
-def load_migrations(dialect: str) -> list[Migration]:
+def load_migrations(dialect: str, folder: str | Path | None = None) -> list[Migration]:
     """Every migration of the dialect, by ascending version; raises MigrationFileError for a
-    misnamed file, a duplicate or missing version, or an undo without its migration."""
+    misnamed file, a duplicate or missing version, or an undo without its migration.
+
+    `folder` replaces the shipped files (`flarectl migrate --migrations DIR`, to plan or try
+    a migration before it is added): DIR/<dialect>/ when that exists, else DIR itself."""
     if dialect not in DIALECTS:
         raise InvalidInput(f"unknown migration dialect {dialect!r} (known: {', '.join(DIALECTS)})")
     ups: dict[int, tuple[str, str]] = {}
     downs: dict[int, tuple[str, str]] = {}
-    folder = resources.files(__package__).joinpath(dialect)
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+    if folder is None:
+        source: Traversable = resources.files(__package__).joinpath(dialect)
+    else:
+        base = Path(folder)
+        if not base.is_dir():
+            raise MigrationFileError(f"{base}: not a folder of migration files")
+        source = base / dialect if (base / dialect).is_dir() else base
+    for entry in sorted(source.iterdir(), key=lambda e: e.name):
         if not entry.name.endswith(".sql"):
             continue
         match = _NAME.match(entry.name)

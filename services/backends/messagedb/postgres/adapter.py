@@ -52,6 +52,27 @@ class PostgresMessageDB(PostgresSchema, PostgresMessages, PostgresEvents, Postgr
         return self._dsn
 
     # -- lifecycle ------------------------------------------------------------------------
+    async def create_database_if_missing(self) -> bool:
+        parts = urlsplit(self._dsn)
+        name = parts.path.lstrip("/")
+        if not name:
+            raise InvalidInput("the PostgreSQL URL names no database", url=self._dsn)
+        # The server's maintenance database: CREATE DATABASE cannot run inside the one it makes.
+        admin_dsn = urlunsplit((parts.scheme, parts.netloc, "/postgres", parts.query, ""))
+        with translated("create the database"):
+            conn = await asyncpg.connect(admin_dsn, timeout=_ACQUIRE_TIMEOUT_S)
+            try:
+                if await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+                    return False
+                quoted = '"' + name.replace('"', '""') + '"'
+                try:
+                    await conn.execute(f"CREATE DATABASE {quoted}")
+                except asyncpg.exceptions.DuplicateDatabaseError:
+                    return False  # another migrator made it a moment ago
+                return True
+            finally:
+                await conn.close()
+
     async def start(self) -> None:
         if self._pool is not None:
             return

@@ -30,6 +30,13 @@ class SQLiteMessageDB(SQLiteSchema, SQLiteMessages, SQLiteEvents, SQLiteCursors,
     def path(self):
         return self._db.path
 
+    async def create_database_if_missing(self) -> bool:
+        if self._db.path.exists():
+            return False
+        self._db.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db.path.touch()
+        return True
+
     async def start(self) -> None:
         await self._db.start()
 

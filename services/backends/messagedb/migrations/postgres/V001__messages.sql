@@ -1,3 +1,5 @@
+-- squawk-ignore-file require-concurrent-index-creation
+-- (messages is created in this file, inside the DO block where squawk cannot see it.)
 -- Messages (L1), split by created_at: a TimescaleDB hypertable when the extension is
 -- available, otherwise native range partitions (one per month, made ahead of the clock by
 -- the adapter's start, messagedb/postgres/partitions.py) plus a default partition.
