@@ -17,6 +17,7 @@ from controlplane.runner import ensure_admin_token
 from services.backends.cache import Cache
 from services.backends.configstore import ConfigStore
 from services.backends.log import Log
+from services.archive import TieredHistory
 from services.backends.messagedb import MessageDB
 from services.backends.objectstore import ObjectStore
 from services.backends.registry import open_cache, open_configstore, open_log, open_messagedb, open_objectstore
@@ -110,7 +111,8 @@ class Monolith:
             config=cfg.router,
         )
         self.sync = SyncService(db=self.db, cache=self.cache, fanout=self.router.fanout,
-                                membership=self.router.membership, config=cfg.sync)
+                                membership=self.router.membership, config=cfg.sync,
+                                history=TieredHistory(self.db, self.objects))
         self.store.set_on_stored(self.router.deliver)
         self.gateway = GatewayService(
             config=cfg.gateway, gateway_id=self.gateway_id, token_secret=self.token_secret,

@@ -20,8 +20,13 @@ import pytest
 from typer.testing import CliRunner
 
 from flarectl.main import app
+from services.backends.messagedb.migrations import load_migrations
 
 ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = {d: load_migrations(d) for d in ("sqlite", "postgres")}
+N = SHIPPED["sqlite"][-1].version
+assert N == SHIPPED["postgres"][-1].version, "both dialects ship the same versions"
+NAMES = [m.name for m in SHIPPED["sqlite"]]
 
 
 @pytest.fixture
@@ -91,22 +96,22 @@ def _json(result) -> dict:
 
 def test_status_up_status_and_up_again_is_exit_0(cli, target):
     before = _json(cli("migrate", "status", "--url", target.url, "-o", "json"))
-    assert (before["current_version"], before["pending"]) == (0, ["V001__messages", "V002__events_cursors_members"])
-    assert [m["state"] for m in before["migrations"]] == ["pending", "pending"]
+    assert (before["current_version"], before["pending"]) == (0, NAMES)
+    assert [m["state"] for m in before["migrations"]] == ["pending"] * N
 
     up = _json(cli("migrate", "up", "--url", target.url, "-o", "json", "--applied-by", "ci-job-7"))
-    assert [(r["version"], r["success"], r["applied_by"]) for r in up["applied"]] == [(1, True, "ci-job-7"),
-                                                                                        (2, True, "ci-job-7")]
+    assert [(r["version"], r["success"], r["applied_by"]) for r in up["applied"]] == [
+        (v, True, "ci-job-7") for v in range(1, N + 1)]
     assert up["up_to_date"] and {"messages", "events", "cursors", "members"} <= target.tables()
 
     after = _json(cli("migrate", "status", "--url", target.url, "-o", "json"))
-    assert [(m["state"], m["applied_by"]) for m in after["migrations"]] == [("applied", "ci-job-7")] * 2
+    assert [(m["state"], m["applied_by"]) for m in after["migrations"]] == [("applied", "ci-job-7")] * N
     assert all(len(m["sha256"]) == 64 and m["execution_ms"] >= 0 for m in after["migrations"])
 
     again = cli("migrate", "up", "--url", target.url)
-    assert again.exit_code == 0 and again.stdout.strip() == "already up to date at version 2"
+    assert again.exit_code == 0 and again.stdout.strip() == f"already up to date at version {N}"
     history = target.sql("SELECT count(*) FROM flare_schema_history WHERE success")
-    assert history.strip() == "2"  # nothing ran twice
+    assert history.strip() == str(N)  # nothing ran twice
 
 
 def test_plan_shows_the_sql_in_order_and_dry_run_changes_nothing(cli, target):
@@ -114,7 +119,7 @@ def test_plan_shows_the_sql_in_order_and_dry_run_changes_nothing(cli, target):
     assert [s["name"] for s in plan["steps"]] == ["V001__messages"]
     assert "CREATE TABLE messages" in plan["steps"][0]["sql"] and plan["destructive"] == []
     dry = _json(cli("migrate", "up", "--url", target.url, "--dry-run", "-o", "json"))
-    assert [s["name"] for s in dry["would_apply"]] == ["V001__messages", "V002__events_cursors_members"]
+    assert [s["name"] for s in dry["would_apply"]] == NAMES
     assert dry["applied"] == [] and "messages" not in target.tables()
     human = cli("migrate", "plan", "--url", target.url)
     assert human.exit_code == 0
@@ -124,7 +129,7 @@ def test_plan_shows_the_sql_in_order_and_dry_run_changes_nothing(cli, target):
 def test_validate_names_the_file_whose_content_changed(cli, target, tmp_path):
     assert cli("migrate", "up", "--url", target.url).exit_code == 0
     ok = cli("migrate", "validate", "--url", target.url)
-    assert ok.exit_code == 0 and ok.stdout.strip() == "ok: 2 applied migration(s) match their files"
+    assert ok.exit_code == 0 and ok.stdout.strip() == f"ok: {N} applied migration(s) match their files"
     folder = _migrations_with(tmp_path, target.dialect, {})
     edited = folder / target.dialect / "V002__events_cursors_members.sql"
     edited.write_text(edited.read_text() + "\n-- an innocent-looking edit\n")
@@ -138,37 +143,39 @@ def test_validate_names_the_file_whose_content_changed(cli, target, tmp_path):
 
 
 def test_a_failing_migration_leaves_the_schema_unchanged_and_a_failed_row(cli, target, tmp_path):
+    new = f"V{N + 1:03d}__add_reactions"
     folder = _migrations_with(tmp_path, target.dialect, {
-        "V003__add_reactions.sql": "CREATE TABLE reactions (msg_id bigint NOT NULL);\n"
-                                   "INSERT INTO no_such_table VALUES (1);\n"})
+        f"{new}.sql": "CREATE TABLE reactions (msg_id bigint NOT NULL);\n"
+                      "INSERT INTO no_such_table VALUES (1);\n"})
     failed = cli("migrate", "up", "--url", target.url, "--migrations", folder)
-    assert failed.exit_code == 1 and "V003__add_reactions" in failed.stderr
+    assert failed.exit_code == 1 and new in failed.stderr
     assert "reactions" not in target.tables() and "messages" in target.tables()
     st = _json(cli("migrate", "status", "--url", target.url, "--migrations", folder, "-o", "json"))
-    assert st["current_version"] == 2 and st["failed"] == ["V003__add_reactions"]
-    assert st["migrations"][2]["state"] == "failed" and "no_such_table" in st["migrations"][2]["error"]
-    assert target.sql("SELECT version, success FROM flare_schema_history WHERE version = 3").strip() in (
-        "3|0", "3|f")
+    assert st["current_version"] == N and st["failed"] == [new]
+    assert st["migrations"][N]["state"] == "failed" and "no_such_table" in st["migrations"][N]["error"]
+    assert target.sql(f"SELECT version, success FROM flare_schema_history WHERE version = {N + 1}").strip() in (
+        f"{N + 1}|0", f"{N + 1}|f")
 
 
 def test_destructive_changes_are_flagged_by_plan_and_refused_by_up(cli, target, tmp_path):
     assert cli("migrate", "up", "--url", target.url).exit_code == 0
+    drop, role = f"V{N + 1:03d}__drop_cursors", f"V{N + 2:03d}__members_role"
     folder = _migrations_with(tmp_path, target.dialect, {
-        "V003__drop_cursors.sql": "DROP TABLE cursors;\n",
-        "V004__members_role.sql": "ALTER TABLE members ADD COLUMN role text NOT NULL;\n"})
+        f"{drop}.sql": "DROP TABLE cursors;\n",
+        f"{role}.sql": "ALTER TABLE members ADD COLUMN role text NOT NULL;\n"})
     plan = _json(cli("migrate", "plan", "--url", target.url, "--migrations", folder, "-o", "json"))
     rules = {s["name"]: {w["rule"] for w in s["warnings"] if w["blocking"]} for s in plan["steps"]}
-    assert "ban-drop-table" in rules["V003__drop_cursors"]
-    assert "adding-required-field" in rules["V004__members_role"]
+    assert "ban-drop-table" in rules[drop]
+    assert "adding-required-field" in rules[role]
     refused = cli("migrate", "up", "--url", target.url, "--migrations", folder)
-    assert refused.exit_code == 11 and "V003__drop_cursors.sql:1 ban-drop-table" in refused.stderr
+    assert refused.exit_code == 11 and f"{drop}.sql:1 ban-drop-table" in refused.stderr
     assert "cursors" in target.tables()  # nothing ran
-    allowed = cli("migrate", "up", "--url", target.url, "--migrations", folder, "--to", "3", "--allow-destructive")
+    allowed = cli("migrate", "up", "--url", target.url, "--migrations", folder, "--to", N + 1, "--allow-destructive")
     assert allowed.exit_code == 0 and "cursors" not in target.tables()
 
 
 def test_down_undoes_where_an_undo_file_exists_and_refuses_otherwise(cli, target):
-    assert cli("migrate", "up", "--url", target.url).exit_code == 0
+    assert cli("migrate", "up", "--url", target.url, "--to", "2").exit_code == 0
     no_yes = cli("migrate", "down", "--url", target.url, "--to", "1")
     assert no_yes.exit_code == 9 and "events" in target.tables()  # no terminal, no --yes
     done = _json(cli("migrate", "down", "--url", target.url, "--to", "1", "--yes", "-o", "json"))
@@ -177,6 +184,11 @@ def test_down_undoes_where_an_undo_file_exists_and_refuses_otherwise(cli, target
     refused = cli("migrate", "down", "--url", target.url, "--to", "0", "--yes")
     assert refused.exit_code == 11 and "V001__messages has no undo file" in refused.stderr
     assert "messages" in target.tables()
+    assert cli("migrate", "up", "--url", target.url).exit_code == 0
+    latest = SHIPPED[target.dialect][-1]
+    assert latest.down_sql is None  # the archive catalog is not undone: L2 would become unreachable
+    refused = cli("migrate", "down", "--url", target.url, "--to", N - 1, "--yes")
+    assert refused.exit_code == 11 and f"{latest.name} has no undo file" in refused.stderr
 
 
 def test_baseline_adopts_a_schema_made_elsewhere(cli, target, tmp_path):
@@ -188,9 +200,9 @@ def test_baseline_adopts_a_schema_made_elsewhere(cli, target, tmp_path):
         else:
             target.sql(path.read_text())
     assert cli("migrate", "up", "--url", target.url).exit_code == 1  # V001's tables exist already
-    done = _json(cli("migrate", "baseline", "--url", target.url, "--version", "2", "--yes", "-o", "json"))
-    assert (done["baseline"]["kind"], done["baseline"]["version"]) == ("baseline", 2)
-    assert cli("migrate", "up", "--url", target.url).stdout.strip() == "already up to date at version 2"
+    done = _json(cli("migrate", "baseline", "--url", target.url, "--version", N, "--yes", "-o", "json"))
+    assert (done["baseline"]["kind"], done["baseline"]["version"]) == ("baseline", N)
+    assert cli("migrate", "up", "--url", target.url).stdout.strip() == f"already up to date at version {N}"
     again = cli("migrate", "baseline", "--url", target.url, "--version", "1", "--yes")
     assert again.exit_code == 6
 
@@ -207,13 +219,14 @@ def _flarectl(*args: str) -> subprocess.Popen:
 def test_two_processes_migrating_at_once_apply_each_migration_once(postgres_server, tmp_path):
     target = _postgres_target(postgres_server)
     folder = _migrations_with(tmp_path, "postgres", {
-        "V003__slow.sql": "SELECT pg_sleep(2);\nCREATE TABLE slow_marker (x bigint);\n"})
+        f"V{N + 1:03d}__slow.sql": "SELECT pg_sleep(5);\nCREATE TABLE slow_marker (x bigint);\n"})
     args = ("migrate", "up", "--url", target.url, "--migrations", str(folder), "-o", "json")
     first, second = _flarectl(*args, "--lock-timeout", "30"), _flarectl(*args, "--lock-timeout", "30")
     try:
         deadline = time.monotonic() + 20
-        while "1" not in target.sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"):
-            assert time.monotonic() < deadline, "no migrator took the lock"
+        # Wait until one of them runs the slow migration (so it holds the lock for ~5 s more).
+        while target.sql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(5)%'").strip() != "1":
+            assert time.monotonic() < deadline, "no migrator reached the slow migration"
             time.sleep(0.05)
         impatient = _flarectl(*args, "--lock-timeout", "0.3")
         out, errors = impatient.communicate(timeout=30)
@@ -225,10 +238,10 @@ def test_two_processes_migrating_at_once_apply_each_migration_once(postgres_serv
             p.kill()
     assert [p.returncode for p in (first, second)] == [0, 0], results
     applied = [[r["version"] for r in json.loads(out)["applied"]] for out, _ in results]
-    assert sorted(applied) == [[], [1, 2, 3]]  # one did everything, the other found nothing to do
+    assert sorted(applied) == [[], list(range(1, N + 2))]  # one did everything, the other found nothing to do
     counts = target.sql("SELECT version, count(*) FROM flare_schema_history WHERE success GROUP BY version "
                         "ORDER BY version")
-    assert counts.split() == ["1|1", "2|1", "3|1"]
+    assert counts.split() == [f"{v}|1" for v in range(1, N + 2)]
     assert "slow_marker" in target.tables()
 
 
@@ -238,9 +251,9 @@ def test_a_missing_database_is_named_and_create_database_makes_it(cli, postgres_
     missing = cli("migrate", "up", "--url", url)
     assert missing.exit_code == 7 and "does not exist" in missing.stderr and "--create-database" in missing.stderr
     made = cli("migrate", "up", "--url", url, "--create-database", "-o", "json")
-    assert [r["version"] for r in _json(made)["applied"]] == [1, 2]
+    assert [r["version"] for r in _json(made)["applied"]] == list(range(1, N + 1))
     again = cli("migrate", "up", "--url", url, "--create-database")
-    assert again.exit_code == 0 and again.stdout.strip() == "already up to date at version 2"
+    assert again.exit_code == 0 and again.stdout.strip() == f"already up to date at version {N}"
     postgres_server.psql(f'DROP DATABASE "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 

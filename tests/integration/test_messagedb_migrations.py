@@ -108,17 +108,35 @@ async def test_fresh_database_runs_every_file_and_records_it(fresh):
 
 async def test_up_to_a_version_then_the_rest(fresh):
     migrator = Migrator(fresh.db)
+    later = [m.version for m in load_migrations(fresh.dialect)][1:]
     assert [r.version for r in await migrator.up(to=1)] == [1]
-    assert [m.version for m in (await migrator.status()).pending] == [2]
+    assert [m.version for m in (await migrator.status()).pending] == later
     assert not fresh.table_exists("events")
-    assert [m.version for m in await migrator.plan()] == [2]
-    assert [r.version for r in await migrator.up()] == [2]
+    assert [m.version for m in await migrator.plan()] == later
+    assert [m.version for m in await migrator.plan(to=2)] == [2]
+    assert [r.version for r in await migrator.up()] == later
     assert fresh.table_exists("events")
 
 
 async def test_down_runs_undo_files_and_refuses_where_none_exists(fresh):
-    migrator = Migrator(fresh.db)
+    files = load_migrations(fresh.dialect)
+    n = files[-1].version
+    reactions = Migration(version=n + 1, description="reactions", sql="CREATE TABLE reactions (msg_id bigint);\n",
+                          down_sql="DROP TABLE reactions;\n")
+    migrator = Migrator(fresh.db, [*files, reactions])
     await migrator.up()
+    rows = await migrator.down(to=n)
+    assert [(r.version, r.kind, r.success) for r in rows] == [(n + 1, "undo", True)]
+    assert not fresh.table_exists("reactions") and fresh.table_exists("messages")
+    with pytest.raises(NoDownScript, match=f"{files[-1].name} has no undo file"):
+        await migrator.down(to=n - 1)
+    assert fresh.table_exists("archive_chunks")  # the refusal ran nothing
+    assert [r.version for r in await migrator.up()] == [n + 1]
+
+
+async def test_the_shipped_undo_of_v002(fresh):
+    migrator = Migrator(fresh.db)
+    await migrator.up(to=2)
     await fresh.db.append_event(_event("group:a"))
     rows = await migrator.down(to=1)
     assert [(r.version, r.kind, r.success) for r in rows] == [(2, "undo", True)]
@@ -127,15 +145,15 @@ async def test_down_runs_undo_files_and_refuses_where_none_exists(fresh):
         await fresh.db.append_event(_event("group:a"))
     with pytest.raises(NoDownScript, match="V001__messages has no undo file"):
         await migrator.down(to=0)
-    assert fresh.table_exists("messages")  # the refusal ran nothing
-    assert [r.version for r in await migrator.up()] == [2]
+    assert fresh.table_exists("messages")
+    assert [r.version for r in await migrator.up(to=2)] == [2]
     assert (await fresh.db.append_event(_event("group:a"))).event_id == 1
 
 
 async def test_an_edited_applied_file_is_drift_and_blocks_up(fresh):
     files = load_migrations(fresh.dialect)
     await Migrator(fresh.db).up()
-    edited = [files[0], replace(files[1], sql=files[1].sql + "\n-- tweaked\n")]
+    edited = [files[0], replace(files[1], sql=files[1].sql + "\n-- tweaked\n"), *files[2:]]
     migrator = Migrator(fresh.db, edited)
     drift = await migrator.validate()
     assert [(d.version, d.filename) for d in drift] == [(2, "V002__events_cursors_members.sql")]
@@ -147,19 +165,20 @@ async def test_an_edited_applied_file_is_drift_and_blocks_up(fresh):
 
 async def test_a_failing_migration_leaves_the_schema_unchanged(fresh):
     files = load_migrations(fresh.dialect)
-    broken = Migration(version=3, description="broken",
+    n = files[-1].version
+    broken = Migration(version=n + 1, description="broken",
                        sql="CREATE TABLE half_done (x integer);\nINSERT INTO no_such_table VALUES (1);\n")
     migrator = Migrator(fresh.db, [*files, broken])
-    with pytest.raises(MigrationFailed, match="V003__broken"):
+    with pytest.raises(MigrationFailed, match=f"V{n + 1:03d}__broken"):
         await migrator.up()
     assert not fresh.table_exists("half_done")
     st = await migrator.status()
-    assert st.current_version == 2 and [m.version for m in st.pending] == [3]
-    assert [(r.version, r.success) for r in st.failed] == [(3, False)]
+    assert st.current_version == n and [m.version for m in st.pending] == [n + 1]
+    assert [(r.version, r.success) for r in st.failed] == [(n + 1, False)]
     assert "no_such_table" in st.failed[0].error
     # The failure is recorded, and fixing the file lets the next run apply it.
     fixed = replace(broken, sql="CREATE TABLE half_done (x integer);\n")
-    assert [(r.version, r.success) for r in await Migrator(fresh.db, [*files, fixed]).up()] == [(3, True)]
+    assert [(r.version, r.success) for r in await Migrator(fresh.db, [*files, fixed]).up()] == [(n + 1, True)]
     assert fresh.table_exists("half_done")
 
 
@@ -170,10 +189,11 @@ async def test_baseline_adopts_an_existing_schema(fresh):
     migrator = Migrator(fresh.db)
     with pytest.raises(MigrationFailed):
         await migrator.up()  # V001 would create tables that exist
-    row = await migrator.baseline(version=2, applied_by="ops")
-    assert (row.kind, row.version) == ("baseline", 2)
+    n = files[-1].version
+    row = await migrator.baseline(version=n, applied_by="ops")
+    assert (row.kind, row.version) == ("baseline", n)
     st = await migrator.status()
-    assert st.up_to_date and st.current_version == 2
+    assert st.up_to_date and st.current_version == n
     assert await fresh.db.migrate() == []
     with pytest.raises(Conflict):
         await migrator.baseline(version=1)
@@ -181,16 +201,17 @@ async def test_baseline_adopts_an_existing_schema(fresh):
 
 async def test_the_name_only_history_of_earlier_releases_is_adopted(fresh):
     files = load_migrations(fresh.dialect)
-    for m in files:
+    for m in files[:2]:  # what the releases before versioned files made
         fresh.raw(m.sql)
     stamp = "1700000000000" if fresh.dialect == "sqlite" else "now()"
     kind = "INTEGER" if fresh.dialect == "sqlite" else "timestamptz"
     fresh.raw(f"CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at {kind} NOT NULL);"
               f"INSERT INTO schema_migrations VALUES ('0001_messages', {stamp}), "
               f"('0002_events_cursors_members', {stamp});")
-    assert await fresh.db.applied_migrations() == [m.name for m in files]
-    assert await fresh.db.migrate() == []
+    assert await fresh.db.applied_migrations() == [m.name for m in files[:2]]
+    assert await fresh.db.migrate() == [m.name for m in files[2:]]  # adopted, then brought up to date
     assert (await Migrator(fresh.db).status()).up_to_date
+    assert await fresh.db.applied_migrations() == [m.name for m in files]
 
 
 async def test_a_held_lock_makes_up_give_up_with_a_named_error(fresh):
@@ -203,4 +224,4 @@ async def test_a_held_lock_makes_up_give_up_with_a_named_error(fresh):
     async with fresh.db.migration_lock(timeout_s=1):
         await asyncio.sleep(0.2)
         assert not waiter.done()  # waits (with backoff) while the lock is held
-    assert len(await waiter) == 2
+    assert len(await waiter) == len(load_migrations(fresh.dialect))

@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 from .ports import (
+    ArchiveChunk,
+    ArchivedRange,
+    ArchiveStore,
     CursorStore,
     CursorUpdate,
     DatabaseCreator,
@@ -17,6 +20,9 @@ from .ports import (
 )
 
 __all__ = [
+    "ArchiveChunk",
+    "ArchivedRange",
+    "ArchiveStore",
     "CursorStore",
     "CursorUpdate",
     "DatabaseCreator",

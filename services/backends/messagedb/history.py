@@ -32,6 +32,7 @@ __all__ = [
     "NoDownScript",
     "SchemaBehind",
     "DestructiveMigration",
+    "ArchiveLocked",
 ]
 
 HISTORY_TABLE = "flare_schema_history"
@@ -139,6 +140,12 @@ class SchemaBehind(FlareError):
     """The database lacks migrations this code needs (split services refuse to start)."""
 
     code = "schema_behind"
+
+
+class ArchiveLocked(MigrationLocked):
+    """Another archive run, verify or restore held the archive lock too long."""
+
+    code = "archive_locked"
 
 
 class DestructiveMigration(Conflict):

@@ -19,6 +19,7 @@ seqs, so a duplicate never consumes a seq.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -35,6 +36,9 @@ __all__ = [
     "EventStore",
     "CursorStore",
     "MembershipStore",
+    "ArchivedRange",
+    "ArchiveChunk",
+    "ArchiveStore",
     "MessageDB",
 ]
 
@@ -87,7 +91,8 @@ class MessageReader(Protocol):
     async def max_seqs(self, conversation_ids: Sequence[str]) -> dict[str, int]:
         """Highest stored seq per conversation; 0 for a conversation with none."""
 
-    async def count_messages(self, conversation_id: str | None = None) -> int: ...
+    async def count_messages(self, conversation_id: str | None = None) -> int:
+        """Messages ever stored, archived ones included (their keys stay in L1)."""
 
 
 @runtime_checkable
@@ -148,6 +153,74 @@ class MembershipStore(Protocol):
         """Sorted (byte order)."""
 
 
+@dataclass(frozen=True, slots=True)
+class ArchivedRange:
+    """One conversation's rows in one archive chunk (or, from `archivable`, still in L1)."""
+
+    conversation_id: ConversationId
+    min_seq: int
+    max_seq: int
+    row_count: int
+    min_created_ms: int
+    max_created_ms: int
+    chunk_id: str = ""
+    body_bytes: int = 0  # `archivable` only: the bodies' size, for estimates
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveChunk:
+    chunk_id: str
+    state: str  # pending | archived | restored
+    object_key: str
+    manifest_key: str
+    row_count: int
+    codec: str
+    before_ms: int
+    created_at_ms: int
+    sha256: str = ""
+    ranges: tuple[ArchivedRange, ...] = ()
+
+
 @runtime_checkable
-class MessageDB(Lifecycle, SchemaStore, MessageStore, EventStore, CursorStore, MembershipStore, Protocol):
+class ArchiveStore(Protocol):
+    """The L1 side of the L2 archive: picking rows to move, the chunk catalog, and the two
+    transactions that move rows out of and back into `messages`. An archived message's keys
+    stay in L1, so max_seqs, the uniqueness guards and count_messages still cover it;
+    get_message and messages_after see L1 only (services/archive/reader.py adds L2)."""
+
+    def archive_lock(self, *, timeout_s: float) -> AbstractAsyncContextManager[None]:
+        """One archiver at a time per database: try-lock with backoff, then raise ArchiveLocked."""
+
+    async def archivable(self, *, before_ms: int, conversation_id: str | None = None) -> list[ArchivedRange]:
+        """Per conversation, the L1 rows created before before_ms (ranges, counts, body bytes)."""
+
+    async def archive_batch(self, *, before_ms: int, limit: int, conversation_id: str | None = None) -> list[Message]:
+        """Up to limit L1 messages created before before_ms, by (conversation_id, seq)."""
+
+    async def begin_chunk(self, chunk: ArchiveChunk) -> None:
+        """Record a chunk as pending (before its object is written), with its ranges."""
+
+    async def finish_chunk(self, chunk_id: str, *, msg_ids: Sequence[int], sha256: str) -> int:
+        """In one transaction: remove these messages from L1 (keeping their keys) and mark the
+        chunk archived. Returns how many rows left L1 (0 on a rerun that already did it).
+        PostgreSQL drops whole month partitions older than the chunk's cutoff instead of
+        deleting their rows when every row in them is in this chunk."""
+
+    async def forget_chunk(self, chunk_id: str) -> None:
+        """Drop a pending chunk's record (its object never became whole); rows stay in L1."""
+
+    async def archive_chunks(self, *, state: str | None = None, conversation_id: str | None = None) -> list[ArchiveChunk]:
+        """Catalog rows, oldest first, each with its ranges."""
+
+    async def archived_ranges(self, conversation_id: str, *, after_seq: int = 0) -> list[ArchivedRange]:
+        """The conversation's archived ranges with max_seq > after_seq, by min_seq."""
+
+    async def restore_messages(self, messages: Sequence[Message], *, chunk_id: str) -> int:
+        """Put archived messages back into L1 (idempotent) and drop the chunk's ranges that
+        cover them; the chunk becomes `restored` when it has no range left. Returns rows added."""
+
+
+@runtime_checkable
+class MessageDB(Lifecycle, SchemaStore, MessageStore, EventStore, CursorStore, MembershipStore, ArchiveStore,
+                Protocol):
     """Every concern at once: what wiring opens and hands out by narrower type."""

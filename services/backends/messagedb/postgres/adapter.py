@@ -14,6 +14,7 @@ import asyncpg
 from services.common.errors import BackendUnavailable, InvalidInput
 
 from ._errors import translated
+from .archive import PostgresArchive
 from .cursors import PostgresCursors
 from .events import PostgresEvents
 from .membership import PostgresMembership
@@ -26,7 +27,8 @@ __all__ = ["PostgresMessageDB"]
 _ACQUIRE_TIMEOUT_S = 10.0
 
 
-class PostgresMessageDB(PostgresSchema, PostgresMessages, PostgresEvents, PostgresCursors, PostgresMembership):
+class PostgresMessageDB(PostgresSchema, PostgresMessages, PostgresEvents, PostgresCursors, PostgresMembership,
+                        PostgresArchive):
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10) -> None:
         self._dsn = dsn
         self._min_size = min_size

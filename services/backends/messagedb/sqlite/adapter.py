@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from services.backends.embedded._sqlite import SQLiteThreads, sqlite_path_from_url
 
+from .archive import SQLiteArchive
 from .cursors import SQLiteCursors
 from .events import SQLiteEvents
 from .membership import SQLiteMembership
@@ -18,7 +19,7 @@ from .schema import SQLiteSchema
 __all__ = ["SQLiteMessageDB"]
 
 
-class SQLiteMessageDB(SQLiteSchema, SQLiteMessages, SQLiteEvents, SQLiteCursors, SQLiteMembership):
+class SQLiteMessageDB(SQLiteSchema, SQLiteMessages, SQLiteEvents, SQLiteCursors, SQLiteMembership, SQLiteArchive):
     def __init__(self, path) -> None:
         self._db = SQLiteThreads(path, "messagedb")
 

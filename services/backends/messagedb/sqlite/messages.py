@@ -88,10 +88,12 @@ class SQLiteMessages:
             out = dict.fromkeys(ids, 0)
             for chunk in chunks(ids):
                 marks = ",".join("?" * len(chunk))
+                # Archived messages keep their keys: a seq once used is never handed out again.
                 for conversation_id, seq in conn.execute(
-                    f"SELECT conversation_id, MAX(seq) FROM messages WHERE conversation_id IN ({marks}) "
-                    "GROUP BY conversation_id",
-                    chunk,
+                    f"SELECT conversation_id, MAX(seq) FROM (SELECT conversation_id, seq FROM messages "
+                    f"WHERE conversation_id IN ({marks}) UNION ALL SELECT conversation_id, seq FROM archived_keys "
+                    f"WHERE conversation_id IN ({marks})) GROUP BY conversation_id",
+                    [*chunk, *chunk],
                 ):
                     out[conversation_id] = seq
             return out
@@ -124,10 +126,13 @@ class SQLiteMessages:
 
     async def count_messages(self, conversation_id: str | None = None) -> int:
         def run(conn: sqlite3.Connection) -> int:
+            # Archived ones included, as PostgreSQL's count over message_keys does.
             if conversation_id is None:
-                return conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+                return conn.execute("SELECT (SELECT COUNT(*) FROM messages) + (SELECT COUNT(*) FROM archived_keys)"
+                                    ).fetchone()[0]
             return conn.execute(
-                "SELECT COUNT(*) FROM messages WHERE conversation_id = ?", (conversation_id,)
+                "SELECT (SELECT COUNT(*) FROM messages WHERE conversation_id = ?) + "
+                "(SELECT COUNT(*) FROM archived_keys WHERE conversation_id = ?)", (conversation_id, conversation_id)
             ).fetchone()[0]
 
         return await self._db.read(run, "count_messages")

@@ -1,25 +1,18 @@
-"""Schema history and migration lock of the SQLite MessageDB.
-
-The lock is an exclusive `flock` on `<db>.migrate-lock`, tried with backoff: it spans the
-whole run (read history, apply, record), which SQLite's own write lock could only do by
-putting every migration into one transaction.
-"""
+"""Schema history and migration lock (`<db>.migrate-lock`, see _locks.py) of the SQLite MessageDB."""
 
 from __future__ import annotations
 
-import asyncio
-import fcntl
-import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 
 from services.backends.embedded._sqlite import SQLiteThreads
 from services.common.model import now_ms
 
 from ..history import HISTORY_TABLE, HistoryKind, HistoryRow, MigrationFailed, MigrationLocked
 from ..migrator import DEFAULT_LOCK_TIMEOUT_S, Migrator
+from ._locks import file_lock
 
 __all__ = ["SQLiteSchema"]
 
@@ -97,29 +90,9 @@ class SQLiteSchema:
 
         return await self._db.read(run, "read schema history")
 
-    @asynccontextmanager
-    async def migration_lock(self, *, timeout_s: float) -> AsyncIterator[None]:
-        path = f"{self._db.path}.migrate-lock"
-        self._db.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            deadline, delay = time.monotonic() + timeout_s, 0.02
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        raise MigrationLocked(
-                            f"another migration holds {path}; gave up after {timeout_s:g}s", lock=path) from None
-                    await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-                    delay = min(delay * 2, 1.0)
-            try:
-                yield
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
+    def migration_lock(self, *, timeout_s: float) -> AbstractAsyncContextManager[None]:
+        return file_lock(Path(f"{self._db.path}.migrate-lock"), timeout_s=timeout_s,
+                         locked=lambda why: MigrationLocked(f"a migration is running: {why}"))
 
     async def run_migration(self, sql: str, *, transactional: bool, version: int, description: str,
                             kind: HistoryKind, checksum: str, applied_by: str) -> HistoryRow:
