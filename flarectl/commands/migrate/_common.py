@@ -13,6 +13,7 @@ import typer
 
 from flarectl.console import fail, fail_from
 from flarectl.exitcodes import ExitCode
+from flarectl.storage import CONFIG_OPTION, DATA_DIR_OPTION, URL_OPTION, messagedb_url
 from services.backends.messagedb.history import (
     ChecksumDrift,
     HistoryRow,
@@ -23,7 +24,6 @@ from services.backends.messagedb.history import (
 from services.backends.messagedb.migrations import Migration, load_migrations
 from services.backends.messagedb.migrator import DEFAULT_LOCK_TIMEOUT_S, Migrator, SchemaStatus
 from services.backends.registry import open_messagedb
-from services.common.config import load_config
 from services.common.errors import FlareError, NotFound
 
 from ._lint import Finding, lint
@@ -35,23 +35,10 @@ __all__ = [
 
 T = TypeVar("T")
 
-CONFIG_OPTION = typer.Option(None, "--config", "-c", help="Flare config file; its [backends] messagedb is used.")
-URL_OPTION = typer.Option(None, "--url", help="MessageDB URL (sqlite:///… or postgresql://…); overrides --config.")
-DATA_DIR_OPTION = typer.Option(None, "--data-dir", help="Embedded data directory (default from the config, .flare).")
 MIGRATIONS_OPTION = typer.Option(
     None, "--migrations", help="A folder of V*.sql/U*.sql files to use instead of the shipped ones (DIR/<dialect>/ or DIR).")
 LOCK_TIMEOUT_OPTION = typer.Option(DEFAULT_LOCK_TIMEOUT_S, "--lock-timeout", min=0.0,
                                    help="Seconds to wait for another migration's lock, then exit 10.")
-
-
-def messagedb_url(config: Path | None, url: str | None, data_dir: Path | None) -> str:
-    if url:
-        return url
-    try:
-        cfg = load_config(config, data_dir=data_dir)
-    except (OSError, ValueError) as exc:
-        fail(f"cannot load config: {exc}", ExitCode.INVALID)
-    return cfg.backend_url("messagedb")
 
 
 @asynccontextmanager
