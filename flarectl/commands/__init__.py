@@ -23,6 +23,7 @@ MODULES = [
     "flarectl.commands.context",
     "flarectl.commands.migrate",
     "flarectl.commands.archive",
+    "flarectl.commands.check",
 ]
 
 

@@ -7,6 +7,7 @@ from .ports import (
     ArchiveChunk,
     ArchivedRange,
     ArchiveStore,
+    CursorBeyondMax,
     CursorStore,
     CursorUpdate,
     DatabaseCreator,
@@ -17,12 +18,15 @@ from .ports import (
     MessageReader,
     MessageStore,
     SchemaStore,
+    IntegrityStore,
+    StoredKey,
 )
 
 __all__ = [
     "ArchiveChunk",
     "ArchivedRange",
     "ArchiveStore",
+    "CursorBeyondMax",
     "CursorStore",
     "CursorUpdate",
     "DatabaseCreator",
@@ -33,4 +37,6 @@ __all__ = [
     "MessageReader",
     "MessageStore",
     "SchemaStore",
+    "IntegrityStore",
+    "StoredKey",
 ]

@@ -39,6 +39,9 @@ __all__ = [
     "ArchivedRange",
     "ArchiveChunk",
     "ArchiveStore",
+    "StoredKey",
+    "CursorBeyondMax",
+    "IntegrityStore",
     "MessageDB",
 ]
 
@@ -220,7 +223,45 @@ class ArchiveStore(Protocol):
         cover them; the chunk becomes `restored` when it has no range left. Returns rows added."""
 
 
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    """A message as one L1 table holds it, for consistency checks."""
+
+    msg_id: int
+    conversation_id: ConversationId
+    seq: int
+    sender_id: UserId
+    client_msg_id: str
+    created_ms: int
+    where: str  # "l1": a row of messages; "key": a guard row (PostgreSQL message_keys, SQLite archived_keys)
+    readable: bool = True  # "l1": the stored body parses as JSON
+
+
+@dataclass(frozen=True, slots=True)
+class CursorBeyondMax:
+    user_id: UserId
+    device_id: DeviceId
+    conversation_id: ConversationId
+    seq: int
+    max_seq: int
+
+
+@runtime_checkable
+class IntegrityStore(Protocol):
+    """Raw reads for `flarectl check consistency`: what the tables hold, not what the
+    services would make of it (a broken row is reported, never raised)."""
+
+    async def stored_keys(self, *, conversation_id: str | None = None, since_ms: int | None = None) -> list[StoredKey]:
+        """Every row of messages ("l1") and every guard row ("key"): PostgreSQL keeps one per
+        message in message_keys, SQLite one per archived message in archived_keys."""
+
+    async def cursors_beyond_max(self, *, conversation_id: str | None = None) -> list[CursorBeyondMax]:
+        """Device cursors whose seq is past the conversation's highest stored seq."""
+
+    async def member_rows(self, *, conversation_id: str | None = None) -> list[tuple[ConversationId, UserId]]: ...
+
+
 @runtime_checkable
 class MessageDB(Lifecycle, SchemaStore, MessageStore, EventStore, CursorStore, MembershipStore, ArchiveStore,
-                Protocol):
+                IntegrityStore, Protocol):
     """Every concern at once: what wiring opens and hands out by narrower type."""

@@ -17,6 +17,7 @@ from ._errors import translated
 from .archive import PostgresArchive
 from .cursors import PostgresCursors
 from .events import PostgresEvents
+from .integrity import PostgresIntegrity
 from .membership import PostgresMembership
 from .messages import PostgresMessages
 from .partitions import storage_mode
@@ -28,7 +29,7 @@ _ACQUIRE_TIMEOUT_S = 10.0
 
 
 class PostgresMessageDB(PostgresSchema, PostgresMessages, PostgresEvents, PostgresCursors, PostgresMembership,
-                        PostgresArchive):
+                        PostgresArchive, PostgresIntegrity):
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10) -> None:
         self._dsn = dsn
         self._min_size = min_size

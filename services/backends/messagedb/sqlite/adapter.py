@@ -12,6 +12,7 @@ from services.backends.embedded._sqlite import SQLiteThreads, sqlite_path_from_u
 from .archive import SQLiteArchive
 from .cursors import SQLiteCursors
 from .events import SQLiteEvents
+from .integrity import SQLiteIntegrity
 from .membership import SQLiteMembership
 from .messages import SQLiteMessages
 from .schema import SQLiteSchema
@@ -19,7 +20,8 @@ from .schema import SQLiteSchema
 __all__ = ["SQLiteMessageDB"]
 
 
-class SQLiteMessageDB(SQLiteSchema, SQLiteMessages, SQLiteEvents, SQLiteCursors, SQLiteMembership, SQLiteArchive):
+class SQLiteMessageDB(SQLiteSchema, SQLiteMessages, SQLiteEvents, SQLiteCursors, SQLiteMembership, SQLiteArchive,
+                      SQLiteIntegrity):
     def __init__(self, path) -> None:
         self._db = SQLiteThreads(path, "messagedb")
 
