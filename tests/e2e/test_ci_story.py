@@ -19,7 +19,7 @@ import pytest
 from services.backends.registry import open_objectstore
 from services.common.config import load_config
 from services.common.model import c2c_conversation_id
-from services.monolith import Monolith
+from services.wiring.monolith import Monolith
 from tests.integration.archive_env import s3_server
 
 from .wsclient import WsClient

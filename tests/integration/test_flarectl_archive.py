@@ -7,19 +7,16 @@ import asyncio
 import json
 
 import pytest
-from typer.testing import CliRunner
 
-from flarectl.main import app
 from services.common.model import now_ms
 
 from .archive_env import DAY_MS, make_env, traffic
 
 
 @pytest.fixture
-def cli():
-    runner = CliRunner()
-    return lambda *args: runner.invoke(app, [str(a) for a in args], env={"NO_COLOR": "1", "COLUMNS": "200"},
-                                       catch_exceptions=False)
+def cli(cli):
+    """The shared runner (tests/cli_runner.py), taking paths and numbers as arguments too."""
+    return lambda *args: cli(*(str(a) for a in args))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.servers)])

@@ -17,9 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from flarectl.main import app
 from services.backends.messagedb.migrations import load_migrations
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,10 +28,9 @@ NAMES = [m.name for m in SHIPPED["sqlite"]]
 
 
 @pytest.fixture
-def cli():
-    runner = CliRunner()
-    return lambda *args: runner.invoke(app, [str(a) for a in args], env={"NO_COLOR": "1", "COLUMNS": "200"},
-                                       catch_exceptions=False)
+def cli(cli):
+    """The shared runner (tests/cli_runner.py), taking paths and numbers as arguments too."""
+    return lambda *args: cli(*(str(a) for a in args))
 
 
 class Target:

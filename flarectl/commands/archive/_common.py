@@ -22,13 +22,9 @@ from services.archive import ArchivePolicy, Archiver, ChunkMismatch
 from services.backends.messagedb.history import MigrationLocked, SchemaBehind
 from services.backends.messagedb.migrator import Migrator
 from services.backends.registry import open_messagedb, open_objectstore
+from services.common.documents import load_spec
 from services.common.errors import FlareError, InvalidInput
 from services.common.model import now_ms
-
-try:  # the documents' neutral home (issue 8); before it, the control plane's package
-    from services.common.documents import load_spec  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover - depends on which side of that move this runs
-    from controlplane.documents import load_spec
 
 __all__ = ["POLICY_OPTION", "LOCK_TIMEOUT_OPTION", "Tier", "policy_from", "before_ms", "opened", "run", "parse_time"]
 
