@@ -18,7 +18,7 @@ from services.common.errors import InvalidInput
 from services.common.ids import ConversationId, DeviceId, UserId
 from services.common.model import Message
 
-__all__ = ["CODECS", "SCHEMA_VERSION", "encode", "decode"]
+__all__ = ["CODECS", "SCHEMA_VERSION", "encode", "decode", "to_table"]
 
 SCHEMA_VERSION = 1
 CODECS = ("lz4", "snappy", "zstd")
@@ -36,10 +36,8 @@ _SCHEMA = pa.schema([
 ], metadata={b"flare.schema_version": str(SCHEMA_VERSION).encode()})
 
 
-def encode(messages: Sequence[Message], compression: str) -> bytes:
-    if compression not in CODECS:
-        raise InvalidInput(f"unknown archive codec {compression!r} (known: {', '.join(CODECS)})")
-    table = pa.table({
+def to_table(messages: Sequence[Message]) -> pa.Table:
+    return pa.table({
         "msg_id": [m.msg_id for m in messages],
         "conversation_id": [m.conversation_id for m in messages],
         "seq": [m.seq for m in messages],
@@ -51,8 +49,13 @@ def encode(messages: Sequence[Message], compression: str) -> bytes:
         "created_at": [m.created_at for m in messages],
         "flags": [m.flags for m in messages],
     }, schema=_SCHEMA)
+
+
+def encode(messages: Sequence[Message], compression: str) -> bytes:
+    if compression not in CODECS:
+        raise InvalidInput(f"unknown archive codec {compression!r} (known: {', '.join(CODECS)})")
     sink = io.BytesIO()
-    pq.write_table(table, sink, compression=compression)
+    pq.write_table(to_table(messages), sink, compression=compression)
     return sink.getvalue()
 
 
