@@ -87,8 +87,11 @@ async def test_ci_migrate_traffic_archive_verify_sync_check(request, tmp_path, s
         await monolith.stop()
 
     await asyncio.sleep(0.05)
-    run = await flarectl("archive", "run", "--config", str(config), "--older-than", "1ms", "--chunk-rows", "10",
-                         "-o", "json")
+    # The policy CI would pass: nothing is "hot" here, so a run may take everything up to now.
+    policy = tmp_path / "tiering.yaml"
+    policy.write_text("kind: tiering\nspec:\n  hot_cold_threshold: 1ms\n  compression: zstd\n")
+    run = await flarectl("archive", "run", "--config", str(config), "--policy", str(policy), "--older-than", "1ms",
+                         "--chunk-rows", "10", "-o", "json")
     assert run.returncode == 0, run.stderr
     summary = json.loads(run.stdout)
     assert summary["rows_archived"] == 25 == summary["rows_deleted_from_l1"] and len(summary["chunks"]) == 3

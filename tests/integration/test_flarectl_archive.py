@@ -112,6 +112,8 @@ def test_the_tiering_document_sets_codec_and_prefix(cli, env, tmp_path):
     (chunk,) = _json(cli("archive", "list", *env.args, "--policy", policy, "-o", "json"))["chunks"]
     assert chunk["object_key"].startswith("cold/flare/chunks/") and chunk["codec"] == "snappy"
     assert cli("archive", "verify", *env.args, "--policy", policy, "--all").exit_code == 0
+    hot = cli("archive", "run", *env.args, "--older-than", "1d")  # the default policy keeps 7 days hot
+    assert hot.exit_code == 3 and "hot_cold_threshold is 604800s" in hot.stderr
     wrong = tmp_path / "push.yaml"
     wrong.write_text("kind: push\nspec: {}\n")
     assert cli("archive", "plan", *env.args, "--policy", wrong).exit_code == 3

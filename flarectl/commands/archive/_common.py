@@ -39,6 +39,7 @@ class Tier:
     policy: ArchivePolicy
     l1_retention_s: float
     objects_url: str
+    hot_s: float = 0.0  # hot_cold_threshold: younger rows are still read often and stay in L1
 
 
 def policy_from(policy_file: Path | None, *, config: Path | None, data_dir: Path | None, objects: str | None,
@@ -65,7 +66,7 @@ def policy_from(policy_file: Path | None, *, config: Path | None, data_dir: Path
                                lock_timeout_s=lock_timeout_s)
     except InvalidInput as exc:
         fail_from(exc)
-    return Tier(policy, float(tiering.l1_retention), store)
+    return Tier(policy, float(tiering.l1_retention), store, float(tiering.hot_cold_threshold))
 
 
 def before_ms(older_than: str | None, tier: Tier) -> int:
@@ -73,6 +74,9 @@ def before_ms(older_than: str | None, tier: Tier) -> int:
         seconds = parse_duration(older_than) if older_than else tier.l1_retention_s
     except ValueError as exc:
         fail(str(exc), ExitCode.USAGE)
+    if seconds < tier.hot_s:
+        fail(f"--older-than {older_than} would archive hot data: the tiering policy's hot_cold_threshold is "
+             f"{tier.hot_s:g}s", ExitCode.INVALID, hint="archive older data, or lower hot_cold_threshold in --policy")
     return now_ms() - int(seconds * 1000)
 
 
