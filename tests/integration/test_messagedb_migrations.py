@@ -225,3 +225,40 @@ async def test_a_held_lock_makes_up_give_up_with_a_named_error(fresh):
         await asyncio.sleep(0.2)
         assert not waiter.done()  # waits (with backoff) while the lock is held
     assert len(await waiter) == len(load_migrations(fresh.dialect))
+
+
+@pytest.mark.servers
+async def test_a_no_transaction_file_runs_statement_by_statement(request, tmp_path, unique):
+    """CREATE INDEX CONCURRENTLY refuses a transaction (and a multi-statement query, which is one)."""
+    made = await _postgres(request, unique)
+    await made.db.start()
+    try:
+        files = load_migrations("postgres")
+        n = files[-1].version
+        concurrent = Migration(version=n + 1, description="keys_by_sender", sql=(
+            "-- flare:no-transaction\n"
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS message_keys_sender ON message_keys (sender_id);\n"
+            "DO $$ BEGIN PERFORM 1; END $$; -- a dollar-quoted body with a ; inside stays whole\n"
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS message_keys_created ON message_keys (created_at);\n"))
+        assert not concurrent.transactional
+        rows = await Migrator(made.db, [*files, concurrent]).up()
+        assert [(r.version, r.success) for r in rows][-1] == (n + 1, True)
+        server = request.getfixturevalue("postgres_server")
+        names = server.psql("SELECT indexname FROM pg_indexes WHERE tablename = 'message_keys'",
+                            database=f"mig_{unique}").split()
+        assert {"message_keys_sender", "message_keys_created"} <= set(names)
+    finally:
+        await made.db.close()
+
+
+def test_split_statements_keeps_quoted_and_dollar_quoted_text_whole():
+    from services.backends.messagedb.postgres._statements import split_statements
+
+    sql = ("-- a comment; with a semicolon\nCREATE TABLE a (x text DEFAULT 'a;b');\n"
+           "DO $body$ BEGIN RAISE NOTICE 'x;y'; END $body$;\n/* block; comment */ SELECT \"odd;name\" FROM a;\n"
+           "-- only a comment at the end;\n")
+    assert split_statements(sql) == [
+        "-- a comment; with a semicolon\nCREATE TABLE a (x text DEFAULT 'a;b')",
+        "DO $body$ BEGIN RAISE NOTICE 'x;y'; END $body$",
+        '/* block; comment */ SELECT "odd;name" FROM a',
+    ]

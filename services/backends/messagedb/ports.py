@@ -189,7 +189,10 @@ class ArchiveStore(Protocol):
     """The L1 side of the L2 archive: picking rows to move, the chunk catalog, and the two
     transactions that move rows out of and back into `messages`. An archived message's keys
     stay in L1, so max_seqs, the uniqueness guards and count_messages still cover it;
-    get_message and messages_after see L1 only (services/archive/reader.py adds L2)."""
+    get_message, find_existing and messages_after see L1 only (services/archive/reader.py adds
+    L2 for sync). So the log must not still hold a record whose row is archived: a re-consumed
+    one would be taken for new. Keep l1_retention above the log's retention (30 days vs 7 by
+    default)."""
 
     def archive_lock(self, *, timeout_s: float) -> AbstractAsyncContextManager[None]:
         """One archiver at a time per database: try-lock with backoff, then raise ArchiveLocked."""
