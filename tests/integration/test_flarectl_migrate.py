@@ -7,7 +7,6 @@ failing migration leaves the schema as it was; destructive files are refused.
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 import subprocess
 import sys

@@ -16,7 +16,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from services.common.errors import BackendError, Conflict, FlareError
+from services.common.errors import BackendError, FlareError
 
 __all__ = [
     "HISTORY_TABLE",
@@ -31,7 +31,6 @@ __all__ = [
     "ChecksumDrift",
     "NoDownScript",
     "SchemaBehind",
-    "DestructiveMigration",
     "ArchiveLocked",
 ]
 
@@ -146,7 +145,3 @@ class ArchiveLocked(MigrationLocked):
     """Another archive run, verify or restore held the archive lock too long."""
 
     code = "archive_locked"
-
-
-class DestructiveMigration(Conflict):
-    code = "destructive_migration"
