@@ -264,3 +264,18 @@ def test_a_split_service_refuses_a_schema_behind_naming_the_command(cli, postgre
     assert "sync sync-1: the message database schema is at version 0" in proc.stderr
     assert "run `flarectl migrate up` first" in proc.stderr
     assert "messages" not in target.tables()  # it did not migrate behind the operator's back
+
+
+def test_an_index_build_blocks_only_on_a_populated_table(cli, target, tmp_path):
+    assert cli("migrate", "up", "--url", target.url).exit_code == 0
+    name = f"V{N + 1:03d}__members_by_user"
+    folder = _migrations_with(tmp_path, target.dialect, {
+        f"{name}.sql": "CREATE INDEX members_by_user_only ON members (user_id);\n"})
+    empty = _json(cli("migrate", "plan", "--url", target.url, "--migrations", folder, "-o", "json"))
+    (warning,) = [w for w in empty["steps"][0]["warnings"] if w["rule"] == "require-concurrent-index-creation"]
+    assert not warning["blocking"] and "members is empty" in warning["message"] and empty["destructive"] == []
+    target.sql("INSERT INTO members (conversation_id, user_id) VALUES ('group:x', 'u1')")
+    full = _json(cli("migrate", "plan", "--url", target.url, "--migrations", folder, "-o", "json"))
+    assert full["destructive"] == ["require-concurrent-index-creation"]
+    refused = cli("migrate", "up", "--url", target.url, "--migrations", folder)
+    assert refused.exit_code == 11 and f"{name}.sql:1 require-concurrent-index-creation" in refused.stderr

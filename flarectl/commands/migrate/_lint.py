@@ -22,7 +22,7 @@ import orjson
 
 from services.backends.messagedb.migrations import Migration
 
-__all__ = ["Finding", "lint", "linter_name", "BLOCKING_RULES"]
+__all__ = ["Finding", "lint", "linter_name", "BLOCKING_RULES", "INDEX_RULE", "index_table"]
 
 # squawk rules that mean "destructive or locking": refused by `up` without --allow-destructive.
 # Every other squawk rule (timeouts, bigint, robust statements …) is shown as advice only.
@@ -35,6 +35,8 @@ BLOCKING_RULES = frozenset({
 })
 # Irrelevant here: every transactional file is rolled back whole on failure, so it can be rerun.
 _SQUAWK_EXCLUDED = ("prefer-robust-stmts",)
+# Blocking only on a populated table: the caller downgrades it when the table is empty or new.
+INDEX_RULE = "require-concurrent-index-creation"
 _TIMEOUT_S = 30
 
 
@@ -103,6 +105,14 @@ _RULES: list[tuple[str, re.Pattern[str], str]] = [
 _ADD_NOT_NULL = re.compile(r"\bADD\s+(?:COLUMN\s+)?\w+\s+[^,;]*?\bNOT\s+NULL\b[^,;]*", re.I)
 _INDEX = re.compile(r"\bCREATE\s+(?:UNIQUE\s+)?INDEX\s+(CONCURRENTLY\s+)?(?:IF\s+NOT\s+EXISTS\s+)?\w*\s*ON\s+\"?(\w+)", re.I)
 _DROP_INDEX = re.compile(r"\bDROP\s+INDEX\s+(CONCURRENTLY\s+)?", re.I)
+
+
+def index_table(sql: str, line: int) -> str | None:
+    """The table the CREATE INDEX at (1-based) line builds on, when it can be read off."""
+    lines = sql.splitlines()
+    text = " ".join(lines[line - 1 : line + 2]) if 0 < line <= len(lines) else ""
+    match = _INDEX.search(_COMMENT.sub("", text))
+    return match.group(2) if match else None
 
 
 def _builtin(sql: str, filename: str, dialect: str) -> list[Finding]:

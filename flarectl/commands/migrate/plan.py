@@ -59,8 +59,8 @@ def plan(
         async with opened(target, migrations=migrations) as (db, migrator):
             steps = await migrator.plan(to=to)
             st = await migrator.status()
-        dialect = db.dialect  # type: ignore[attr-defined]
-        findings = findings_for(steps, dialect)
+            dialect = db.dialect  # type: ignore[attr-defined]
+            findings = await findings_for(steps, dialect, db)
         return {
             "dialect": dialect, "current_version": st.current_version,
             "target_version": to if to is not None else st.latest_version, "linter": linter_name(dialect),

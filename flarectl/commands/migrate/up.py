@@ -67,7 +67,7 @@ def up(
         async with opened(target, migrations=migrations, create_database=create_database) as (db, migrator):
             dialect = db.dialect  # type: ignore[attr-defined]
             steps = await migrator.plan(to=to)
-            findings = findings_for(steps, dialect)
+            findings = await findings_for(steps, dialect, db)
             blocking = [f for fs in findings.values() for f in fs if f.blocking]
             if blocking and not allow_destructive and not dry_run:
                 listed = "; ".join(f"{f.file}:{f.line} {f.rule}" for f in blocking)

@@ -110,6 +110,9 @@ class SchemaHistory(Protocol):
     async def after_migrate(self) -> None:
         """Maintenance that follows a migration under the same lock (partitions)."""
 
+    async def table_has_rows(self, table: str) -> bool | None:
+        """Whether the table holds any row; None when it does not exist (for the linter)."""
+
 
 class MigrationError(BackendError):
     code = "migration_error"

@@ -157,6 +157,14 @@ class PostgresSchema:
         async with self._migration_conn("maintain partitions") as conn:
             await ensure_partitions(conn)
 
+    async def table_has_rows(self, table: str) -> bool | None:
+        """None when there is no such table (it is made by a migration still pending)."""
+        async with self._conn("look at a table") as conn:
+            if await conn.fetchval("SELECT to_regclass($1)", table) is None:
+                return None
+            quoted = '"' + table.replace('"', '""') + '"'
+            return await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {quoted})")
+
     async def _maintain_partitions(self) -> None:
         """On start: keep the month partitions ahead of the clock, unless another process holds
         the lock (it is migrating or doing the same maintenance right now)."""

@@ -133,3 +133,12 @@ class SQLiteSchema:
     async def after_migrate(self) -> None:
         return None
 
+    async def table_has_rows(self, table: str) -> bool | None:
+        """None when there is no such table (it is made by a migration still pending)."""
+        def run(conn: sqlite3.Connection) -> bool | None:
+            if not _exists(conn, table):
+                return None
+            return conn.execute(f'SELECT EXISTS (SELECT 1 FROM "{table}")').fetchone()[0] == 1
+
+        return await self._db.read(run, "look at a table")
+
