@@ -1,6 +1,6 @@
 """`flarectl config apply --wait` against a real daemon with agents answering: every ACK is
 exit 0, a NACK is exit 1 with its reason (and --rollback-on-nack restores the previous
-version), an instance that never answers is exit 10 naming it."""
+version), an instance that never answers is exit 12 (TIMEOUT) naming it."""
 
 from __future__ import annotations
 
@@ -99,7 +99,7 @@ async def test_an_instance_that_never_answers_is_a_timeout_naming_it(deployment)
     cp, cli, document, hang = deployment
     result = await asyncio.to_thread(cli, "config", "apply", "-f", document("v1.yaml", ["hang"]), "--wait",
                                      "--timeout", "1500ms", "-o", "json")
-    assert result.exit_code == 10, result.output
+    assert result.exit_code == 12, result.output
     import json
 
     answers = {a["instance"]: a["answer"] for a in json.loads(result.stdout)["wait"]["instances"]}
