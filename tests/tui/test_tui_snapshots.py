@@ -1,6 +1,6 @@
 """SVG snapshots of every screen at 80×24, from a deterministic recording (tests/tui/recording.py)
-played back paused, so each picture is exactly reproducible. Update after a deliberate
-change with `pytest tests/tui/test_tui_snapshots.py --snapshot-update` and look at the SVGs."""
+played back paused, so each picture is exactly reproducible. After a deliberate change:
+`FLARE_UPDATE_SNAPSHOTS=1 pytest tests/tui/test_tui_snapshots.py`, and look at the SVGs."""
 
 from __future__ import annotations
 
