@@ -27,8 +27,17 @@ from .roles import role_allows
 __all__ = ["ControlPlaneApi", "document_to_pb", "serve_grpc"]
 
 
+_SPEC_JSON: dict[tuple[str, int, str], str] = {}  # one encoding per version, not one per subscriber
+
+
 def document_to_pb(doc: StoredDocument) -> pb.Document:
-    return pb.Document(kind=doc.kind, version=doc.version, spec_json=codec.dumps_str(doc.spec), digest=doc.digest,
+    key = (doc.kind, doc.version, doc.digest)
+    spec_json = _SPEC_JSON.get(key)
+    if spec_json is None:
+        if len(_SPEC_JSON) >= 32:  # bounded: the served versions and a few older ones
+            _SPEC_JSON.pop(next(iter(_SPEC_JSON)))
+        spec_json = _SPEC_JSON[key] = codec.dumps_str(doc.spec)
+    return pb.Document(kind=doc.kind, version=doc.version, spec_json=spec_json, digest=doc.digest,
                        updated_at=doc.updated_at, updated_by=doc.updated_by, comment=doc.comment)
 
 
