@@ -21,7 +21,7 @@ from services.router.service import SendResult
 from services.session.client import GrpcSessionClient
 from services.session.service import LoginResult
 from services.store.client import GrpcStoreClient
-from services.store.service import AcceptResult
+from services.store.service import AcceptResult, Reservation
 from services.sync.client import GrpcSyncClient
 
 __all__ = [
@@ -55,6 +55,9 @@ class DiscoveredStoreClient:
     async def accept(self, message: Message) -> AcceptResult:
         # Safe to resend on another instance: accept is idempotent per (sender, client_msg_id).
         return await self.pool.call(lambda c: c.accept(message))
+
+    async def reserve(self, message: Message) -> Reservation:
+        return await self.pool.call(lambda c: c.reserve(message))
 
     async def close(self) -> None:
         await self.pool.close()
@@ -94,6 +97,9 @@ class DiscoveredRouterClient:
     def __init__(self, topology: Topology) -> None:
         self.pool = ServicePool(topology, "router", GrpcRouterClient)
 
+    async def admit(self, message: Message) -> Reservation:
+        return await self.pool.call(lambda c: c.admit(message))
+
     async def send(self, message: Message) -> SendResult:
         return await self.pool.call(lambda c: c.send(message))
 
@@ -124,12 +130,14 @@ class DiscoveredSyncClient:
                    limit: int | None = None) -> dict[str, dict]:
         return await self.pool.call(lambda c: c.sync(user_id, device_id, cursors=cursors, limit=limit))
 
-    def note_ack(self, user_id: str, device_id: str, conversation_id: str, *, seq: int = 0, event_id: int = 0) -> None:
+    def note_ack(self, user_id: str, device_id: str, conversation_id: str, *, seq: int = 0, event_id: int = 0,
+                 after_seq: int | None = None, after_event_id: int | None = None) -> None:
         # Buffered and sent in batches by the chosen instance's client; with no instance
         # registered the ack is dropped, which only means a few messages are sent again.
         clients = self.pool.clients()
         if clients:
-            clients[0].note_ack(user_id, device_id, conversation_id, seq=seq, event_id=event_id)
+            clients[0].note_ack(user_id, device_id, conversation_id, seq=seq, event_id=event_id,
+                                after_seq=after_seq, after_event_id=after_event_id)
 
     async def recall(self, user_id: str, msg_id: int) -> ConversationEvent:
         return await self.pool.call(lambda c: c.recall(user_id, msg_id))

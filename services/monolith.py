@@ -116,6 +116,7 @@ class Monolith:
             config=cfg.gateway, gateway_id=self.gateway_id, token_secret=self.token_secret,
             router=InProcessRouterClient(self.router), sync=InProcessSyncClient(self.sync),
             session=InProcessSessionClient(self.session), ids=MessageIdGenerator(cfg.node_id),
+            recall_window_s=cfg.sync.recall_window_s, sync_page_limit=cfg.sync.page_limit,
         )
         gateways.add(self.gateway)
         self.admin = AdminServer(cfg.admin.host, cfg.admin.port, health=self.health)

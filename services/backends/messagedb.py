@@ -30,6 +30,10 @@ class CursorUpdate:
     conversation_id: ConversationId
     seq: int = 0
     event_id: int = 0
+    # The range (after_seq, seq] is one the device holds: the cursor moves to `seq` only
+    # if it is already at after_seq or beyond, so it never jumps over a gap. 0 = no condition.
+    after_seq: int = 0
+    after_event_id: int = 0
 
 
 @runtime_checkable
@@ -76,11 +80,16 @@ class MessageDB(Protocol):
         """Events with event_id > after_event_id visible to user_id (for_user is None or
         equals user_id), ascending."""
 
+    async def deleted_seqs(self, conversation_id: str, user_id: str, *, from_seq: int, to_seq: int) -> set[int]:
+        """Seqs in [from_seq, to_seq] that user_id deleted for themself (delete events)."""
+
     # -- cursors -----------------------------------------------------------------
     async def get_cursors(self, user_id: str, device_id: str) -> dict[str, Cursor]: ...
 
     async def advance_cursors(self, updates: Sequence[CursorUpdate]) -> None:
-        """Raise each cursor to max(current, given) for seq and event_id separately."""
+        """Apply the updates in order, in one transaction. For seq and event_id separately:
+        if current >= after_*, the cursor becomes max(current, given); otherwise it stays
+        (a missing cursor is 0). A cursor never moves back, nor over a gap."""
 
     # -- membership ----------------------------------------------------------------
     async def add_members(self, conversation_id: str, user_ids: Sequence[str]) -> None: ...

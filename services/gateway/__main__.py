@@ -37,7 +37,8 @@ async def build(ctx: ProcessContext) -> Running:
     ctx.close_at_exit(peers.close)
     gateway = GatewayService(config=gateway_config, gateway_id=ctx.instance_id, token_secret=ctx.token_secret(),
                              router=router, sync=sync, session=session, ids=MessageIdGenerator(cfg.node_id),
-                             peers=peers)
+                             peers=peers, recall_window_s=cfg.sync.recall_window_s,
+                             sync_page_limit=cfg.sync.page_limit)
     running = Running([api.register(gateway)], start=gateway.start, stop=gateway.stop,
                       health=lambda: {"gateway_id": gateway.gateway_id, "url": gateway.url,
                                       "connections": gateway.connection_count})

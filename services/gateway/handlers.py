@@ -59,19 +59,35 @@ class FrameHandlers:
             sender_id=conn.user_id, sender_device=conn.device_id, content_type=content_type, body=body,
             created_at=received_at,
         )
+        # Membership and the dedup reservation come before `received`: a non-member is
+        # refused without one, and a resend is told its original msg_id from the first ack.
+        admitted = await self.gw.router.admit(message)
+        message.msg_id = admitted.msg_id
         (MESSAGES_IN_TEXT if content_type == "text" else MESSAGES_IN.labels(content_type)).inc()
         ref = frame.get("id", client_msg_id)
-        ack = {"type": "ack", "ref": ref, "client_msg_id": client_msg_id, "conversation_id": conversation_id}
-        conn.push(codec.dumps({**ack, "level": "received", "msg_id": str(message.msg_id)}))
+        ack = {"type": "ack", "ref": ref, "client_msg_id": client_msg_id, "conversation_id": conversation_id,
+               "msg_id": str(admitted.msg_id)}
+        conn.push(codec.dumps({**ack, "level": "received", "duplicate": admitted.duplicate}))
         ACK_RECEIVED.observe(max(0, now_ms() - received_at) / 1000)
+        if admitted.stored:  # the original is in the log: nothing to filter or produce again
+            conn.push(codec.dumps({**ack, "level": "stored", "duplicate": True}))
+            return
         result = await self.gw.router.send(message)
-        conn.push(codec.dumps({**ack, "level": "stored", "msg_id": str(result.msg_id), "duplicate": result.duplicate}))
+        conn.push(codec.dumps({**ack, "level": "stored", "msg_id": str(result.msg_id),
+                               "duplicate": admitted.duplicate or result.duplicate}))
 
     async def ack(self, conn: ClientConnection, frame: dict) -> None:
         conversation_id = conversation_field(frame)
-        seq = require_int(frame, "seq") if "seq" in frame else 0
-        event_id = require_int(frame, "event_id") if "event_id" in frame else 0
-        self.gw.sync.note_ack(conn.user_id, conn.device_id, conversation_id, seq=seq, event_id=event_id)
+        if "seq" not in frame and "event_id" not in frame:
+            raise BadFrame("an ack needs 'seq' (a message or a sync page) and/or 'event_id' (a sync page's events)")
+        seq = require_int(frame, "seq", minimum=1) if "seq" in frame else 0
+        event_id = require_int(frame, "event_id", minimum=1) if "event_id" in frame else 0
+        held = conn.held.ack(conversation_id, seq=seq, event_id=event_id)
+        note_ack = self.gw.sync.note_ack
+        for after, to in held.seqs:
+            note_ack(conn.user_id, conn.device_id, conversation_id, seq=to, after_seq=after)
+        for after, to in held.events:
+            note_ack(conn.user_id, conn.device_id, conversation_id, event_id=to, after_event_id=after)
         if seq:
             self.gw.note_delivered(conn.user_id, conversation_id, seq)
 
@@ -82,6 +98,9 @@ class FrameHandlers:
     async def sync(self, conn: ClientConnection, frame: dict) -> None:
         limit = require_int(frame, "limit", minimum=1, maximum=5000) if "limit" in frame else None
         result = await self.gw.sync.sync(conn.user_id, conn.device_id, cursors=cursors_field(frame), limit=limit)
+        for conversation_id, page in result.items():  # in queue order with the frame itself
+            conn.held.page(conversation_id, after_seq=page["after"]["seq"], next_seq=page["next"]["seq"],
+                           after_event=page["after"]["event_id"], next_event=page["next"]["event_id"])
         conn.push(codec.dumps({"type": "sync_result", "ref": frame.get("id"), "conversations": result}))
 
     async def recall(self, conn: ClientConnection, frame: dict) -> None:

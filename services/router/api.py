@@ -23,6 +23,11 @@ class RouterApi(pb_grpc.RouterServicer):
         self._service = service
 
     @rpc_errors
+    async def Admit(self, request: common_pb2.Message, context: grpc.aio.ServicerContext) -> pb.AdmitResponse:
+        result = await self._service.admit(message_from_pb(request))
+        return pb.AdmitResponse(msg_id=result.msg_id, duplicate=result.duplicate, stored=result.stored)
+
+    @rpc_errors
     async def Send(self, request: common_pb2.Message, context: grpc.aio.ServicerContext) -> pb.SendResponse:
         message = message_from_pb(request)
         sent_body = message.body

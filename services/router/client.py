@@ -11,12 +11,18 @@ from services.common.proto import router_pb2 as pb
 from services.common.proto import router_pb2_grpc as pb_grpc
 from services.common.proto_model import json_value, message_to_pb
 
+from services.store.service import Reservation
+
 from .service import RouterService, SendResult
 
 __all__ = ["RouterClient", "InProcessRouterClient", "GrpcRouterClient"]
 
 
 class RouterClient(Protocol):
+    async def admit(self, message: Message) -> Reservation:
+        """Refuse a non-member (InvalidInput) and give (sender, client_msg_id) its msg_id:
+        message.msg_id if new, the original one for a resend. Called before `received`."""
+
     async def send(self, message: Message) -> SendResult:
         """Filter and durably log a message. Raises Rejected, RateLimited, InvalidInput,
         BackendUnavailable; returns once the log has it (STORED)."""
@@ -37,6 +43,9 @@ class RouterClient(Protocol):
 class InProcessRouterClient:
     def __init__(self, service: RouterService) -> None:
         self._service = service
+
+    async def admit(self, message: Message) -> Reservation:
+        return await self._service.admit(message)
 
     async def send(self, message: Message) -> SendResult:
         return await self._service.send(message)
@@ -62,6 +71,10 @@ class GrpcRouterClient(GrpcClientBase):
 
     service_name = "router"
     stub_class = pb_grpc.RouterStub
+
+    async def admit(self, message: Message) -> Reservation:
+        reply: pb.AdmitResponse = await self._call(self._stub.Admit, message_to_pb(message))
+        return Reservation(reply.msg_id, reply.duplicate, reply.stored)
 
     async def send(self, message: Message) -> SendResult:
         reply: pb.SendResponse = await self._call(self._stub.Send, message_to_pb(message))

@@ -31,6 +31,7 @@ from services.common.retry import RetryPolicy
 from services.session.client import SessionClient
 from services.filter.client import FilterClient
 from services.store.client import StoreClient
+from services.store.service import Reservation
 
 from .fanout import Fanout, MembershipCache
 
@@ -107,6 +108,12 @@ class RouterService:
         if sender_id not in members:
             what = "one of the two users" if kind == "c2c" else "a member of the group"
             raise InvalidInput(f"{sender_id} is not {what} of {conversation_id}")
+
+    async def admit(self, message: Message) -> Reservation:
+        """Before `received`: the sender must be a member, and (sender, client_msg_id) gets
+        its msg_id (message.msg_id if new, the original one for a resend)."""
+        await self.check_membership(message.sender_id, message.conversation_id)
+        return await self._store.reserve(message)
 
     async def send(self, message: Message) -> SendResult:
         """Filter, then log durably. Raises Rejected / RateLimited / TooLarge / BackendUnavailable."""

@@ -10,7 +10,7 @@ from services.common.proto import store_pb2 as pb
 from services.common.proto import store_pb2_grpc as pb_grpc
 from services.common.proto_model import message_to_pb
 
-from .service import AcceptResult, StoreService
+from .service import AcceptResult, Reservation, StoreService
 
 __all__ = ["StoreClient", "InProcessStoreClient", "GrpcStoreClient"]
 
@@ -20,6 +20,10 @@ class StoreClient(Protocol):
         """Log the message durably (once per sender + client_msg_id) and return its msg_id.
         Raises BackendUnavailable if the log cannot take it; the caller must not report STORED."""
 
+    async def reserve(self, message: Message) -> Reservation:
+        """The msg_id of (sender, client_msg_id): message.msg_id reserved if new, else the
+        original one (`stored` if it is known to be in the log). Nothing is produced."""
+
 
 class InProcessStoreClient:
     def __init__(self, service: StoreService) -> None:
@@ -27,6 +31,9 @@ class InProcessStoreClient:
 
     async def accept(self, message: Message) -> AcceptResult:
         return await self._service.accept(message)
+
+    async def reserve(self, message: Message) -> Reservation:
+        return await self._service.reserve(message)
 
 
 class GrpcStoreClient(GrpcClientBase):
@@ -42,3 +49,7 @@ class GrpcStoreClient(GrpcClientBase):
     async def accept(self, message: Message) -> AcceptResult:
         reply: pb.AcceptResponse = await self._call(self._stub.Accept, message_to_pb(message))
         return AcceptResult(reply.msg_id, reply.duplicate)
+
+    async def reserve(self, message: Message) -> Reservation:
+        reply: pb.ReserveResponse = await self._call(self._stub.Reserve, message_to_pb(message))
+        return Reservation(reply.msg_id, reply.duplicate, reply.stored)

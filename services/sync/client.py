@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 from typing import Protocol
@@ -16,7 +17,7 @@ from services.common.proto import sync_pb2 as pb
 from services.common.proto import sync_pb2_grpc as pb_grpc
 from services.common.proto_model import cursor_to_pb, event_from_pb, event_pb_to_wire, message_pb_to_wire
 
-from .service import SyncService
+from .service import SyncService, merge_range
 
 __all__ = ["SyncClient", "InProcessSyncClient", "GrpcSyncClient"]
 
@@ -28,7 +29,10 @@ class SyncClient(Protocol):
                    limit: int | None = None) -> dict[str, dict]:
         """Per conversation with news: {"messages", "events", "has_more", "max_seq"}."""
 
-    def note_ack(self, user_id: str, device_id: str, conversation_id: str, *, seq: int = 0, event_id: int = 0) -> None: ...
+    def note_ack(self, user_id: str, device_id: str, conversation_id: str, *, seq: int = 0, event_id: int = 0,
+                 after_seq: int | None = None, after_event_id: int | None = None) -> None:
+        """The device holds seqs (after_seq, seq] and events (after_event_id, event_id]
+        (default: just that one). Buffered; a sync of the same device applies it first."""
 
     async def recall(self, user_id: str, msg_id: int) -> ConversationEvent: ...
 
@@ -44,8 +48,9 @@ class InProcessSyncClient:
     async def sync(self, user_id, device_id, *, cursors=None, limit=None):
         return await self._service.sync(user_id, device_id, cursors=cursors, limit=limit)
 
-    def note_ack(self, user_id, device_id, conversation_id, *, seq=0, event_id=0):
-        self._service.note_ack(user_id, device_id, conversation_id, seq=seq, event_id=event_id)
+    def note_ack(self, user_id, device_id, conversation_id, *, seq=0, event_id=0, after_seq=None, after_event_id=None):
+        self._service.note_ack(user_id, device_id, conversation_id, seq=seq, event_id=event_id,
+                               after_seq=after_seq, after_event_id=after_event_id)
 
     async def recall(self, user_id, msg_id):
         return await self._service.recall(user_id, msg_id)
@@ -60,9 +65,9 @@ class InProcessSyncClient:
 class GrpcSyncClient(GrpcClientBase):
     """SyncClient over gRPC (sync.proto); `channel` is a grpc.aio.Channel or a target.
 
-    `note_ack` is synchronous and arrives at message rate, so acks are merged here per
-    (user, device, conversation) (a cursor only moves forward) and sent in one NoteAcks
-    call every `ack_flush_interval_s`. While the sync service is unreachable they stay
+    `note_ack` is synchronous and arrives at message rate, so held ranges are merged here
+    per (user, device, conversation) and sent in one NoteAcks call every
+    `ack_flush_interval_s`, and before any sync (so a device's ack counts for its next sync). While the sync service is unreachable they stay
     buffered and are retried with backoff; a lost batch only means a device is sent a few
     messages again, which it recognises by seq. `close()` sends what is left.
     """
@@ -74,11 +79,13 @@ class GrpcSyncClient(GrpcClientBase):
                  ack_flush_interval_s: float = 0.05) -> None:
         super().__init__(channel, timeout_s=timeout_s)
         self._ack_interval = ack_flush_interval_s
-        self._acks: dict[tuple[str, str, str], list[int]] = {}  # -> [seq, event_id]
+        self._acks: dict[tuple[str, str, str], tuple[list[list[int]], list[list[int]]]] = {}  # -> seq, event runs
         self._flusher: asyncio.Task[None] | None = None
 
     async def sync(self, user_id: str, device_id: str, *, cursors: Mapping[str, Cursor] | None = None,
                    limit: int | None = None) -> dict[str, dict]:
+        with contextlib.suppress(BackendUnavailable):  # acks first; still buffered if it fails
+            await self.flush()
         request = pb.SyncRequest(user_id=user_id, device_id=device_id, limit=limit or 0, cursors=[
             pb.ConversationCursor(conversation_id=c, cursor=cursor_to_pb(cursor)) for c, cursor in (cursors or {}).items()
         ])
@@ -89,12 +96,21 @@ class GrpcSyncClient(GrpcClientBase):
                 "events": [event_pb_to_wire(e) for e in news.events],
                 "has_more": news.has_more,
                 "max_seq": news.max_seq,
+                "after": {"seq": news.after_cursor.seq, "event_id": news.after_cursor.event_id},
+                "next": {"seq": news.next_cursor.seq, "event_id": news.next_cursor.event_id},
             }
             for news in reply.conversations
         }
 
-    def note_ack(self, user_id: str, device_id: str, conversation_id: str, *, seq: int = 0, event_id: int = 0) -> None:
-        self._merge_ack((user_id, device_id, conversation_id), seq, event_id)
+    def note_ack(self, user_id: str, device_id: str, conversation_id: str, *, seq: int = 0, event_id: int = 0,
+                 after_seq: int | None = None, after_event_id: int | None = None) -> None:
+        runs = self._acks.get((user_id, device_id, conversation_id))
+        if runs is None:
+            runs = self._acks[(user_id, device_id, conversation_id)] = ([], [])
+        if seq > 0:
+            merge_range(runs[0], seq - 1 if after_seq is None else after_seq, seq)
+        if event_id > 0:
+            merge_range(runs[1], event_id - 1 if after_event_id is None else after_event_id, event_id)
         if self._flusher is None:
             try:
                 loop = asyncio.get_running_loop()
@@ -102,13 +118,12 @@ class GrpcSyncClient(GrpcClientBase):
                 return
             self._flusher = loop.create_task(self._flush_soon(), name="sync-client-ack-flush")
 
-    def _merge_ack(self, key: tuple[str, str, str], seq: int, event_id: int) -> None:
-        current = self._acks.get(key)
-        if current is None:
-            self._acks[key] = [seq, event_id]
-        else:
-            current[0] = max(current[0], seq)
-            current[1] = max(current[1], event_id)
+    def _requeue(self, acks: dict) -> None:
+        for (u, d, c), (seq_runs, event_runs) in acks.items():
+            for after, to in seq_runs:
+                self.note_ack(u, d, c, seq=to, after_seq=after)
+            for after, to in event_runs:
+                self.note_ack(u, d, c, event_id=to, after_event_id=after)
 
     async def flush(self) -> None:
         """Send every buffered ack now. BackendUnavailable keeps them buffered (and raises)."""
@@ -117,8 +132,12 @@ class GrpcSyncClient(GrpcClientBase):
         acks, self._acks = self._acks, {}
         try:
             request = pb.NoteAcksRequest(acks=[
-                pb.Ack(user_id=u, device_id=d, conversation_id=c, seq=seq, event_id=event_id)
-                for (u, d, c), (seq, event_id) in acks.items()
+                ack
+                for (u, d, c), (seq_runs, event_runs) in acks.items()
+                for ack in (
+                    [pb.Ack(user_id=u, device_id=d, conversation_id=c, seq=to, after_seq=after) for after, to in seq_runs]
+                    + [pb.Ack(user_id=u, device_id=d, conversation_id=c, event_id=to, after_event_id=after)
+                       for after, to in event_runs])
             ])
         except (TypeError, ValueError):  # a caller passed a non-int seq: not worth a dead flusher
             log.warning("dropping %d cursor acks that cannot be encoded", len(acks), exc_info=True)
@@ -126,8 +145,7 @@ class GrpcSyncClient(GrpcClientBase):
         try:
             await self._call(self._stub.NoteAcks, request)
         except BackendUnavailable:
-            for key, (seq, event_id) in acks.items():  # NoteAcks is idempotent (max): resend later
-                self._merge_ack(key, seq, event_id)
+            self._requeue(acks)  # NoteAcks is idempotent: resend later
             raise
         except FlareError:
             # The service refused the batch (bad ids): resending the same batch cannot help.

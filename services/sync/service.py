@@ -2,9 +2,15 @@
 
 Cursors live server-side (MessageDB) so any device of a user converges: a reconnecting
 device gets, per conversation, the messages after its seq cursor and the events after its
-event cursor. Device acks arrive at message rate, so cursor advances are buffered and
-written in batches; a cursor that lags after a crash only means a few messages are sent
-again, which devices recognise by seq.
+event cursor (docs/protocol.md, "Cursors").
+
+A cursor is the top of the contiguous prefix the device has proven it holds. Each ack
+arrives as a range (after, to] the device holds (the gateway knows which frame carried the
+acked seq: one live message, or a whole sync page); the cursor moves to `to` only if it
+already reaches `after`, so an ack beyond a gap is ignored and the gap is offered again by
+the next sync. Device acks arrive at message rate, so ranges are merged and written in
+batches; a cursor that lags after a crash only means a few messages are sent again, which
+devices recognise by seq.
 """
 
 from __future__ import annotations
@@ -24,9 +30,38 @@ from services.common.model import ConversationEvent, Cursor, Message, MessageFla
 from services.router.fanout import Fanout, MembershipCache
 from services.store.service import recent_key
 
-__all__ = ["SyncService"]
+__all__ = ["SyncService", "merge_range"]
 
 log = logging.getLogger("flare.sync")
+
+_MAX_RUNS = 32  # held ranges kept per (device, conversation, column) while waiting for a flush
+_BUFFER_LIMIT = 200_000  # (device, conversation) keys buffered; beyond it the buffer is flushed
+
+
+def merge_range(runs: list[list[int]], after: int, to: int) -> None:
+    """Add the held range (after, to] to sorted, disjoint `runs` ([after, to] pairs),
+    merging what overlaps or touches. Beyond _MAX_RUNS the highest run is dropped: losing
+    a held range only means those messages are offered again."""
+    if to <= after:
+        return
+    merged = [after, to]
+    kept: list[list[int]] = []
+    for run in runs:
+        if run[1] < merged[0] or run[0] > merged[1]:
+            kept.append(run)
+        else:
+            merged = [min(run[0], merged[0]), max(run[1], merged[1])]
+    kept.append(merged)
+    kept.sort()
+    del kept[_MAX_RUNS:]
+    runs[:] = kept
+
+
+def _apply(cursor: int, runs: list[list[int]]) -> int:
+    for after, to in runs:
+        if cursor >= after:
+            cursor = max(cursor, to)
+    return cursor
 
 
 class SyncService:
@@ -38,7 +73,8 @@ class SyncService:
         self._membership = membership
         self._config = config
         self._flush_interval = flush_interval_s
-        self._buffer: dict[tuple[str, str, str], CursorUpdate] = {}
+        # (user, device, conversation) -> ([seq runs], [event runs])
+        self._buffer: dict[tuple[str, str, str], tuple[list[list[int]], list[list[int]]]] = {}
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -53,24 +89,39 @@ class SyncService:
         await self.flush()
 
     # -- cursors --------------------------------------------------------------------
-    def note_ack(self, user_id: str, device_id: str, conversation_id: str, *, seq: int = 0, event_id: int = 0) -> None:
+    def note_ack(self, user_id: str, device_id: str, conversation_id: str, *, seq: int = 0, event_id: int = 0,
+                 after_seq: int | None = None, after_event_id: int | None = None) -> None:
+        """The device holds seqs (after_seq, seq] and events (after_event_id, event_id].
+        Without `after_*` it holds that one message (after = seq - 1) or event."""
         key = (user_id, device_id, conversation_id)
-        current = self._buffer.get(key)
-        if current is not None:
-            seq, event_id = max(seq, current.seq), max(event_id, current.event_id)
-        self._buffer[key] = CursorUpdate(UserId(user_id), DeviceId(device_id), ConversationId(conversation_id), seq, event_id)
+        runs = self._buffer.get(key)
+        if runs is None:
+            runs = self._buffer[key] = ([], [])
+        if seq > 0:
+            merge_range(runs[0], seq - 1 if after_seq is None else after_seq, seq)
+        if event_id > 0:
+            merge_range(runs[1], event_id - 1 if after_event_id is None else after_event_id, event_id)
+        if len(self._buffer) > _BUFFER_LIMIT:
+            asyncio.get_running_loop().create_task(self.flush())
 
     async def flush(self) -> None:
         if not self._buffer:
             return
-        updates, self._buffer = list(self._buffer.values()), {}
+        buffered, self._buffer = self._buffer, {}
+        updates: list[CursorUpdate] = []
+        for (user_id, device_id, conversation_id), (seq_runs, event_runs) in buffered.items():
+            ids = (UserId(user_id), DeviceId(device_id), ConversationId(conversation_id))
+            updates += [CursorUpdate(*ids, seq=to, after_seq=after) for after, to in seq_runs]
+            updates += [CursorUpdate(*ids, event_id=to, after_event_id=after) for after, to in event_runs]
         try:
             await self._db.advance_cursors(updates)
         except Exception:
-            log.warning("cursor flush failed; %d cursors will be retried", len(updates), exc_info=True)
-            for update in updates:  # put back, keeping anything newer
-                self.note_ack(update.user_id, update.device_id, update.conversation_id,
-                              seq=update.seq, event_id=update.event_id)
+            log.warning("cursor flush failed; %d ranges will be retried", len(updates), exc_info=True)
+            for (user_id, device_id, conversation_id), (seq_runs, event_runs) in buffered.items():
+                for after, to in seq_runs:
+                    self.note_ack(user_id, device_id, conversation_id, seq=to, after_seq=after)
+                for after, to in event_runs:
+                    self.note_ack(user_id, device_id, conversation_id, event_id=to, after_event_id=after)
 
     async def _flush_forever(self) -> None:
         while True:
@@ -78,19 +129,22 @@ class SyncService:
             await self.flush()
 
     async def cursors(self, user_id: str, device_id: str) -> dict[str, Cursor]:
+        """The stored cursors with the ranges still buffered applied (as the flush will)."""
         stored = await self._db.get_cursors(user_id, device_id)
-        for (u, d, conversation_id), update in self._buffer.items():
+        for (u, d, conversation_id), (seq_runs, event_runs) in self._buffer.items():
             if u == user_id and d == device_id:
                 cursor = stored.setdefault(conversation_id, Cursor())
-                cursor.seq = max(cursor.seq, update.seq)
-                cursor.event_id = max(cursor.event_id, update.event_id)
+                cursor.seq = _apply(cursor.seq, seq_runs)
+                cursor.event_id = _apply(cursor.event_id, event_runs)
         return stored
 
     # -- sync -------------------------------------------------------------------------
     async def sync(
         self, user_id: str, device_id: str, *, cursors: Mapping[str, Cursor] | None = None, limit: int | None = None,
     ) -> dict[str, dict]:
-        """What this device has not seen, per conversation (only conversations with news)."""
+        """One page per conversation with news. Given cursors are read positions only:
+        they never change the stored ones (acks do). Each page says the range it covers,
+        `after` (exclusive) to `next` (inclusive), for seq and event_id."""
         limit = min(limit or self._config.page_limit, self._config.page_limit)
         server = await self.cursors(user_id, device_id)
         if cursors:
@@ -109,13 +163,19 @@ class SyncService:
                 continue
             has_more = len(messages) > limit or len(events) > limit
             messages, events = messages[:limit], events[:limit]
-            if events:  # events are idempotent on the device: advance as soon as they are sent
-                self.note_ack(user_id, device_id, conversation_id, event_id=events[-1].event_id)
+            next_cursor = Cursor(seq=messages[-1].seq if messages else cursor.seq,
+                                 event_id=events[-1].event_id if events else cursor.event_id)
+            if messages:
+                deleted = await self._db.deleted_seqs(conversation_id, user_id, from_seq=messages[0].seq,
+                                                      to_seq=messages[-1].seq)
+                messages = [m for m in messages if m.seq not in deleted]
             out[conversation_id] = {
-                "messages": [m.to_wire() for m in messages],
+                "messages": [_visible(m) for m in messages],
                 "events": [e.to_wire() for e in events],
                 "has_more": has_more,
                 "max_seq": max_seqs.get(conversation_id, 0),
+                "after": {"seq": cursor.seq, "event_id": cursor.event_id},
+                "next": {"seq": next_cursor.seq, "event_id": next_cursor.event_id},
             }
         return out
 
@@ -133,11 +193,14 @@ class SyncService:
         message = await self._require(msg_id, user_id)
         if message.sender_id != user_id:
             raise Forbidden("only the sender can recall a message")
+        if message.recalled:  # idempotent: the first recall's event already told everyone
+            return ConversationEvent(
+                conversation_id=message.conversation_id, sync_type=SyncType.RECALL, msg_id=msg_id,
+                seq=message.seq, actor_id=UserId(user_id), timestamp=now_ms())
         if now_ms() - message.created_at > self._config.recall_window_s * 1000:
             raise Forbidden(f"the recall window of {self._config.recall_window_s}s has passed")
-        if not message.recalled:
-            await self._db.set_flags(msg_id, message.flags | MessageFlags.RECALLED)
-            await self._cache.delete(recent_key(message.conversation_id, message.seq))
+        await self._db.set_flags(msg_id, message.flags | MessageFlags.RECALLED)
+        await self._cache.delete(recent_key(message.conversation_id, message.seq))
         return await self._publish(ConversationEvent(
             conversation_id=message.conversation_id, sync_type=SyncType.RECALL, msg_id=msg_id,
             seq=message.seq, actor_id=UserId(user_id), timestamp=now_ms(),
@@ -183,3 +246,11 @@ class SyncService:
         members = [stored.for_user] if stored.for_user else await self._membership.members(stored.conversation_id)
         await self._fanout.to_users({u: [frame] for u in members})
         return stored
+
+
+def _visible(message: Message) -> dict[str, object]:
+    """The wire form a device may see: a recalled message keeps its envelope, not its body."""
+    wire = message.to_wire()
+    if message.recalled:
+        wire["body"] = None
+    return wire

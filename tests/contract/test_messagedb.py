@@ -174,6 +174,33 @@ async def test_cursors_only_move_forward(messagedb, conv, unique):
     await messagedb.advance_cursors([])
 
 
+async def test_cursors_never_jump_over_a_gap(messagedb, conv, unique):
+    """A range (after, to] moves the cursor only when it already reaches `after`; applied in order."""
+    user = f"fred-{unique}"
+    await messagedb.advance_cursors([
+        CursorUpdate(user, "phone", conv, seq=102, after_seq=101),  # type: ignore[arg-type]  ahead of a gap: ignored
+        CursorUpdate(user, "phone", conv, seq=20, after_seq=0, event_id=3, after_event_id=0),  # type: ignore[arg-type]
+        CursorUpdate(user, "phone", conv, seq=40, after_seq=30),  # type: ignore[arg-type]  gap 21..30: ignored
+        CursorUpdate(user, "phone", conv, seq=30, after_seq=20, event_id=9, after_event_id=5),  # type: ignore[arg-type]
+    ])
+    assert await messagedb.get_cursors(user, "phone") == {conv: Cursor(30, 3)}
+    await messagedb.advance_cursors([
+        CursorUpdate(user, "phone", conv, seq=10, after_seq=5, event_id=9, after_event_id=2),  # type: ignore[arg-type]
+    ])
+    assert await messagedb.get_cursors(user, "phone") == {conv: Cursor(30, 9)}  # seq never moves back
+
+
+async def test_deleted_seqs_are_per_user(messagedb, conv, unique):
+    alice, bob = f"alice-{unique}", f"bob-{unique}"
+    await messagedb.append_event(_event(conv, SyncType.DELETE, actor=bob, for_user=bob, seq=3))
+    await messagedb.append_event(_event(conv, SyncType.DELETE, actor=bob, for_user=bob, seq=9))
+    await messagedb.append_event(_event(conv, SyncType.DELETE, actor=alice, for_user=alice, seq=4))
+    await messagedb.append_event(_event(conv, SyncType.RECALL, actor=alice, seq=5))
+    assert await messagedb.deleted_seqs(conv, bob, from_seq=1, to_seq=8) == {3}
+    assert await messagedb.deleted_seqs(conv, alice, from_seq=1, to_seq=100) == {4}
+    assert await messagedb.deleted_seqs(conv, f"carol-{unique}", from_seq=1, to_seq=100) == set()
+
+
 async def test_membership(messagedb, unique):
     a, b = f"group:{unique}-a", f"group:{unique}-b"
     u1, u2, u3 = f"u1-{unique}", f"u2-{unique}", f"u3-{unique}"

@@ -230,6 +230,15 @@ class SQLiteMessageDB:
 
         return await self._db.read(run, "events_after")
 
+    async def deleted_seqs(self, conversation_id: str, user_id: str, *, from_seq: int, to_seq: int) -> set[int]:
+        def run(conn: sqlite3.Connection) -> set[int]:
+            rows = conn.execute(
+                "SELECT seq FROM events WHERE conversation_id = ? AND for_user = ? AND sync_type = 'delete' "
+                "AND seq BETWEEN ? AND ?", (conversation_id, user_id, from_seq, to_seq))
+            return {seq for (seq,) in rows}
+
+        return await self._db.read(run, "deleted_seqs")
+
     # -- cursors -----------------------------------------------------------------------
     async def get_cursors(self, user_id: str, device_id: str) -> dict[str, Cursor]:
         def run(conn: sqlite3.Connection) -> dict[str, Cursor]:
@@ -244,14 +253,18 @@ class SQLiteMessageDB:
     async def advance_cursors(self, updates: Sequence[CursorUpdate]) -> None:
         if not updates:
             return
-        rows = [(u.user_id, u.device_id, u.conversation_id, u.seq, u.event_id) for u in updates]
+        rows = [(u.user_id, u.device_id, u.conversation_id, u.seq, u.after_seq, u.event_id, u.after_event_id)
+                for u in updates]
 
         def run(conn: sqlite3.Connection) -> None:
-            # max() per column: a late, stale update from a slow device never moves a cursor back.
+            # In order, each column separately: move to max(current, given) only when the
+            # cursor already reaches the range's start, so it never jumps over a gap.
             conn.executemany(
-                "INSERT INTO cursors (user_id, device_id, conversation_id, seq, event_id) VALUES (?, ?, ?, ?, ?) "
+                "INSERT INTO cursors (user_id, device_id, conversation_id, seq, event_id) VALUES "
+                "(?1, ?2, ?3, CASE WHEN ?5 <= 0 THEN ?4 ELSE 0 END, CASE WHEN ?7 <= 0 THEN ?6 ELSE 0 END) "
                 "ON CONFLICT (user_id, device_id, conversation_id) DO UPDATE SET "
-                "seq = max(seq, excluded.seq), event_id = max(event_id, excluded.event_id)",
+                "seq = CASE WHEN seq >= ?5 THEN max(seq, ?4) ELSE seq END, "
+                "event_id = CASE WHEN event_id >= ?7 THEN max(event_id, ?6) ELSE event_id END",
                 rows,
             )
 

@@ -98,15 +98,16 @@ SELECT best.given, {_M_COLUMNS}
 FROM best JOIN messages m ON m.msg_id = best.msg_id AND m.created_at = best.created_at
 """
 
-_ADVANCE_CURSORS = """
+# One row per update, applied in order: each column moves to max(current, given) only when
+# the cursor already reaches the range's start (after_*), so it never jumps over a gap.
+_ADVANCE_CURSOR = """
 INSERT INTO cursors (user_id, device_id, conversation_id, seq, event_id)
-SELECT user_id, device_id, conversation_id, max(seq), max(event_id)
-FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[])
-     AS u(user_id, device_id, conversation_id, seq, event_id)
-GROUP BY user_id, device_id, conversation_id
+VALUES ($1, $2, $3, CASE WHEN $5::bigint <= 0 THEN $4::bigint ELSE 0 END,
+        CASE WHEN $7::bigint <= 0 THEN $6::bigint ELSE 0 END)
 ON CONFLICT (user_id, device_id, conversation_id) DO UPDATE SET
-    seq = GREATEST(cursors.seq, excluded.seq),
-    event_id = GREATEST(cursors.event_id, excluded.event_id)
+    seq = CASE WHEN cursors.seq >= $5::bigint THEN GREATEST(cursors.seq, $4::bigint) ELSE cursors.seq END,
+    event_id = CASE WHEN cursors.event_id >= $7::bigint THEN GREATEST(cursors.event_id, $6::bigint)
+                    ELSE cursors.event_id END
 """
 
 
@@ -292,6 +293,13 @@ class PostgresMessageDB:
                 "ORDER BY event_id LIMIT $4", conversation_id, after_event_id, user_id, limit)
         return [_row_to_event(row) for row in rows]
 
+    async def deleted_seqs(self, conversation_id: str, user_id: str, *, from_seq: int, to_seq: int) -> set[int]:
+        async with self._conn("read deleted seqs") as conn:
+            rows = await conn.fetch(
+                "SELECT seq FROM events WHERE conversation_id = $1 AND for_user = $2 AND sync_type = 'delete' "
+                "AND seq BETWEEN $3 AND $4", conversation_id, user_id, from_seq, to_seq)
+        return {row["seq"] for row in rows}
+
     # -- cursors ------------------------------------------------------------------------------------
     async def get_cursors(self, user_id: str, device_id: str) -> dict[str, Cursor]:
         async with self._conn("read cursors") as conn:
@@ -304,9 +312,10 @@ class PostgresMessageDB:
         if not updates:
             return
         async with self._conn("advance cursors") as conn:
-            await conn.execute(
-                _ADVANCE_CURSORS, [u.user_id for u in updates], [u.device_id for u in updates],
-                [u.conversation_id for u in updates], [u.seq for u in updates], [u.event_id for u in updates])
+            async with conn.transaction():
+                await conn.executemany(_ADVANCE_CURSOR, [
+                    (u.user_id, u.device_id, u.conversation_id, u.seq, u.after_seq, u.event_id, u.after_event_id)
+                    for u in updates])
 
     # -- membership ---------------------------------------------------------------------------------
     async def add_members(self, conversation_id: str, user_ids: Sequence[str]) -> None:

@@ -21,6 +21,16 @@ class SendResponse(_message.Message):
     body_json: bytes
     def __init__(self, msg_id: _Optional[int] = ..., duplicate: _Optional[bool] = ..., body_json: _Optional[bytes] = ...) -> None: ...
 
+class AdmitResponse(_message.Message):
+    __slots__ = ("msg_id", "duplicate", "stored")
+    MSG_ID_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    STORED_FIELD_NUMBER: _ClassVar[int]
+    msg_id: int
+    duplicate: bool
+    stored: bool
+    def __init__(self, msg_id: _Optional[int] = ..., duplicate: _Optional[bool] = ..., stored: _Optional[bool] = ...) -> None: ...
+
 class DeliveredRequest(_message.Message):
     __slots__ = ("user_id", "conversation_id", "seqs")
     USER_ID_FIELD_NUMBER: _ClassVar[int]

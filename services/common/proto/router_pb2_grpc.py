@@ -35,6 +35,11 @@ class RouterStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.Admit = channel.unary_unary(
+                '/flare.router.v1.Router/Admit',
+                request_serializer=common__pb2.Message.SerializeToString,
+                response_deserializer=router__pb2.AdmitResponse.FromString,
+                _registered_method=True)
         self.Send = channel.unary_unary(
                 '/flare.router.v1.Router/Send',
                 request_serializer=common__pb2.Message.SerializeToString,
@@ -69,6 +74,13 @@ class RouterStub:
 
 class RouterServicer:
     """Missing associated documentation comment in .proto file."""
+
+    def Admit(self, request, context):
+        """Membership check and dedup reservation, before the gateway answers `received`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
     def Send(self, request, context):
         """Missing associated documentation comment in .proto file."""
@@ -111,6 +123,11 @@ class RouterServicer:
 
 def add_RouterServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'Admit': grpc.unary_unary_rpc_method_handler(
+                    servicer.Admit,
+                    request_deserializer=common__pb2.Message.FromString,
+                    response_serializer=router__pb2.AdmitResponse.SerializeToString,
+            ),
             'Send': grpc.unary_unary_rpc_method_handler(
                     servicer.Send,
                     request_deserializer=common__pb2.Message.FromString,
@@ -151,6 +168,33 @@ def add_RouterServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class Router:
     """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def Admit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flare.router.v1.Router/Admit',
+            common__pb2.Message.SerializeToString,
+            router__pb2.AdmitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def Send(request,
