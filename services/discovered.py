@@ -8,9 +8,11 @@ round-robin over the instances the Topology lists and move on when one does not 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 
 from services.common.discovery import ServicePool, Topology
+from services.common.errors import BackendUnavailable
 from services.common.ids import DeviceId, UserId
 from services.common.model import ConversationEvent, Cursor, DeviceType, Message, Session, SessionStatus
 from services.filter.client import GrpcFilterClient
@@ -128,6 +130,10 @@ class DiscoveredSyncClient:
 
     async def sync(self, user_id: str, device_id: str, *, cursors: Mapping[str, Cursor] | None = None,
                    limit: int | None = None) -> dict[str, dict]:
+        clients = self.pool.clients()
+        if clients:  # acks go to the first instance's buffer: they count for this sync
+            with contextlib.suppress(BackendUnavailable):
+                await clients[0].flush()
         return await self.pool.call(lambda c: c.sync(user_id, device_id, cursors=cursors, limit=limit))
 
     def note_ack(self, user_id: str, device_id: str, conversation_id: str, *, seq: int = 0, event_id: int = 0,

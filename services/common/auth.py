@@ -1,7 +1,9 @@
 """Signed, expiring tokens for clients and operators.
 
 Format: base64url(payload-json) "." base64url(HMAC-SHA256(secret, first-part)), payload
-{"sub": subject, "iat": s, "exp": s[, "role": …]}. HMAC keeps it dependency-free and fast
+{"sub": subject, "iat": s, "exp": s[, "role": …]}; base64url without padding; the HMAC key
+is the secret file's bytes with surrounding whitespace stripped (the hex text itself, not
+decoded); `sub` is a string, `iat`/`exp` integers (docs/protocol.md, "Tokens"). HMAC keeps it dependency-free and fast
 (one hash per connection); the secret never leaves the server side.
 """
 
@@ -64,15 +66,26 @@ def verify_token(secret: bytes, token: str | None, *, now: float | None = None) 
         raise Unauthorized("bad token signature")
     try:
         payload = orjson.loads(_unb64(body))
-        claims = TokenClaims(
-            subject=str(payload["sub"]), issued_at=int(payload["iat"]), expires_at=int(payload["exp"]),
-            role=payload.get("role"),
-        )
-    except (ValueError, KeyError, TypeError) as exc:
-        raise Unauthorized("malformed token payload") from exc
+    except ValueError as exc:
+        raise Unauthorized("malformed token payload: not base64url JSON") from exc
+    if not isinstance(payload, dict):
+        raise Unauthorized("malformed token payload: not a JSON object")
+    claims = TokenClaims(
+        subject=_claim(payload, "sub", str), issued_at=_claim(payload, "iat", int),
+        expires_at=_claim(payload, "exp", int), role=payload.get("role"),
+    )
     if claims.expires_at <= (time.time() if now is None else now):
         raise TokenExpired("token expired")
     return claims
+
+
+def _claim(payload: dict, name: str, kind: type):
+    """A claim of exactly this JSON type: "exp": "1700000000" or "sub": 42 is refused, not coerced."""
+    value = payload.get(name)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        what = "a string" if kind is str else "an integer (seconds since the Unix epoch)"
+        raise Unauthorized(f"malformed token payload: '{name}' must be {what}")
+    return value
 
 
 def load_or_create_secret(path: Path) -> bytes:

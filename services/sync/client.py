@@ -81,6 +81,7 @@ class GrpcSyncClient(GrpcClientBase):
         self._ack_interval = ack_flush_interval_s
         self._acks: dict[tuple[str, str, str], tuple[list[list[int]], list[list[int]]]] = {}  # -> seq, event runs
         self._flusher: asyncio.Task[None] | None = None
+        self._sending = asyncio.Lock()
 
     async def sync(self, user_id: str, device_id: str, *, cursors: Mapping[str, Cursor] | None = None,
                    limit: int | None = None) -> dict[str, dict]:
@@ -126,7 +127,12 @@ class GrpcSyncClient(GrpcClientBase):
                 self.note_ack(u, d, c, event_id=to, after_event_id=after)
 
     async def flush(self) -> None:
-        """Send every buffered ack now. BackendUnavailable keeps them buffered (and raises)."""
+        """Send every buffered ack now, after any batch already on its way (so a sync that
+        flushes first sees every earlier ack). BackendUnavailable keeps them buffered (and raises)."""
+        async with self._sending:
+            await self._send_buffered()
+
+    async def _send_buffered(self) -> None:
         if not self._acks:
             return
         acks, self._acks = self._acks, {}

@@ -1,0 +1,306 @@
+"""Issue 9: every promise docs/protocol.md makes holds for a client that follows it.
+
+One regression test (or a few) per numbered item of the issue, each over real WebSocket
+clients against both shapes. The item number is in the test name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import time
+
+from websockets.asyncio.client import connect
+
+from services.common import codec
+from services.common.auth import issue_token
+from services.common.model import c2c_conversation_id
+from services.store.service import dedup_key
+
+from .wsclient import WsClient
+
+AB = c2c_conversation_id("alice", "bob")
+
+
+async def _send_stored(sender: WsClient, n: int, *, to: str = "bob", prefix: str = "m") -> list[str]:
+    cmids = [await sender.send(f"{prefix}{i}", to=to) for i in range(n)]
+    stored = await sender.wait_count(lambda f: f.get("level") == "stored" and f["client_msg_id"] in cmids, n)
+    return [a["msg_id"] for a in stored]
+
+
+async def _persisted(flare, conversation_id: str, count: int) -> None:
+    for _ in range(300):
+        if await flare.count_messages(conversation_id) >= count:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{conversation_id} never reached {count} messages")
+
+
+def _seqs(page: dict) -> list[int]:
+    return [m["seq"] for m in page["messages"]]
+
+
+# -- 1. the server-side cursor advances only over what the device holds ------------------------
+
+async def test_1_a_live_ack_after_a_page_does_not_skip_the_rest_of_the_history(flare):
+    alice = await flare.client("alice", auto_ack=False)
+    await _send_stored(alice, 101)
+    await _persisted(flare, AB, 101)
+    bob = await flare.client("bob", auto_ack=False)
+    first = (await bob.sync(limit=20))["conversations"][AB]
+    assert _seqs(first) == list(range(1, 21)) and first["has_more"]
+    assert first["after"]["seq"] == 0 and first["next"]["seq"] == 20
+    await bob.ack_page(AB, first)
+    await alice.send("live one", to="bob")
+    live = await bob.wait_for(lambda f: f.get("type") == "message")
+    assert live["seq"] == 102
+    await bob.ack(AB, live["seq"])  # as the document says: ack each message
+    got = _seqs(first)
+    while True:  # page on as documented: ack each page, sync again while has_more
+        page = (await bob.sync(limit=20))["conversations"].get(AB)
+        if page is None:
+            break
+        assert page["after"]["seq"] == got[-1], "a page must start where the device's prefix ends"
+        got += _seqs(page)
+        await bob.ack_page(AB, page)
+        if not page["has_more"]:
+            break
+    assert got == list(range(1, 103))
+
+
+async def test_1_messages_pushed_live_before_the_first_sync_do_not_hide_the_backlog(flare):
+    alice = await flare.client("alice", auto_ack=False)
+    await _send_stored(alice, 48)
+    await _persisted(flare, AB, 48)
+    bob = await flare.client("bob", "tablet")  # acks every live message
+    await _send_stored(alice, 2, prefix="live")
+    await bob.wait_count(lambda f: f.get("type") == "message", 2)
+    await asyncio.sleep(0.3)  # the acks are in
+    again = await flare.client("bob", "tablet", auto_ack=False)  # reconnect, then sync
+    got = await again.sync_all(limit=20)
+    assert [m["seq"] for m in got[AB]] == list(range(1, 51))
+
+
+async def test_1_explicit_cursors_read_without_moving_the_stored_cursor(flare):
+    alice = await flare.client("alice", auto_ack=False)
+    await _send_stored(alice, 30)
+    await _persisted(flare, AB, 30)
+    bob = await flare.client("bob", auto_ack=False)
+    page = (await bob.sync(cursors={AB: {"seq": 20}}))["conversations"][AB]
+    assert _seqs(page) == list(range(21, 31)) and page["after"] == {"seq": 20, "event_id": 0}
+    await bob.ack_page(AB, page)  # holds 21..30, but 1..20 were never proven
+    stored = (await bob.sync(limit=5))["conversations"][AB]
+    assert _seqs(stored) == [1, 2, 3, 4, 5]
+
+
+async def test_1_an_events_only_page_is_acknowledged_by_its_event_id(flare):
+    alice = await flare.client("alice")
+    bob = await flare.client("bob", auto_ack=False)
+    msg_ids = await _send_stored(alice, 2)
+    await bob.wait_count(lambda f: f.get("type") == "message", 2)
+    await bob.sync_all()  # bob's device has both messages
+    for msg_id in msg_ids:
+        await alice.send_frame({"type": "recall", "msg_id": msg_id})
+    await bob.wait_count(lambda f: f.get("type") == "event" and f["sync_type"] == "recall", 2)
+    page = (await bob.sync())["conversations"][AB]
+    assert page["messages"] == [] and [e["sync_type"] for e in page["events"]] == ["recall", "recall"]
+    assert page["next"]["seq"] == page["after"]["seq"] == 2
+    assert (await bob.sync())["conversations"][AB]["events"] == page["events"]  # not acked: offered again
+    await bob.ack_page(AB, page)
+    assert AB not in (await bob.sync())["conversations"]
+
+
+# -- 3. a resend always gets the original msg_id --------------------------------------------
+
+async def test_3_a_resend_after_the_cache_lost_the_key_gets_the_original_msg_id(flare):
+    alice = await flare.client("alice")
+    await flare.client("bob")
+    await alice.send("once", to="bob", client_msg_id="resend-me")
+    first = await alice.wait_for(lambda f: f.get("level") == "stored")
+    await _persisted(flare, AB, 1)
+    await flare.forget_cache_key(dedup_key("alice", "resend-me"))  # expired, or the cache restarted
+    await alice.send_frame({"type": "send", "client_msg_id": "resend-me", "to": "bob", "body": "once", "id": "r2"})
+    received = await alice.wait_for(lambda f: f.get("level") == "received" and f.get("ref") == "r2")
+    stored = await alice.wait_for(lambda f: f.get("level") == "stored" and f.get("ref") == "r2")
+    assert received["msg_id"] == stored["msg_id"] == first["msg_id"]
+    assert received["duplicate"] is True and stored["duplicate"] is True
+    await asyncio.sleep(0.3)
+    assert await flare.count_messages(AB) == 1
+
+
+async def test_3_received_of_a_resend_carries_the_original_msg_id(flare):
+    alice = await flare.client("alice")
+    await flare.client("bob")
+    await alice.send("x", to="bob", client_msg_id="same")
+    await alice.wait_for(lambda f: f.get("level") == "stored")
+    await alice.send("x", to="bob", client_msg_id="same")
+    received = await alice.wait_count(lambda f: f.get("level") == "received", 2)
+    assert received[0]["msg_id"] == received[1]["msg_id"]
+    assert [r["duplicate"] for r in received] == [False, True]
+
+
+# -- 6. recall and delete as sync returns them ------------------------------------------------
+
+async def test_6_recall_removes_the_body_is_idempotent_and_delete_for_me_stays_out(flare):
+    alice = await flare.client("alice")
+    bob = await flare.client("bob")
+    hello = next(f for f in alice.frames if f["type"] == "hello")
+    assert hello["recall_window_s"] == 120
+    secret_id, kept_id, deleted_id = await _send_stored(alice, 3)
+    await bob.wait_count(lambda f: f.get("type") == "message", 3)
+    for ref in ("rc1", "rc2"):  # recalling twice: one event, no error
+        await alice.send_frame({"type": "recall", "msg_id": secret_id, "id": ref})
+    await bob.send_frame({"type": "delete", "msg_id": deleted_id})
+    await bob.wait_for(lambda f: f.get("type") == "event" and f["sync_type"] == "delete")
+    await asyncio.sleep(0.3)
+    assert sorted(f["sync_type"] for f in bob.frames if f.get("type") == "event") == ["delete", "recall"]
+    assert not alice.errors()
+    fresh = await flare.client("bob", "new-laptop", auto_ack=False)
+    page = (await fresh.sync())["conversations"][AB]
+    by_id = {m["msg_id"]: m for m in page["messages"]}
+    assert set(by_id) == {secret_id, kept_id}  # deleted for bob: not in his syncs
+    assert by_id[secret_id]["body"] is None and by_id[secret_id]["flags"] & 1
+    assert by_id[kept_id]["body"] == "m1" and by_id[kept_id]["flags"] == 0
+    alices = (await (await flare.client("alice", "laptop", auto_ack=False)).sync())["conversations"][AB]
+    assert [m["msg_id"] for m in alices["messages"]] == [secret_id, kept_id, deleted_id]  # only bob deleted it
+
+
+# -- 7. stored before the seq: live and sync may overlap, only by identical copies ------------
+
+async def test_7_after_a_reconnect_every_stored_message_comes_live_or_in_sync_with_one_id_per_seq(flare):
+    alice = await flare.client("alice")
+    bob = await flare.client("bob", auto_ack=False)
+    burst = asyncio.create_task(_send_stored(alice, 60))
+    await bob.wait_count(lambda f: f.get("type") == "message", 5)
+    await bob.close()  # reconnect in the middle of the burst
+    again = await flare.client("bob", auto_ack=False)
+    synced = await again.sync_all()
+    msg_ids = await burst
+    await asyncio.sleep(0.5)
+    copies: dict[int, set[str]] = {}
+    bodies: dict[int, str] = {}
+    for m in synced.get(AB, []) + again.messages(AB) + bob.messages(AB):
+        copies.setdefault(m["seq"], set()).add(m["msg_id"])
+        bodies[m["seq"]] = m["body"]
+    assert sorted(copies) == list(range(1, 61)), sorted(bodies.items())
+    assert all(len(ids) == 1 for ids in copies.values()), "one (conversation, seq) is one message"
+    assert {i for ids in copies.values() for i in ids} == set(msg_ids)
+    live = [m["seq"] for m in again.messages(AB)]
+    assert live == sorted(set(live)), "a connection gets each seq at most once, in order"
+
+
+# -- 8. over-deep bodies are refused, the connection stays --------------------------------------
+
+async def test_8_a_900_level_body_gets_bad_frame_and_the_connection_survives(flare):
+    alice = await flare.client("alice")
+    bob = await flare.client("bob")
+    hello = next(f for f in alice.frames if f["type"] == "hello")
+    deep = '{"a":' * 900 + "1" + "}" * 900
+    assert len(deep) < hello["max_body_bytes"]
+    await alice.send_raw('{"type":"send","id":"deep","client_msg_id":"deep","to":"bob","body":' + deep + "}")
+    error = await alice.wait_for(lambda f: f.get("type") == "error")
+    assert (error["code"], error["ref"]) == ("bad_frame", "deep")
+    assert str(hello["max_depth"]) in error["message"]
+    at_limit = {"k": 1}
+    for _ in range(hello["max_depth"] - 2):  # frame (1) + body levels = max_depth
+        at_limit = {"k": at_limit}
+    await alice.send(at_limit, to="bob")
+    assert (await bob.wait_for(lambda f: f.get("type") == "message"))["body"] == at_limit
+    assert alice.close_code is None
+
+
+# -- 9. bad input gets a named error, with ref -------------------------------------------------
+
+async def test_9_each_bad_frame_gets_a_named_error_with_its_ref(flare):
+    alice = await flare.client("alice")
+    await flare.client("bob")
+    cases = [
+        ('{"id":"m0"}', "bad_frame", "m0"),
+        ('{"type":7,"id":"m00"}', "bad_frame", "m00"),
+        ('{"type":"ack","id":"a1","conversation_id":"c2c:alice:bob"}', "bad_frame", "a1"),
+        ('{"type":"sync","id":"s1","cursors":{"c2c:alice:bob":5}}', "bad_frame", "s1"),
+        ('{"type":"heartbeat","id":"' + "i" * 129 + '"}', "invalid_input", None),
+        ('{"type":"send","id":"b1","client_msg_id":"b1","to":"bob","conversation_id":"c2c:alice:bob","body":"x"}',
+         "bad_frame", "b1"),
+        ('{"type":"teleport","id":"t1"}', "unknown_type", "t1"),
+        ('{"type":"send","client_msg_id":"cm-7","body":"x"}', "bad_frame", "cm-7"),
+    ]
+    for raw, code, ref in cases:
+        before = len(alice.errors())
+        await alice.send_raw(raw)
+        error = await alice.wait_for(lambda f, n=before: f.get("type") == "error" and len(alice.errors()) > n)
+        assert (error["code"], error.get("ref")) == (code, ref), (raw[:70], error)
+    assert alice.close_code is None
+
+
+async def test_9_a_non_member_send_is_refused_before_received(flare):
+    alice = await flare.client("alice")
+    await alice.send_frame({"type": "send", "id": "nm", "client_msg_id": "nm", "conversation_id": "c2c:bob:carol",
+                            "body": "let me in"})
+    error = await alice.wait_for(lambda f: f.get("type") == "error")
+    assert (error["code"], error["ref"]) == ("invalid_input", "nm")
+    assert alice.acks("nm") == []
+
+
+async def test_9_an_empty_or_missing_device_id_is_refused(flare):
+    token = issue_token(flare.secret, "alice")
+    for query in (f"?token={token}&device_id=", f"?token={token}"):
+        async with connect(flare.gateway_urls[0] + query) as ws:
+            frame = codec.loads(await ws.recv())
+            await ws.wait_closed()
+        assert (frame["type"], frame["code"], ws.close_code) == ("error", "invalid_input", 4002)
+        assert "device_id" in frame["message"]
+
+
+# -- 10. hello advertises every limit ----------------------------------------------------------
+
+async def test_10_hello_advertises_every_limit_a_client_must_respect(flare):
+    alice = await flare.client("alice")
+    hello = alice.frames[0]
+    assert hello["type"] == "hello" and hello["protocol"] == 2
+    assert {k: hello[k] for k in ("max_frame_bytes", "max_body_bytes", "max_depth", "max_id_length",
+                                  "max_group_members", "recall_window_s", "sync_page_limit",
+                                  "heartbeat_interval_s", "heartbeat_timeout_s")} == {
+        "max_frame_bytes": 65536, "max_body_bytes": 16384, "max_depth": 32, "max_id_length": 128,
+        "max_group_members": 5000, "recall_window_s": 120, "sync_page_limit": 200,
+        "heartbeat_interval_s": 30.0, "heartbeat_timeout_s": 90.0}
+    # the advertised body limit is the enforced one
+    await alice.send("x" * hello["max_body_bytes"], to="bob")
+    await alice.wait_for(lambda f: f.get("level") == "stored")
+    await alice.send("x" * (hello["max_body_bytes"] + 1), to="bob", client_msg_id="big")
+    assert (await alice.wait_for(lambda f: f.get("type") == "error"))["code"] == "too_large"
+
+
+# -- 11. tokens as the document specifies them ------------------------------------------------
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _token_by_the_document(secret: bytes, payload: dict) -> str:
+    """Written from docs/protocol.md "Tokens", not with Flare's issue_token."""
+    body = _b64(json.dumps(payload).encode())
+    return body + "." + _b64(hmac.new(secret.strip(), body.encode(), hashlib.sha256).digest())
+
+
+async def _connect_with(flare, token: str) -> tuple[dict, int | None]:
+    async with connect(f"{flare.gateway_urls[0]}?token={token}&device_id=d") as ws:
+        frame = codec.loads(await ws.recv())
+        if frame["type"] == "hello":
+            return frame, None
+        await ws.wait_closed()
+        return frame, ws.close_code
+
+
+async def test_11_a_token_made_from_the_document_works_and_exp_must_be_a_number(flare):
+    now = int(time.time())
+    secret = flare.secret + b"\n"  # as read from token.secret: surrounding whitespace is not part of the key
+    hello, _ = await _connect_with(flare, _token_by_the_document(secret, {"sub": "alice", "iat": now, "exp": now + 60}))
+    assert hello["user_id"] == "alice"
+    for bad in ({"sub": "alice", "iat": now, "exp": str(now + 60)}, {"sub": 42, "iat": now, "exp": now + 60},
+                {"sub": "alice", "iat": now, "exp": True}, {"sub": "a:b", "iat": now, "exp": now + 60}):
+        frame, close_code = await _connect_with(flare, _token_by_the_document(secret, bad))
+        assert (frame["code"], close_code) == ("unauthorized", 4001), bad
