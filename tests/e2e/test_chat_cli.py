@@ -122,21 +122,28 @@ async def test_12_chat_ctrl_c_exits_at_once_without_a_traceback(flare, tmp_path)
 async def test_12_an_idle_chat_sends_heartbeats_and_is_not_cut_off(tmp_path):
     cfg = load_config(environ={}, data_dir=tmp_path / "flare")
     cfg.gateway.port = cfg.admin.port = cfg.controlplane.port = 0
-    cfg.gateway.heartbeat_timeout_s = 1.5  # a silent connection is closed after 1.5 s
+    cfg.gateway.heartbeat_timeout_s = 3.0  # a silent connection is closed after 3 s
     monolith = Monolith(cfg)
     await monolith.start()
-    alice = chat = None
+    alice = chat = keepalive = None
     try:
         alice = await WsClient(monolith.gateway_url, monolith.token_secret, "alice").connect()
+
+        async def keep_alice_alive() -> None:  # the chat's peer; only the chat is left to itself
+            while True:
+                await asyncio.sleep(0.5)
+                await alice.send_frame({"type": "heartbeat"})
+
+        keepalive = asyncio.create_task(keep_alice_alive())
         chat = await Chat.start(monolith.gateway_url, monolith.token_secret, tmp_path, "bob", "alice")
-        for _ in range(4):  # alice keeps herself alive; the chat stays silent on its own
-            await asyncio.sleep(1.0)
-            await alice.send_frame({"type": "heartbeat"})
+        await asyncio.sleep(8)  # well past the timeout with nothing typed
         await chat.type("still here")
         message = await alice.wait_for(lambda f: f.get("type") == "message")
         assert message["body"] == "still here"
         assert not any("closed" in line for line in chat.lines), chat.lines
     finally:
+        if keepalive is not None:
+            keepalive.cancel()
         if chat is not None:
             await chat.stop()
         if alice is not None:

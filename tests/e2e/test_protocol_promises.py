@@ -304,3 +304,43 @@ async def test_11_a_token_made_from_the_document_works_and_exp_must_be_a_number(
                 {"sub": "alice", "iat": now, "exp": True}, {"sub": "a:b", "iat": now, "exp": now + 60}):
         frame, close_code = await _connect_with(flare, _token_by_the_document(secret, bad))
         assert (frame["code"], close_code) == ("unauthorized", 4001), bad
+
+
+async def test_3_a_resend_after_kill_9_gets_the_original_msg_id(tmp_path):
+    """The monolith's cache is in memory: after a kill -9 only the log and the MessageDB know."""
+    import os
+    import signal
+
+    from tests.infra.base import free_port
+
+    from .test_crash_recovery import _start
+
+    data_dir, port = tmp_path / "flare", free_port()
+    proc = _start(data_dir, port)
+    url = f"ws://127.0.0.1:{port}/ws"
+    secret = (data_dir / "token.secret").read_bytes().strip()
+    try:
+        alice = await WsClient(url, secret, "alice", auto_ack=False).connect()
+        cmids = [await alice.send(f"burst {i}", to="bob") for i in range(200)]
+        stored = await alice.wait_count(lambda f: f.get("level") == "stored", 200, timeout=60)
+        original = {a["client_msg_id"]: a["msg_id"] for a in stored}
+        os.killpg(proc.pid, signal.SIGKILL)  # right after the last STORED: the tail may be unpersisted
+        proc.wait()
+        await alice.close()
+        proc = _start(data_dir, port)
+        again = await WsClient(url, secret, "alice", auto_ack=False).connect()
+        for cmid in (cmids[-1], cmids[0]):  # the newest (maybe still only in the log) and the oldest
+            await again.send_frame({"type": "send", "client_msg_id": cmid, "to": "bob", "body": "again"})
+        acks = await again.wait_count(lambda f: f.get("type") == "ack" and f["level"] in ("received", "stored"), 4,
+                                      timeout=30)
+        for ack in acks:
+            assert ack["msg_id"] == original[ack["client_msg_id"]], ack
+            assert ack["duplicate"] is True, ack
+        bob = await WsClient(url, secret, "bob", auto_ack=False).connect()
+        got = await bob.sync_all()
+        assert sorted(m["msg_id"] for m in got[AB]) == sorted(original.values())
+        await again.close()
+        await bob.close()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
