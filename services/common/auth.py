@@ -12,16 +12,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import secrets
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import orjson
 
 from .errors import Unauthorized
 
-__all__ = ["TokenClaims", "TokenExpired", "issue_token", "verify_token", "load_or_create_secret"]
+__all__ = ["TokenClaims", "TokenExpired", "issue_token", "verify_token"]
 
 
 class TokenExpired(Unauthorized):
@@ -86,14 +84,3 @@ def _claim(payload: dict, name: str, kind: type):
         what = "a string" if kind is str else "an integer (seconds since the Unix epoch)"
         raise Unauthorized(f"malformed token payload: '{name}' must be {what}")
     return value
-
-
-def load_or_create_secret(path: Path) -> bytes:
-    """The signing secret kept beside the data (0600); created on first use."""
-    if path.exists():
-        return path.read_bytes().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_hex(32).encode()
-    path.write_bytes(secret)
-    path.chmod(0o600)
-    return secret

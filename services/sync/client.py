@@ -1,4 +1,7 @@
-"""How the gateway reaches message-sync: one interface, in-process or gRPC."""
+"""How the gateway reaches message-sync: one interface, in-process or gRPC.
+
+In-process the SyncService itself is the client; GrpcSyncClient is the same over sync.proto.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import grpc.aio
 
@@ -17,49 +20,45 @@ from services.common.proto import sync_pb2 as pb
 from services.common.proto import sync_pb2_grpc as pb_grpc
 from services.common.proto_model import cursor_to_pb, event_from_pb, event_pb_to_wire, message_pb_to_wire
 
-from .service import SyncService, merge_range
+from .ranges import merge_range
+from .types import SyncResult
 
-__all__ = ["SyncClient", "InProcessSyncClient", "GrpcSyncClient"]
+__all__ = ["SyncClient", "GrpcSyncClient"]
 
 log = logging.getLogger("flare.sync.client")
 
 
+@runtime_checkable
 class SyncClient(Protocol):
     async def sync(self, user_id: str, device_id: str, *, cursors: Mapping[str, Cursor] | None = None,
-                   limit: int | None = None) -> dict[str, dict]:
-        """Per conversation with news: {"messages", "events", "has_more", "max_seq"}."""
+                   limit: int | None = None) -> SyncResult:
+        """What this device has not seen, per conversation with news (types.ConversationNews:
+        messages, events, has_more, max_seq, and the range it covers: after, next).
+
+        Starts from the device's server-side cursors; `cursors` given by the device win
+        over them per conversation. At most `limit` (capped by sync.page_limit) messages
+        and events per conversation; `has_more` says to ask again.
+        """
 
     def note_ack(self, user_id: str, device_id: str, conversation_id: str, *, seq: int = 0, event_id: int = 0,
                  after_seq: int | None = None, after_event_id: int | None = None) -> None:
         """The device holds seqs (after_seq, seq] and events (after_event_id, event_id]
-        (default: just that one). Buffered; a sync of the same device applies it first."""
+        (default: just that one message / event). The cursor moves over a range only if it
+        already reaches the range's start: never backwards, never over a gap. Not awaited:
+        buffered and written in batches (a sync of the same device applies what is buffered
+        first), so a crash only means a few messages are sent again."""
 
-    async def recall(self, user_id: str, msg_id: int) -> ConversationEvent: ...
+    async def recall(self, user_id: str, msg_id: int) -> ConversationEvent:
+        """The sender takes a message back within sync.recall_window_s: a RECALL event to
+        every member. Forbidden for anyone else or past the window; NotFound if the message
+        is not in one of the user's conversations."""
 
-    async def delete(self, user_id: str, msg_id: int) -> ConversationEvent: ...
+    async def delete(self, user_id: str, msg_id: int) -> ConversationEvent:
+        """Hide a message for this user only (a DELETE event for their devices); NotFound
+        as for recall."""
 
-    async def read(self, user_id: str, conversation_id: str, seq: int) -> ConversationEvent: ...
-
-
-class InProcessSyncClient:
-    def __init__(self, service: SyncService) -> None:
-        self._service = service
-
-    async def sync(self, user_id, device_id, *, cursors=None, limit=None):
-        return await self._service.sync(user_id, device_id, cursors=cursors, limit=limit)
-
-    def note_ack(self, user_id, device_id, conversation_id, *, seq=0, event_id=0, after_seq=None, after_event_id=None):
-        self._service.note_ack(user_id, device_id, conversation_id, seq=seq, event_id=event_id,
-                               after_seq=after_seq, after_event_id=after_event_id)
-
-    async def recall(self, user_id, msg_id):
-        return await self._service.recall(user_id, msg_id)
-
-    async def delete(self, user_id, msg_id):
-        return await self._service.delete(user_id, msg_id)
-
-    async def read(self, user_id, conversation_id, seq):
-        return await self._service.read(user_id, conversation_id, seq)
+    async def read(self, user_id: str, conversation_id: str, seq: int) -> ConversationEvent:
+        """The user has read up to `seq` (capped at the latest). Forbidden for a non-member."""
 
 
 class GrpcSyncClient(GrpcClientBase):
@@ -84,7 +83,7 @@ class GrpcSyncClient(GrpcClientBase):
         self._sending = asyncio.Lock()
 
     async def sync(self, user_id: str, device_id: str, *, cursors: Mapping[str, Cursor] | None = None,
-                   limit: int | None = None) -> dict[str, dict]:
+                   limit: int | None = None) -> SyncResult:
         with contextlib.suppress(BackendUnavailable):  # acks first; still buffered if it fails
             await self.flush()
         request = pb.SyncRequest(user_id=user_id, device_id=device_id, limit=limit or 0, cursors=[

@@ -27,45 +27,23 @@ from services.common.config import SyncConfig
 from services.common.errors import Forbidden, NotFound
 from services.common.ids import ConversationId, DeviceId, UserId
 from services.common.model import ConversationEvent, Cursor, Message, MessageFlags, SyncType, now_ms
-from services.router.fanout import Fanout, MembershipCache
-from services.store.service import recent_key
+from services.delivery import Fanout, Membership
+from services.delivery.keys import recent_key
 
-__all__ = ["SyncService", "merge_range"]
+from .ranges import apply_ranges, merge_range
+from .types import SyncResult
+
+__all__ = ["SyncService"]
 
 log = logging.getLogger("flare.sync")
 
-_MAX_RUNS = 32  # held ranges kept per (device, conversation, column) while waiting for a flush
 _BUFFER_LIMIT = 200_000  # (device, conversation) keys buffered; beyond it the buffer is flushed
 
 
-def merge_range(runs: list[list[int]], after: int, to: int) -> None:
-    """Add the held range (after, to] to sorted, disjoint `runs` ([after, to] pairs),
-    merging what overlaps or touches. Beyond _MAX_RUNS the highest run is dropped: losing
-    a held range only means those messages are offered again."""
-    if to <= after:
-        return
-    merged = [after, to]
-    kept: list[list[int]] = []
-    for run in runs:
-        if run[1] < merged[0] or run[0] > merged[1]:
-            kept.append(run)
-        else:
-            merged = [min(run[0], merged[0]), max(run[1], merged[1])]
-    kept.append(merged)
-    kept.sort()
-    del kept[_MAX_RUNS:]
-    runs[:] = kept
-
-
-def _apply(cursor: int, runs: list[list[int]]) -> int:
-    for after, to in runs:
-        if cursor >= after:
-            cursor = max(cursor, to)
-    return cursor
-
-
 class SyncService:
-    def __init__(self, *, db: MessageDB, cache: Cache, fanout: Fanout, membership: MembershipCache,
+    """Satisfies SyncClient (services.sync.client) in-process."""
+
+    def __init__(self, *, db: MessageDB, cache: Cache, fanout: Fanout, membership: Membership,
                  config: SyncConfig, flush_interval_s: float = 0.2) -> None:
         self._db = db
         self._cache = cache
@@ -134,14 +112,14 @@ class SyncService:
         for (u, d, conversation_id), (seq_runs, event_runs) in self._buffer.items():
             if u == user_id and d == device_id:
                 cursor = stored.setdefault(conversation_id, Cursor())
-                cursor.seq = _apply(cursor.seq, seq_runs)
-                cursor.event_id = _apply(cursor.event_id, event_runs)
+                cursor.seq = apply_ranges(cursor.seq, seq_runs)
+                cursor.event_id = apply_ranges(cursor.event_id, event_runs)
         return stored
 
     # -- sync -------------------------------------------------------------------------
     async def sync(
         self, user_id: str, device_id: str, *, cursors: Mapping[str, Cursor] | None = None, limit: int | None = None,
-    ) -> dict[str, dict]:
+    ) -> SyncResult:
         """One page per conversation with news. Given cursors are read positions only:
         they never change the stored ones (acks do). Each page says the range it covers,
         `after` (exclusive) to `next` (inclusive), for seq and event_id."""
@@ -151,7 +129,7 @@ class SyncService:
             server.update(cursors)
         conversations = await self._db.conversations_of(user_id)
         max_seqs = await self._db.max_seqs(conversations) if conversations else {}
-        out: dict[str, dict] = {}
+        out: SyncResult = {}
         for conversation_id in conversations:
             cursor = server.get(conversation_id, Cursor())
             messages: list[Message] = []

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from services.common.config import load_config
 from services.common.model import c2c_conversation_id
-from services.monolith import Monolith
+from services.wiring.monolith import Monolith
 
 from .wsclient import WsClient
 

@@ -18,7 +18,7 @@ from websockets.asyncio.client import connect
 from services.common import codec
 from services.common.auth import issue_token
 from services.common.model import c2c_conversation_id
-from services.store.service import dedup_key
+from services.delivery.keys import dedup_key
 
 from .wsclient import WsClient
 
