@@ -20,7 +20,7 @@ from typing import Protocol, runtime_checkable
 from services.common.ids import ConversationId, DeviceId, UserId
 from services.common.model import ConversationEvent, Cursor, Message
 
-__all__ = ["CursorUpdate", "MessageDB"]
+__all__ = ["CursorUpdate", "GroupMember", "GroupRecord", "MessageDB"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +34,25 @@ class CursorUpdate:
     # if it is already at after_seq or beyond, so it never jumps over a gap. 0 = no condition.
     after_seq: int = 0
     after_event_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRecord:
+    """A group's settings; the row stays after everyone left, so the id is never reused."""
+
+    conversation_id: ConversationId
+    join_policy: str  # "invite" | "open"
+    history: str  # "joined" | "shared"
+    created_at: int  # ms
+
+
+@dataclass(frozen=True, slots=True)
+class GroupMember:
+    user_id: UserId
+    role: str  # "owner" | "admin" | "member"
+    visible_after_seq: int  # the member sees seqs above this (history "joined")
+    visible_after_event: int  # and event ids above this
+    joined_at: int  # ms; orders "longest-standing"
 
 
 @runtime_checkable
@@ -83,6 +102,12 @@ class MessageDB(Protocol):
     async def deleted_seqs(self, conversation_id: str, user_id: str, *, from_seq: int, to_seq: int) -> set[int]:
         """Seqs in [from_seq, to_seq] that user_id deleted for themself (delete events)."""
 
+    async def read_position(self, conversation_id: str, user_id: str) -> int:
+        """The highest seq of user_id's READ events in the conversation; 0 if none."""
+
+    async def last_event_id(self, conversation_id: str) -> int:
+        """The conversation's highest event_id; 0 if none."""
+
     # -- cursors -----------------------------------------------------------------
     async def get_cursors(self, user_id: str, device_id: str) -> dict[str, Cursor]: ...
 
@@ -92,7 +117,9 @@ class MessageDB(Protocol):
         (a missing cursor is 0). A cursor never moves back, nor over a gap."""
 
     # -- membership ----------------------------------------------------------------
-    async def add_members(self, conversation_id: str, user_ids: Sequence[str]) -> None: ...
+    async def add_members(self, conversation_id: str, user_ids: Sequence[str], *, role: str = "member",
+                          visible_after_seq: int = 0, visible_after_event: int = 0, joined_at: int = 0) -> None:
+        """Add members (role and visibility for group members); an existing member is kept as is."""
 
     async def remove_members(self, conversation_id: str, user_ids: Sequence[str]) -> None: ...
 
@@ -101,3 +128,15 @@ class MessageDB(Protocol):
 
     async def conversations_of(self, user_id: str) -> list[ConversationId]:
         """Sorted."""
+
+    # -- groups --------------------------------------------------------------------
+    async def create_group(self, group: GroupRecord) -> bool:
+        """Record a new group; False if the id is taken (it is never freed)."""
+
+    async def get_group(self, conversation_id: str) -> GroupRecord | None: ...
+
+    async def group_members(self, conversation_id: str) -> list[GroupMember]:
+        """Ordered by joined_at, then user_id."""
+
+    async def set_member_role(self, conversation_id: str, user_id: str, role: str) -> bool:
+        """False if user_id is not a member."""

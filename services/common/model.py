@@ -63,6 +63,7 @@ class SyncType(enum.Enum):
     DELETE = "delete"
     RECALL = "recall"
     READ = "read"
+    MEMBER = "member"  # a group's membership changed (payload: change, user_ids, role)
 
 
 class DeviceType(enum.Enum):

@@ -31,7 +31,7 @@ __all__ = [
 
 KNOWN_TYPES = frozenset({
     "send", "ack", "read", "sync", "recall", "delete", "heartbeat", "presence",
-    "group_create", "group_join", "group_leave",
+    "group_create", "group_join", "group_leave", "group_add", "group_remove", "group_set_role", "group_info",
 })
 _MAX_SEQ = 2**53  # JSON clients cannot represent more; anything above is absurd
 # Arrays/objects nested in one frame, the frame object itself being level 1. Deep enough for

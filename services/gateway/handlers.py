@@ -10,7 +10,8 @@ from services.common.config import GatewayConfig
 from services.common.errors import InvalidInput, TooLarge
 from services.common.ids import ConversationId, MessageIdGenerator
 from services.common.metrics import ACK_RECEIVED, MESSAGES_IN, MESSAGES_IN_TEXT
-from services.common.model import Message, SessionStatus, group_conversation_id, now_ms, validate_name
+from services.common.model import MAX_GROUP_MEMBERS, Message, SessionStatus, group_conversation_id, now_ms, validate_name
+from services.delivery.groups import HISTORY_RULES, JOIN_POLICIES
 from services.router.client import RouterClient
 from services.session.client import SessionClient
 from services.sync.client import SyncClient
@@ -30,7 +31,6 @@ from .frames import (
 __all__ = ["FrameHandlers", "Peers"]
 
 Handler = Callable[[ClientConnection, dict], Awaitable[None]]
-_MAX_GROUP_MEMBERS = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +53,8 @@ class FrameHandlers:
             "send": self.send, "ack": self.ack, "read": self.read, "sync": self.sync,
             "recall": self.recall, "delete": self.delete, "heartbeat": self.heartbeat,
             "presence": self.presence, "group_create": self.group_create,
-            "group_join": self.group_join, "group_leave": self.group_leave,
+            "group_join": self.group_join, "group_leave": self.group_leave, "group_add": self.group_add,
+            "group_remove": self.group_remove, "group_set_role": self.group_set_role, "group_info": self.group_info,
         }
 
     async def send(self, conn: ClientConnection, frame: dict) -> None:
@@ -150,19 +151,30 @@ class FrameHandlers:
         except ValueError as exc:
             raise InvalidInput(f"field 'group_id': {exc}") from exc
 
-    async def group_create(self, conn: ClientConnection, frame: dict) -> None:
-        group_id = self._group_id(frame)
-        members = frame.get("members", [])
-        if not isinstance(members, list) or len(members) > _MAX_GROUP_MEMBERS:
-            raise BadFrame(f"field 'members' must be a list of at most {_MAX_GROUP_MEMBERS} user ids")
+    def _user_ids(self, frame: dict, field: str) -> list[str]:
+        users = frame.get(field)
+        if not isinstance(users, list) or len(users) > MAX_GROUP_MEMBERS:
+            raise BadFrame(f"field '{field}' must be a list of at most {MAX_GROUP_MEMBERS} user ids")
         try:
-            users = sorted({validate_name(m, "member") for m in members} | {conn.user_id})
+            return sorted({validate_name(u, "member") for u in users})
         except ValueError as exc:
-            raise InvalidInput(f"field 'members': {exc}") from exc
-        conversation_id = group_conversation_id(group_id)
-        users = await self.gw.router.create_group(conn.user_id, conversation_id, users)
-        conn.push(codec.dumps({"type": "group_created", "ref": frame.get("id"), "conversation_id": conversation_id,
-                               "members": users}))
+            raise InvalidInput(f"field '{field}': {exc}") from exc
+
+    def _choice(self, frame: dict, field: str, choices: tuple[str, ...]) -> str:
+        value = frame.get(field, choices[0])
+        if value not in choices:
+            raise InvalidInput(f"field '{field}' must be one of {', '.join(choices)}")
+        return value
+
+    async def group_create(self, conn: ClientConnection, frame: dict) -> None:
+        conversation_id = group_conversation_id(self._group_id(frame))
+        members = self._user_ids(frame, "members") if "members" in frame else []
+        info = await self.gw.router.create_group(
+            conn.user_id, conversation_id, members, join_policy=self._choice(frame, "join_policy", JOIN_POLICIES),
+            history=self._choice(frame, "history", HISTORY_RULES))
+        wire = info.to_wire()
+        conn.push(codec.dumps({"type": "group_created", "ref": frame.get("id"), **wire,
+                               "members": [m["user_id"] for m in wire["members"]]}))
 
     async def group_join(self, conn: ClientConnection, frame: dict) -> None:
         conversation_id = group_conversation_id(self._group_id(frame))
@@ -174,4 +186,29 @@ class FrameHandlers:
         await self.gw.router.leave_group(conn.user_id, conversation_id)
         conn.push(codec.dumps({"type": "group_left", "ref": frame.get("id"), "conversation_id": conversation_id}))
 
+    async def group_add(self, conn: ClientConnection, frame: dict) -> None:
+        conversation_id = group_conversation_id(self._group_id(frame))
+        added = await self.gw.router.add_members(conn.user_id, conversation_id, self._user_ids(frame, "user_ids"))
+        conn.push(codec.dumps({"type": "group_updated", "ref": frame.get("id"), "conversation_id": conversation_id,
+                               "change": "added", "user_ids": added}))
 
+    async def group_remove(self, conn: ClientConnection, frame: dict) -> None:
+        conversation_id = group_conversation_id(self._group_id(frame))
+        gone = await self.gw.router.remove_members(conn.user_id, conversation_id, self._user_ids(frame, "user_ids"))
+        conn.push(codec.dumps({"type": "group_updated", "ref": frame.get("id"), "conversation_id": conversation_id,
+                               "change": "removed", "user_ids": gone}))
+
+    async def group_set_role(self, conn: ClientConnection, frame: dict) -> None:
+        conversation_id = group_conversation_id(self._group_id(frame))
+        user_id = require_str(frame, "user_id")
+        role = require_str(frame, "role", max_len=16)
+        if role not in ("admin", "member"):
+            raise InvalidInput("field 'role' must be 'admin' or 'member'")
+        await self.gw.router.set_role(conn.user_id, conversation_id, user_id, role)
+        conn.push(codec.dumps({"type": "group_updated", "ref": frame.get("id"), "conversation_id": conversation_id,
+                               "change": "role", "user_ids": [user_id], "role": role}))
+
+    async def group_info(self, conn: ClientConnection, frame: dict) -> None:
+        conversation_id = group_conversation_id(self._group_id(frame))
+        info = await self.gw.router.group_info(conn.user_id, conversation_id)
+        conn.push(codec.dumps({"type": "group_info", "ref": frame.get("id"), **info.to_wire()}))

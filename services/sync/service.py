@@ -37,6 +37,7 @@ __all__ = ["SyncService"]
 
 log = logging.getLogger("flare.sync")
 
+_READ_ACK_SPAN = 1000  # newest messages a read looks at to find their senders' devices
 _BUFFER_LIMIT = 200_000  # (device, conversation) keys buffered; beyond it the buffer is flushed
 
 
@@ -132,6 +133,15 @@ class SyncService:
         out: SyncResult = {}
         for conversation_id in conversations:
             cursor = server.get(conversation_id, Cursor())
+            hidden_seq, hidden_event = await self._membership.visibility(conversation_id, user_id)
+            if cursor.seq < hidden_seq or cursor.event_id < hidden_event:
+                # What came before this member joined is not theirs to see (history "joined"),
+                # so the device needs none of it: its stored cursor starts after it.
+                stored = Cursor(max(cursor.seq, hidden_seq), max(cursor.event_id, hidden_event))
+                if conversation_id not in (cursors or {}):
+                    self.note_ack(user_id, device_id, conversation_id, seq=stored.seq, after_seq=0,
+                                  event_id=stored.event_id, after_event_id=0)
+                cursor = stored
             messages: list[Message] = []
             if max_seqs.get(conversation_id, 0) > cursor.seq:
                 messages = await self._messages_after(
@@ -192,21 +202,30 @@ class SyncService:
         ))
 
     async def read(self, user_id: str, conversation_id: str, seq: int) -> ConversationEvent:
+        """Move the user's read position forward (never back): a READ event to the other
+        members' devices, and a `read` ack to each device that sent a newly read message."""
         members = await self._membership.require_member(user_id, conversation_id)
         max_seq = (await self._db.max_seqs([conversation_id])).get(conversation_id, 0)
         seq = min(seq, max_seq)
+        hidden_seq, _ = await self._membership.visibility(conversation_id, user_id)
+        previous = max(await self._db.read_position(conversation_id, user_id), hidden_seq)
+        if seq <= previous:  # not forward: nothing to tell anyone
+            return ConversationEvent(
+                conversation_id=ConversationId(conversation_id), sync_type=SyncType.READ, msg_id=0,
+                seq=previous, actor_id=UserId(user_id), timestamp=now_ms())
         event = await self._db.append_event(ConversationEvent(
             conversation_id=ConversationId(conversation_id), sync_type=SyncType.READ, msg_id=0, seq=seq,
             actor_id=UserId(user_id), timestamp=now_ms(),
         ))
-        # Other members learn "read up to seq" as an ack of level read; the reader's own
-        # devices get the event so they clear their unread state too.
+        newly_read = await self._db.messages_after(conversation_id, max(previous, seq - _READ_ACK_SPAN),
+                                                   limit=_READ_ACK_SPAN)
+        senders = {(m.sender_id, m.sender_device) for m in newly_read if m.seq <= seq and m.sender_id != user_id}
         receipt = codec.dumps({"type": "ack", "level": "read", "conversation_id": conversation_id,
                                "seq": seq, "user_id": user_id})
-        await self._fanout.to_users({
-            **{m: [receipt] for m in members if m != user_id},
-            user_id: [codec.dumps({"type": "event", **event.to_wire()})],
-        })
+        frame = codec.dumps({"type": "event", **event.to_wire()})
+        await self._fanout.to_users({m: [frame] for m in members if m != user_id})
+        if senders:
+            await self._fanout.to_devices({sender: [receipt] for sender in senders})
         return event
 
     async def _require(self, msg_id: int, user_id: str) -> Message:
@@ -214,7 +233,8 @@ class SyncService:
         if message is None:
             raise NotFound(f"message {msg_id} does not exist")
         members = await self._membership.members(message.conversation_id)
-        if user_id not in members:
+        hidden_seq, _ = await self._membership.visibility(message.conversation_id, user_id)
+        if user_id not in members or message.seq <= hidden_seq:
             raise NotFound(f"message {msg_id} does not exist")  # do not reveal other conversations
         return message
 

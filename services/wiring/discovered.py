@@ -91,9 +91,13 @@ ROUTER = Contract("router", RouterClient, GrpcRouterClient, {
     "send": Call("nothing: store.accept deduplicates (sender, client_msg_id)"),
     "on_delivered": Call("nothing: DELIVERED is sent once per recipient (pending set, or the shared marker)"),
     "deliver": Call("nothing: gateways drop a (conversation, seq) a connection already has"),
-    "create_group": Call("nothing: adding members who are members already changes nothing"),
+    "create_group": Call("the repeat is refused with conflict (the id is taken), though the group was made"),
     "join_group": Call("nothing: joining twice is joining once"),
     "leave_group": Call("nothing: leaving twice is leaving once"),
+    "add_members": Call("nothing: the repeat finds them members and adds no one"),
+    "remove_members": Call("nothing: the repeat finds them gone and removes no one"),
+    "set_role": Call("nothing: setting the same role again changes nothing"),
+    "group_info": Call(_READ),
 })
 SYNC = Contract("sync", SyncClient, GrpcSyncClient, {
     # Not failed over: a sync goes to the instance whose client buffers note_ack (clients[0]),

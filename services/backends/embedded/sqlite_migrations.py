@@ -60,4 +60,23 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX members_user ON members (user_id, conversation_id);
         """,
     ),
+    (
+        "0003_groups",
+        """
+        CREATE TABLE groups (
+            conversation_id TEXT    PRIMARY KEY,
+            join_policy     TEXT    NOT NULL,  -- invite | open
+            history         TEXT    NOT NULL,  -- joined | shared
+            created_at      INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        ALTER TABLE members ADD COLUMN role TEXT NOT NULL DEFAULT 'member';
+        ALTER TABLE members ADD COLUMN visible_after_seq INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE members ADD COLUMN visible_after_event INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE members ADD COLUMN joined_at INTEGER NOT NULL DEFAULT 0;
+        -- Groups made before roles existed: invite-only, shared history, every member an admin.
+        INSERT INTO groups (conversation_id, join_policy, history, created_at)
+            SELECT DISTINCT conversation_id, 'invite', 'shared', 0 FROM members WHERE conversation_id LIKE 'group:%';
+        UPDATE members SET role = 'admin' WHERE conversation_id LIKE 'group:%';
+        """,
+    ),
 ]

@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import replace
 
-from services.backends.messagedb import CursorUpdate
+from services.backends.messagedb import CursorUpdate, GroupMember, GroupRecord
 from services.common import codec
 from services.common.errors import Conflict, InvalidInput, NotFound
 from services.common.ids import ConversationId, DeviceId, UserId
@@ -239,6 +239,21 @@ class SQLiteMessageDB:
 
         return await self._db.read(run, "deleted_seqs")
 
+    async def read_position(self, conversation_id: str, user_id: str) -> int:
+        def run(conn: sqlite3.Connection) -> int:
+            return conn.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM events WHERE conversation_id = ? AND actor_id = ? "
+                "AND sync_type = 'read'", (conversation_id, user_id)).fetchone()[0]
+
+        return await self._db.read(run, "read_position")
+
+    async def last_event_id(self, conversation_id: str) -> int:
+        def run(conn: sqlite3.Connection) -> int:
+            return conn.execute("SELECT COALESCE(MAX(event_id), 0) FROM events WHERE conversation_id = ?",
+                                (conversation_id,)).fetchone()[0]
+
+        return await self._db.read(run, "last_event_id")
+
     # -- cursors -----------------------------------------------------------------------
     async def get_cursors(self, user_id: str, device_id: str) -> dict[str, Cursor]:
         def run(conn: sqlite3.Connection) -> dict[str, Cursor]:
@@ -271,11 +286,15 @@ class SQLiteMessageDB:
         await self._db.write(run, "advance_cursors")
 
     # -- membership ----------------------------------------------------------------------
-    async def add_members(self, conversation_id: str, user_ids: Sequence[str]) -> None:
-        rows = [(conversation_id, user_id) for user_id in user_ids]
+    async def add_members(self, conversation_id: str, user_ids: Sequence[str], *, role: str = "member",
+                          visible_after_seq: int = 0, visible_after_event: int = 0, joined_at: int = 0) -> None:
+        rows = [(conversation_id, user_id, role, visible_after_seq, visible_after_event, joined_at)
+                for user_id in user_ids]
 
         def run(conn: sqlite3.Connection) -> None:
-            conn.executemany("INSERT OR IGNORE INTO members (conversation_id, user_id) VALUES (?, ?)", rows)
+            conn.executemany(
+                "INSERT OR IGNORE INTO members (conversation_id, user_id, role, visible_after_seq, "
+                "visible_after_event, joined_at) VALUES (?, ?, ?, ?, ?, ?)", rows)
 
         await self._db.write(run, "add_members")
 
@@ -304,3 +323,36 @@ class SQLiteMessageDB:
             return [ConversationId(conversation_id) for (conversation_id,) in rows]
 
         return await self._db.read(run, "conversations_of")
+
+    # -- groups --------------------------------------------------------------------------
+    async def create_group(self, group: GroupRecord) -> bool:
+        def run(conn: sqlite3.Connection) -> int:
+            return conn.execute(
+                "INSERT OR IGNORE INTO groups (conversation_id, join_policy, history, created_at) VALUES (?, ?, ?, ?)",
+                (group.conversation_id, group.join_policy, group.history, group.created_at)).rowcount
+
+        return await self._db.write(run, "create_group") == 1
+
+    async def get_group(self, conversation_id: str) -> GroupRecord | None:
+        def run(conn: sqlite3.Connection) -> GroupRecord | None:
+            row = conn.execute("SELECT conversation_id, join_policy, history, created_at FROM groups "
+                               "WHERE conversation_id = ?", (conversation_id,)).fetchone()
+            return None if row is None else GroupRecord(ConversationId(row[0]), row[1], row[2], row[3])
+
+        return await self._db.read(run, "get_group")
+
+    async def group_members(self, conversation_id: str) -> list[GroupMember]:
+        def run(conn: sqlite3.Connection) -> list[GroupMember]:
+            rows = conn.execute(
+                "SELECT user_id, role, visible_after_seq, visible_after_event, joined_at FROM members "
+                "WHERE conversation_id = ? ORDER BY joined_at, user_id", (conversation_id,))
+            return [GroupMember(UserId(u), role, seq, event, at) for u, role, seq, event, at in rows]
+
+        return await self._db.read(run, "group_members")
+
+    async def set_member_role(self, conversation_id: str, user_id: str, role: str) -> bool:
+        def run(conn: sqlite3.Connection) -> int:
+            return conn.execute("UPDATE members SET role = ? WHERE conversation_id = ? AND user_id = ?",
+                                (role, conversation_id, user_id)).rowcount
+
+        return await self._db.write(run, "set_member_role") == 1

@@ -111,9 +111,29 @@ async def _0002_events_cursors_members(conn: asyncpg.Connection) -> None:
     """)
 
 
+async def _0003_groups(conn: asyncpg.Connection) -> None:
+    await conn.execute("""
+        CREATE TABLE groups (
+            conversation_id text   PRIMARY KEY,
+            join_policy     text   NOT NULL,  -- invite | open
+            history         text   NOT NULL,  -- joined | shared
+            created_at      bigint NOT NULL
+        );
+        ALTER TABLE members ADD COLUMN role text NOT NULL DEFAULT 'member';
+        ALTER TABLE members ADD COLUMN visible_after_seq bigint NOT NULL DEFAULT 0;
+        ALTER TABLE members ADD COLUMN visible_after_event bigint NOT NULL DEFAULT 0;
+        ALTER TABLE members ADD COLUMN joined_at bigint NOT NULL DEFAULT 0;
+        -- Groups made before roles existed: invite-only, shared history, every member an admin.
+        INSERT INTO groups (conversation_id, join_policy, history, created_at)
+            SELECT DISTINCT conversation_id, 'invite', 'shared', 0 FROM members WHERE conversation_id LIKE 'group:%';
+        UPDATE members SET role = 'admin' WHERE conversation_id LIKE 'group:%';
+    """)
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_messages", _0001_messages),
     ("0002_events_cursors_members", _0002_events_cursors_members),
+    ("0003_groups", _0003_groups),
 ]
 
 

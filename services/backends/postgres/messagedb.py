@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
-from services.backends.messagedb import CursorUpdate
+from services.backends.messagedb import CursorUpdate, GroupMember, GroupRecord
 from services.common import codec
 from services.common.errors import BackendUnavailable, InvalidInput, NotFound
 from services.common.ids import ConversationId, DeviceId, UserId
@@ -300,6 +300,18 @@ class PostgresMessageDB:
                 "AND seq BETWEEN $3 AND $4", conversation_id, user_id, from_seq, to_seq)
         return {row["seq"] for row in rows}
 
+    async def read_position(self, conversation_id: str, user_id: str) -> int:
+        async with self._conn("read position") as conn:
+            return await conn.fetchval(
+                "SELECT COALESCE(MAX(seq), 0) FROM events WHERE conversation_id = $1 AND actor_id = $2 "
+                "AND sync_type = 'read'", conversation_id, user_id)
+
+    async def last_event_id(self, conversation_id: str) -> int:
+        async with self._conn("last event id") as conn:
+            value = await conn.fetchval("SELECT last_event_id FROM event_counters WHERE conversation_id = $1",
+                                        conversation_id)
+        return value or 0
+
     # -- cursors ------------------------------------------------------------------------------------
     async def get_cursors(self, user_id: str, device_id: str) -> dict[str, Cursor]:
         async with self._conn("read cursors") as conn:
@@ -318,13 +330,15 @@ class PostgresMessageDB:
                     for u in updates])
 
     # -- membership ---------------------------------------------------------------------------------
-    async def add_members(self, conversation_id: str, user_ids: Sequence[str]) -> None:
+    async def add_members(self, conversation_id: str, user_ids: Sequence[str], *, role: str = "member",
+                          visible_after_seq: int = 0, visible_after_event: int = 0, joined_at: int = 0) -> None:
         if not user_ids:
             return
         async with self._conn("add members") as conn:
             await conn.execute(
-                "INSERT INTO members (conversation_id, user_id) SELECT $1, u FROM unnest($2::text[]) AS u "
-                "ON CONFLICT DO NOTHING", conversation_id, list(user_ids))
+                "INSERT INTO members (conversation_id, user_id, role, visible_after_seq, visible_after_event, joined_at) "
+                "SELECT $1, u, $3, $4, $5, $6 FROM unnest($2::text[]) AS u ON CONFLICT DO NOTHING",
+                conversation_id, list(user_ids), role, visible_after_seq, visible_after_event, joined_at)
 
     async def remove_members(self, conversation_id: str, user_ids: Sequence[str]) -> None:
         if not user_ids:
@@ -346,3 +360,33 @@ class PostgresMessageDB:
                 'SELECT conversation_id FROM members WHERE user_id = $1 ORDER BY conversation_id COLLATE "C"',
                 user_id)
         return [ConversationId(row["conversation_id"]) for row in rows]
+
+    # -- groups -------------------------------------------------------------------------------------
+    async def create_group(self, group: GroupRecord) -> bool:
+        async with self._conn("create group") as conn:
+            status = await conn.execute(
+                "INSERT INTO groups (conversation_id, join_policy, history, created_at) VALUES ($1, $2, $3, $4) "
+                "ON CONFLICT DO NOTHING", group.conversation_id, group.join_policy, group.history, group.created_at)
+        return status.endswith(" 1")
+
+    async def get_group(self, conversation_id: str) -> GroupRecord | None:
+        async with self._conn("read group") as conn:
+            row = await conn.fetchrow("SELECT conversation_id, join_policy, history, created_at FROM groups "
+                                      "WHERE conversation_id = $1", conversation_id)
+        if row is None:
+            return None
+        return GroupRecord(ConversationId(row["conversation_id"]), row["join_policy"], row["history"], row["created_at"])
+
+    async def group_members(self, conversation_id: str) -> list[GroupMember]:
+        async with self._conn("read group members") as conn:
+            rows = await conn.fetch(
+                "SELECT user_id, role, visible_after_seq, visible_after_event, joined_at FROM members "
+                'WHERE conversation_id = $1 ORDER BY joined_at, user_id COLLATE "C"', conversation_id)
+        return [GroupMember(UserId(r["user_id"]), r["role"], r["visible_after_seq"], r["visible_after_event"],
+                            r["joined_at"]) for r in rows]
+
+    async def set_member_role(self, conversation_id: str, user_id: str, role: str) -> bool:
+        async with self._conn("set member role") as conn:
+            status = await conn.execute("UPDATE members SET role = $3 WHERE conversation_id = $1 AND user_id = $2",
+                                        conversation_id, user_id, role)
+        return status.endswith(" 1")
