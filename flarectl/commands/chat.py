@@ -52,6 +52,11 @@ def _describe(frame: dict) -> str | None:
     if kind == "event":
         if frame["sync_type"] == "read":
             return f"[dim]  {frame['actor_id']} read up to #{frame['seq']}[/]"
+        if frame["sync_type"] == "member":
+            payload = frame.get("payload", {})
+            role = f" ({payload['role']})" if "role" in payload else ""
+            return (f"[cyan]  {frame['conversation_id']}: {payload.get('change')} "
+                    f"{', '.join(payload.get('user_ids', []))}{role} by {frame['actor_id']}[/]")
         return f"[yellow]  {frame['sync_type']} of #{frame['seq']} by {frame['actor_id']}[/]"
     if kind == "error":
         return f"[red]  error {frame['code']}: {frame['message']}[/]"
@@ -199,8 +204,14 @@ def chat(
     async def run() -> None:
         if group and members:
             async with connect(url) as ws:
-                await ws.send(codec.dumps({"type": "group_create", "group_id": group,
+                await ws.recv()  # hello
+                await ws.send(codec.dumps({"type": "group_create", "id": "create", "group_id": group,
                                            "members": [m for m in members.split(",") if m]}), text=True)
+                async for raw in ws:  # wait for the answer, so the chat below sees the group
+                    answer = codec.loads(raw)
+                    if answer.get("ref") == "create":
+                        out.print(_describe(answer) or f"[green]group {group} created[/]", highlight=False)
+                        break
         await _session(url, conversation_id, quiet_acks)
 
     try:
