@@ -158,7 +158,7 @@ class ChatLoad:
             cursor = 0
             while True:
                 ref = f"sync-{next(_attempts)}"
-                await client.send_frame({"type": "sync", "id": ref, "cursors": {conversation: cursor}})
+                await client.send_frame({"type": "sync", "id": ref, "cursors": {conversation: {"seq": cursor}}})
                 result = await client.wait_for(lambda f: f.get("ref") == ref and f.get("type") in ("sync_result",
                                                                                                     "error"))
                 if result["type"] == "error":  # e.g. unavailable while a backend recovers: ask again
