@@ -68,9 +68,10 @@ def _describe(frame: dict) -> str | None:
 def _read_stdin(loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[str | None]) -> None:
     """A daemon thread: a pending readline never keeps the process from exiting."""
     def forever() -> None:
-        for line in sys.stdin:
-            loop.call_soon_threadsafe(lines.put_nowait, line)
-        loop.call_soon_threadsafe(lines.put_nowait, None)
+        with contextlib.suppress(RuntimeError):  # the loop closed: the chat is over
+            for line in sys.stdin:  # a full queue blocks this thread, not the chat
+                asyncio.run_coroutine_threadsafe(lines.put(line), loop).result()
+            asyncio.run_coroutine_threadsafe(lines.put(None), loop).result()
 
     threading.Thread(target=forever, name="chat-stdin", daemon=True).start()
 
