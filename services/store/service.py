@@ -21,6 +21,8 @@ owner) is the only writer of seq for the conversations in it. For each batch it
   4. hands the batch to the delivery client (services.delivery: in-process, or a router's
      Deliver RPC), awaiting it before the next batch.
 A crash between 3's write and commit re-consumes the batch; step 1 makes that harmless.
+A revoke waits for the batch being written (1–3), so the next owner never reads the
+MessageDB in the middle of it.
 """
 
 from __future__ import annotations
@@ -95,6 +97,8 @@ class StoreService:
         self.tiering: object | None = None  # the last applied tiering policy
         self.persisted = 0  # messages written by this instance's consumer (for health/status)
         self._backlog_end: dict[int, int] | None = None  # end offsets when this instance started
+        self._persisting = asyncio.Lock()  # held while a batch is sequenced and written
+        self._generation = 0  # bumped by every revoke
 
     async def apply_config(self, kind: str, document: dict) -> int:
         """`tiering`: l0_ttl applies to every message persisted from now on; the rest of the
@@ -232,7 +236,14 @@ class StoreService:
         log.info("store owns partitions %s", sorted(p.partition for p in partitions))
 
     async def _on_revoke(self, partitions: set[TopicPartition]) -> None:
-        self._counters.clear()
+        # Two writers of one conversation's seqs must never overlap: if the new owner read
+        # the MessageDB while this instance was still inserting a batch, both would
+        # sequence the same messages from different counters (the MessageDB keeps one row
+        # per msg_id, the other seqs would be delivered as phantoms and leave gaps). So the
+        # revoke waits for a batch being written, and a batch not yet written is dropped.
+        async with self._persisting:
+            self._generation += 1
+            self._counters.clear()
 
     async def _consume_forever(self) -> None:
         assert self._consumer is not None
@@ -246,10 +257,15 @@ class StoreService:
             if not batches:
                 continue
             records = [r for recs in batches.values() for r in recs]
+            generation = self._generation
             attempt = 0
+            stored: list[Message] | None = None
             while True:
                 try:
-                    stored = await self._persist(records)
+                    async with self._persisting:  # a revoke waits for this batch to be written
+                        if generation != self._generation:
+                            break  # revoked meanwhile: the new owner persists it (and sequences it)
+                        stored = await self._persist(records)
                     break
                 except Exception as exc:
                     # The DB is down (or a driver failed in a way its adapter did not foresee):
@@ -260,6 +276,10 @@ class StoreService:
                                 exc_info=not isinstance(exc, BackendError))
                     self._counters.clear()
                     await asyncio.sleep(delay)
+            if stored is None:
+                log.warning("store batch dropped: its partitions were revoked before it was persisted")
+                await self._rewind(batches)
+                continue
             try:
                 await self._consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batches.items()})
             except FlareError as exc:
@@ -269,15 +289,19 @@ class StoreService:
                 # still ours, rewind so that "whoever" is this instance.
                 log.warning("store commit failed (%s); the batch is re-read and delivered then", exc)
                 self._counters.clear()
-                for tp, recs in batches.items():
-                    with contextlib.suppress(FlareError):  # no longer ours: the new owner reads it
-                        await self._consumer.seek(tp, recs[0].offset)
+                await self._rewind(batches)
                 continue
             if stored and self._delivery is not None:
                 try:
                     await self._delivery.deliver(stored)
                 except Exception:  # delivery problems never stop persistence
                     log.exception("delivery hand-off failed")
+
+    async def _rewind(self, batches: dict[TopicPartition, list[LogRecord]]) -> None:
+        assert self._consumer is not None
+        for tp, recs in batches.items():
+            with contextlib.suppress(FlareError):  # no longer ours: the new owner reads it
+                await self._consumer.seek(tp, recs[0].offset)
 
     async def _persist(self, records: Sequence[LogRecord]) -> list[Message]:
         messages: list[Message] = []
