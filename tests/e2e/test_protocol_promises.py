@@ -191,6 +191,15 @@ async def test_7_after_a_reconnect_every_stored_message_comes_live_or_in_sync_wi
     assert {i for ids in copies.values() for i in ids} == set(msg_ids)
     live = [m["seq"] for m in again.messages(AB)]
     assert live == sorted(set(live)), "a connection gets each seq at most once, in order"
+    # The sender, reconnected, resends one it already has: every ack of it names the msg_id
+    # its `message` frame carries, so the sender matches its own sends by client_msg_id.
+    resender = await flare.client("alice", "phone-2")
+    cmid = next(f["client_msg_id"] for f in alice.frames if f.get("level") == "stored")
+    await resender.send("again", to="bob", client_msg_id=cmid)
+    acks = await resender.wait_count(lambda f: f.get("type") == "ack" and f["client_msg_id"] == cmid, 2)
+    original = next(m for m in alice.messages(AB) if m["client_msg_id"] == cmid)
+    assert [(a["level"], a["msg_id"], a["duplicate"]) for a in acks] == [
+        ("received", original["msg_id"], True), ("stored", original["msg_id"], True)]
 
 
 # -- 8. over-deep bodies are refused, the connection stays --------------------------------------
