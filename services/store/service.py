@@ -113,7 +113,9 @@ class StoreService:
 
     async def start(self, *, consume: bool = True) -> None:
         await self._log.create_topic(self._config.topic, partitions=self._config.partitions)
-        self._backlog_end = await self._log.end_offsets(self._config.topic)
+        # Partitions that held records when this instance started (none: nothing to wait for).
+        end = await self._log.end_offsets(self._config.topic)
+        self._backlog_end = {p: offset for p, offset in end.items() if offset > 0} or None
         if consume:
             self._consumer = self._log.consumer(
                 self._config.consumer_group, [self._config.topic],
@@ -178,7 +180,10 @@ class StoreService:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + _BACKLOG_WAIT_S
         while True:
-            committed = await self._log.committed_offsets(self._config.consumer_group, self._config.topic)
+            try:
+                committed = await self._log.committed_offsets(self._config.consumer_group, self._config.topic)
+            except FlareError:  # the group coordinator is not ready yet: ask again until the deadline
+                committed = {}
             if all(committed.get(p, 0) >= offset for p, offset in end.items()):
                 self._backlog_end = None
                 return True
