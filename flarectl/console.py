@@ -16,6 +16,7 @@ import orjson
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from services.common.errors import (
@@ -62,9 +63,10 @@ def emit(data: object, fmt: OutputFormat = OutputFormat.table, *, human: Callabl
 
 
 def fail(message: str, code: ExitCode = ExitCode.FAILURE, *, hint: str | None = None) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    # Messages quote user input (a key, a file name): escaped, or "[/x]" in a file is markup.
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     if hint:
-        err.print(f"[dim]hint: {hint}[/]", highlight=False)
+        err.print(f"[dim]hint: {escape(hint)}[/]", highlight=False)
     raise typer.Exit(int(code))
 
 

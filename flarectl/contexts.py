@@ -21,6 +21,8 @@ import yaml
 
 from services.common.errors import InvalidInput, NotFound
 
+from .safeyaml import load_file
+
 __all__ = ["Target", "config_path", "load_contexts", "save_contexts", "resolve_target", "DEFAULT_ADDRESS"]
 
 DEFAULT_ADDRESS = "127.0.0.1:8702"
@@ -42,10 +44,7 @@ def load_contexts() -> dict:
     path = config_path()
     if not path.exists():
         return {"current": None, "contexts": {}}
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise InvalidInput(f"{path} is not valid YAML: {exc}") from exc
+    data = load_file(path) or {}  # DocumentError (InvalidInput) names the file and the problem
     if not isinstance(data, dict) or not isinstance(data.get("contexts", {}), dict):
         raise InvalidInput(f"{path}: expected a mapping with 'contexts'")
     data.setdefault("contexts", {})
