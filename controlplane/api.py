@@ -11,7 +11,7 @@ import grpc
 import grpc.aio
 
 from services.common import codec
-from services.common.auth import TokenClaims, verify_token
+from services.common.auth import AUDIENCE_CONTROLPLANE, ROLE_SERVICE, TokenClaims, verify_token
 from services.common.errors import FlareError, Forbidden, InvalidInput
 from services.common.grpc_errors import abort_with
 from services.common.proto import controlplane_pb2 as pb
@@ -58,13 +58,20 @@ class ControlPlaneApi(pb_grpc.ControlPlaneServicer):
         self._cp = daemon
 
     def authorize(self, context: grpc.aio.ServicerContext, role: str) -> TokenClaims:
+        """The claims of the call's control-plane token, if it is not revoked and its role may
+        act as `role`: viewer < operator < admin, and `service` (the config stream) only itself."""
         from .daemon import ROLES
 
         token = None
         for key, value in context.invocation_metadata() or ():
             if key == "authorization" and value.startswith("Bearer "):
                 token = value[len("Bearer "):]
-        claims = verify_token(self._cp.secret, token)
+        claims = verify_token(self._cp.secret, token, audience=AUDIENCE_CONTROLPLANE)
+        self._cp.revocations.check(claims)
+        if role == ROLE_SERVICE or claims.role == ROLE_SERVICE:
+            if claims.role != role:
+                raise Forbidden(f"role {claims.role or '(none)'} may not do this; needs {role}")
+            return claims
         if claims.role not in ROLES or ROLES.index(claims.role) < ROLES.index(role):
             raise Forbidden(f"role {claims.role or '(none)'} may not do this; needs {role}")
         return claims
@@ -108,16 +115,25 @@ class ControlPlaneApi(pb_grpc.ControlPlaneServicer):
 
     @_rpc("admin")
     async def IssueToken(self, request, context, claims):
-        from services.common.auth import verify_token as _verify
-
         token = self._cp.issue_token(request.role, subject=request.subject or "flarectl",
                                      ttl_s=request.ttl_s or 7 * 86400)
-        issued = _verify(self._cp.secret, token)
-        return pb.IssueTokenResponse(token=token, expires_at=issued.expires_at, role=request.role)
+        issued = verify_token(self._cp.secret, token, audience=AUDIENCE_CONTROLPLANE)
+        return pb.IssueTokenResponse(token=token, expires_at=issued.expires_at, role=request.role,
+                                     token_id=issued.token_id)
+
+    @_rpc("admin")
+    async def Revoke(self, request, context, claims):
+        target = request.WhichOneof("target")
+        result = await self._cp.revoke(token_id=request.token_id if target == "token_id" else "",
+                                       user=request.user if target == "user" else "",
+                                       expires_at=request.expires_at, actor=claims.subject, dry_run=request.dry_run)
+        return pb.RevokeResponse(kind=result["kind"], id=result["id"], revoked_at=result["revoked_at"],
+                                 not_before=result.get("not_before", 0.0), already=result.get("already", False),
+                                 dry_run=result["dry_run"], by=result["by"])
 
     async def Subscribe(self, request_iterator, context):
         try:
-            self.authorize(context, "viewer")
+            self.authorize(context, ROLE_SERVICE)  # before the hello: nothing registers unauthorized
             first = await anext(aiter(request_iterator), None)
             if first is None or not first.HasField("hello"):
                 raise InvalidInput("the first message on the stream must be a hello")

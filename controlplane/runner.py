@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.backends.registry import open_configstore
-from services.common.auth import load_or_create_secret, verify_token
+from services.common.auth import AUDIENCE_CONTROLPLANE, issue_token, load_or_create_secret, verify_token
 from services.common.config import load_config
 from services.common.errors import Unauthorized
 
@@ -43,15 +43,16 @@ def settings_from(config_file: str | None = None, *, store: str | None = None, d
 
 
 def ensure_admin_token(data_dir: Path, secret: bytes) -> Path:
+    """data_dir/admin.token, an admin token of the `controlplane` audience; a missing,
+    expired, foreign or audience-less one is replaced. (A *revoked* one is not noticed here:
+    delete the file after revoking it and the next start writes a new one.)"""
     path = data_dir / "admin.token"
     if path.exists():
         try:
-            verify_token(secret, path.read_text().strip())
+            verify_token(secret, path.read_text().strip(), audience=AUDIENCE_CONTROLPLANE)
             return path
         except Unauthorized:
-            pass  # expired or from another secret: replace it
-    from services.common.auth import issue_token
-
+            pass  # expired, from another secret or from before audiences: replace it
     path.write_text(issue_token(secret, "bootstrap-admin", ttl_s=365 * 86400, role="admin") + "\n")
     path.chmod(0o600)
     return path

@@ -33,7 +33,7 @@ from services.backends.log import Log
 from services.backends.messagedb import MessageDB
 from services.backends.objectstore import ObjectStore
 from services.backends.registry import open_cache, open_configstore, open_log, open_messagedb, open_objectstore
-from services.common.auth import issue_token
+from services.common.auth import ROLE_SERVICE, issue_token
 from services.common.config import FlareConfig, load_config
 from services.common.discovery import TOPOLOGY_PREFIX, Topology
 from services.common.errors import FlareError
@@ -120,18 +120,18 @@ class ProcessContext:
 
 
 def controlplane_token(config: FlareConfig, subject: str) -> str | None:
-    """FLARE_TOKEN, else data_dir/admin.token, else a viewer token minted from the secret."""
-    token = os.environ.get("FLARE_TOKEN")
+    """The instance's own `service` token for its config stream: FLARE_SERVICE_TOKEN (one
+    `flarectl auth token issue --role service` minted), else one minted from the token
+    secret the instance already holds. Never admin.token: an instance needs no operator
+    powers, and an operator token may not Subscribe."""
+    token = os.environ.get("FLARE_SERVICE_TOKEN")
     if token:
         return token.strip()
     data_dir = Path(config.data_dir).resolve()
-    path = data_dir / "admin.token"
-    if path.exists():
-        return path.read_text().strip()
     secret = config.token_secret.encode() if config.token_secret else None
     if secret is None and (data_dir / "token.secret").exists():
         secret = (data_dir / "token.secret").read_bytes().strip()
-    return issue_token(secret, subject, ttl_s=365 * 86400, role="viewer") if secret else None
+    return issue_token(secret, subject, ttl_s=365 * 86400, role=ROLE_SERVICE) if secret else None
 
 
 def _parser(service: str) -> argparse.ArgumentParser:
