@@ -23,7 +23,7 @@ from services.common import codec
 from services.common.errors import Conflict, InvalidInput, NotFound
 
 from . import keys
-from .documents import KINDS, StoredDocument, decode_stored, now_iso, spec_digest, validate_spec
+from services.common.documents import KINDS, StoredDocument, decode_stored, now_iso, spec_digest, validate_spec
 
 __all__ = ["ApplyResult", "DesiredState", "HISTORY_LIMIT"]
 

@@ -23,7 +23,6 @@ import math
 import secrets
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import orjson
 
@@ -31,7 +30,7 @@ from .errors import Unauthorized
 
 __all__ = [
     "AUDIENCE_CLIENT", "AUDIENCE_CONTROLPLANE", "AUDIENCES", "ROLE_SERVICE", "TokenClaims", "TokenExpired",
-    "TokenRevoked", "WrongAudience", "issue_token", "verify_token", "peek_token_id", "load_or_create_secret",
+    "TokenRevoked", "WrongAudience", "issue_token", "verify_token", "peek_token_id",
 ]
 
 AUDIENCE_CLIENT = "client"  # the WebSocket gateway
@@ -125,13 +124,3 @@ def peek_token_id(token: str) -> str:
     except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
         raise Unauthorized("not a Flare token (no token id in it)") from exc
 
-
-def load_or_create_secret(path: Path) -> bytes:
-    """The signing secret kept beside the data (0600); created on first use."""
-    if path.exists():
-        return path.read_bytes().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_hex(32).encode()
-    path.write_bytes(secret)
-    path.chmod(0o600)
-    return secret

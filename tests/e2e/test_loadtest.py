@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from flarectl.commands.loadtest import COMMANDS
 from flarectl.exitcodes import ExitCode
 from services.common.config import load_config
-from services.monolith import Monolith
+from services.wiring.monolith import Monolith
 from tests.infra.base import free_port, wait_listening
 
 pytestmark = pytest.mark.timeout(180)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from services.backends.messagedb import MessageDB
 from services.backends.registry import open_messagedb
-from services.split import SplitDeployment
+from services.wiring.split import SplitDeployment
 
 __all__ = ["SplitUnderTest", "split_on", "split_config_text", "SERVER_KINDS"]
 

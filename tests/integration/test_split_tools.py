@@ -12,7 +12,7 @@ import pytest
 
 from services.backends.registry import open_objectstore
 from services.common.model import c2c_conversation_id
-from services.split import SplitDeployment
+from services.wiring.split import SplitDeployment
 from tests.e2e.wsclient import WsClient
 
 from .split_harness import SERVER_KINDS, split_on

@@ -18,7 +18,6 @@ from services.common.ids import DeviceId, UserId
 from services.common.model import DeviceType, SessionStatus
 from services.session import (
     REPLACED_CLOSE_CODE,
-    InProcessSessionClient,
     SessionClient,
     SessionService,
     route_key,
@@ -365,8 +364,8 @@ async def test_a_second_instance_waits_for_the_device_lease(cache: MemoryCache, 
     assert await cache.get("session:lock:alice:phone") is None  # leases released
 
 
-async def test_the_in_process_client_is_a_session_client(service: SessionService) -> None:
-    client = InProcessSessionClient(service)
+async def test_the_service_is_its_own_in_process_session_client(service: SessionService) -> None:
+    client = service
     assert isinstance(client, SessionClient)
     result = await client.login(UserId("alice"), DeviceId("phone"), device_type="web", connection_id="c1", gateway_id="gw")
     assert (await client.heartbeat(UserId("alice"), DeviceId("phone"), connection_id="c1")).status is SessionStatus.ONLINE
@@ -378,7 +377,7 @@ async def test_the_in_process_client_is_a_session_client(service: SessionService
 
 def test_public_names() -> None:
     assert sorted(session_pkg.__all__) == sorted(
-        ["REPLACED_CLOSE_CODE", "InProcessSessionClient", "LoginResult", "SessionClient", "SessionService", "route_key"]
+        ["REPLACED_CLOSE_CODE", "LoginResult", "SessionClient", "SessionService", "route_key"]
     )
     for name in session_pkg.__all__:
         assert hasattr(session_pkg, name)

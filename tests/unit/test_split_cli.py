@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from flarectl.main import app
 from services.common.config import load_config
-from services.split import SplitDeployment, live_processes, stop_from_state
+from services.wiring.split import SplitDeployment, live_processes, stop_from_state
 
 
 @pytest.fixture

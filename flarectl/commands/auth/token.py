@@ -6,7 +6,7 @@ import enum
 
 import typer
 
-from flarectl.console import OutputFormat, emit, fail
+from flarectl.console import OutputFormat, emit, fail, unwrapped
 from flarectl.cpclient import CONTEXT_OPTION, call_controlplane
 from flarectl.durations import parse_duration
 from flarectl.exitcodes import ExitCode
@@ -33,4 +33,4 @@ def issue(
     except ValueError as exc:
         fail(str(exc), ExitCode.INVALID)
     result = call_controlplane(lambda c: c.issue_token(role.value, subject=subject, ttl_s=ttl_s), context=context)
-    emit(result, output, human=lambda r: r["token"])
+    emit(result, output, human=lambda r: unwrapped(r["token"]))

@@ -32,6 +32,7 @@ from itertools import islice
 from pathlib import Path
 
 from services.common.errors import BackendError
+from services.common.paths import create_private, ensure_private_dir
 
 __all__ = ["Segment", "PartitionFiles", "encode_record", "decode_records", "MAX_RECORD_BYTES"]
 
@@ -103,7 +104,7 @@ class PartitionFiles:
     @classmethod
     def open_sync(cls, directory: Path) -> tuple[PartitionFiles, int]:
         """Open (creating if needed), validate and index; return it and the bytes cut off a torn tail."""
-        directory.mkdir(parents=True, exist_ok=True)
+        ensure_private_dir(directory)
         paths = sorted(directory.glob(f"*{_SUFFIX}"))
         if not paths:
             paths = [_create_segment_file(directory, 0)]
@@ -227,7 +228,7 @@ def fsync_dir_sync(directory: Path) -> None:
 
 def _create_segment_file(directory: Path, base_offset: int) -> Path:
     path = directory / f"{base_offset:020d}{_SUFFIX}"
-    path.touch(exist_ok=True)
+    os.close(create_private(path))  # 0600: messages are nobody else's to read
     fsync_dir_sync(directory)  # the new name must survive a crash as well as its bytes
     return path
 

@@ -14,17 +14,29 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from services.backends.log import LogRecord, RebalanceCallback, TopicPartition
 from services.common.errors import BackendError, BackendUnavailable, Conflict, InvalidInput
+from services.common.paths import create_private
 
-from ._logfiles import fsync_dir_sync
-
-if TYPE_CHECKING:
-    from .filelog import FileLog
+from ._logfiles import PartitionFiles, fsync_dir_sync
 
 __all__ = ["GroupCoordinator", "FileLogConsumer"]
+
+
+class _Log(Protocol):
+    """What groups and consumers use of the FileLog they belong to. filelog.py imports this
+    module; naming the needs here, rather than importing FileLog back, keeps it one-way."""
+
+    _topics: dict[str, list[PartitionFiles]]
+    _waiters: dict[TopicPartition, set[asyncio.Event]]
+    _consumers: set[FileLogConsumer]
+    _closed: bool
+
+    async def _group(self, name: str) -> GroupCoordinator: ...
+
+    async def _read(self, plans: list[tuple[int, int, int, int]]) -> list[list]: ...
 
 
 class GroupCoordinator:
@@ -45,7 +57,7 @@ class GroupCoordinator:
             return {}
         return {TopicPartition(t, int(p)): int(o) for t, parts in raw.items() for p, o in parts.items()}
 
-    def rebalance(self, log: FileLog) -> None:
+    def rebalance(self, log: _Log) -> None:
         """Round-robin every partition of the subscribed topics over the members subscribed to it."""
         targets: dict[FileLogConsumer, set[TopicPartition]] = {m: set() for m in self.members}
         topics = sorted({t for m in self.members for t in m.topics})
@@ -85,7 +97,7 @@ class GroupCoordinator:
     def _write_sync(self, payload: bytes) -> None:
         # temp + rename: a crash leaves either the old or the new offsets, never half a file.
         tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "wb") as handle:
+        with os.fdopen(create_private(tmp, os.O_WRONLY | os.O_TRUNC), "wb") as handle:
             handle.write(payload)
             if self._fsync:
                 handle.flush()
@@ -97,7 +109,7 @@ class GroupCoordinator:
 
 class FileLogConsumer:
     def __init__(
-        self, log: FileLog, group: str, topics: Sequence[str], *,
+        self, log: _Log, group: str, topics: Sequence[str], *,
         on_assign: RebalanceCallback | None, on_revoke: RebalanceCallback | None,
     ) -> None:
         self._log = log

@@ -30,6 +30,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 from services.backends.log import LogConsumer, RebalanceCallback, RecordMetadata, TopicPartition
 from services.common.errors import BackendError, BackendUnavailable, InvalidInput, NotFound
+from services.common.paths import create_private, ensure_private_dir, write_private
 
 from ._logfiles import MAX_RECORD_BYTES, PartitionFiles, encode_record, fsync_dir_sync, read_sync
 from ._loggroups import FileLogConsumer, GroupCoordinator
@@ -117,9 +118,9 @@ class FileLog:
         self._writer = asyncio.create_task(self._write_forever(), name=f"filelog-writer:{self._dir}")
 
     def _open_sync(self) -> tuple[int, dict[str, list[PartitionFiles]], int]:
-        (self._dir / "topics").mkdir(parents=True, exist_ok=True)
-        (self._dir / "groups").mkdir(exist_ok=True)
-        lock_fd = os.open(self._dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        ensure_private_dir(self._dir / "topics")
+        ensure_private_dir(self._dir / "groups")
+        lock_fd = create_private(self._dir / ".lock", os.O_RDWR)
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
@@ -204,7 +205,7 @@ class FileLog:
         for p, files in enumerate(added, start=existing):
             files.tp = TopicPartition(topic_dir.name, p)
         tmp = topic_dir / "meta.json.tmp"
-        tmp.write_text(json.dumps({"partitions": partitions}))
+        write_private(tmp, json.dumps({"partitions": partitions}).encode())
         os.replace(tmp, topic_dir / "meta.json")
         fsync_dir_sync(topic_dir)
         fsync_dir_sync(topic_dir.parent)
