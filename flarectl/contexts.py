@@ -22,7 +22,7 @@ import yaml
 from services.common.errors import InvalidInput, NotFound
 from services.common.paths import default_data_dir, read_admin_token, write_private
 
-from .safeyaml import load_file
+from services.common.safeyaml import load_file
 
 __all__ = ["Target", "config_path", "load_contexts", "save_contexts", "resolve_target", "DEFAULT_ADDRESS"]
 
@@ -70,6 +70,8 @@ def resolve_target(context: str | None = None) -> Target:
         if name not in data["contexts"]:
             raise NotFound(f"no context named {name!r} in {config_path()}")
         entry = data["contexts"][name] or {}
+        if not isinstance(entry, dict):
+            raise InvalidInput(f"{config_path()}: context {name!r} must be a mapping (controlplane, token)")
     address = os.environ.get("FLARE_CONTROLPLANE") or entry.get("controlplane") or DEFAULT_ADDRESS
     token = os.environ.get("FLARE_TOKEN") or entry.get("token")
     if not token and not name:

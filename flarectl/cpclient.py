@@ -13,7 +13,7 @@ from services.common.errors import FlareError, InvalidInput, Unauthorized
 
 from .console import fail_from
 from .contexts import resolve_target
-from .safeyaml import DocumentError, load_file, load_stream
+from services.common.safeyaml import DocumentError, load_file, load_stream
 
 __all__ = ["call_controlplane", "read_manifest", "CONTEXT_OPTION"]
 
@@ -39,7 +39,7 @@ def call_controlplane(operation: Callable[[AdminClient], Awaitable[T]], *, conte
 
 def read_manifest(path: str) -> dict:
     """A document file ({kind, spec}) as YAML or JSON; `-` reads stdin. Parsed with limits
-    (flarectl.safeyaml); anything that is not a {kind: str, spec: mapping} exits 3 naming why."""
+    (services.common.safeyaml); anything that is not a {kind: str, spec: mapping} exits 3 naming why."""
     try:
         if path == "-":
             data = load_stream(typer.get_binary_stream("stdin"), source="stdin")

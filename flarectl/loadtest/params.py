@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from flarectl.safeyaml import DocumentError, load_file
+from services.common.safeyaml import DocumentError, load_file
 from services.common.paths import DEFAULT_DATA_DIR, token_secret_path
 
 __all__ = ["LoadTestParams", "ParamsError", "parse_duration", "load_scenario", "build_params", "OPTION_NAMES"]

@@ -14,7 +14,7 @@ import time
 import pytest
 from typer.testing import CliRunner
 
-from flarectl import safeyaml
+from services.common import safeyaml
 from flarectl.exitcodes import ExitCode
 from flarectl.main import app
 
@@ -133,3 +133,37 @@ def test_billion_laughs_is_refused_fast_in_bounded_memory(tmp_path):
     assert proc.returncode == ExitCode.INVALID, proc.stderr
     assert "expands to more than 2,000,000 values" in proc.stderr and "Traceback" not in proc.stderr
     assert elapsed < 10, elapsed
+
+
+def test_every_yaml_flarectl_reads_goes_through_the_limits(tmp_path, monkeypatch):
+    """stdin, `up --config`, `loadtest --scenario` and the contexts file: exit 3, no traceback."""
+    runner = CliRunner()
+    env = {"NO_COLOR": "1", "COLUMNS": "400", "FLARE_CONTROLPLANE": "127.0.0.1:9", "FLARE_TOKEN": "x",
+           "FLARECTL_CONFIG": str(tmp_path / "none.yaml")}
+
+    def run(*args: str, input: str | None = None, **extra: str):
+        result = runner.invoke(app, list(args), input=input, env={**env, **extra}, catch_exceptions=False)
+        return result.exit_code, result.stderr.replace(str(tmp_path), "TMP").strip()
+
+    assert run("config", "apply", "-f", "-", input="kind: push\nkind: push\n") == (
+        ExitCode.INVALID, "error: stdin: duplicate key 'kind' (first at line 1) (line 2, column 1)")
+
+    laughs = tmp_path / "flare.yaml"
+    laughs.write_text(LAUGHS.replace("kind: push\nspec: {x: *i}\n", "gateway: {port: *i}\n"))
+    code, stderr = run("up", "--config", str(laughs), "--data-dir", str(tmp_path / "d"))
+    assert (code, stderr) == (ExitCode.INVALID, "error: cannot load config: TMP/flare.yaml: expands to more than "
+                              "2,000,000 values (aliases count as what they repeat) (line 7, column 14)")
+
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text("users: 10\nusers: 20\n")
+    assert run("loadtest", "--scenario", str(scenario)) == (
+        ExitCode.INVALID, "error: --scenario: TMP/scenario.yaml: duplicate key 'users' (first at line 1) "
+                          "(line 2, column 1)")
+
+    contexts = tmp_path / "contexts.yaml"
+    contexts.write_text("current: a\ncontexts:\n  a: [not, a, mapping]\n")
+    assert run("status", FLARECTL_CONFIG=str(contexts)) == (
+        ExitCode.INVALID, "error: TMP/contexts.yaml: context 'a' must be a mapping (controlplane, token)")
+    contexts.write_text("current: a\ncurrent: b\n")
+    assert run("status", FLARECTL_CONFIG=str(contexts)) == (
+        ExitCode.INVALID, "error: TMP/contexts.yaml: duplicate key 'current' (first at line 1) (line 2, column 1)")

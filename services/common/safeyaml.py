@@ -1,4 +1,7 @@
-"""Reading YAML/JSON files an operator hands flarectl, with limits an attacker cannot get past.
+"""Reading YAML/JSON files an operator hands Flare, with limits an attacker cannot get past.
+
+Used wherever a document, a scenario, a contexts file or a YAML config is read (flarectl's
+files, `load_config`).
 
 PyYAML's safe loader is safe from code execution, not from the file itself: 400 bytes of
 nested aliases ("billion laughs") expand to billions of nodes once anything walks them,
@@ -31,7 +34,7 @@ from yaml.events import AliasEvent, MappingStartEvent, SequenceStartEvent
 from yaml.nodes import MappingNode, Node, ScalarNode
 from yaml.resolver import Resolver
 
-from services.common.errors import InvalidInput
+from .errors import InvalidInput
 
 __all__ = ["DocumentError", "MAX_BYTES", "MAX_DEPTH", "MAX_NODES", "load_text", "load_file", "load_stream"]
 
@@ -43,7 +46,9 @@ MAX_NODES = 2_000_000
 _INT64 = range(-(2**63), 2**63)
 
 
-class DocumentError(InvalidInput):
+class DocumentError(InvalidInput, ValueError):
+    """Also a ValueError: config loaders that catch ValueError keep catching bad YAML."""
+
     code = "invalid_document"
 
 
