@@ -46,6 +46,7 @@ REVOKED_USERS = REVOCATIONS + "users/"
 UserRevoked = Callable[[str, float], None]  # (user, not_before)
 
 _GRACE_S = 3600  # an entry outlives its token by this much (clock skew between issuers)
+_MAX_LEASE_S = 10 * 365 * 86400
 
 
 class Revocations:
@@ -164,8 +165,9 @@ class Revocations:
         if dry_run:
             return result
         lease = 0
-        if expires_at:
-            lease = await self._store.lease_grant(max(1, int(expires_at - now) + _GRACE_S))
+        ttl = int(expires_at - now) + _GRACE_S
+        if expires_at and ttl < _MAX_LEASE_S:  # else kept until deleted, like an unknown expiry
+            lease = await self._store.lease_grant(max(1, ttl))
         record = {"revoked_at": result["revoked_at"], "by": by, "expires_at": expires_at}
         await self._store.put(REVOKED_TOKENS + token_id, orjson.dumps(record), lease=lease)
         self._tokens[token_id] = float(expires_at)  # in force here before the watch echoes it

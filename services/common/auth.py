@@ -30,7 +30,7 @@ from .errors import Unauthorized
 
 __all__ = [
     "AUDIENCE_CLIENT", "AUDIENCE_CONTROLPLANE", "AUDIENCES", "ROLE_SERVICE", "TokenClaims", "TokenExpired",
-    "TokenRevoked", "WrongAudience", "issue_token", "verify_token", "peek_token_id",
+    "TokenRevoked", "WrongAudience", "issue_token", "verify_token", "peek_token", "peek_token_id",
 ]
 
 AUDIENCE_CLIENT = "client"  # the WebSocket gateway
@@ -118,9 +118,15 @@ def verify_token(secret: bytes, token: str | None, *, audience: str, now: float 
 
 def peek_token_id(token: str) -> str:
     """The `jti` of a token, read without checking its signature (to name it in a revoke)."""
+    return str(peek_token(token)["jti"])
+
+
+def peek_token(token: str) -> dict:
+    """A token's payload, *unverified*: only for naming it (its id, its expiry) in a revoke."""
     try:
         payload = orjson.loads(_unb64(token.strip().split(".")[0]))
-        return str(payload["jti"])
-    except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+        if not isinstance(payload, dict) or not isinstance(payload.get("jti"), str):
+            raise ValueError("no jti")
+        return payload
+    except (ValueError, TypeError, IndexError) as exc:
         raise Unauthorized("not a Flare token (no token id in it)") from exc
-

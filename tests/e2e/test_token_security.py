@@ -139,6 +139,9 @@ async def test_a_revoked_operator_token_is_refused(flare):
     assert (await _flarectl(flare, "status", token=kept["token"])).exit_code == 0  # only that one
     again = await _flarectl(flare, "auth", "token", "revoke", doomed["token"], "--yes", "-o", "json")  # by token
     assert json.loads(again.stdout)["already"] is True
+    if flare.monolith is not None:  # where it is kept: by id, under a lease now that the expiry is known
+        kv = await flare.monolith.configstore.get(f"/flare/revocations/tokens/{doomed['id']}")
+        assert kv is not None and kv.lease != 0 and json.loads(kv.value)["expires_at"] == doomed["expires_at"]
 
 
 async def test_a_revoked_user_is_disconnected_and_only_new_tokens_work(flare):
@@ -156,6 +159,9 @@ async def test_a_revoked_user_is_disconnected_and_only_new_tokens_work(flare):
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert (out["kind"], out["id"]) == ("user", "alice") and out["not_before"] > 0
+    if flare.monolith is not None:
+        kv = await flare.monolith.configstore.get("/flare/revocations/users/alice")
+        assert json.loads(kv.value)["not_before"] == out["not_before"]
 
     # The open connection is told and closed (in split: by a gateway that learnt it by watch).
     await alice.wait_for(lambda f: f.get("type") == "error" and f.get("code") == "token_revoked", timeout=10)

@@ -9,7 +9,7 @@ import typer
 from flarectl.console import OutputFormat, confirm_or_abort, emit, fail
 from flarectl.cpclient import CONTEXT_OPTION, call_controlplane
 from flarectl.exitcodes import ExitCode
-from services.common.auth import peek_token_id
+from services.common.auth import peek_token
 from services.common.errors import Unauthorized
 
 
@@ -25,14 +25,18 @@ def revoke(
 
     The control plane and every gateway refuse it from now on; other tokens of the same
     subject keep working."""
-    if "." in token_id:
+    expires_at = 0
+    if "." in token_id:  # a whole token: its id, and its expiry so the entry can go after it
         try:
-            token_id = peek_token_id(token_id)
+            payload = peek_token(token_id)
         except Unauthorized as exc:
             fail(f"ID: {exc}", ExitCode.INVALID)
+        token_id = payload["jti"]
+        expires_at = payload.get("exp") if isinstance(payload.get("exp"), int) else 0
     if not dry_run:
         confirm_or_abort(f"revoke token {token_id}?", yes=yes)
-    result = call_controlplane(lambda c: c.revoke(token_id=token_id, dry_run=dry_run), context=context)
+    result = call_controlplane(lambda c: c.revoke(token_id=token_id, expires_at=expires_at, dry_run=dry_run),
+                               context=context)
 
     def human(r: dict) -> str:
         if r["dry_run"]:
