@@ -10,7 +10,6 @@ import json
 import time
 
 import pytest
-from typer.testing import CliRunner
 from websockets.asyncio.client import connect
 
 from controlplane.client import AdminClient
@@ -21,6 +20,7 @@ from flarectl.main import app
 from services.common import codec
 from services.common.auth import issue_token
 from services.common.errors import Forbidden, Unauthorized
+from tests.cli_runner import run_cli
 
 from .wsclient import WsClient
 
@@ -36,9 +36,9 @@ def _admin_token(flare) -> str:
 
 
 async def _flarectl(flare, *args: str, token: str | None = None):
-    env = {"NO_COLOR": "1", "COLUMNS": "200", "FLARE_CONTROLPLANE": _cp_address(flare),
-           "FLARE_TOKEN": token if token is not None else _admin_token(flare), "FLARECTL_CONFIG": "/nonexistent"}
-    return await asyncio.to_thread(CliRunner().invoke, app, list(args), env=env, catch_exceptions=False)
+    env = {"FLARE_CONTROLPLANE": _cp_address(flare), "FLARECTL_CONFIG": "/nonexistent",
+           "FLARE_TOKEN": token if token is not None else _admin_token(flare)}
+    return await asyncio.to_thread(run_cli, app, args, env=env)
 
 
 async def _refusal(url: str, token: str) -> tuple[dict, int | None]:

@@ -12,9 +12,9 @@ import textwrap
 import time
 
 import pytest
-from typer.testing import CliRunner
 
 from services.common import safeyaml
+from tests.cli_runner import run_cli
 from flarectl.exitcodes import ExitCode
 from flarectl.main import app
 
@@ -28,13 +28,11 @@ def apply(tmp_path, monkeypatch):
     monkeypatch.setenv("FLARECTL_CONFIG", str(tmp_path / "contexts.yaml"))
     monkeypatch.setenv("FLARE_CONTROLPLANE", "127.0.0.1:9")  # discard port: never reached
     monkeypatch.setenv("FLARE_TOKEN", "unused")
-    runner = CliRunner()
 
     def run(text: str | bytes):
         path = tmp_path / "doc.yaml"
         path.write_bytes(text.encode() if isinstance(text, str) else text)
-        result = runner.invoke(app, ["config", "apply", "-f", str(path)], env={"NO_COLOR": "1", "COLUMNS": "400"},
-                               catch_exceptions=False)
+        result = run_cli(app, ["config", "apply", "-f", str(path)], env={"COLUMNS": "400"})
         return result.exit_code, result.stderr.replace(str(path), "FILE").strip(), result.stdout
 
     return run
@@ -137,12 +135,11 @@ def test_billion_laughs_is_refused_fast_in_bounded_memory(tmp_path):
 
 def test_every_yaml_flarectl_reads_goes_through_the_limits(tmp_path, monkeypatch):
     """stdin, `up --config`, `loadtest --scenario` and the contexts file: exit 3, no traceback."""
-    runner = CliRunner()
-    env = {"NO_COLOR": "1", "COLUMNS": "400", "FLARE_CONTROLPLANE": "127.0.0.1:9", "FLARE_TOKEN": "x",
+    env = {"COLUMNS": "400", "FLARE_CONTROLPLANE": "127.0.0.1:9", "FLARE_TOKEN": "x",
            "FLARECTL_CONFIG": str(tmp_path / "none.yaml")}
 
     def run(*args: str, input: str | None = None, **extra: str):
-        result = runner.invoke(app, list(args), input=input, env={**env, **extra}, catch_exceptions=False)
+        result = run_cli(app, args, input=input, env={**env, **extra})
         return result.exit_code, result.stderr.replace(str(tmp_path), "TMP").strip()
 
     assert run("config", "apply", "-f", "-", input="kind: push\nkind: push\n") == (
