@@ -98,11 +98,13 @@ class Revocations:
                         self._forget(event.key)
                     delay = 0.2
             except CompactedError:
-                pass
+                pass  # re-list below, then watch from there
             except BackendError as exc:
                 log.warning("revocation watch failed (%s); re-listing in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+            # Whatever ended the watch, wait before the next list: a store that keeps failing
+            # (or was closed under us) must not turn this into a busy loop.
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
             try:
                 revision = await self._load()
             except FlareError as exc:

@@ -88,8 +88,9 @@ async def test_a_viewer_cannot_register_an_instance(flare):
                         pass
     async with AdminClient(_cp_address(flare), token=_admin_token(flare)) as admin:
         after = await admin.status()
-    assert "evil-router" not in {i["instance_id"] for i in after["instances"]}
-    assert len(after["instances"]) == len(before["instances"])
+    # (Compared by content, not count: the deployment's own agents may still be attaching.)
+    assert not [i for i in after["instances"] if i["instance_id"] == "evil-router" or "10.6.6.6" in i["address"]]
+    assert {i["instance_id"] for i in before["instances"]} <= {i["instance_id"] for i in after["instances"]}
     if flare.monolith is not None:
         kvs, _ = await flare.monolith.configstore.get_prefix("/flare/topology/")
         assert not [kv.key for kv in kvs if "evil" in kv.key]
