@@ -128,7 +128,15 @@ class ControlPlaneApi(pb_grpc.ControlPlaneServicer):
 
     async def Subscribe(self, request_iterator, context):
         try:
-            self.authorize(context, ROLE_SERVICE)  # before the hello: nothing registers unauthorized
+            try:
+                self.authorize(context, ROLE_SERVICE)  # before anything registers
+            except FlareError:
+                # Let the client finish sending its hello (a second at most): refused while
+                # it is still writing, its side of the call loses the status to a generic
+                # "Internal error from Core".
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(anext(aiter(request_iterator), None), 1.0)
+                raise
             first = await anext(aiter(request_iterator), None)
             if first is None or not first.HasField("hello"):
                 raise InvalidInput("the first message on the stream must be a hello")

@@ -78,7 +78,8 @@ def issue_token(secret: bytes, subject: str, *, ttl_s: int = 24 * 3600, role: st
     if audience == AUDIENCE_CLIENT and role is not None:
         raise ValueError("client tokens carry no role")
     issued = time.time() if now is None else now
-    payload: dict[str, object] = {"sub": subject, "aud": audience, "jti": secrets.token_urlsafe(12),
+    # jti in hex: an id beginning with "-" would read as an option to `flarectl auth token revoke`.
+    payload: dict[str, object] = {"sub": subject, "aud": audience, "jti": secrets.token_hex(12),
                                   "iat": math.floor(issued * 1000) / 1000, "exp": int(issued) + ttl_s}
     if role is not None:
         payload["role"] = role
