@@ -57,6 +57,8 @@ def _rpc(role: str):
 class ControlPlaneApi(pb_grpc.ControlPlaneServicer):
     def __init__(self, daemon: ControlPlane) -> None:
         self._cp = daemon
+        self._streams_by_token: dict[str, set] = {}  # service token id -> its open config streams
+        daemon.revocations.add_token_listener(self._end_streams_of)
 
     def authorize(self, context: grpc.aio.ServicerContext, role: str) -> TokenClaims:
         """The claims of the call's control-plane token, if it is not revoked and its role
@@ -129,7 +131,7 @@ class ControlPlaneApi(pb_grpc.ControlPlaneServicer):
     async def Subscribe(self, request_iterator, context):
         try:
             try:
-                self.authorize(context, ROLE_SERVICE)  # before anything registers
+                claims = self.authorize(context, ROLE_SERVICE)  # before anything registers
             except FlareError:
                 # Let the client finish sending its hello (a second at most): refused while
                 # it is still writing, its side of the call loses the status to a generic
@@ -141,6 +143,10 @@ class ControlPlaneApi(pb_grpc.ControlPlaneServicer):
             if first is None or not first.HasField("hello"):
                 raise InvalidInput("the first message on the stream must be a hello")
             h = first.hello
+            if "/" in claims.subject and claims.subject != f"{h.service}/{h.instance_id}":
+                # A token minted for one instance (subject "service/instance") speaks for that
+                # instance only; a subject without "/" is a shared service token.
+                raise Forbidden(f"this service token is for {claims.subject}, not {h.service}/{h.instance_id}")
             session = await self._cp.hub.attach(Hello(
                 service=h.service, instance_id=h.instance_id, address=h.address, kinds=tuple(h.kinds),
                 applied={k: (a.version, a.digest) for k, a in h.applied.items()}, started_at=h.started_at,
@@ -149,6 +155,8 @@ class ControlPlaneApi(pb_grpc.ControlPlaneServicer):
             await abort_with(context, exc)
             return
         reader = asyncio.create_task(self._read_reports(request_iterator, session))
+        streams = self._streams_by_token.setdefault(claims.token_id, set())
+        streams.add(session)
         try:
             while True:
                 getter = asyncio.create_task(session.outbox.get())
@@ -161,10 +169,18 @@ class ControlPlaneApi(pb_grpc.ControlPlaneServicer):
                     break  # replaced by a newer stream of the same instance, or shutting down
                 yield pb.Push(document=document_to_pb(doc))
         finally:
+            streams.discard(session)
+            if not streams:
+                self._streams_by_token.pop(claims.token_id, None)
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await reader
             await self._cp.hub.detach(session)
+
+    def _end_streams_of(self, token_id: str) -> None:
+        """A revoked service token's open config streams end; its reconnect is refused."""
+        for session in self._streams_by_token.pop(token_id, set()):
+            session.outbox.put_nowait(None)
 
     async def _read_reports(self, request_iterator, session) -> None:
         async for message in request_iterator:

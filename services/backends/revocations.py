@@ -44,6 +44,7 @@ REVOKED_TOKENS = REVOCATIONS + "tokens/"
 REVOKED_USERS = REVOCATIONS + "users/"
 
 UserRevoked = Callable[[str, float], None]  # (user, not_before)
+TokenIdRevoked = Callable[[str], None]  # (token id)
 
 _GRACE_S = 3600  # an entry outlives its token by this much (clock skew between issuers)
 _MAX_LEASE_S = 10 * 365 * 86400
@@ -55,6 +56,7 @@ class Revocations:
         self._tokens: dict[str, float] = {}  # jti -> expires_at (0: unknown, kept)
         self._users: dict[str, float] = {}  # user -> not_before
         self._listeners: list[UserRevoked] = []
+        self._token_listeners: list[TokenIdRevoked] = []
         self._task: asyncio.Task | None = None
         self.loaded = asyncio.Event()
 
@@ -74,15 +76,22 @@ class Revocations:
     def add_listener(self, listener: UserRevoked) -> None:
         self._listeners.append(listener)
 
+    def add_token_listener(self, listener: TokenIdRevoked) -> None:
+        """Called with the id of every token revoked from now on (to end what it opened)."""
+        self._token_listeners.append(listener)
+
     async def _load(self) -> int:
         kvs, revision = await self._store.get_prefix(REVOCATIONS)
-        before = self._users
+        users_before, tokens_before = self._users, self._tokens
         self._tokens, self._users = {}, {}
         for kv in kvs:
             self._observe(kv.key, kv.value, notify=False)
+        # What is new since the last list (events a broken watch missed) is announced now.
         for user, not_before in self._users.items():
-            if not_before > before.get(user, 0.0):  # new since the last list (a missed event)
-                self._notify(user, not_before)
+            if not_before > users_before.get(user, 0.0):
+                self._call(self._listeners, user, not_before)
+        for token_id in self._tokens.keys() - tokens_before.keys():
+            self._call(self._token_listeners, token_id)
         self.loaded.set()
         return revision
 
@@ -114,13 +123,17 @@ class Revocations:
         try:
             record = orjson.loads(value)
             if key.startswith(REVOKED_TOKENS):
-                self._tokens[key.removeprefix(REVOKED_TOKENS)] = float(record.get("expires_at") or 0)
+                token_id = key.removeprefix(REVOKED_TOKENS)
+                fresh = token_id not in self._tokens
+                self._tokens[token_id] = float(record.get("expires_at") or 0)
+                if fresh and notify:
+                    self._call(self._token_listeners, token_id)
             elif key.startswith(REVOKED_USERS):
                 user, not_before = key.removeprefix(REVOKED_USERS), float(record["not_before"])
                 if not_before > self._users.get(user, 0.0):
                     self._users[user] = not_before
                     if notify:
-                        self._notify(user, not_before)
+                        self._call(self._listeners, user, not_before)
         except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError):
             log.warning("ignoring unreadable revocation %s", key)
 
@@ -130,10 +143,11 @@ class Revocations:
         elif key.startswith(REVOKED_USERS):
             self._users.pop(key.removeprefix(REVOKED_USERS), None)
 
-    def _notify(self, user: str, not_before: float) -> None:
-        for listener in self._listeners:
+    @staticmethod
+    def _call(listeners: list, *args: object) -> None:
+        for listener in listeners:
             try:
-                listener(user, not_before)
+                listener(*args)
             except Exception:  # a listener's bug must not stop the watch
                 log.exception("revocation listener failed")
 
@@ -172,7 +186,7 @@ class Revocations:
             lease = await self._store.lease_grant(max(1, ttl))
         record = {"revoked_at": result["revoked_at"], "by": by, "expires_at": expires_at}
         await self._store.put(REVOKED_TOKENS + token_id, orjson.dumps(record), lease=lease)
-        self._tokens[token_id] = float(expires_at)  # in force here before the watch echoes it
+        self._observe(REVOKED_TOKENS + token_id, orjson.dumps(record))  # in force before the watch echoes it
         return result
 
     async def revoke_user(self, user: str, *, by: str, dry_run: bool = False) -> dict:

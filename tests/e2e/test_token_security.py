@@ -18,7 +18,7 @@ from controlplane.transport import GrpcConnector
 from flarectl.exitcodes import ExitCode
 from flarectl.main import app
 from services.common import codec
-from services.common.auth import issue_token
+from services.common.auth import issue_token, peek_token_id
 from services.common.errors import Forbidden, Unauthorized
 from tests.cli_runner import run_cli
 
@@ -191,3 +191,28 @@ async def test_revoke_arguments_are_checked(flare):
         viewer = (await admin.issue_token("viewer"))["token"]
     denied = await _flarectl(flare, "token", "revoke", "alice", "--yes", token=viewer)
     assert denied.exit_code == ExitCode.UNAUTHORIZED and "needs admin" in denied.stderr
+
+
+async def test_a_service_token_speaks_for_its_own_instance_and_revoking_it_ends_its_stream(flare):
+    token = issue_token(flare.secret, "router/r-1", role="service")
+    other = Hello(service="router", instance_id="r-2", address="in-process", kinds=("routing",), started_at="x")
+    with pytest.raises(Forbidden, match="this service token is for router/r-1, not router/r-2"):
+        async with asyncio.timeout(10):
+            async with GrpcConnector(_cp_address(flare), token=token).connect(other) as link:
+                async for _ in link.pushes():
+                    pass
+
+    own = Hello(service="router", instance_id="r-1", address="in-process", kinds=("routing",), started_at="x")
+    token_id = peek_token_id(token)
+    async with GrpcConnector(_cp_address(flare), token=token).connect(own) as link:
+        pushes = link.pushes()
+        revoked = await _flarectl(flare, "auth", "token", "revoke", token_id, "--yes")
+        assert revoked.exit_code == 0, revoked.output
+        async with asyncio.timeout(10):  # the open stream ends (no more documents) ...
+            async for _ in pushes:
+                pass
+    with pytest.raises(Unauthorized, match="token revoked"):  # ... and the reconnect is refused
+        async with asyncio.timeout(10):
+            async with GrpcConnector(_cp_address(flare), token=token).connect(own) as link:
+                async for _ in link.pushes():
+                    pass
