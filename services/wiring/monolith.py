@@ -17,6 +17,7 @@ from controlplane.daemon import ControlPlane
 from services.backends.cache import Cache
 from services.backends.configstore import ConfigStore
 from services.backends.log import Log
+from services.archive import TieredHistory
 from services.backends.messagedb import MessageDB
 from services.backends.objectstore import ObjectStore
 from services.backends.registry import open_cache, open_configstore, open_log, open_messagedb, open_objectstore
@@ -101,7 +102,8 @@ class Monolith:
                                   delivery=self.delivery)
         self.router = RouterService(filter=self.filter, store=self.store, delivery=self.delivery)
         self.sync = SyncService(db=self.db, cache=self.cache, fanout=self.delivery.fanout,
-                                membership=membership, config=cfg.sync)
+                                membership=membership, config=cfg.sync,
+                                history=TieredHistory(self.db, self.objects))
         # The control plane runs in-process on the same ConfigStore (started below); the
         # gateway checks logins against its revocation list (one watch for both).
         self.controlplane = ControlPlane(self.configstore, self.token_secret, owns_store=True)
