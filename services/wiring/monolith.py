@@ -105,17 +105,20 @@ class Monolith:
         self.sync = SyncService(db=self.db, cache=self.cache, fanout=self.delivery.fanout,
                                 membership=membership, config=cfg.sync,
                                 history=TieredHistory(self.db, self.objects))
+        # The control plane runs in-process on the same ConfigStore (started below); the
+        # gateway checks logins against its revocation list (one watch for both).
+        self.controlplane = ControlPlane(self.configstore, self.token_secret, owns_store=True)
         self.gateway = GatewayService(
             config=cfg.gateway, gateway_id=self.gateway_id, token_secret=self.token_secret,
             router=self.router, sync=self.sync, session=self.session, ids=MessageIdGenerator(cfg.node_id),
+            revocations=self.controlplane.revocations,
+            recall_window_s=cfg.sync.recall_window_s, sync_page_limit=cfg.sync.page_limit,
         )
         gateways.add(self.gateway)
         self.admin = AdminServer(cfg.admin.host, cfg.admin.port, health=self.health)
 
-        # The control plane runs in-process on the same ConfigStore; services take their
-        # documents through agents exactly as split instances do, and flarectl reaches it
-        # over gRPC on the control-plane port.
-        self.controlplane = ControlPlane(self.configstore, self.token_secret, owns_store=True)
+        # Services take their documents through agents exactly as split instances do, and
+        # flarectl reaches the control plane over gRPC on the control-plane port.
         await self.controlplane.start()
         self.controlplane_port = await serve_grpc(self.controlplane, cfg.controlplane.host, cfg.controlplane.port)
         ensure_admin_token(self.data_dir, self.token_secret)
