@@ -79,7 +79,8 @@ def _cpu_s(pid: int | None) -> float:
 
 
 async def measure(address: str, token: str, n_agents: int, rounds: int, workdir: Path, *, filter_words: int = 0,
-                  acked: bool = False, real_filter: bool = False, daemon_pid: int | None = None) -> dict:
+                  acked: bool = False, real_filter: bool = False, daemon_pid: int | None = None,
+                  agent_token: str | None = None) -> dict:
     applied_at: dict[tuple[int, int], float] = {}
     kind = "filter-rules" if filter_words else "routing"
 
@@ -100,7 +101,7 @@ async def measure(address: str, token: str, n_agents: int, rounds: int, workdir:
 
     run = uuid.uuid4().hex[:6]
     agents = [ConfigAgent("bench", f"agent-{run}-{i}", f"127.0.0.1:{20000 + i}", {kind: applier_for(i)},
-                          workdir / f"{run}-{i}", address, token=token) for i in range(n_agents)]
+                          workdir / f"{run}-{i}", address, token=agent_token or token) for i in range(n_agents)]
     for agent in agents:
         await agent.start()
     await asyncio.wait_for(asyncio.gather(*(a.connected.wait() for a in agents)), 30)
@@ -141,6 +142,17 @@ async def measure(address: str, token: str, n_agents: int, rounds: int, workdir:
     return out
 
 
+def _service_token(data_dir: Path) -> str:
+    """Instances subscribe with a `service` token (an admin one may not), minted with the
+    daemon's own secret from its data dir."""
+    from services.common.auth import issue_token
+    from services.common.paths import read_secret
+
+    secret = read_secret(data_dir)
+    assert secret is not None, f"no token.secret in {data_dir}"
+    return issue_token(secret, "bench-agents", ttl_s=3600, role="service")
+
+
 async def _one_filter_apply(words: int) -> dict:
     """What one instance spends applying the document (its own CPU, in parallel across instances)."""
     from services.common.documents import validate_spec
@@ -166,7 +178,8 @@ async def main_async(args: argparse.Namespace) -> dict:
     daemon, address, token = start_daemon(f"{etcd_url}/bench-{uuid.uuid4().hex[:6]}", workdir / "cp", resync=10.0)
     try:
         results = [await measure(address, token, n, args.rounds, workdir, filter_words=args.filter_words,
-                                 acked=args.acked, real_filter=args.real_filter, daemon_pid=daemon.popen.pid)
+                                 acked=args.acked, real_filter=args.real_filter, daemon_pid=daemon.popen.pid,
+                                 agent_token=_service_token(workdir / "cp"))
                    for n in args.agents]
         if args.filter_words:
             results.append(await _one_filter_apply(args.filter_words))

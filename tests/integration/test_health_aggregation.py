@@ -72,7 +72,7 @@ async def test_rows_rates_and_alerts_reach_a_watcher_with_their_reasons(daemon, 
         ConfigAgent("filter", "filter-1", "in-process", {"filter-rules": _any_filter}, tmp_path / "f1", cp),
         # over the real gRPC stream, so summaries and reports share one stream there too
         ConfigAgent("filter", "filter-2", "127.0.0.1:9001", {"filter-rules": _limited_filter}, tmp_path / "f2",
-                    address, token=issue_token(b"secret", "filter-2", ttl_s=60, role="viewer"),
+                    address, token=issue_token(b"secret", "filter-2", ttl_s=60, role="service"),
                     summary=lambda: {"c": {"in": 1.0}}, summary_interval_s=0.1),
     ]
     for agent in agents:

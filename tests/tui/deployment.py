@@ -54,7 +54,7 @@ class Deployment:
             if len(words) > 2:
                 raise InvalidInput(f"sensitive_words: {len(words)} words exceed this instance's limit of 2")
 
-        service_token = self.token("viewer")
+        service_token = self.token("service")
         self.agents = {
             "gateway/gw-1": ConfigAgent("gateway", "gw-1", "127.0.0.1:8700", {}, self.tmp / "gw", self.cp,
                                         summary=self.gateway.summary, summary_interval_s=0.2),
