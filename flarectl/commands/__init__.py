@@ -21,6 +21,7 @@ MODULES = [
     "flarectl.commands.controlplane",
     "flarectl.commands.auth",
     "flarectl.commands.context",
+    "flarectl.commands.replay",
 ]
 
 
