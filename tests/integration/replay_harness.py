@@ -111,7 +111,9 @@ class Deployment:
 
             conn = await asyncpg.connect(self.db_url.replace("postgresql://", "postgres://", 1))
             try:
-                await conn.execute("DELETE FROM messages WHERE msg_id = ANY($1::bigint[])", msg_ids)
+                async with conn.transaction():  # both halves of a row, as a restore from a dump loses them
+                    await conn.execute("DELETE FROM messages WHERE msg_id = ANY($1::bigint[])", msg_ids)
+                    await conn.execute("DELETE FROM message_keys WHERE msg_id = ANY($1::bigint[])", msg_ids)
             finally:
                 await conn.close()
 
