@@ -33,8 +33,6 @@ SERVICE_SURFACE = ("client", "types")  # what one service may import of another
 
 # Imports the floor and service checks tolerate for now: (source, target) -> why / until when.
 KNOWN_IMPORTS: dict[tuple[str, str], str] = {
-    # A test double of an instance; it moves into tests/ (issue 8 item 8, branch testinfra).
-    ("controlplane.demo_instance", "services.filter.service"): "issue 8 item 8 (branch testinfra)",
 }
 
 # A cycle the test tolerates, as the sorted tuple of its modules, with why and until when.

@@ -17,7 +17,6 @@ from services.common.errors import Conflict, InvalidInput, NotFound
 from services.common.ids import DeviceId, UserId
 from services.common.model import DeviceType, SessionStatus
 from services.session import (
-    REPLACED_CLOSE_CODE,
     SessionClient,
     SessionService,
     route_key,
@@ -137,7 +136,12 @@ async def test_second_login_replaces_and_names_the_old_connection(service: Sessi
 
     assert result.replaced is not None
     assert (result.replaced.connection_id, result.replaced.gateway_id) == ("old-conn", "gw1")
-    assert REPLACED_CLOSE_CODE == 4003
+    # The replaced connection has lost the device: what it still sends is refused, naming the
+    # connection that holds it now. (Its gateway closing it with 4003 is tests/e2e/test_bad_input.py.)
+    with pytest.raises(Conflict) as caught:
+        await service.heartbeat(UserId("alice"), DeviceId("phone"), connection_id="old-conn")
+    assert caught.value.details["connection_id"] == "new-conn"
+    assert await service.logout(UserId("alice"), DeviceId("phone"), connection_id="old-conn") is False
     routes = (await service.routes([UserId("alice")]))[UserId("alice")]
     assert [(s.connection_id, s.gateway_id) for s in routes] == [("new-conn", "gw2")]
     assert sample("flare_session_replaced_total") == before + 1
