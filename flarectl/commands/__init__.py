@@ -22,6 +22,7 @@ MODULES = [
     "flarectl.commands.auth",
     "flarectl.commands.context",
     "flarectl.commands.replay",
+    "flarectl.commands.playbook",
 ]
 
 
