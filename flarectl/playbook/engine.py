@@ -13,6 +13,7 @@ something, runs a step's `dry_run` command instead of the step, and prints the r
 from __future__ import annotations
 
 import secrets
+import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -58,12 +59,12 @@ def render(text: str, values: dict[str, str]) -> str:
 
 
 def _argv(spec: str | list[str], values: dict[str, str]) -> list[str]:
-    import shlex
-
-    parts = shlex.split(spec) if isinstance(spec, str) else list(spec)
-    if parts and parts[0] == "flarectl":
-        parts = parts[1:]
-    return [render(p, values) for p in parts]
+    """A value is one argument whatever it holds (quoted before the string is split)."""
+    if isinstance(spec, str):
+        parts = shlex.split(render(spec, {k: shlex.quote(v) for k, v in values.items()}))
+    else:
+        parts = [render(p, values) for p in spec]
+    return parts[1:] if parts and parts[0] == "flarectl" else parts
 
 
 def _invoke(root: object, argv: list[str]) -> Outcome:
@@ -164,7 +165,7 @@ class Engine:
             record.update(state=state, result=result, finished_at=utc_now(),
                           output_digest=None if outcome is None else digest(outcome.stdout + outcome.stderr))
             self._save()
-            self._audit(step.name, state, outcome=outcome, detail={"result": result})
+            self._audit(step.name, state, outcome=outcome, detail={"detail": result})
             self._report(f"{label}: {state} — {result}" if result else f"{label}: {state}")
             if state == "would":
                 changed = changed or step.kind == "run" and not step.read_only
@@ -286,7 +287,7 @@ class Engine:
                 argv = _argv(step.rollback, self._values())
             except _Missing as missing:
                 ok = False
-                self._audit(step.name, "rollback-failed", detail={"result": f"{{{{ {missing.args[0]} }}}} has no value"})
+                self._audit(step.name, "rollback-failed", detail={"detail": f"{{{{ {missing.args[0]} }}}} has no value"})
                 continue
             outcome = _invoke(self._root, argv)
             state = "rolled-back" if outcome.code == 0 else "rollback-failed"
@@ -294,7 +295,7 @@ class Engine:
             record["state"] = state
             self.run["rollbacks"].append({"step": step.name, "argv": argv, "code": outcome.code})
             self._save()
-            self._audit(step.name, state, outcome=outcome, detail={"result": " ".join(argv)})
+            self._audit(step.name, state, outcome=outcome, detail={"detail": " ".join(argv)})
             self._report(f"  rollback {step.name}: {' '.join(argv)} -> "
                          + ("ok" if outcome.code == 0 else f"exit {outcome.code}: {_short(outcome)}"))
         self.run["status"] = "rolled-back" if ok else "rollback-failed"
