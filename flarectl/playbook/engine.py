@@ -45,6 +45,12 @@ def _truthy(value: object) -> bool:
     return not (value is None or value is False or value in ("", [], {}))
 
 
+def _record(step: Step, ref: list[int], *, item: str | None = None) -> dict:
+    return {"name": step.name if item is None else f"{step.name}[{item}]", "ref": ref, "item": item,
+            "kind": step.kind, "state": "pending", "attempts": 0, "result": "", "output_digest": None,
+            "finished_at": None}
+
+
 class _Missing(KeyError):
     pass
 
@@ -114,8 +120,7 @@ class Engine:
             "run_id": run_id, "playbook": self.playbook.name, "source": self.source, "digest": self.digest,
             "who": self._who, "started_at": utc_now(), "dry_run": self._dry_run, "status": "running",
             "vars": values, "captured": {},
-            "steps": [{"name": s.name, "kind": s.kind, "state": "pending", "attempts": 0, "result": "",
-                       "output_digest": None, "finished_at": None} for s in self.playbook.steps],
+            "steps": [_record(s, [i]) for i, s in enumerate(self.playbook.steps)],
             "rollbacks": [],
         }
         self._save()
@@ -140,32 +145,46 @@ class Engine:
         return self._go()
 
     # -- the loop -----------------------------------------------------------------------
-    def _values(self) -> dict[str, str]:
-        return {**self.run["vars"], **self.run["captured"], "run_id": self.run["run_id"]}
+    def _values(self, record: dict | None = None) -> dict[str, str]:
+        values = {**self.run["vars"], **self.run["captured"], "run_id": self.run["run_id"]}
+        if record is not None and record.get("item") is not None:
+            values["item"] = record["item"]
+        return values
+
+    def _step_of(self, record: dict) -> Step:
+        ref = record["ref"]
+        step = self.playbook.steps[ref[0]]
+        return step if len(ref) == 1 else step.steps[ref[1]]  # type: ignore[index]
 
     def _go(self) -> ExitCode:
-        steps = self.playbook.steps
+        records = self.run["steps"]  # grows when a for_each step expands
         changed = False  # dry run: a step that would change something has been passed
-        for index, step in enumerate(steps):
-            record = self.run["steps"][index]
+        index = -1
+        while index + 1 < len(records):
+            index += 1
+            record = records[index]
+            step = self._step_of(record)
             if record["state"] in ("done", "would"):
-                changed = changed or record["state"] == "would"
+                changed = changed or (record["state"] == "would" and step.kind == "run" and not step.read_only)
                 continue
             record["state"], record["attempts"] = "running", record["attempts"] + 1
             self._save()
-            self._audit(step.name, "started")
-            label = f"[{index + 1}/{len(steps)}] {step.name}"
+            self._audit(record["name"], "started")
+            label = f"[{index + 1}/{len(records)}] {record['name']}"
             try:
-                state, result, outcome = self._step(step, changed)
+                if step.kind == "for_each":
+                    state, result, outcome = self._expand(step, record, index)
+                else:
+                    state, result, outcome = self._step(step, record, changed)
             except KeyboardInterrupt:
                 self.run["status"] = "interrupted"
                 self._save()
-                self._audit(step.name, "interrupted")
+                self._audit(record["name"], "interrupted")
                 raise
             record.update(state=state, result=result, finished_at=utc_now(),
                           output_digest=None if outcome is None else digest(outcome.stdout + outcome.stderr))
             self._save()
-            self._audit(step.name, state, outcome=outcome, detail={"detail": result})
+            self._audit(record["name"], state, outcome=outcome, detail={"detail": result})
             self._report(f"{label}: {state} — {result}" if result else f"{label}: {state}")
             if state == "would":
                 changed = changed or step.kind == "run" and not step.read_only
@@ -185,8 +204,28 @@ class Engine:
         self._audit("run", self.run["status"])
         return ExitCode.OK
 
-    def _step(self, step: Step, changed: bool) -> tuple[str, str, Outcome | None]:
-        values = self._values()
+    def _expand(self, step: Step, record: dict, index: int) -> tuple[str, str, None]:
+        """Put one copy of the loop's steps per item right after it (saved with the run, so a
+        resumed run walks the same items)."""
+        try:
+            text = render(step.for_each or "", self._values(record))
+        except _Missing as missing:
+            if self._dry_run:
+                return "would", f"loop over {{{{ {missing.args[0]} }}}}, which a step that did not run would capture", None
+            return "failed", f"{{{{ {missing.args[0]} }}}} has no value", None
+        try:
+            items = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            items = [part.strip() for part in text.split(",") if part.strip()]
+        if not isinstance(items, list) or not all(isinstance(i, (str, int)) for i in items):
+            return "failed", f"for_each: {text!r} is not a list of names", None
+        expanded = [_record(sub, [*record["ref"], j], item=str(item))
+                    for item in items for j, sub in enumerate(step.steps or [])]
+        self.run["steps"][index + 1:index + 1] = expanded
+        return "done", f"{len(items)} item(s): {', '.join(str(i) for i in items)}", None
+
+    def _step(self, step: Step, record: dict, changed: bool) -> tuple[str, str, Outcome | None]:
+        values = self._values(record)
         try:
             if step.kind == "wait":
                 if self._dry_run:
@@ -199,6 +238,8 @@ class Engine:
                 if self._dry_run and changed:
                     return "would", f"check {' '.join(_argv(step.check.run, values))}", None  # type: ignore[union-attr]
                 return self._check(step, values)
+            if step.kind == "for_each":
+                raise AssertionError("expanded by _expand")
             argv = _argv(step.run, values)  # type: ignore[arg-type]
             if self._dry_run and not step.read_only:
                 if step.dry_run is None:
@@ -211,7 +252,7 @@ class Engine:
             outcome = _invoke(self._root, argv)
             if outcome.code not in step.ok_codes:
                 return "failed", f"{' '.join(argv)} exited {outcome.code}: {_short(outcome)}", outcome
-            problem = self._capture(step, outcome)
+            problem = self._capture(step, outcome, values)
             if problem:
                 return "failed", problem, outcome
             return "done", f"{' '.join(argv)} (exit {outcome.code})", outcome
@@ -236,6 +277,8 @@ class Engine:
         check = step.check
         assert check is not None
         argv = _argv(check.run, values)
+        until = render(check.until, values)
+        fail_when = None if check.fail_when is None else render(check.fail_when, values)
         deadline = None if check.timeout is None else time.monotonic() + check.timeout
         outcome: Outcome | None = None
         reason = ""
@@ -248,20 +291,20 @@ class Engine:
                     data = orjson.loads(outcome.stdout)
                 except orjson.JSONDecodeError:
                     return "failed", f"{' '.join(argv)} did not print JSON (add -o json)", outcome
-                if check.fail_when is not None and _truthy(found := jmespath.search(check.fail_when, data)):
-                    return "failed", f"fail_when {check.fail_when!r} matched: {orjson.dumps(found).decode()[:300]}", outcome
-                if _truthy(jmespath.search(check.until, data)):
-                    problem = self._capture(step, outcome)
+                if fail_when is not None and _truthy(found := jmespath.search(fail_when, data)):
+                    return "failed", f"fail_when {fail_when!r} matched: {orjson.dumps(found).decode()[:300]}", outcome
+                if _truthy(jmespath.search(until, data)):
+                    problem = self._capture(step, outcome, values)
                     if problem:
                         return "failed", problem, outcome
-                    return "done", f"{check.until!r} holds (attempt {attempt})", outcome
-                reason = f"{check.until!r} does not hold"
+                    return "done", f"{until!r} holds (attempt {attempt})", outcome
+                reason = f"{until!r} does not hold"
             if attempt > check.retries or (deadline is not None and time.monotonic() + check.delay > deadline):
                 break
             self._sleep(check.delay)
         return "failed", f"{reason} after {attempt} attempt(s)", outcome
 
-    def _capture(self, step: Step, outcome: Outcome) -> str:
+    def _capture(self, step: Step, outcome: Outcome, values: dict[str, str]) -> str:
         if not step.capture:
             return ""
         try:
@@ -269,6 +312,7 @@ class Engine:
         except orjson.JSONDecodeError:
             return "capture needs JSON output (add -o json)"
         for name, expression in step.capture.items():
+            expression = render(expression, values)
             value = jmespath.search(expression, data)
             if value is None:
                 return f"capture {name}: {expression!r} found nothing"
@@ -276,27 +320,32 @@ class Engine:
         return ""
 
     def _rollback(self, failed_index: int) -> None:
+        """Completed steps' rollbacks, newest first; a failed `run` step's own first, since a
+        command that failed may have done part of its work (an apply that then NACKed)."""
         self.run["status"] = "rolling-back"
         self._save()
         ok = True
-        for index in range(failed_index - 1, -1, -1):
-            step, record = self.playbook.steps[index], self.run["steps"][index]
-            if record["state"] != "done" or step.rollback is None:
+        for index in range(failed_index, -1, -1):
+            record = self.run["steps"][index]
+            step = self._step_of(record)
+            own = index == failed_index and step.kind == "run"
+            if step.rollback is None or not (record["state"] == "done" or own):
                 continue
             try:
-                argv = _argv(step.rollback, self._values())
+                argv = _argv(step.rollback, self._values(record))
             except _Missing as missing:
                 ok = False
-                self._audit(step.name, "rollback-failed", detail={"detail": f"{{{{ {missing.args[0]} }}}} has no value"})
+                self._audit(record["name"], "rollback-failed",
+                            detail={"detail": f"{{{{ {missing.args[0]} }}}} has no value"})
                 continue
             outcome = _invoke(self._root, argv)
             state = "rolled-back" if outcome.code == 0 else "rollback-failed"
             ok = ok and outcome.code == 0
             record["state"] = state
-            self.run["rollbacks"].append({"step": step.name, "argv": argv, "code": outcome.code})
+            self.run["rollbacks"].append({"step": record["name"], "argv": argv, "code": outcome.code})
             self._save()
-            self._audit(step.name, state, outcome=outcome, detail={"detail": " ".join(argv)})
-            self._report(f"  rollback {step.name}: {' '.join(argv)} -> "
+            self._audit(record["name"], state, outcome=outcome, detail={"detail": " ".join(argv)})
+            self._report(f"  rollback {record['name']}: {' '.join(argv)} -> "
                          + ("ok" if outcome.code == 0 else f"exit {outcome.code}: {_short(outcome)}"))
         self.run["status"] = "rolled-back" if ok else "rollback-failed"
         self.run["finished_at"] = utc_now()

@@ -107,6 +107,11 @@ def _seconds(value: object, field: str) -> float:
     return seconds
 
 
+def _placeholders(expression: str) -> str:
+    """An expression as JMESPath sees it once {{ var }} is filled in (checked with a stand-in)."""
+    return VAR_PATTERN.sub("x", expression)
+
+
 def _expression(value: str) -> str:
     try:
         jmespath.compile(value)
@@ -136,7 +141,9 @@ class Check(_Model):
     @field_validator("until", "fail_when")
     @classmethod
     def _jmespath(cls, value: str | None) -> str | None:
-        return None if value is None else _expression(value)
+        if value is not None:
+            _expression(_placeholders(value))
+        return value
 
     @field_validator("delay", "timeout", mode="before")
     @classmethod
@@ -167,6 +174,8 @@ class Step(_Model):
     ok_codes: list[int] = [0]
     capture: dict[str, str] = {}  # variable -> JMESPath over the JSON output
     rollback: str | list[str] | None = None
+    for_each: str | None = None  # a list (JSON, or comma-separated) -> `steps` once per item as {{ item }}
+    steps: list[Step] | None = None
 
     @field_validator("wait", mode="before")
     @classmethod
@@ -179,14 +188,20 @@ class Step(_Model):
         for name, expression in value.items():
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
                 raise ValueError(f"{name!r} is not a variable name")
-            _expression(expression)
+            _expression(_placeholders(expression))
         return value
 
     @model_validator(mode="after")
     def _one_kind(self) -> Step:
-        kinds = [k for k in ("run", "check", "wait", "approve") if getattr(self, k) is not None]
+        kinds = [k for k in ("run", "check", "wait", "approve", "for_each") if getattr(self, k) is not None]
         if len(kinds) != 1:
-            raise ValueError(f"a step has exactly one of run, check, wait, approve (got {', '.join(kinds) or 'none'})")
+            raise ValueError("a step has exactly one of run, check, wait, approve, for_each "
+                             f"(got {', '.join(kinds) or 'none'})")
+        if (self.for_each is None) != (self.steps is None):
+            raise ValueError("for_each and steps go together")
+        for sub in self.steps or []:
+            if sub.for_each is not None:
+                raise ValueError("a for_each step's steps do not loop again")
         if self.run is not None:
             argv = _argv(self.run, "run")
             if self.read_only and not is_read_only(argv):
@@ -203,8 +218,9 @@ class Step(_Model):
         return self
 
     @property
-    def kind(self) -> Literal["run", "check", "wait", "approve"]:
-        return next(k for k in ("run", "check", "wait", "approve") if getattr(self, k) is not None)  # type: ignore[return-value]
+    def kind(self) -> Literal["run", "check", "wait", "approve", "for_each"]:
+        return next(k for k in ("run", "check", "wait", "approve", "for_each")  # type: ignore[return-value]
+                    if getattr(self, k) is not None)
 
     def argv(self) -> list[str]:
         return _argv(self.run if self.run is not None else self.check.run, "run")  # type: ignore[union-attr]
@@ -212,13 +228,17 @@ class Step(_Model):
     def templates(self) -> list[tuple[str, str]]:
         """(field, text) of every string that may hold {{ var }}."""
         out: list[tuple[str, str]] = []
-        for field_name in ("run", "dry_run", "rollback", "approve"):
+        for field_name in ("run", "dry_run", "rollback", "approve", "for_each"):
             value = getattr(self, field_name)
             for part in ([value] if isinstance(value, str) else value or []):
                 out.append((field_name, part))
         if self.check is not None:
             for part in ([self.check.run] if isinstance(self.check.run, str) else self.check.run):
                 out.append(("check.run", part))
+            out.append(("check.until", self.check.until))
+            if self.check.fail_when:
+                out.append(("check.fail_when", self.check.fail_when))
+        out += [(f"capture.{k}", v) for k, v in self.capture.items()]
         return out
 
 
@@ -239,16 +259,27 @@ class Playbook(_Model):
     def _names_and_vars(self) -> Playbook:
         known = set(self.vars) | set(BUILTIN_VARS)
         seen: set[str] = set()
-        for index, step in enumerate(self.steps):
-            if step.name in seen:
-                raise ValueError(f"steps[{index}].name: {step.name!r} is used twice")
-            seen.add(step.name)
+
+        def check(where: str, step: Step) -> None:
             for field_name, text in step.templates():
                 for name in VAR_PATTERN.findall(text):
                     if name not in known:
-                        raise ValueError(f"steps[{index}].{field_name}: {{{{ {name} }}}} is neither a var nor "
+                        raise ValueError(f"{where}.{field_name}: {{{{ {name} }}}} is neither a var nor "
                                          "captured by an earlier step")
+
+        for index, step in enumerate(self.steps):
+            for name in [step.name, *(sub.name for sub in step.steps or [])]:
+                if name in seen:
+                    raise ValueError(f"steps[{index}].name: {name!r} is used twice")
+                seen.add(name)
+            check(f"steps[{index}]", step)
             known |= set(step.capture)
+            if step.steps:
+                known.add("item")
+                for sub_index, sub in enumerate(step.steps):
+                    check(f"steps[{index}].steps[{sub_index}]", sub)
+                    known |= set(sub.capture)
+                known.discard("item")
         return self
 
 
@@ -274,7 +305,7 @@ def _field(loc: tuple[Any, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("str", "list[str]", "function-after[_one_kind(), Step]"):
+        elif part in ("str", "list[str]"):
             continue  # pydantic's union-branch and validator labels, not fields
         else:
             out += ("." if out else "") + str(part)

@@ -218,3 +218,44 @@ def test_schema_errors_name_line_and_field():
     unknown = "name: demo\nsteps:\n  - name: a\n    run: status {{ nope }}\n"
     with pytest.raises(InvalidInput, match=r"steps\[0\].run: \{\{ nope \}\} is neither a var"):
         parse_playbook(unknown, source="u.yaml")
+
+
+LOOP = """
+name: loop
+vars: {names: "a,b,c"}
+steps:
+  - name: each
+    for_each: "{{ names }}"
+    steps:
+      - name: apply
+        run: config apply -f {{ item }}.yaml
+        rollback: config rollback --to 0
+      - name: acked
+        check: {run: status -o json, until: "acked && version > `0`"}
+"""
+
+
+def test_for_each_runs_its_steps_once_per_item_and_resumes_inside_the_loop(env):
+    engine, log, store, _ = env
+    e = engine(LOOP)
+    assert e.start({}) is ExitCode.OK
+    assert log() == ["apply a.yaml", "apply b.yaml", "apply c.yaml"]
+    assert [s["name"] for s in e.run["steps"]] == ["each", "apply[a]", "acked[a]", "apply[b]", "acked[b]",
+                                                   "apply[c]", "acked[c]"]
+    run = store.load(e.run["run_id"])
+    for record in run["steps"][3:]:  # killed while apply[b] ran
+        record["state"] = "pending"
+    run["steps"][3]["state"], run["status"] = "running", "running"
+    store.save(run)
+    resumed = engine(LOOP)
+    assert resumed.resume(store.load(e.run["run_id"])) is ExitCode.OK
+    assert log()[3:] == ["apply b.yaml", "apply c.yaml"]
+
+
+def test_a_nack_inside_the_loop_rolls_back_that_item_and_the_ones_before(env):
+    engine, log, store, _ = env
+    e = engine(LOOP.replace("acked && version", "acked && version").replace(
+        "check: {run: status -o json, until:", "check: {run: status -o json, fail_when: '!acked', until:"))
+    assert e.start({"names": "a,nacked"}) is ExitCode.FAILURE
+    assert log() == ["apply a.yaml", "apply nacked.yaml", "rollback to 0", "rollback to 0"]
+    assert [s["state"] for s in e.run["steps"]] == ["done", "rolled-back", "done", "rolled-back", "failed"]
