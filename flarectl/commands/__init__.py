@@ -23,6 +23,7 @@ MODULES = [
     "flarectl.commands.context",
     "flarectl.commands.replay",
     "flarectl.commands.playbook",
+    "flarectl.commands.restart",
 ]
 
 

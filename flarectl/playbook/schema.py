@@ -73,6 +73,7 @@ READ_ONLY_COMMANDS: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
     (("config", "apply"), ("--dry-run",)),
     (("migrate", "up"), ("--dry-run",)),
     (("archive", "run"), ("--dry-run",)),
+    (("restart",), ("--dry-run",)),
 ]
 
 
