@@ -21,7 +21,9 @@ def show(name: str = typer.Argument(..., help="A playbook name or file."),
     steps = []
     for step in book.steps:
         what = {"run": lambda s: _command(s.run), "check": lambda s: f"{_command(s.check.run)} until {s.check.until}",
-                "wait": lambda s: f"{s.wait:g}s", "approve": lambda s: s.approve}[step.kind](step)
+                "wait": lambda s: f"{s.wait:g}s", "approve": lambda s: s.approve,
+                "for_each": lambda s: f"for each of {s.for_each}: " + ", ".join(
+                    f"{sub.name} ({sub.kind})" for sub in s.steps)}[step.kind](step)
         steps.append({"name": step.name, "kind": step.kind, "what": what, "read_only": step.read_only,
                       "rollback": _command(step.rollback) if step.rollback else None})
     data = {"name": book.name, "description": book.description, "file": str(path),
