@@ -7,6 +7,7 @@ stored one alone, never collide with live seqs, and change nothing the second ti
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 
@@ -68,15 +69,24 @@ async def test_lost_rows_come_back_with_their_seqs_while_traffic_continues(deplo
                                           "skipped": 160 - len(lost), "duplicates": 0, "errors": 0}
     assert len(await dep.seqs()) == 200 - len(lost), "a dry run wrote something"
 
+    async def traffic() -> None:  # live traffic while replay runs, into the same conversations
+        for _ in range(15):
+            for conversation in conversations:
+                await dep.send(conversation)
+            await asyncio.sleep(0.02)
+
+    live = asyncio.create_task(traffic())
     result = await dep.replay(window)
+    await live
+    await dep.settled()
     assert result.tally.restored == len(lost) and result.tally.appended == 0 and result.tally.errors == 0
     after = await dep.seqs()
     assert_consistent(after)
     # every lost message has exactly the seq it had; nothing else moved; live traffic kept its seqs
     assert {i: after[i] for i in before} == before
-    assert len(after) == 200
+    assert set(after) == set(sent) | {m.msg_id for m in dep.sent[160:]}
     for conversation in conversations:
-        assert sorted(s for c, s in after.values() if c == conversation) == list(range(1, 51))
+        assert sorted(s for c, s in after.values() if c == conversation) == list(range(1, 66))
 
     # twice = no change
     again = await dep.replay(window)
@@ -173,3 +183,21 @@ async def test_an_interrupted_replay_resumes_from_its_checkpoint(deployment):
     assert await dep.seqs() == before
     assert result.tally.scanned == 300 and result.tally.applied == len(lost)
     assert result.tally.skipped == 300 - len(lost)
+
+
+async def test_one_conversation_only(deployment):
+    dep = deployment
+    base = now_ms() - 30_000
+    for i in range(20):
+        for conversation in ("group:one", "group:other"):
+            await dep.send(conversation, timestamp_ms=base + i * 10)
+    await dep.settled()
+    before = await dep.seqs()
+    lost = [i for i, (_, s) in before.items() if 5 <= s <= 8]
+    await dep.delete(lost)
+
+    result = await dep.replay(Window(base, base + 200), conversation="group:one")
+    assert (result.tally.scanned, result.tally.restored, result.tally.skipped) == (20, 4, 16)
+    after = await dep.seqs()
+    assert {i for i in before if i not in after} == {i for i in lost if before[i][0] == "group:other"}
+    assert all(after[i] == before[i] for i in after)
