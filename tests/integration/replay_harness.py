@@ -38,6 +38,7 @@ class Deployment:
     db: object = None
     store: StoreService | None = None
     sent: list[Message] = field(default_factory=list)
+    _groups: set[str] = field(default_factory=set)
 
     async def start(self) -> None:
         self.log = open_log(self.log_url)
@@ -62,6 +63,9 @@ class Deployment:
         await self.log.close()
 
     async def send(self, conversation: str, *, timestamp_ms: int | None = None, sender: str = "alice") -> Message:
+        if conversation.startswith("group:") and conversation not in self._groups:
+            await self.db.add_members(conversation, [sender, "bob"])  # a group the way the gateway makes one
+            self._groups.add(conversation)
         n = next(_ids)
         message = Message(msg_id=n, client_msg_id=f"c-{n}", conversation_id=ConversationId(conversation),
                           sender_id=UserId(sender), sender_device=DeviceId("phone"), content_type="text",
