@@ -71,6 +71,7 @@ READ_ONLY_COMMANDS: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
     (("playbook", "validate"), ()),
     (("replay",), ("--dry-run",)),
     (("config", "apply"), ("--dry-run",)),
+    (("config", "canary"), ("--dry-run",)),
     (("migrate", "up"), ("--dry-run",)),
     (("archive", "run"), ("--dry-run",)),
     (("restart",), ("--dry-run",)),
