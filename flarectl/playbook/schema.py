@@ -47,6 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from services.common.durations import duration_seconds
 from services.common.errors import InvalidInput
+from services.common.safeyaml import load_text
 
 __all__ = ["Playbook", "Step", "Check", "Var", "load_playbook", "parse_playbook", "READ_ONLY_COMMANDS",
            "VAR_PATTERN", "BUILTIN_VARS", "is_read_only"]
@@ -315,9 +316,11 @@ def _field(loc: tuple[Any, ...]) -> str:
 
 
 def parse_playbook(text: str, *, source: str = "<playbook>") -> Playbook:
+    # The bounded loader first (size, depth, aliases, duplicate keys: services.common.safeyaml);
+    # the node tree after it only maps errors back to lines.
+    data = load_text(text, source=source)
     try:
         root = yaml.compose(text)
-        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source

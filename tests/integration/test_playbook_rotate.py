@@ -13,6 +13,8 @@ import time
 import pytest
 import yaml
 
+from services.common.auth import issue_token
+
 from .cp_harness import ROOT, check, flarectl, namespace_url, start_daemon, start_instance, status_states, wait_until
 
 pytestmark = [pytest.mark.servers, pytest.mark.timeout(180)]
@@ -34,7 +36,10 @@ def cluster(etcd_server, tmp_path):
             self.data = tmp_path / "pb"
 
         def instance(self, name: str, **kwargs):
-            proc, addr = start_instance(name, address, admin, tmp_path / name, **kwargs)
+            # Instances subscribe with a `service` token (an operator's may not).
+            secret = (tmp_path / "cp" / "token.secret").read_bytes().strip()
+            proc, addr = start_instance(name, address, issue_token(secret, name, role="service"), tmp_path / name,
+                                        **kwargs)
             procs.append(proc)
             return proc, addr
 
