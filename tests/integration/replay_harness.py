@@ -102,6 +102,21 @@ class Deployment:
                 after = page[-1].seq
         return out
 
+    async def consistency(self) -> list[dict]:
+        """`flarectl check consistency`'s findings (seq gaps and duplicates, log vs rows, ...)."""
+        from services.archive.archiver import ArchivePolicy
+        from services.archive.consistency import LogScope, check_consistency
+        from services.backends.registry import open_objectstore
+
+        objects = open_objectstore(f"file://{self.checkpoints.parent / 'objects'}")
+        await objects.start()
+        try:
+            report = await check_consistency(self.db, objects, ArchivePolicy(),
+                                             log=LogScope(self.log, self.config.topic, self.config.consumer_group))
+        finally:
+            await objects.close()
+        return [f.to_dict() for f in report.findings]
+
     async def delete(self, msg_ids: list[int]) -> None:
         """Lose rows behind the store's back, with the database's own client."""
         if self.db_url.startswith("sqlite"):

@@ -63,6 +63,9 @@ async def test_lost_rows_come_back_with_their_seqs_while_traffic_continues(deplo
     await dep.settled()
     assert set(await dep.seqs()) == set(sent) - set(lost) | {m.msg_id for m in dep.sent[160:]}
 
+    gaps = await dep.consistency()
+    assert gaps and {f["conversation_id"] for f in gaps} == {"group:middle", "group:tail", "c2c:alice:bob"}
+
     window = Window(base, base + 40 * 100)
     dry = await dep.replay(window, dry_run=True)
     assert dry.tally.to_dict() | {} == {"scanned": 160, "applied": len(lost), "restored": len(lost), "appended": 0,
@@ -87,6 +90,7 @@ async def test_lost_rows_come_back_with_their_seqs_while_traffic_continues(deplo
     assert set(after) == set(sent) | {m.msg_id for m in dep.sent[160:]}
     for conversation in conversations:
         assert sorted(s for c, s in after.values() if c == conversation) == list(range(1, 66))
+    assert await dep.consistency() == []  # what `flarectl check consistency` checks: no gap, no duplicate
 
     # twice = no change
     again = await dep.replay(window)
