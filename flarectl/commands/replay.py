@@ -97,7 +97,9 @@ def replay(
         result = asyncio.run(_run(cfg, window=window, conversation=conversation, resume=resume, dry_run=dry_run,
                                   owner_timeout=owner_timeout, progress=output is OutputFormat.table))
     except FlareError as exc:
-        fail_from(exc)
+        in_use = "in use by another FileLog" in str(exc)
+        fail_from(exc, hint="the embedded log is held by `flarectl up`: stop it, replay, start it again" if in_use
+                  else None)
     emit(result, output, human=_human)
     if result["summary"]["errors"]:
         raise typer.Exit(int(ExitCode.FAILURE))

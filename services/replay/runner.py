@@ -89,6 +89,8 @@ async def run_replay(plan: ReplayPlan, *, reader: ReplayReader, log: Log, db: Me
             p.resume_from = max(p.first_unread, min(target.floor(p.partition), p.stop))
             p.decided = target.undecided_tail(p.partition)
 
+    if on_progress is not None:
+        on_progress(0, total)
     async for partition, records in reader.scan(ranges, max_records=chunk):
         pp = by_partition[partition]
         entries = []

@@ -174,7 +174,7 @@ async def test_an_interrupted_replay_resumes_from_its_checkpoint(deployment):
 
     def kill_after_two_chunks(done: int, total: int) -> None:
         calls.append(done)
-        if len(calls) == 2:
+        if len(calls) == 3:  # the first call reports the start (0 read)
             raise Killed
 
     run_id = "rp-test-resume"
