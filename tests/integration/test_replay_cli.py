@@ -107,3 +107,23 @@ def test_bad_bounds_are_named(cli, tmp_path):
         assert message in " ".join(result.stderr.split())
     missing = cli("replay", "--data-dir", str(tmp_path), "--into", "store", "--resume", "rp-nope")
     assert missing.exit_code == 7 and "no replay checkpoint rp-nope" in " ".join(missing.stderr.split())
+
+
+def test_the_offline_topic_is_not_a_store_source_and_a_held_log_says_why(cli, tmp_path):
+    offline = cli("replay", "--data-dir", str(tmp_path), "--since", "2026-12-01T00:00:00Z",
+                  "--until", "2026-12-01T01:00:00Z", "--into", "store", "--topic", "offline")
+    assert offline.exit_code == 3 and "the offline topic feeds notifications" in offline.stderr
+
+    from services.backends.embedded.filelog import FileLog
+
+    async def held() -> object:
+        log = FileLog(tmp_path / "log", fsync=False)
+        await log.start()  # what a running `flarectl up` does
+        result = await asyncio.to_thread(cli, "replay", "--data-dir", str(tmp_path), "--since",
+                                         "2026-12-01T00:00:00Z", "--until", "2026-12-01T01:00:00Z", "--into", "store")
+        await log.close()
+        return result
+
+    result = asyncio.run(held())
+    assert result.exit_code == 4
+    assert "stop it, replay, start it again" in " ".join(result.stderr.split())
