@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import time
 from collections.abc import Callable
@@ -14,10 +15,12 @@ from services.backends.messagedb import MessageDB
 from .checkpoint import CheckpointStore
 from .plan import PartitionPlan, ReplayPlan
 from .reader import ReplayReader
-from .store_target import Entry, StoreTarget, Tally, decode
+from .store_target import Entry, StoreTarget, Tally, decode, not_persisted
 from .window import Window
 
 __all__ = ["ReplayResult", "new_run_id", "make_plan", "run_replay", "CONTEXT_RECORDS"]
+
+log_ = logging.getLogger("flare.replay")
 
 CONTEXT_RECORDS = 2000  # read on each side of a partition's range to find stored neighbours
 
@@ -118,6 +121,16 @@ async def run_replay(plan: ReplayPlan, *, reader: ReplayReader, log: Log, db: Me
         if checkpoints is not None:
             checkpoints.save(plan, target.tally, status="done")
         result.awaiting_owner = await _wait_for_owner(log, plan, target.appended_offsets, owner_timeout_s)
+        if not result.awaiting_owner and target.appended:
+            # The owner has read them; check it kept them rather than trust that it did.
+            lost = await not_persisted(db, target.appended)
+            if lost:
+                log_.error("replay: the live owner did not persist %d handed-back messages (first msg_id %s)",
+                           len(lost), lost[0].msg_id)
+                target.tally.appended -= len(lost)
+                target.tally.errors += len(lost)
+                if checkpoints is not None:
+                    checkpoints.save(plan, target.tally, status="done")
     return result
 
 

@@ -123,6 +123,7 @@ class StoreTarget:
         self._partitions: dict[int, _Partition] = {}
         self.tally = Tally()
         self.appended_offsets: dict[int, int] = {}  # partition -> highest offset produced
+        self.appended: list[Message] = []  # handed to the owner by this attempt
 
     def start_partition(self, partition: int, first_offset: int, *, decided: dict[int, str] | None = None) -> None:
         state = _Partition()
@@ -249,7 +250,18 @@ class StoreTarget:
             return
         for entry in entries:  # one by one: per-conversation order is produce order
             meta = await self._log.produce(self._topic, entry.record.value, key=entry.record.key)
+            self.appended.append(entry.message)  # type: ignore[arg-type]
             self.appended_offsets[meta.partition] = max(self.appended_offsets.get(meta.partition, -1), meta.offset)
+
+
+async def not_persisted(db: MessageDB, messages: list[Message]) -> list[Message]:
+    """Of the messages handed to the owner, those the MessageDB still does not hold."""
+    missing: list[Message] = []
+    for start in range(0, len(messages), 1000):
+        batch = messages[start:start + 1000]
+        found = await db.find_existing(batch)
+        missing += [m for m in batch if m.msg_id not in found or found[m.msg_id].msg_id != m.msg_id]
+    return missing
 
 
 def decode(record: LogRecord) -> Message | None:

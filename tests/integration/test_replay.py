@@ -8,6 +8,7 @@ stored one alone, never collide with live seqs, and change nothing the second ti
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 
@@ -205,3 +206,33 @@ async def test_one_conversation_only(deployment):
     after = await dep.seqs()
     assert {i for i in before if i not in after} == {i for i in lost if before[i][0] == "group:other"}
     assert all(after[i] == before[i] for i in after)
+
+
+async def test_handed_back_messages_the_owner_does_not_keep_are_errors(deployment):
+    """An owner that commits past the handed-back records without persisting them (a broken
+    dedup, say) is caught: replay checks the MessageDB, not only the owner's offsets."""
+    dep = deployment
+    base = now_ms() - 30_000
+    for i in range(4):
+        await dep.send("group:dropped", timestamp_ms=base + i)
+    await dep.settled()
+    await dep.delete([m.msg_id for m in dep.sent])  # nothing left to anchor on: handed back
+    await dep.stop_store()
+
+    async def careless_owner() -> None:  # reads and commits in the live group, stores nothing
+        consumer = dep.log.consumer(dep.config.consumer_group, [dep.config.topic])
+        await consumer.start()
+        try:
+            for _ in range(300):
+                batches = await consumer.getmany(timeout_ms=100)
+                if batches:
+                    await consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batches.items()})
+        finally:
+            await consumer.stop()
+
+    owner = asyncio.create_task(careless_owner())
+    result = await dep.replay(Window(base, base + 10), owner_timeout_s=30)
+    owner.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await owner
+    assert (result.tally.appended, result.tally.errors, result.awaiting_owner) == (0, 4, {})
