@@ -111,6 +111,7 @@ class Monolith:
             config=cfg.gateway, gateway_id=self.gateway_id, token_secret=self.token_secret,
             router=self.router, sync=self.sync, session=self.session, ids=MessageIdGenerator(cfg.node_id),
             revocations=self.controlplane.revocations,
+            recall_window_s=cfg.sync.recall_window_s, sync_page_limit=cfg.sync.page_limit,
         )
         gateways.add(self.gateway)
         self.admin = AdminServer(cfg.admin.host, cfg.admin.port, health=self.health)
