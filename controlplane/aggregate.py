@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
-from services.common.documents import StoredDocument
+from services.common.documents import StoredDocument, effective_document
 from services.common.errors import FlareError
 
 from .window import SPARK_POINTS, InstanceWindow
@@ -184,7 +184,9 @@ class Aggregator:
         if entry.session is not None:
             silent = now - entry.last_summary > self.rules.summary_silence_s and latest is not None
             health = "STALE" if silent else "UP"
-            kinds = [_kind_state(entry.session, kind, self._desired.served.get(kind))
+            # a canary gives some instances their own version of a kind (as the hub pushes it)
+            kinds = [_kind_state(entry.session, kind,
+                                 effective_document(self._desired.served, kind, entry.instance_id))
                      for kind in entry.session.hello.kinds]
         else:
             health = "DOWN" if entry.down_since_wall or not entry.in_topology else "UP"
