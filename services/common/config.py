@@ -22,6 +22,7 @@ __all__ = [
     "GatewayConfig",
     "AdminConfig",
     "StoreConfig",
+    "MemoryConfig",
     "RouterConfig",
     "SyncConfig",
     "SessionConfig",
@@ -50,7 +51,9 @@ class GatewayConfig(_Section):
     port: int = Field(8700, ge=0, le=65535)
     max_frame_bytes: int = Field(64 * 1024, ge=1024)
     max_body_bytes: int = Field(16 * 1024, ge=1)
-    outbound_queue: int = Field(4096, ge=8)
+    outbound_queue: int = Field(4096, ge=8)  # frames per connection
+    outbound_queue_bytes: int = Field(1 << 20, ge=64 * 1024)  # bytes per connection
+    outbound_total_bytes: int = Field(128 << 20, ge=1 << 20)  # bytes over all connections
     heartbeat_timeout_s: float = Field(90.0, gt=0)
     gateway_id: str = ""
 
@@ -58,6 +61,16 @@ class GatewayConfig(_Section):
 class AdminConfig(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8701, ge=0, le=65535)
+
+
+class MemoryConfig(_Section):
+    """Byte caps of the embedded backends' in-memory parts. The defaults, with the gateway's
+    outbound cap, keep a monolith well inside 1 GiB. Only used to build the embedded
+    default URLs: a configured `file://` or `memory://` URL carries its own
+    `tail_bytes=` / `max_bytes=` instead."""
+
+    log_tail_bytes: int = Field(64 << 20, ge=0)  # newest log records kept for consumers that keep up
+    cache_bytes: int = Field(128 << 20, ge=1 << 20)  # memory:// cache: L0 copies, dedup hints, routes
 
 
 class StoreConfig(_Section):
@@ -126,6 +139,7 @@ class FlareConfig(_Section):
     backends: BackendsConfig = BackendsConfig()
     gateway: GatewayConfig = GatewayConfig()
     admin: AdminConfig = AdminConfig()
+    memory: MemoryConfig = MemoryConfig()
     store: StoreConfig = StoreConfig()
     router: RouterConfig = RouterConfig()
     sync: SyncConfig = SyncConfig()
@@ -140,8 +154,8 @@ class FlareConfig(_Section):
             return url
         base = self.data_dir.resolve()
         return {
-            "log": f"file://{base}/log",
-            "cache": "memory://",
+            "log": f"file://{base}/log?tail_bytes={self.memory.log_tail_bytes}",
+            "cache": f"memory://?max_bytes={self.memory.cache_bytes}",
             "messagedb": f"sqlite:///{base}/messages.db",
             "objectstore": f"file://{base}/objects",
             "configstore": f"sqlite:///{base}/config.db",

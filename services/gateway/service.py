@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from services.common.bounds import ByteBudget
 from services.common import codec
 from services.common.auth import TokenExpired, verify_token
 from services.common.config import GatewayConfig
@@ -56,6 +57,7 @@ class GatewayService:
         self._secret = token_secret
         self._handlers = FrameHandlers(self, ids)
         self._connections: dict[str, ClientConnection] = {}
+        self.outbound_budget = ByteBudget("gateway_outbound", config.outbound_total_bytes)
         self._server: Server | None = None
         self._watchdog: asyncio.Task | None = None
         self._acks: dict[tuple[str, str], list[int]] = defaultdict(list)
@@ -156,7 +158,8 @@ class GatewayService:
         user_id, device_id, device_type = identity
         connection_id = f"{self.gateway_id}/{uuid.uuid4().hex[:16]}"
         conn = ClientConnection(ws, user_id=user_id, device_id=device_id, device_type=device_type,
-                                connection_id=connection_id, max_queue=self.config.outbound_queue)
+                                connection_id=connection_id, max_queue=self.config.outbound_queue,
+                                max_queue_bytes=self.config.outbound_queue_bytes, budget=self.outbound_budget)
         try:
             result = await self.session.login(user_id, device_id, device_type=device_type,
                                               connection_id=connection_id, gateway_id=self.gateway_id)

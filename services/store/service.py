@@ -38,6 +38,7 @@ __all__ = ["AcceptResult", "StoreService", "recent_key", "dedup_key"]
 log = logging.getLogger("flare.store")
 
 StoredCallback = Callable[[list[Message]], Awaitable[None]]
+_MAX_COUNTERS = 100_000  # conversations whose seq counter is kept between batches
 
 
 def _report_death(task: asyncio.Task) -> None:
@@ -257,6 +258,10 @@ class StoreService:
         return redeliver + fresh
 
     async def _allocate_seqs(self, messages: list[Message]) -> None:
+        if len(self._counters) > _MAX_COUNTERS:
+            # Forgetting is always safe between batches: a counter is re-read from the
+            # MessageDB's max seq, which has every seq this consumer handed out.
+            self._counters.clear()
         unknown = sorted({m.conversation_id for m in messages if m.conversation_id not in self._counters})
         if unknown:
             recovered = await self._db.max_seqs(unknown)

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
+from services.common.bounds import ENTRY_OVERHEAD, ByteBudget
 from services.common.errors import BackendError
 
 __all__ = ["Segment", "PartitionFiles", "encode_record", "decode_records", "MAX_RECORD_BYTES"]
@@ -39,7 +40,6 @@ _FRAME = struct.Struct(">II")  # length, crc32
 _HEAD = struct.Struct(">qqi")  # offset, timestamp_ms, key_len
 MAX_RECORD_BYTES = 16 * 1024 * 1024
 _SUFFIX = ".log"
-TAIL_RECORDS = 16_384  # per partition, kept in memory for consumers that keep up
 
 
 def encode_record(offset: int, timestamp_ms: int, key: bytes | None, value: bytes) -> bytes:
@@ -95,7 +95,10 @@ class PartitionFiles:
         self.write_fd = write_fd  # O_APPEND fd of the newest segment
         # The newest records, as written: a consumer that keeps up reads them from here
         # instead of from the file, which saves a thread hop per fetch on the hot path.
-        self.tail: deque[tuple[int, int, bytes | None, bytes]] = deque(maxlen=TAIL_RECORDS)
+        # Bounded by bytes (the FileLog's tail budget), not by count: 2 KiB bodies times
+        # a fixed count was most of the RSS of a busy node.
+        self.tail: deque[tuple[int, int, bytes | None, bytes]] = deque()
+        self.tail_bytes = 0
         self._bases = [s.base_offset for s in segments]
         self.tp: object = None  # the TopicPartition, set by the FileLog that opened it
 
@@ -186,12 +189,31 @@ class PartitionFiles:
                 pass  # reopen will cut the torn tail instead
             raise
 
-    def remember_tail(self, first_offset: int, records: list[tuple[int, bytes | None, bytes]]) -> None:
-        """Keep (offset, timestamp, key, value) of records just appended, in offset order."""
+    def remember_tail(self, first_offset: int, records: list[tuple[int, bytes | None, bytes]], *,
+                      budget: ByteBudget, share: int) -> None:
+        """Keep (offset, timestamp, key, value) of records just appended, in offset order,
+        then drop the oldest until this partition holds at most `share` bytes (its part
+        of the log-wide `budget`)."""
         tail = self.tail
         if tail and tail[-1][0] != first_offset - 1:
-            tail.clear()  # never leave a hole: the tail is always one contiguous run
-        tail.extend((first_offset + i, ts, key, value) for i, (ts, key, value) in enumerate(records))
+            self.drop_tail(budget)  # never leave a hole: the tail is always one contiguous run
+        added = 0
+        for i, (ts, key, value) in enumerate(records):
+            tail.append((first_offset + i, ts, key, value))
+            added += _tail_cost(key, value)
+        self.tail_bytes += added
+        budget.used += added
+        while tail and self.tail_bytes > share:
+            _, _, key, value = tail.popleft()
+            cost = _tail_cost(key, value)
+            self.tail_bytes -= cost
+            budget.used -= cost
+            budget.evictions += 1
+
+    def drop_tail(self, budget: ByteBudget) -> None:
+        budget.used -= self.tail_bytes
+        self.tail_bytes = 0
+        self.tail.clear()
 
     def from_tail(self, offset: int, max_records: int) -> list[tuple[int, int, bytes | None, bytes]] | None:
         """Records from offset if the tail still holds offset, else None (read the file)."""
@@ -210,6 +232,10 @@ class PartitionFiles:
                 running = ts
             self.max_timestamps.append(running)
         segment.size = new_size
+
+
+def _tail_cost(key: bytes | None, value: bytes) -> int:
+    return len(value) + (len(key) if key else 0) + ENTRY_OVERHEAD
 
 
 def read_sync(plan: tuple[int, int, int, int]) -> list[tuple[int, int, bytes | None, bytes]]:

@@ -1,4 +1,4 @@
-"""`file:///abs/dir[?fsync=batch|never&segment_bytes=N]` — the Log port on local segment files.
+"""`file:///abs/dir[?fsync=batch|never&segment_bytes=N&tail_bytes=N]` — the Log port on local segment files.
 
 Layout under the directory:
 
@@ -11,6 +11,11 @@ Group commit: `produce` queues its record and a single writer task drains the qu
 every produce issued while the previous batch was on its way to disk (at least all of one
 event-loop tick) shares one write and one fsync per partition. A record is visible to
 consumers, and its produce returns, only after that write (and fsync, with fsync=batch).
+
+Memory: the newest records of each partition stay in memory for consumers that keep up;
+all partitions together hold at most `tail_bytes` (default 64 MiB), each an equal share,
+oldest dropped first (`flare_memory_bytes{structure="log_tail"}`). Everything else is
+read from the segment files.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
 from services.backends.log import LogConsumer, RebalanceCallback, RecordMetadata, TopicPartition
+from services.common.bounds import ByteBudget, MiB
 from services.common.errors import BackendError, BackendUnavailable, InvalidInput, NotFound
 
 from ._logfiles import MAX_RECORD_BYTES, PartitionFiles, encode_record, fsync_dir_sync, read_sync
@@ -39,6 +45,7 @@ __all__ = ["FileLog"]
 _log = logging.getLogger(__name__)
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,200}$")  # Kafka's alphabet: safe as a directory name
 _DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
+DEFAULT_TAIL_BYTES = 64 * MiB
 
 
 
@@ -69,10 +76,12 @@ _Pending = tuple[PartitionFiles, "bytes | None", bytes, int, _Sink, int]
 
 
 class FileLog:
-    def __init__(self, directory: str | Path, *, fsync: bool = True, segment_bytes: int = _DEFAULT_SEGMENT_BYTES) -> None:
+    def __init__(self, directory: str | Path, *, fsync: bool = True, segment_bytes: int = _DEFAULT_SEGMENT_BYTES,
+                 tail_bytes: int = DEFAULT_TAIL_BYTES) -> None:
         self._dir = Path(directory)
         self._fsync = fsync
         self._segment_bytes = segment_bytes
+        self.tail_budget = ByteBudget("log_tail", tail_bytes)
         self._topics: dict[str, list[PartitionFiles]] = {}
         self._groups: dict[str, GroupCoordinator] = {}
         self._waiters: dict[TopicPartition, set[asyncio.Event]] = {}
@@ -96,11 +105,15 @@ class FileLog:
         mode = query.get("fsync", ["batch"])[0]
         if mode not in ("batch", "never"):
             raise InvalidInput("fsync must be 'batch' or 'never'", url=url)
-        try:
-            segment_bytes = int(query.get("segment_bytes", [str(_DEFAULT_SEGMENT_BYTES)])[0])
-        except ValueError as exc:
-            raise InvalidInput("segment_bytes must be an integer", url=url) from exc
-        return cls(parts.path, fsync=mode == "batch", segment_bytes=segment_bytes)
+        sizes = {}
+        for name, default in (("segment_bytes", _DEFAULT_SEGMENT_BYTES), ("tail_bytes", DEFAULT_TAIL_BYTES)):
+            try:
+                sizes[name] = int(query.get(name, [str(default)])[0])
+            except ValueError as exc:
+                raise InvalidInput(f"{name} must be an integer", url=url) from exc
+            if sizes[name] < 0:
+                raise InvalidInput(f"{name} cannot be negative", url=url)
+        return cls(parts.path, fsync=mode == "batch", **sizes)
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -162,6 +175,9 @@ class FileLog:
         self._groups.clear()
         self._waiters.clear()
         topics, self._topics = self._topics, {}
+        for parts in topics.values():
+            for files in parts:
+                files.drop_tail(self.tail_budget)
         lock_fd, self._lock_fd = self._lock_fd, None
         await asyncio.to_thread(self._close_sync, topics, lock_fd)
 
@@ -285,6 +301,7 @@ class FileLog:
         for item in batch:
             by_partition.setdefault(item[0], []).append(item)
         loop = asyncio.get_running_loop()
+        tail_share = self.tail_budget.limit // max(1, sum(len(parts) for parts in self._topics.values()))
         work = []
         for files, items in by_partition.items():
             try:
@@ -312,7 +329,8 @@ class FileLog:
                 continue
             positions, new_size = result
             files.apply_append(positions, [item[3] for item in items], new_size)
-            files.remember_tail(first_offset, [(item[3], item[1], item[2]) for item in items])
+            files.remember_tail(first_offset, [(item[3], item[1], item[2]) for item in items],
+                                budget=self.tail_budget, share=tail_share)
             for i, item in enumerate(items):
                 item[4].resolve(item[5], first_offset + i)
             for event in self._waiters.get(files.tp, ()):
