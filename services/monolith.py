@@ -22,6 +22,7 @@ from services.backends.objectstore import ObjectStore
 from services.backends.registry import open_cache, open_configstore, open_log, open_messagedb, open_objectstore
 from services.common.auth import load_or_create_secret
 from services.common.config import FlareConfig
+from services.common.health import health_status, problems_of
 from services.common.ids import MessageIdGenerator
 from services.common.metrics import AdminServer
 from services.filter import FilterService, InProcessFilterClient
@@ -147,8 +148,10 @@ class Monolith:
         log.info("flare monolith up: gateway %s, admin %s, data %s", self.gateway_url, self.admin_url, self.data_dir)
 
     def health(self) -> dict:
+        problems = problems_of([self.log, self.db, self.cache, self.store, self.router]) if self._started else []
         return {
-            "status": "ok" if self._started else "starting",
+            "status": health_status(problems) if self._started else "starting",
+            "problems": problems,
             "gateway_id": self.gateway_id,
             "connections": self.gateway.connection_count if self._started else 0,
             "persisted": self.store.persisted if self._started else 0,

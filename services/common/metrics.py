@@ -83,7 +83,8 @@ class AdminServer:
                 status, ctype, body = "200 OK", CONTENT_TYPE_LATEST, generate_latest()
             elif path == "/healthz":
                 health = self._health()
-                status = "200 OK" if health.get("status") == "ok" else "503 Service Unavailable"
+                # degraded still serves (it needs an operator, not a load balancer's eviction)
+                status = "200 OK" if health.get("status") in ("ok", "degraded") else "503 Service Unavailable"
                 ctype, body = "application/json", orjson.dumps(health)
             else:
                 status, ctype, body = "404 Not Found", "text/plain", b"not found\n"

@@ -38,6 +38,7 @@ from services.common.config import FlareConfig, load_config
 from services.common.discovery import TOPOLOGY_PREFIX, Topology
 from services.common.errors import FlareError
 from services.common.grpcio import GrpcServer, start_server
+from services.common.health import health_status, problems_of
 from services.common.logs import setup_logging
 from services.common.metrics import AdminServer
 from services.common.runtime import tune_interpreter
@@ -242,4 +243,8 @@ def _health(ctx: ProcessContext, server: GrpcServer | None, running: Running, re
     if running.health is not None:
         with contextlib.suppress(Exception):
             health.update(running.health())
+    problems = health.get("problems", []) + problems_of(ctx._backends)
+    if ready:
+        health["problems"] = problems
+        health["status"] = health_status(problems)
     return health

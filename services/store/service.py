@@ -28,7 +28,8 @@ from services.backends.log import Log, LogConsumer, LogRecord, TopicPartition
 from services.backends.messagedb import MessageDB
 from services.common import codec
 from services.common.config import StoreConfig
-from services.common.errors import BackendError, FlareError, InvalidInput
+from services.common.errors import BackendError, Conflict, FlareError, InvalidInput
+from services.common.health import Faults
 from services.common.metrics import DEDUP_HITS, LOG_LAG, STORE_BATCH
 from services.common.model import Message, c2c_members, conversation_kind
 from services.common.retry import RetryPolicy
@@ -81,6 +82,7 @@ class StoreService:
         self._lag_task: asyncio.Task | None = None
         self.tiering: object | None = None  # the last applied tiering policy
         self.persisted = 0  # messages written by this instance's consumer (for health/status)
+        self._faults = Faults("store", log)
 
     async def apply_config(self, kind: str, document: dict) -> int:
         """`tiering`: l0_ttl applies to every message persisted from now on; the rest of the
@@ -171,15 +173,20 @@ class StoreService:
     async def _on_revoke(self, partitions: set[TopicPartition]) -> None:
         self._counters.clear()
 
+    def problems(self) -> list[str]:
+        return self._faults.reasons()
+
     async def _consume_forever(self) -> None:
         assert self._consumer is not None
+        commit_failures = 0
         while True:
             try:
                 batches = await self._consumer.getmany(timeout_ms=500, max_records=self._config.max_batch)
             except FlareError as exc:  # the broker is away: the consumer reconnects by itself
-                log.warning("store consumer cannot fetch (%s); retrying", exc)
+                self._faults.fail("fetch", f"cannot fetch from the log ({exc}); retrying")
                 await asyncio.sleep(0.5)
                 continue
+            self._faults.recover("fetch")
             if not batches:
                 continue
             records = [r for recs in batches.values() for r in recs]
@@ -193,23 +200,33 @@ class StoreService:
                     # do not commit, do not skip; wait and try the same batch.
                     attempt += 1
                     delay = self._retry.delay(min(attempt, 10))
-                    log.warning("store batch failed (%s); retrying in %.2fs", exc, delay,
-                                exc_info=not isinstance(exc, BackendError))
+                    if not isinstance(exc, BackendError):
+                        log.warning("store batch failed unexpectedly", exc_info=exc)
+                    self._faults.fail("persist", f"cannot persist a batch ({exc}); retrying with back-off")
                     self._counters.clear()
                     await asyncio.sleep(delay)
+            self._faults.recover("persist")
             try:
                 await self._consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batches.items()})
             except FlareError as exc:
-                # A rebalance took the partitions (or the broker is away). Whoever consumes
-                # them next re-reads this batch, finds it stored with its seqs and delivers
-                # it; delivering here too would push it to the devices twice. If they are
-                # still ours, rewind so that "whoever" is this instance.
-                log.warning("store commit failed (%s); the batch is re-read and delivered then", exc)
+                # A rebalance took the partitions (or the broker is away, or the disk is
+                # full). Whoever consumes them next re-reads this batch, finds it stored with
+                # its seqs and delivers it; delivering here too would push it to the devices
+                # twice. If they are still ours, rewind so that "whoever" is this instance —
+                # after a back-off: a commit that fails for want of disk fails again at once.
                 self._counters.clear()
                 for tp, recs in batches.items():
                     with contextlib.suppress(FlareError):  # no longer ours: the new owner reads it
                         await self._consumer.seek(tp, recs[0].offset)
+                if isinstance(exc, Conflict):  # a rebalance: routine, and the new owner is ready
+                    log.info("store commit refused (%s); the batch is re-read and delivered then", exc)
+                    continue
+                commit_failures += 1
+                self._faults.fail("commit", f"cannot commit log offsets ({exc}); the batch is re-read")
+                await asyncio.sleep(self._retry.delay(min(commit_failures, 10)))
                 continue
+            commit_failures = 0
+            self._faults.recover("commit")
             if stored and self._on_stored is not None:
                 try:
                     await self._on_stored(stored)

@@ -5,10 +5,10 @@ A record is
 
     length u32 | crc32 u32 | offset i64 | timestamp_ms i64 | key_len i32 (-1: no key) | key | value
 
-where `length` counts the bytes after the crc and the crc covers exactly those bytes. A crash
-can only tear the tail of the newest segment (writes are sequential), so opening a partition
-validates every record and truncates the newest segment at the first bad one; damage in an
-older segment is real corruption and is reported rather than silently cut away.
+where `length` counts the bytes after the crc and the crc covers exactly those bytes.
+key_len -2 marks a placeholder for a record lost to corruption (no key, no value): it keeps
+offsets contiguous, and readers skip it. Opening a partition validates every record and
+tells a torn tail from corruption: see _logrepair.py.
 
 The index keeps, per record, its file position and a running maximum of timestamps. The
 running maximum makes "first record with timestamp >= t" a bisect even when producers pass
@@ -21,6 +21,7 @@ changed on the loop thread and reads computed there stay consistent.
 
 from __future__ import annotations
 
+import errno
 import os
 import struct
 import zlib
@@ -32,26 +33,35 @@ from itertools import islice
 from pathlib import Path
 
 from services.common.bounds import ENTRY_OVERHEAD, ByteBudget
-from services.common.errors import BackendError
 
-__all__ = ["Segment", "PartitionFiles", "encode_record", "decode_records", "MAX_RECORD_BYTES"]
+__all__ = ["Segment", "PartitionFiles", "encode_record", "decode_records", "MAX_RECORD_BYTES", "check_disk_fault"]
 
 _FRAME = struct.Struct(">II")  # length, crc32
 _HEAD = struct.Struct(">qqi")  # offset, timestamp_ms, key_len
 MAX_RECORD_BYTES = 16 * 1024 * 1024
 _SUFFIX = ".log"
+LOST_KEY_LEN = -2
+# Test-only fault switch: while the file this names exists, every write of the log (records,
+# committed offsets) fails with ENOSPC, as on a full disk.
+_ENOSPC_SWITCH = os.environ.get("FLARE_FAULT_ENOSPC_FILE", "")
 
 
-def encode_record(offset: int, timestamp_ms: int, key: bytes | None, value: bytes) -> bytes:
-    head = _HEAD.pack(offset, timestamp_ms, -1 if key is None else len(key))
+def check_disk_fault() -> None:
+    if _ENOSPC_SWITCH and os.path.exists(_ENOSPC_SWITCH):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def encode_record(offset: int, timestamp_ms: int, key: bytes | None, value: bytes, *, lost: bool = False) -> bytes:
+    head = _HEAD.pack(offset, timestamp_ms, LOST_KEY_LEN if lost else -1 if key is None else len(key))
     key_bytes = key or b""
     crc = zlib.crc32(value, zlib.crc32(key_bytes, zlib.crc32(head)))
     return b"".join((_FRAME.pack(len(head) + len(key_bytes) + len(value), crc), head, key_bytes, value))
 
 
-def decode_records(buffer: bytes, count: int) -> list[tuple[int, int, bytes | None, bytes]]:
+def decode_records(buffer: bytes, count: int) -> list[tuple[int, int, bytes | None, bytes | None]]:
     """(offset, timestamp_ms, key, value) for the first `count` records of a buffer the index
-    vouches for (already validated at open or written by us), so no crc check here."""
+    vouches for (already validated at open or written by us), so no crc check here. A lost
+    record's placeholder comes back with value None."""
     out = []
     view = memoryview(buffer)
     pos = 0
@@ -61,6 +71,10 @@ def decode_records(buffer: bytes, count: int) -> list[tuple[int, int, bytes | No
         start = pos + frame_size
         offset, timestamp_ms, key_len = _HEAD.unpack_from(buffer, start)
         body = start + head_size
+        if key_len == LOST_KEY_LEN:
+            pos = start + length
+            out.append((offset, timestamp_ms, None, None))
+            continue
         if key_len < 0:
             key = None
             value_start = body
@@ -101,32 +115,6 @@ class PartitionFiles:
         self.tail_bytes = 0
         self._bases = [s.base_offset for s in segments]
         self.tp: object = None  # the TopicPartition, set by the FileLog that opened it
-
-    # -- opening ---------------------------------------------------------------------
-    @classmethod
-    def open_sync(cls, directory: Path) -> tuple[PartitionFiles, int]:
-        """Open (creating if needed), validate and index; return it and the bytes cut off a torn tail."""
-        directory.mkdir(parents=True, exist_ok=True)
-        paths = sorted(directory.glob(f"*{_SUFFIX}"))
-        if not paths:
-            paths = [_create_segment_file(directory, 0)]
-        segments: list[Segment] = []
-        max_timestamps = array("q")
-        truncated = 0
-        expected = int(paths[0].stem)
-        for i, path in enumerate(paths):
-            if int(path.stem) != expected:
-                raise BackendError(f"log segment {path} starts at {path.stem}, expected offset {expected}")
-            segment, torn_at = _scan_segment(path, expected, max_timestamps)
-            if torn_at is not None:
-                if i != len(paths) - 1:
-                    raise BackendError(f"log segment {path} is corrupt at byte {torn_at} (not the newest segment)")
-                truncated = path.stat().st_size - torn_at
-                os.truncate(path, torn_at)
-            segments.append(segment)
-            expected = segment.next_offset
-        write_fd = os.open(segments[-1].path, os.O_WRONLY | os.O_APPEND)
-        return cls(directory, segments, max_timestamps, write_fd), truncated
 
     def close_sync(self) -> None:
         for fd in [self.write_fd] + [s.read_fd for s in self.segments]:
@@ -178,6 +166,7 @@ class PartitionFiles:
         """Append one batch with as few syscalls as the OS allows; undo a partial write."""
         size_before = self.active.size
         try:
+            check_disk_fault()
             view = memoryview(payload)
             while view:
                 written = os.write(self.write_fd, view)
@@ -256,32 +245,3 @@ def _create_segment_file(directory: Path, base_offset: int) -> Path:
     path.touch(exist_ok=True)
     fsync_dir_sync(directory)  # the new name must survive a crash as well as its bytes
     return path
-
-
-def _scan_segment(path: Path, base_offset: int, max_timestamps: array) -> tuple[Segment, int | None]:
-    """Index a segment; also return the byte position of the first invalid record, if any."""
-    data = path.read_bytes()
-    segment = Segment(base_offset, path, os.open(path, os.O_RDONLY))
-    running = max_timestamps[-1] if max_timestamps else -(1 << 63)
-    pos, expected, total = 0, base_offset, len(data)
-    frame_size, head_size = _FRAME.size, _HEAD.size
-    while pos < total:
-        if pos + frame_size + head_size > total:
-            break
-        length, crc = _FRAME.unpack_from(data, pos)
-        end = pos + frame_size + length
-        if length < head_size or length > MAX_RECORD_BYTES + head_size or end > total:
-            break
-        if zlib.crc32(memoryview(data)[pos + frame_size : end]) != crc:
-            break
-        offset, timestamp_ms, key_len = _HEAD.unpack_from(data, pos + frame_size)
-        if offset != expected or not -1 <= key_len <= length - head_size:
-            break
-        segment.positions.append(pos)
-        if timestamp_ms > running:
-            running = timestamp_ms
-        max_timestamps.append(running)
-        expected += 1
-        pos = end
-    segment.size = pos
-    return segment, (pos if pos < total else None)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from services.backends.log import LogRecord, RebalanceCallback, TopicPartition
 from services.common.errors import BackendError, BackendUnavailable, Conflict, InvalidInput
 
-from ._logfiles import fsync_dir_sync
+from ._logfiles import check_disk_fault, fsync_dir_sync
 
 if TYPE_CHECKING:
     from .filelog import FileLog
@@ -44,6 +44,16 @@ class GroupCoordinator:
         except FileNotFoundError:
             return {}
         return {TopicPartition(t, int(p)): int(o) for t, parts in raw.items() for p, o in parts.items()}
+
+    @staticmethod
+    def write_offsets_sync(path: Path, committed: dict[TopicPartition, int]) -> None:
+        snapshot: dict[str, dict[str, int]] = {}
+        for tp, offset in sorted(committed.items()):
+            snapshot.setdefault(tp.topic, {})[str(tp.partition)] = offset
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(snapshot))
+        os.replace(tmp, path)
+        fsync_dir_sync(path.parent)
 
     def rebalance(self, log: FileLog) -> None:
         """Round-robin every partition of the subscribed topics over the members subscribed to it."""
@@ -84,6 +94,7 @@ class GroupCoordinator:
 
     def _write_sync(self, payload: bytes) -> None:
         # temp + rename: a crash leaves either the old or the new offsets, never half a file.
+        check_disk_fault()
         tmp = self.path.with_suffix(".tmp")
         with open(tmp, "wb") as handle:
             handle.write(payload)
@@ -187,6 +198,8 @@ class FileLogConsumer:
             batch = await self._fetch(max_records)
             if batch:
                 return batch
+            if self._lagging():  # only placeholders were read: more may follow at once
+                continue
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return {}
@@ -194,6 +207,9 @@ class FileLogConsumer:
                 await asyncio.wait_for(self._wakeup.wait(), remaining)
             except TimeoutError:
                 pass
+
+    def _lagging(self) -> bool:
+        return any(self._log._topics[tp.topic][tp.partition].next_offset > self._positions[tp] for tp in self._owned)
 
     async def _fetch(self, max_records: int) -> dict[TopicPartition, list[LogRecord]]:
         # Water-filling: a partition with a deep backlog cannot starve the others.
@@ -228,12 +244,21 @@ class FileLogConsumer:
             # A seek or revoke during the read makes these rows stale: drop them.
             if tp not in self._owned or not rows or rows[0][0] != self._positions[tp]:
                 continue
-            out[tp] = [LogRecord(tp.topic, tp.partition, o, ts, k, v) for o, ts, k, v in rows]
             self._positions[tp] = rows[-1][0] + 1
+            # Placeholders of records lost to corruption keep offsets contiguous; nobody reads them.
+            records = [LogRecord(tp.topic, tp.partition, o, ts, k, v) for o, ts, k, v in rows if v is not None]
+            if records:
+                out[tp] = records
         return out
 
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
-        await self._check_running().commit(self, offsets)
+        group = self._check_running()
+        try:
+            await group.commit(self, offsets)
+        except BackendError as exc:
+            self._log._faults.fail("commit", str(exc))
+            raise
+        self._log._faults.recover("commit")
 
     async def committed(self, tp: TopicPartition) -> int | None:
         if self._group is not None:

@@ -36,8 +36,10 @@ from urllib.parse import parse_qs, quote, urlsplit
 from services.backends.log import LogConsumer, RebalanceCallback, RecordMetadata, TopicPartition
 from services.common.bounds import ByteBudget, MiB
 from services.common.errors import BackendError, BackendUnavailable, InvalidInput, NotFound
+from services.common.health import Faults
 
 from ._logfiles import MAX_RECORD_BYTES, PartitionFiles, encode_record, fsync_dir_sync, read_sync
+from ._logrepair import Damage, open_partition_sync, read_reports_sync, write_report_sync
 from ._loggroups import FileLogConsumer, GroupCoordinator
 
 __all__ = ["FileLog"]
@@ -95,6 +97,9 @@ class FileLog:
         self._topic_lock = asyncio.Lock()
         self._closed = False
         self.truncated_bytes = 0  # torn-tail bytes cut at the last start(), for tests and ops
+        self.damage: list[Damage] = []  # what the last start() found and repaired
+        self._reports: list[str] = []  # damage reports not yet cleared by the operator
+        self._faults = Faults("log", _log)  # write faults now (a full disk), rate-limited in the log
 
     @classmethod
     def from_url(cls, url: str) -> FileLog:
@@ -121,15 +126,20 @@ class FileLog:
             return
         self._closed = False
         try:
-            self._lock_fd, self._topics, self.truncated_bytes = await asyncio.to_thread(self._open_sync)
+            self._lock_fd, self._topics, self.damage = await asyncio.to_thread(self._open_sync)
+            self._reports = await asyncio.to_thread(read_reports_sync, self._dir)
         except OSError as exc:
             raise BackendUnavailable(f"cannot open log directory {self._dir}: {exc}") from exc
-        if self.truncated_bytes:
-            _log.warning("log %s: cut %d bytes of torn records", self._dir, self.truncated_bytes)
+        self.truncated_bytes = sum(d.bad_bytes for d in self.damage if d.kind == "torn_tail")
+        for damage in self.damage:
+            if damage.kind == "torn_tail":
+                _log.warning("log %s: %s", self._dir, damage.describe())
+            else:
+                _log.error("log %s: %s", self._dir, damage.describe())
         self._io = ThreadPoolExecutor(max_workers=8, thread_name_prefix="filelog-io")
         self._writer = asyncio.create_task(self._write_forever(), name=f"filelog-writer:{self._dir}")
 
-    def _open_sync(self) -> tuple[int, dict[str, list[PartitionFiles]], int]:
+    def _open_sync(self) -> tuple[int, dict[str, list[PartitionFiles]], list[Damage]]:
         (self._dir / "topics").mkdir(parents=True, exist_ok=True)
         (self._dir / "groups").mkdir(exist_ok=True)
         lock_fd = os.open(self._dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
@@ -139,23 +149,49 @@ class FileLog:
             os.close(lock_fd)
             raise BackendUnavailable(f"log directory {self._dir} is in use by another FileLog") from exc
         topics: dict[str, list[PartitionFiles]] = {}
-        truncated = 0
+        damages: list[Damage] = []
         try:
             for meta in sorted((self._dir / "topics").glob("*/meta.json")):
                 count = json.loads(meta.read_text())["partitions"]
-                topics[meta.parent.name] = []
+                topic = meta.parent.name
+                topics[topic] = []
                 for partition in range(count):
-                    files, cut = PartitionFiles.open_sync(meta.parent / str(partition))
-                    files.tp = TopicPartition(meta.parent.name, partition)
-                    topics[meta.parent.name].append(files)
-                    truncated += cut
+                    files, found = open_partition_sync(meta.parent / str(partition), log_dir=self._dir,
+                                                       topic=topic, partition=partition)
+                    files.tp = TopicPartition(topic, partition)
+                    topics[topic].append(files)
+                    damages += found
+            damages += self._check_committed_sync(topics)
+            for damage in damages:
+                if damage.kind != "torn_tail":
+                    write_report_sync(self._dir, damage)
         except BaseException:
             for parts in topics.values():
                 for files in parts:
                     files.close_sync()
             os.close(lock_fd)
             raise
-        return lock_fd, topics, truncated
+        return lock_fd, topics, damages
+
+    def _check_committed_sync(self, topics: dict[str, list[PartitionFiles]]) -> list[Damage]:
+        """A group whose committed offset is past the end of the log (its records were cut
+        or lost) would skip that many *new* records: the next ones get the offsets it
+        believes it has read. Move such offsets back to the end, before anyone produces."""
+        damages = []
+        for path in sorted((self._dir / "groups").glob("*.json")):
+            committed = GroupCoordinator.load_sync(path)
+            changed = False
+            for tp, offset in committed.items():
+                parts = topics.get(tp.topic, [])
+                if tp.partition >= len(parts) or offset <= parts[tp.partition].next_offset:
+                    continue
+                end = parts[tp.partition].next_offset
+                damages.append(Damage(tp.topic, tp.partition, str(path), "committed_past_end", 0, 0, [end, offset]))
+                committed[tp] = end
+                changed = True
+            if changed:
+                GroupCoordinator.write_offsets_sync(path, committed)
+        return damages
 
     async def close(self) -> None:
         if self._writer is None:
@@ -216,7 +252,8 @@ class FileLog:
 
     def _grow_topic_sync(self, topic_dir: Path, existing: int, partitions: int) -> list[PartitionFiles]:
         # Partition directories first, meta last: a crash in between leaves the old count.
-        added = [PartitionFiles.open_sync(topic_dir / str(p))[0] for p in range(existing, partitions)]
+        added = [open_partition_sync(topic_dir / str(p), log_dir=self._dir, topic=topic_dir.name, partition=p)[0]
+                 for p in range(existing, partitions)]
         for p, files in enumerate(added, start=existing):
             files.tp = TopicPartition(topic_dir.name, p)
         tmp = topic_dir / "meta.json.tmp"
@@ -309,6 +346,7 @@ class FileLog:
                     segment, write_fd = await loop.run_in_executor(self._io, files.roll_sync, files.next_offset)
                     files.install_segment(segment, write_fd)
             except OSError as exc:
+                self._faults.fail("write", f"cannot roll a segment of {files.tp.topic}[{files.tp.partition}]: {exc}")
                 _fail(items, BackendError(f"cannot roll log segment: {exc}"))
                 continue
             work.append((files, items, files.next_offset, files.active.size))
@@ -325,8 +363,10 @@ class FileLog:
             results = [r if isinstance(r, BaseException) else (next(pending) or r) for r in results]
         for (files, items, first_offset, _), result in zip(work, results):
             if isinstance(result, BaseException):
+                self._faults.fail("write", f"cannot write to {files.tp.topic}[{files.tp.partition}]: {result}")
                 _fail(items, BackendUnavailable(f"log write failed: {result}"))
                 continue
+            self._faults.recover("write")
             positions, new_size = result
             files.apply_append(positions, [item[3] for item in items], new_size)
             files.remember_tail(first_offset, [(item[3], item[1], item[2]) for item in items],
@@ -367,6 +407,11 @@ class FileLog:
             # per commit cost more kernel time than everything else on the message path.
             group = self._groups.setdefault(name, GroupCoordinator(name, path, committed, fsync=False))
         return group
+
+    def problems(self) -> list[str]:
+        """Why this log is degraded: damage found at start that the operator has not cleared
+        (docs/operations.md), and write faults going on now."""
+        return list(self._reports) + self._faults.reasons()
 
     async def committed_offsets(self, group: str, topic: str) -> dict[int, int]:
         coordinator = await self._group(group)
