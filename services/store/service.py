@@ -82,7 +82,7 @@ class StoreService:
         self._lag_task: asyncio.Task | None = None
         self.tiering: object | None = None  # the last applied tiering policy
         self.persisted = 0  # messages written by this instance's consumer (for health/status)
-        self._faults = Faults("store", log)
+        self._faults = Faults("store", logging.getLogger("flare.store"))  # `log` is the Log here
 
     async def apply_config(self, kind: str, document: dict) -> int:
         """`tiering`: l0_ttl applies to every message persisted from now on; the rest of the

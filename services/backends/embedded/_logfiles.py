@@ -41,13 +41,21 @@ _HEAD = struct.Struct(">qqi")  # offset, timestamp_ms, key_len
 MAX_RECORD_BYTES = 16 * 1024 * 1024
 _SUFFIX = ".log"
 LOST_KEY_LEN = -2
-# Test-only fault switch: while the file this names exists, every write of the log (records,
-# committed offsets) fails with ENOSPC, as on a full disk.
+# Test-only fault switch: while the file this names exists, writes of the log fail with
+# ENOSPC, as on a full disk: all of them, or only the committed offsets if the file says
+# "offsets" (a nearly full disk: appends still fit the segment's last block, a new file does not).
 _ENOSPC_SWITCH = os.environ.get("FLARE_FAULT_ENOSPC_FILE", "")
 
 
-def check_disk_fault() -> None:
-    if _ENOSPC_SWITCH and os.path.exists(_ENOSPC_SWITCH):
+def check_disk_fault(what: str = "records") -> None:
+    if not _ENOSPC_SWITCH:
+        return
+    try:
+        with open(_ENOSPC_SWITCH) as handle:
+            mode = handle.read().strip() or "all"
+    except FileNotFoundError:
+        return
+    if mode == "all" or mode == what:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 

@@ -94,7 +94,7 @@ class GroupCoordinator:
 
     def _write_sync(self, payload: bytes) -> None:
         # temp + rename: a crash leaves either the old or the new offsets, never half a file.
-        check_disk_fault()
+        check_disk_fault("offsets")
         tmp = self.path.with_suffix(".tmp")
         with open(tmp, "wb") as handle:
             handle.write(payload)
