@@ -17,7 +17,7 @@ from services.common.grpc_errors import abort_with
 from services.common.proto import controlplane_pb2 as pb
 from services.common.proto import controlplane_pb2_grpc as pb_grpc
 
-from .documents import StoredDocument
+from .documents import StoredDocument, check_document_size
 from .messages import Hello, Report
 
 if TYPE_CHECKING:
@@ -75,6 +75,7 @@ class ControlPlaneApi(pb_grpc.ControlPlaneServicer):
 
     @_rpc("operator")
     async def ApplyConfig(self, request, context, claims):
+        check_document_size("document", len(request.manifest_json))
         try:
             manifest = codec.loads(request.manifest_json)
         except codec.JSONDecodeError as exc:

@@ -25,7 +25,7 @@ from services.common.errors import BackendError, CompactedError, FlareError, Inv
 
 from . import keys
 from .desired import ApplyResult, DesiredState
-from .documents import KINDS, StoredDocument, parse_manifest
+from .documents import KINDS, StoredDocument, manifest_parts
 from .sessions import Hub
 from .status import collect_status
 from .transport import LocalConnector
@@ -99,7 +99,13 @@ class ControlPlane:
 
         from .api import ControlPlaneApi
 
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        from .client import MAX_MESSAGE_BYTES
+
+        server = grpc.aio.server(options=[
+            ("grpc.so_reuseport", 0),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ])
         controlplane_pb2_grpc.add_ControlPlaneServicer_to_server(ControlPlaneApi(self), server)
         bound = server.add_insecure_port(f"{host}:{port}")
         await server.start()
@@ -164,7 +170,7 @@ class ControlPlane:
 
     async def apply_manifest(self, manifest: object, *, expect_version: int | None = None, dry_run: bool = False,
                              actor: str = "", comment: str = "") -> ApplyResult:
-        kind, spec = parse_manifest(manifest)
+        kind, spec = manifest_parts(manifest)  # the spec is validated once, off the loop, in apply
         return await self.desired.apply(kind, spec, expect_version=expect_version, dry_run=dry_run, actor=actor,
                                         comment=comment)
 
