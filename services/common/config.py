@@ -80,6 +80,11 @@ class StoreConfig(_Section):
     max_batch: int = Field(2000, ge=1)
     l0_ttl_s: int = Field(24 * 3600, ge=1)
     dedup_ttl_s: int = Field(24 * 3600, ge=1)
+    # The message log is a buffer in front of the MessageDB: its records are persisted
+    # within moments, so a day (or 1 GiB per partition) is plenty, and it bounds the log's
+    # disk and its in-memory index.
+    log_retention_s: int = Field(24 * 3600, ge=60)
+    log_retention_bytes: int = Field(1 << 30, ge=1 << 20)  # per partition
 
 
 class RouterConfig(_Section):

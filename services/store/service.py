@@ -101,7 +101,9 @@ class StoreService:
         self._on_stored = callback
 
     async def start(self, *, consume: bool = True) -> None:
-        await self._log.create_topic(self._config.topic, partitions=self._config.partitions)
+        await self._log.create_topic(self._config.topic, partitions=self._config.partitions,
+                                     retention_ms=self._config.log_retention_s * 1000,
+                                     retention_bytes=self._config.log_retention_bytes)
         if consume:
             self._consumer = self._log.consumer(
                 self._config.consumer_group, [self._config.topic],

@@ -49,6 +49,19 @@ async def test_is_a_log(log):
     assert isinstance(log, Log)
 
 
+async def test_topic_retention_is_accepted_checked_and_replaceable(log, unique):
+    topic = f"ret-{unique}"
+    await log.create_topic(topic, partitions=2, retention_ms=3_600_000, retention_bytes=64 * 1024 * 1024)
+    await log.create_topic(topic, partitions=2, retention_ms=3_600_000, retention_bytes=64 * 1024 * 1024)
+    await log.create_topic(topic, partitions=2, retention_ms=60_000)  # replaces it
+    await log.create_topic(topic, partitions=2)  # keeps it
+    for bad in ({"retention_ms": 0}, {"retention_bytes": -5}, {"retention_ms": "1h"}):
+        with pytest.raises(InvalidInput):
+            await log.create_topic(topic, partitions=2, **bad)
+    meta = await log.produce(topic, b"kept", key=b"k")
+    assert meta.offset == 0
+
+
 async def test_topics(log, unique):
     topic = f"t-{unique}"
     with pytest.raises(NotFound):
@@ -514,6 +527,38 @@ async def test_filelog_committed_offset_past_the_end_is_moved_back(tmp_path):
     got = await _drain(consumer, 3)
     assert [r.value for r in got] == [b"new0", b"new1", b"new2"]  # none skipped
     await consumer.stop()
+    await reopened.close()
+
+
+async def test_filelog_retention_deletes_old_segments_and_consumers_resume_at_the_start(tmp_path):
+    from services.backends.embedded.filelog import FileLog
+
+    log = FileLog(tmp_path, segment_bytes=300, retention_check_s=3600)
+    await log.start()
+    await log.create_topic("ret", partitions=1, retention_ms=60_000)
+    old = 1_000  # 1970: far past any retention
+    for i in range(40):
+        await log.produce("ret", f"old-{i:03d}".encode(), timestamp_ms=old + i)
+    for i in range(5):
+        await log.produce("ret", f"new-{i}".encode())
+    files = log._topics["ret"][0]
+    index_before = len(files.max_timestamps)
+    assert await log.enforce_retention() > 0
+    start = (await log.beginning_offsets("ret"))[0]
+    assert 0 < start <= 40 and len(files.max_timestamps) == index_before - start
+    assert len(list((tmp_path / "topics" / "ret" / "0").glob("*.log"))) == len(files.segments)
+    consumer = log.consumer("g", ["ret"])  # never committed: starts at the new beginning
+    await consumer.start()
+    got = await _drain(consumer, 45 - start)
+    assert [r.offset for r in got] == list(range(start, 45))
+    assert [r.value for r in got][-5:] == [f"new-{i}".encode() for i in range(5)]
+    await consumer.stop()
+    await log.enforce_retention()  # unlinks what the first round retired
+    await log.close()
+    reopened = FileLog(tmp_path, segment_bytes=300)
+    await reopened.start()
+    assert (await reopened.beginning_offsets("ret"))[0] == start
+    assert not list((tmp_path / "topics" / "ret" / "0").glob("*.deleted"))
     await reopened.close()
 
 

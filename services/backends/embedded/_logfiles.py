@@ -164,6 +164,16 @@ class PartitionFiles:
         path = _create_segment_file(self.directory, base_offset)
         return Segment(base_offset, path, os.open(path, os.O_RDONLY)), os.open(path, os.O_WRONLY | os.O_APPEND)
 
+    def drop_oldest(self, count: int) -> list[Segment]:
+        """Forget the `count` oldest segments (never the active one); the caller unlinks them."""
+        count = min(count, len(self.segments) - 1)
+        if count <= 0:
+            return []
+        gone, self.segments = self.segments[:count], self.segments[count:]
+        del self._bases[:count]
+        del self.max_timestamps[: sum(len(segment.positions) for segment in gone)]
+        return gone
+
     def install_segment(self, segment: Segment, write_fd: int) -> None:
         os.close(self.write_fd)
         self.segments.append(segment)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from .filelog import FileLog
 
 __all__ = ["GroupCoordinator", "FileLogConsumer"]
+
+_log = logging.getLogger(__name__)
 
 
 class GroupCoordinator:
@@ -216,6 +219,13 @@ class FileLogConsumer:
         available = []
         for tp in self._owned:
             files = self._log._topics[tp.topic][tp.partition]
+            if self._positions[tp] < files.log_start:
+                # Retention deleted records this group had not read: resume at the new start
+                # (Kafka's auto.offset.reset=earliest), and say how many were skipped.
+                _log.warning("%s[%d]: group %r was at offset %d, retention deleted up to %d; %d records skipped",
+                             tp.topic, tp.partition, self._group_name, self._positions[tp], files.log_start,
+                             files.log_start - self._positions[tp])
+                self._positions[tp] = files.log_start
             lag = files.next_offset - self._positions[tp]
             if lag > 0:
                 available.append((lag, tp, files))

@@ -236,6 +236,8 @@ def open_partition_sync(directory: Path, *, log_dir: Path, topic: str, partition
                         ) -> tuple[PartitionFiles, list[Damage]]:
     """Open (creating if needed), validate, repair and index one partition."""
     directory.mkdir(parents=True, exist_ok=True)
+    for leftover in directory.glob("*.deleted"):  # retention had dropped it; the unlink did not happen
+        leftover.unlink()
     paths = sorted(directory.glob(f"*{_SUFFIX}"))
     if not paths:
         paths = [_create_segment_file(directory, 0)]

@@ -3,7 +3,7 @@
 Layout under the directory:
 
     .lock                                   flock: one FileLog per directory at a time
-    topics/<topic>/meta.json                {"partitions": N}
+    topics/<topic>/meta.json                {"partitions": N, "retention_ms": …, "retention_bytes": …}
     topics/<topic>/<partition>/<base>.log   segments (format in _logfiles.py)
     groups/<quoted group>.json              committed offsets, replaced atomically
 
@@ -21,6 +21,7 @@ read from the segment files.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import json
 import logging
@@ -40,6 +41,7 @@ from services.common.health import Faults
 
 from ._logfiles import MAX_RECORD_BYTES, PartitionFiles, encode_record, fsync_dir_sync, read_sync
 from ._logrepair import Damage, open_partition_sync, read_reports_sync, write_report_sync
+from ._logretention import Retention, expired_segments, unlink_segments_sync
 from ._loggroups import FileLogConsumer, GroupCoordinator
 
 __all__ = ["FileLog"]
@@ -79,7 +81,7 @@ _Pending = tuple[PartitionFiles, "bytes | None", bytes, int, _Sink, int]
 
 class FileLog:
     def __init__(self, directory: str | Path, *, fsync: bool = True, segment_bytes: int = _DEFAULT_SEGMENT_BYTES,
-                 tail_bytes: int = DEFAULT_TAIL_BYTES) -> None:
+                 tail_bytes: int = DEFAULT_TAIL_BYTES, retention_check_s: float = 30.0) -> None:
         self._dir = Path(directory)
         self._fsync = fsync
         self._segment_bytes = segment_bytes
@@ -100,6 +102,10 @@ class FileLog:
         self.damage: list[Damage] = []  # what the last start() found and repaired
         self._reports: list[str] = []  # damage reports not yet cleared by the operator
         self._faults = Faults("log", _log)  # write faults now (a full disk), rate-limited in the log
+        self._retention: dict[str, Retention] = {}
+        self._retention_check_s = retention_check_s
+        self._retention_task: asyncio.Task[None] | None = None
+        self._retired: list = []  # deleted segments whose fds a read in flight may still use
 
     @classmethod
     def from_url(cls, url: str) -> FileLog:
@@ -126,7 +132,7 @@ class FileLog:
             return
         self._closed = False
         try:
-            self._lock_fd, self._topics, self.damage = await asyncio.to_thread(self._open_sync)
+            self._lock_fd, self._topics, self.damage, self._retention = await asyncio.to_thread(self._open_sync)
             self._reports = await asyncio.to_thread(read_reports_sync, self._dir)
         except OSError as exc:
             raise BackendUnavailable(f"cannot open log directory {self._dir}: {exc}") from exc
@@ -138,8 +144,9 @@ class FileLog:
                 _log.error("log %s: %s", self._dir, damage.describe())
         self._io = ThreadPoolExecutor(max_workers=8, thread_name_prefix="filelog-io")
         self._writer = asyncio.create_task(self._write_forever(), name=f"filelog-writer:{self._dir}")
+        self._retention_task = asyncio.create_task(self._retain_forever(), name=f"filelog-retention:{self._dir}")
 
-    def _open_sync(self) -> tuple[int, dict[str, list[PartitionFiles]], list[Damage]]:
+    def _open_sync(self) -> tuple[int, dict[str, list[PartitionFiles]], list[Damage], dict[str, Retention]]:
         (self._dir / "topics").mkdir(parents=True, exist_ok=True)
         (self._dir / "groups").mkdir(exist_ok=True)
         lock_fd = os.open(self._dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
@@ -150,10 +157,13 @@ class FileLog:
             raise BackendUnavailable(f"log directory {self._dir} is in use by another FileLog") from exc
         topics: dict[str, list[PartitionFiles]] = {}
         damages: list[Damage] = []
+        retention: dict[str, Retention] = {}
         try:
             for meta in sorted((self._dir / "topics").glob("*/meta.json")):
-                count = json.loads(meta.read_text())["partitions"]
+                described = json.loads(meta.read_text())
+                count = described["partitions"]
                 topic = meta.parent.name
+                retention[topic] = Retention.from_meta(described)
                 topics[topic] = []
                 for partition in range(count):
                     files, found = open_partition_sync(meta.parent / str(partition), log_dir=self._dir,
@@ -171,7 +181,7 @@ class FileLog:
                     files.close_sync()
             os.close(lock_fd)
             raise
-        return lock_fd, topics, damages
+        return lock_fd, topics, damages, retention
 
     def _check_committed_sync(self, topics: dict[str, list[PartitionFiles]]) -> list[Damage]:
         """A group whose committed offset is past the end of the log (its records were cut
@@ -199,6 +209,11 @@ class FileLog:
         # Refuse new work, then let the writer drain what is queued before it exits.
         self._closed = True
         self._pending_ready.set()
+        if self._retention_task is not None:
+            self._retention_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retention_task
+            self._retention_task = None
         try:
             await self._writer
         except asyncio.CancelledError:
@@ -210,6 +225,8 @@ class FileLog:
         self._consumers.clear()
         self._groups.clear()
         self._waiters.clear()
+        retired, self._retired = self._retired, []
+        await asyncio.to_thread(unlink_segments_sync, retired)
         topics, self._topics = self._topics, {}
         for parts in topics.values():
             for files in parts:
@@ -230,34 +247,43 @@ class FileLog:
             raise BackendUnavailable("the log is not started or already closed")
 
     # -- topics ----------------------------------------------------------------------
-    async def create_topic(self, topic: str, *, partitions: int) -> None:
+    async def create_topic(self, topic: str, *, partitions: int, retention_ms: int | None = None,
+                           retention_bytes: int | None = None) -> None:
         self._check_open()
         if not _TOPIC_NAME.match(topic):
             raise InvalidInput("topic names use letters, digits, '.', '_' and '-' only", topic=topic)
         if partitions < 1:
             raise InvalidInput("a topic needs at least one partition", partitions=partitions)
+        for name, value in (("retention_ms", retention_ms), ("retention_bytes", retention_bytes)):
+            if value is not None and (not isinstance(value, int) or value <= 0):
+                raise InvalidInput(f"{name} must be a positive integer", **{name: value})
         async with self._topic_lock:
             existing = len(self._topics.get(topic, ()))
-            if partitions <= existing:
+            current = self._retention.get(topic, Retention())
+            wanted = Retention(retention_ms, retention_bytes) if (retention_ms or retention_bytes) else current
+            if partitions <= existing and wanted == current:
                 return
             topic_dir = self._dir / "topics" / topic
             try:
-                added = await asyncio.to_thread(self._grow_topic_sync, topic_dir, existing, partitions)
+                added = await asyncio.to_thread(self._grow_topic_sync, topic_dir, existing, max(partitions, existing),
+                                                wanted)
             except OSError as exc:
                 raise BackendError(f"cannot create topic {topic!r}: {exc}") from exc
             self._topics.setdefault(topic, []).extend(added)
+            self._retention[topic] = wanted
         for group in self._groups.values():
             if any(topic in member.topics for member in group.members):
                 group.rebalance(self)
 
-    def _grow_topic_sync(self, topic_dir: Path, existing: int, partitions: int) -> list[PartitionFiles]:
+    def _grow_topic_sync(self, topic_dir: Path, existing: int, partitions: int,
+                         retention: Retention) -> list[PartitionFiles]:
         # Partition directories first, meta last: a crash in between leaves the old count.
         added = [open_partition_sync(topic_dir / str(p), log_dir=self._dir, topic=topic_dir.name, partition=p)[0]
                  for p in range(existing, partitions)]
         for p, files in enumerate(added, start=existing):
             files.tp = TopicPartition(topic_dir.name, p)
         tmp = topic_dir / "meta.json.tmp"
-        tmp.write_text(json.dumps({"partitions": partitions}))
+        tmp.write_text(json.dumps({"partitions": partitions, **retention.to_meta()}))
         os.replace(tmp, topic_dir / "meta.json")
         fsync_dir_sync(topic_dir)
         fsync_dir_sync(topic_dir.parent)
@@ -407,6 +433,34 @@ class FileLog:
             # per commit cost more kernel time than everything else on the message path.
             group = self._groups.setdefault(name, GroupCoordinator(name, path, committed, fsync=False))
         return group
+
+    async def _retain_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._retention_check_s)
+            try:
+                await self.enforce_retention()
+            except OSError:
+                _log.warning("log %s: could not delete expired segments", self._dir, exc_info=True)
+
+    async def enforce_retention(self) -> int:
+        """Delete the segments each topic's retention lets go now; return how many."""
+        retired, self._retired = self._retired, []
+        now = int(time.time() * 1000)
+        gone = []
+        for topic, policy in self._retention.items():
+            for files in self._topics.get(topic, ()):
+                gone += files.drop_oldest(expired_segments(files, policy, now))
+        # Close and unlink the previous round's: a read planned before it was dropped has
+        # long finished, and this round's may still be in flight.
+        await asyncio.to_thread(unlink_segments_sync, retired)
+        for segment in gone:
+            with contextlib.suppress(OSError):
+                os.rename(segment.path, segment.path.with_suffix(".deleted"))
+                segment.path = segment.path.with_suffix(".deleted")
+        self._retired = gone
+        if gone:
+            _log.info("log %s: retention deleted %d segments", self._dir, len(gone))
+        return len(gone)
 
     def problems(self) -> list[str]:
         """Why this log is degraded: damage found at start that the operator has not cleared
