@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from services.common.config import GatewayConfig  # noqa: E402
 from services.common.ids import ConversationId, DeviceId, MessageIdGenerator, UserId  # noqa: E402
 from services.common.model import Message  # noqa: E402
-from services.filter import FilterService, InProcessFilterClient  # noqa: E402
+from services.delivery import Push  # noqa: E402
+from services.filter import FilterService  # noqa: E402
 from services.filter.client import GrpcFilterClient  # noqa: E402
 from services.gateway import GatewayService, InProcessGatewayClient  # noqa: E402
 from services.gateway.client import GrpcGatewayClient  # noqa: E402
@@ -38,14 +39,14 @@ MESSAGE = Message(
     body={"text": "hello there, how is it going today? " * 4}, created_at=1_700_000_000_000,
 )
 CONNECTIONS = [f"gw-bench/{i}" for i in range(100)]
-FRAMES = [b'{"type":"message","seq":%d,"body":"' % i + b"x" * 260 + b'"}' for i in range(50)]
-PUSH_BATCH = [(CONNECTIONS[i], FRAMES[i // 2]) for i in range(100)]
+FRAMES = [b'{"type":"message","seq":%d,"body":"' % (i + 1) + b"x" * 260 + b'"}' for i in range(50)]
+PUSH_BATCH = [Push(CONNECTIONS[i], "group:bench", i // 2 + 1, FRAMES[i // 2]) for i in range(100)]
 
 
 class _Sink:
     """A connection that accepts every frame (the bench measures the edge, not WebSockets)."""
 
-    def push(self, frame: bytes) -> bool:
+    def push(self, frame: bytes, conversation_id: str = "", seq: int = 0) -> bool:
         return True
 
 
@@ -124,7 +125,7 @@ async def run(seconds: float, concurrency: int, same_process: bool) -> dict[str,
         port = ports.get(timeout=30)
     target = f"127.0.0.1:{port}"
     try:
-        in_filter = InProcessFilterClient(FilterService(RULES))
+        in_filter = FilterService(RULES)  # its own in-process client
         in_gateway = InProcessGatewayClient(make_gateway())
         grpc_filter = GrpcFilterClient(target)
         grpc_gateway = GrpcGatewayClient(target, gateway_id="gw-bench")

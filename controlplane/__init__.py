@@ -11,7 +11,7 @@ __all__ = ["ControlPlane", "ConfigAgent", "AdminClient"]
 
 
 def __getattr__(name: str):
-    # Lazy, so `import controlplane.documents` does not pull in gRPC.
+    # Lazy, so importing one module (`controlplane.keys`) does not pull in gRPC.
     if name == "ControlPlane":
         from .daemon import ControlPlane
         return ControlPlane

@@ -27,10 +27,11 @@ from pathlib import Path
 from services.backends.configstore import ConfigStore
 from services.common import codec
 from services.common.errors import FlareError, NotFound
+from services.common.paths import ensure_private_dir, write_private
 from services.common.retry import RetryPolicy
 
 from . import keys
-from .documents import StoredDocument, decode_stored, now_iso
+from services.common.documents import StoredDocument, decode_stored, now_iso
 from .messages import Hello, Report
 from .transport import Connector, GrpcConnector
 
@@ -80,7 +81,7 @@ class ConfigAgent:
     # -- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._state_dir.mkdir(parents=True, exist_ok=True)
+        ensure_private_dir(self._state_dir)
         for kind in self._appliers:
             await self._apply_cached(kind)
         self._tasks.append(asyncio.create_task(self._run(), name=f"agent-{self.instance_id}"))
@@ -124,7 +125,7 @@ class ConfigAgent:
         # Write-then-rename: a crash mid-write leaves the previous known-good intact.
         path = self._path(doc.kind)
         tmp = path.with_suffix(".json.tmp")
-        tmp.write_bytes(doc.to_json())
+        write_private(tmp, doc.to_json())
         os.replace(tmp, path)
 
     async def _set_current(self, doc: StoredDocument) -> None:

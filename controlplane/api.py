@@ -1,12 +1,13 @@
-"""The gRPC binding of the daemon: token auth by role at the edge, Flare errors to status codes."""
+"""The gRPC binding of the daemon: token auth by role at the edge, Flare errors to status codes.
+
+It sits above the daemon (it imports it; the daemon does not import it), so the daemon
+runs without gRPC in tests and `serve_grpc` is the one place that binds a port."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import functools
-from typing import TYPE_CHECKING
-
 import grpc
 import grpc.aio
 
@@ -17,13 +18,13 @@ from services.common.grpc_errors import abort_with
 from services.common.proto import controlplane_pb2 as pb
 from services.common.proto import controlplane_pb2_grpc as pb_grpc
 
-from .documents import StoredDocument, check_document_size
+from services.common.documents import StoredDocument, check_document_size
+from .daemon import ControlPlane
 from .messages import Hello, Report
+from .roles import role_allows
 
-if TYPE_CHECKING:
-    from .daemon import ControlPlane
+__all__ = ["ControlPlaneApi", "document_to_pb", "serve_grpc"]
 
-__all__ = ["ControlPlaneApi", "document_to_pb"]
 
 def document_to_pb(doc: StoredDocument) -> pb.Document:
     return pb.Document(kind=doc.kind, version=doc.version, spec_json=codec.dumps_str(doc.spec), digest=doc.digest,
@@ -58,14 +59,12 @@ class ControlPlaneApi(pb_grpc.ControlPlaneServicer):
         self._cp = daemon
 
     def authorize(self, context: grpc.aio.ServicerContext, role: str) -> TokenClaims:
-        from .daemon import ROLES
-
         token = None
         for key, value in context.invocation_metadata() or ():
             if key == "authorization" and value.startswith("Bearer "):
                 token = value[len("Bearer "):]
         claims = verify_token(self._cp.secret, token)
-        if claims.role not in ROLES or ROLES.index(claims.role) < ROLES.index(role):
+        if not role_allows(claims.role, role):
             raise Forbidden(f"role {claims.role or '(none)'} may not do this; needs {role}")
         return claims
 
@@ -154,3 +153,21 @@ class ControlPlaneApi(pb_grpc.ControlPlaneServicer):
                 r = message.report
                 await self._cp.hub.report(session, Report(kind=r.kind, version=r.version, digest=r.digest, ok=r.ok,
                                                           error=r.error))
+
+
+async def serve_grpc(daemon: ControlPlane, host: str = "127.0.0.1", port: int = 0) -> int:
+    """Serve the push stream and the admin API of `daemon`; return the bound port (0 picks one).
+
+    The daemon stops the server when it stops."""
+    from .client import MAX_MESSAGE_BYTES
+
+    server = grpc.aio.server(options=[
+        ("grpc.so_reuseport", 0),
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ])
+    pb_grpc.add_ControlPlaneServicer_to_server(ControlPlaneApi(daemon), server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    await server.start()
+    daemon.attach_server(server)
+    return bound

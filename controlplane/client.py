@@ -11,7 +11,7 @@ from services.common.grpc_errors import error_from_rpc
 from services.common.proto import controlplane_pb2 as pb
 from services.common.proto import controlplane_pb2_grpc as pb_grpc
 
-from .documents import MAX_DOCUMENT_BYTES, StoredDocument
+from services.common.documents import MAX_DOCUMENT_BYTES, StoredDocument
 
 __all__ = ["AdminClient", "translate_rpc_error", "document_from_pb", "CHANNEL_OPTIONS", "MAX_MESSAGE_BYTES"]
 

@@ -2,7 +2,7 @@
 
     cp = ControlPlane(store, secret)
     await cp.start()                         # lists config/, starts watch, resync, keepalive
-    port = await cp.serve_grpc("127.0.0.1", 8702)
+    port = await api.serve_grpc(cp, "127.0.0.1", 8702)   # controlplane/api.py
     agent = ConfigAgent(..., control_plane=cp.local())   # in-process agents need no gRPC
     ...
     await cp.stop()
@@ -25,16 +25,15 @@ from services.common.errors import BackendError, CompactedError, FlareError, Inv
 
 from . import keys
 from .desired import ApplyResult, DesiredState
-from .documents import KINDS, StoredDocument, manifest_parts
+from .roles import ROLES
+from services.common.documents import KINDS, StoredDocument, manifest_parts
 from .sessions import Hub
 from .status import collect_status
 from .transport import LocalConnector
 
-__all__ = ["ControlPlane", "ROLES"]
+__all__ = ["ControlPlane"]
 
 log = logging.getLogger("flare.controlplane")
-
-ROLES = ("viewer", "operator", "admin")  # each role can do what the ones before it can
 
 
 class ControlPlane:
@@ -91,30 +90,13 @@ class ControlPlane:
         if self._owns_store:
             await self.store.close()
 
-    async def serve_grpc(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Serve the push stream and the admin API; return the bound port (0 picks one)."""
-        import grpc.aio
-
-        from services.common.proto import controlplane_pb2_grpc
-
-        from .api import ControlPlaneApi
-
-        from .client import MAX_MESSAGE_BYTES
-
-        server = grpc.aio.server(options=[
-            ("grpc.so_reuseport", 0),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-        ])
-        controlplane_pb2_grpc.add_ControlPlaneServicer_to_server(ControlPlaneApi(self), server)
-        bound = server.add_insecure_port(f"{host}:{port}")
-        await server.start()
+    def attach_server(self, server) -> None:
+        """A server bound to this daemon (api.serve_grpc): stopped first when the daemon stops."""
         self._servers.append(server)
-        return bound
 
     def local(self) -> LocalConnector:
         """The in-process handle an agent in the same process subscribes through."""
-        return LocalConnector(self)
+        return LocalConnector(self.hub)
 
     # -- loops ------------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from services.common import codec
 from services.common.errors import Conflict, InvalidInput, NotFound
 
 from . import keys
-from .documents import (
+from services.common.documents import (
     KINDS, StoredDocument, check_document_size, decode_stored, now_iso, spec_digest, validate_spec,
 )
 

@@ -2,7 +2,7 @@
 
 The signing secret lives in the data dir (token.secret, shared with `flarectl up`), and
 on first start an admin token is written next to it (admin.token, 0600) so the operator
-has a way in — the k3s kubeconfig idea.
+has a way in — the k3s kubeconfig idea. services/common/paths.py finds and writes both.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.backends.registry import open_configstore
-from services.common.auth import load_or_create_secret, verify_token
 from services.common.config import load_config
-from services.common.errors import Unauthorized
+from services.common.paths import ensure_admin_token, ensure_data_dir, load_or_create_secret
 
+from .api import serve_grpc
 from .daemon import ControlPlane
 
-__all__ = ["DaemonSettings", "settings_from", "run_daemon", "ensure_admin_token"]
+__all__ = ["DaemonSettings", "settings_from", "run_daemon"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,29 +42,14 @@ def settings_from(config_file: str | None = None, *, store: str | None = None, d
                           resync_interval_s=resync_interval_s, token_secret=cfg.token_secret)
 
 
-def ensure_admin_token(data_dir: Path, secret: bytes) -> Path:
-    path = data_dir / "admin.token"
-    if path.exists():
-        try:
-            verify_token(secret, path.read_text().strip())
-            return path
-        except Unauthorized:
-            pass  # expired or from another secret: replace it
-    from services.common.auth import issue_token
-
-    path.write_text(issue_token(secret, "bootstrap-admin", ttl_s=365 * 86400, role="admin") + "\n")
-    path.chmod(0o600)
-    return path
-
-
 async def run_daemon(settings: DaemonSettings, *, on_ready=None) -> None:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    secret = settings.token_secret.encode() or load_or_create_secret(settings.data_dir / "token.secret")
+    ensure_data_dir(settings.data_dir)
+    secret = load_or_create_secret(settings.data_dir, settings.token_secret)
     token_path = ensure_admin_token(settings.data_dir, secret)
     cp = ControlPlane(open_configstore(settings.store_url), secret, resync_interval_s=settings.resync_interval_s)
     await cp.start()
     try:
-        port = await cp.serve_grpc(settings.host, settings.port)
+        port = await serve_grpc(cp, settings.host, settings.port)
         if on_ready is not None:
             on_ready(f"{settings.host}:{port}", token_path)
         stop = asyncio.Event()

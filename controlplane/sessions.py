@@ -18,7 +18,7 @@ from services.common.errors import FlareError, InvalidInput
 
 from . import keys
 from .desired import DesiredState
-from .documents import KINDS, StoredDocument, now_iso
+from services.common.documents import KINDS, StoredDocument, now_iso
 from .messages import Hello, Report
 
 __all__ = ["Session", "Hub"]

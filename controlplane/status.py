@@ -8,7 +8,7 @@ from services.backends.configstore import ConfigStore
 from services.common import codec
 
 from . import keys
-from .documents import KINDS, StoredDocument
+from services.common.documents import KINDS, StoredDocument
 
 __all__ = ["SYNCED", "STALE", "NACKED", "NOT_SENT", "classify", "collect_status"]
 

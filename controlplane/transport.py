@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Protocol
 
 from services.common.errors import BackendUnavailable, FlareError
 
-from .documents import StoredDocument
+from services.common.documents import StoredDocument
 from .messages import Hello, Report
 
 if TYPE_CHECKING:
-    from .daemon import ControlPlane
+    from .sessions import Hub
 
 __all__ = ["Link", "Connector", "LocalConnector", "GrpcConnector"]
 
@@ -33,8 +33,8 @@ class Connector(Protocol):
 
 
 class _LocalLink:
-    def __init__(self, daemon: ControlPlane, session) -> None:
-        self._daemon = daemon
+    def __init__(self, hub: Hub, session) -> None:
+        self._hub = hub
         self._session = session
 
     async def pushes(self) -> AsyncIterator[StoredDocument]:
@@ -42,20 +42,22 @@ class _LocalLink:
             yield doc
 
     async def report(self, report: Report) -> None:
-        await self._daemon.hub.report(self._session, report)
+        await self._hub.report(self._session, report)
 
 
 class LocalConnector:
-    def __init__(self, daemon: ControlPlane) -> None:
-        self._daemon = daemon
+    """Subscribe to the daemon's hub in the same process (the monolith): no gRPC, same Link."""
+
+    def __init__(self, hub: Hub) -> None:
+        self._hub = hub
 
     @contextlib.asynccontextmanager
     async def connect(self, hello: Hello) -> AsyncIterator[Link]:
-        session = await self._daemon.hub.attach(hello)
+        session = await self._hub.attach(hello)
         try:
-            yield _LocalLink(self._daemon, session)
+            yield _LocalLink(self._hub, session)
         finally:
-            await self._daemon.hub.detach(session)
+            await self._hub.detach(session)
 
 
 class _GrpcLink:

@@ -20,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from services.common.errors import InvalidInput, NotFound
+from services.common.paths import default_data_dir, read_admin_token, write_private
 
 __all__ = ["Target", "config_path", "load_contexts", "save_contexts", "resolve_target", "DEFAULT_ADDRESS"]
 
@@ -57,8 +58,7 @@ def save_contexts(data: dict) -> Path:
     path = config_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(yaml.safe_dump(data, sort_keys=True))
-    tmp.chmod(0o600)  # it holds tokens
+    write_private(tmp, yaml.safe_dump(data, sort_keys=True).encode())  # it holds tokens: 0600 from the start
     tmp.replace(path)
     return path
 
@@ -74,7 +74,5 @@ def resolve_target(context: str | None = None) -> Target:
     address = os.environ.get("FLARE_CONTROLPLANE") or entry.get("controlplane") or DEFAULT_ADDRESS
     token = os.environ.get("FLARE_TOKEN") or entry.get("token")
     if not token and not name:
-        local = Path(os.environ.get("FLARE_DATA_DIR", ".flare")) / "admin.token"
-        if local.exists():
-            token = local.read_text().strip()
+        token = read_admin_token(default_data_dir())
     return Target(address=address, token=token or None, context=name)

@@ -1,4 +1,4 @@
-"""`flarectl up --split` and `flarectl down`: the CLI side of services/split.py."""
+"""`flarectl up --split` and `flarectl down`: the CLI side of services/wiring/split.py."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from flarectl.console import err, fail, out
 from flarectl.exitcodes import ExitCode
 from services.common.config import load_config
 from services.common.errors import FlareError
-from services.split import SplitDeployment, live_processes, read_state, stop_from_state
+from services.wiring.split import SplitDeployment, live_processes, read_state, stop_from_state
 
 __all__ = ["up_split", "down"]
 

@@ -20,6 +20,7 @@ from flarectl.exitcodes import ExitCode
 from services.common import codec
 from services.common.auth import issue_token
 from services.common.model import c2c_conversation_id, group_conversation_id, validate_name
+from services.common.paths import DEFAULT_DATA_DIR, read_secret, token_secret_path
 
 __all__ = ["COMMANDS", "chat"]
 
@@ -95,7 +96,7 @@ def chat(
     members: str = typer.Option("", "--members", help="With --group: comma-separated members to create it with."),
     device: str = typer.Option("cli", "--device"),
     gateway: str = typer.Option("ws://127.0.0.1:8700/ws", "--gateway"),
-    data_dir: Path = typer.Option(Path(".flare"), "--data-dir", help="Where the token secret is."),
+    data_dir: Path = typer.Option(DEFAULT_DATA_DIR, "--data-dir", help="Where the token secret is."),
     quiet_acks: bool = typer.Option(False, "--quiet-acks", help="Hide ack lines."),
 ) -> None:
     """Chat interactively through a running gateway (`flarectl up`)."""
@@ -107,10 +108,10 @@ def chat(
             group_conversation_id(validate_name(group, "--group"))
     except ValueError as exc:
         fail(str(exc), ExitCode.USAGE)
-    secret_file = data_dir / "token.secret"
-    if not secret_file.exists():
-        fail(f"no token secret at {secret_file}", ExitCode.NOT_FOUND, hint="start `flarectl up` first")
-    token = issue_token(secret_file.read_bytes().strip(), user)
+    secret = read_secret(data_dir)
+    if secret is None:
+        fail(f"no token secret at {token_secret_path(data_dir)}", ExitCode.NOT_FOUND, hint="start `flarectl up` first")
+    token = issue_token(secret, user)
     url = f"{gateway}?token={token}&device_id={device}&device_type=desktop"
 
     async def run() -> None:

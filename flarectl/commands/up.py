@@ -38,7 +38,7 @@ def up(
 
         up_split(config, data_dir, detach=detach, log_level=log_level)
         return
-    from services.monolith import Monolith
+    from services.wiring.monolith import Monolith
 
     setup_logging(log_level, fmt=log_format)
     tune_interpreter()

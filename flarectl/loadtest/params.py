@@ -27,9 +27,11 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from services.common.paths import DEFAULT_DATA_DIR, token_secret_path
+
 __all__ = ["LoadTestParams", "ParamsError", "parse_duration", "load_scenario", "build_params", "OPTION_NAMES"]
 
-DEFAULT_SECRET_FILE = Path(".flare/token.secret")
+DEFAULT_SECRET_FILE = token_secret_path(DEFAULT_DATA_DIR)
 
 
 class ParamsError(ValueError):

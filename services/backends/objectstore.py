@@ -1,7 +1,7 @@
 """The ObjectStore port: blobs by key (S3's model). Used by media and the L2 archive.
 
 Adapters: `file://DIR` (embedded, a directory) and `s3://access:secret@host:port/bucket`
-(MinIO / any S3). Contract suite: tests/contract/test_objectstore.py.
+(any S3 server: SeaweedFS in the tests). Contract suite: tests/contract/test_objectstore.py.
 """
 
 from __future__ import annotations

@@ -10,16 +10,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import secrets
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import orjson
 
 from .errors import Unauthorized
 
-__all__ = ["TokenClaims", "TokenExpired", "issue_token", "verify_token", "load_or_create_secret"]
+__all__ = ["TokenClaims", "TokenExpired", "issue_token", "verify_token"]
 
 
 class TokenExpired(Unauthorized):
@@ -73,14 +71,3 @@ def verify_token(secret: bytes, token: str | None, *, now: float | None = None) 
     if claims.expires_at <= (time.time() if now is None else now):
         raise TokenExpired("token expired")
     return claims
-
-
-def load_or_create_secret(path: Path) -> bytes:
-    """The signing secret kept beside the data (0600); created on first use."""
-    if path.exists():
-        return path.read_bytes().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_hex(32).encode()
-    path.write_bytes(secret)
-    path.chmod(0o600)
-    return secret

@@ -16,6 +16,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .paths import DEFAULT_DATA_DIR
+
 __all__ = [
     "FlareConfig",
     "BackendsConfig",
@@ -138,7 +140,7 @@ class SplitConfig(_Section):
 
 
 class FlareConfig(_Section):
-    data_dir: Path = Path(".flare")
+    data_dir: Path = DEFAULT_DATA_DIR
     node_id: int = Field(1, ge=0, le=1023)
     token_secret: str = ""  # empty: read/create data_dir/token.secret
     backends: BackendsConfig = BackendsConfig()

@@ -9,8 +9,9 @@ from __future__ import annotations
 import sys
 
 from controlplane.agent import appliers_for
-from services.common.process import ProcessContext, Running, main
-from services.filter import FILTER_RULES_KIND, CacheFrequencyLimiter, FilterService
+from services.wiring.process import ProcessContext, Running, main
+from services.common.documents.filter_rules import FILTER_RULES_KIND
+from services.filter import CacheFrequencyLimiter, FilterService
 from services.filter import api
 
 

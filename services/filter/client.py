@@ -1,4 +1,7 @@
-"""How other services reach the filter: one interface, in-process or gRPC."""
+"""How other services reach the filter: one interface, in-process or gRPC.
+
+In-process the FilterService itself is the client; GrpcFilterClient is the same over filter.proto.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +15,9 @@ from services.common.proto import filter_pb2 as pb
 from services.common.proto import filter_pb2_grpc as pb_grpc
 from services.common.proto_model import json_bytes, json_value, message_to_pb
 
-from .service import FilterService, FilterVerdict
+from .types import FilterVerdict
 
-__all__ = ["FilterClient", "InProcessFilterClient", "GrpcFilterClient"]
+__all__ = ["FilterClient", "GrpcFilterClient"]
 
 
 @runtime_checkable
@@ -35,17 +38,6 @@ class FilterClient(Protocol):
         Returns the instance's rules generation after the swap. Raises InvalidInput
         (details: `field`, `errors`) and keeps the current rules if the document is bad.
         """
-
-
-class InProcessFilterClient:
-    def __init__(self, service: FilterService) -> None:
-        self._service = service
-
-    async def check(self, message: Message) -> FilterVerdict:
-        return await self._service.check(message)
-
-    async def apply_config(self, kind: str, document: dict) -> int:
-        return await self._service.apply_config(kind, document)
 
 
 class GrpcFilterClient(GrpcClientBase):

@@ -14,22 +14,21 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
 from prometheus_client import REGISTRY
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
+from services.common.documents.filter_rules import FILTER_RULES_KIND, FilterRules, fold_case, parse_rules
 from services.common.errors import InvalidInput
 from services.common.model import Message
 
 from ._automaton import Automaton, build, build_off_loop
 from .limiter import FrequencyLimiter, InMemoryFrequencyLimiter, LimiterFactory
-from .rules import FILTER_RULES_KIND, FilterRules, fold_case, parse_rules
+from .types import VERDICTS, FilterVerdict
 
-__all__ = ["FilterService", "FilterVerdict", "VERDICTS", "MEDIA_CONTENT_TYPES"]
+__all__ = ["FilterService", "MEDIA_CONTENT_TYPES"]
 
-VERDICTS = ("allow", "mask", "block", "rate_limited")
 MEDIA_CONTENT_TYPES = frozenset({"image", "video", "file"})
 
 RULE_WORDS = "sensitive_words"
@@ -70,20 +69,6 @@ _HITS = _METRICS.hits
 
 _MAX_BODY_DEPTH = 8  # object bodies are small JSON; deeper nesting is scanned as-is
 _BLOCKED = object()  # scan result: a block-action word matched
-
-
-@dataclass(slots=True)  # not frozen: a frozen dataclass' __init__ costs ~3x on the hot path
-class FilterVerdict:
-    action: str  # one of VERDICTS
-    body: object  # the masked body for "mask", the original otherwise
-    reason: str = ""
-    rule: str = ""  # the rule that decided: "sensitive_words", "spam.frequency", "media.max_size", …
-    retry_after: float | None = None  # seconds, for "rate_limited"
-
-    @property
-    def allowed(self) -> bool:
-        """True when the message may go on (possibly masked)."""
-        return self.action == "allow" or self.action == "mask"
 
 
 class _Compiled:
@@ -161,7 +146,8 @@ class _Compiled:
 
 
 class FilterService:
-    """Decides allow / mask / block / rate_limited for each message.
+    """Decides allow / mask / block / rate_limited for each message; satisfies FilterClient
+    (services.filter.client) in-process.
 
     `clock` returns seconds (wall clock by default, so a Cache-backed limiter agrees
     across processes); `limiter_factory` builds one limiter per frequency rule.

@@ -1,4 +1,5 @@
 from .client import GatewayClient, GatewayDirectory
-from .service import GatewayService, InProcessGatewayClient
+from .local import InProcessGatewayClient, LocalGateways
+from .service import GatewayService
 
-__all__ = ["GatewayService", "GatewayClient", "GatewayDirectory", "InProcessGatewayClient"]
+__all__ = ["GatewayService", "GatewayClient", "GatewayDirectory", "InProcessGatewayClient", "LocalGateways"]

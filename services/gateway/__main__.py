@@ -11,13 +11,8 @@ from __future__ import annotations
 import sys
 
 from services.common.ids import MessageIdGenerator
-from services.common.process import ProcessContext, Running, main
-from services.discovered import (
-    DiscoveredRouterClient,
-    DiscoveredSessionClient,
-    DiscoveredSyncClient,
-    TopologyGatewayDirectory,
-)
+from services.wiring.process import ProcessContext, Running, main
+from services.wiring.discovered import ROUTER, SESSION, SYNC, TopologyGatewayDirectory, pooled
 from services.gateway import GatewayService
 from services.gateway import api
 
@@ -28,11 +23,9 @@ async def build(ctx: ProcessContext) -> Running:
         "host": ctx.args.host or cfg.gateway.host,
         "port": ctx.args.port if ctx.args.port is not None else cfg.gateway.port,
     })
-    clients = [DiscoveredRouterClient(ctx.topology), DiscoveredSyncClient(ctx.topology),
-               DiscoveredSessionClient(ctx.topology)]
-    for client in clients:
-        ctx.close_at_exit(client.close)
-    router, sync, session = clients
+    router, sync, session = pooled(ctx.topology, ROUTER), pooled(ctx.topology, SYNC), pooled(ctx.topology, SESSION)
+    for client in (router, sync, session):
+        ctx.close_at_exit(client.close)  # a Pooled: it closes its channels
     peers = TopologyGatewayDirectory(ctx.topology)  # to close a device's old connection on another gateway
     ctx.close_at_exit(peers.close)
     gateway = GatewayService(config=gateway_config, gateway_id=ctx.instance_id, token_secret=ctx.token_secret(),

@@ -1,41 +1,29 @@
-"""How the router reaches gateways: one interface, in-process or gRPC.
+"""How the core reaches gateways over gRPC: the delivery seam (services/delivery/seam.py).
 
-The router batches pushes per gateway: one call carries many (connection_id, frame) pairs,
-and a frame that goes to many devices is serialized once.
+The GatewayClient and GatewayDirectory Protocols live with delivery, which pushes through
+them; this module implements them over gateway.proto. The core batches pushes per
+gateway: one call carries many Push records, and a frame that goes to many devices is
+serialized once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Protocol
 
 import grpc.aio
 
 from services.common.grpcio import GrpcClientBase
 from services.common.proto import gateway_pb2 as pb
 from services.common.proto import gateway_pb2_grpc as pb_grpc
+from services.delivery.seam import GatewayClient, GatewayDirectory, Push
 
-__all__ = ["GatewayClient", "GatewayDirectory", "GrpcGatewayClient", "GrpcGatewayDirectory"]
-
-
-class GatewayClient(Protocol):
-    gateway_id: str
-
-    async def push(self, deliveries: Sequence[tuple[str, bytes]]) -> list[str]:
-        """Queue each frame on its connection; return the connection ids that are gone
-        (closed or unknown here), so the caller can treat those devices as offline."""
-
-    async def close_connection(self, connection_id: str, *, code: int, reason: str) -> None: ...
-
-
-class GatewayDirectory(Protocol):
-    def get(self, gateway_id: str) -> GatewayClient | None: ...
+__all__ = ["GatewayClient", "GatewayDirectory", "GrpcGatewayClient", "GrpcGatewayDirectory", "Push"]
 
 
 class GrpcGatewayClient(GrpcClientBase):
     """GatewayClient over gRPC (gateway.proto), one long-lived channel per gateway.
 
-    One Push RPC per router batch. Frames are sent once per distinct frame and referenced
+    One Push RPC per delivery batch. Frames are sent once per distinct frame and referenced
     by index, so a group message fanned out to N devices costs one copy on the wire.
     """
 
@@ -44,26 +32,31 @@ class GrpcGatewayClient(GrpcClientBase):
 
     def __init__(self, channel: grpc.aio.Channel | str, *, gateway_id: str, timeout_s: float = 2.0) -> None:
         # A short deadline: pushes are best effort (stored messages are synced on
-        # reconnect) and the router retries a BackendUnavailable with backoff.
+        # reconnect) and fan-out retries a BackendUnavailable with backoff.
         super().__init__(channel, timeout_s=timeout_s)
         self.gateway_id = gateway_id
         self._what = f"gateway {gateway_id} at {self.target}"
 
-    async def push(self, deliveries: Sequence[tuple[str, bytes]]) -> list[str]:
-        if not deliveries:
+    async def push(self, pushes: Sequence[Push]) -> list[str]:
+        if not pushes:
             return []
-        index: dict[bytes, int] = {}
+        # A frame is keyed by what it is as well as its bytes: the same bytes are the same
+        # message, but keeping the key whole means a frame never travels with another's seq.
+        index: dict[tuple[bytes, str, int], int] = {}
         connection_ids: list[str] = []
         frame_index: list[int] = []
-        for connection_id, frame in deliveries:
-            # bytes cache their hash and compare by identity first, so the router's one
+        for connection_id, conversation_id, seq, frame in pushes:
+            # bytes cache their hash and compare by identity first, so delivery's one
             # frame object per message makes this lookup cheap.
-            position = index.get(frame)
+            key = (frame, conversation_id, seq)
+            position = index.get(key)
             if position is None:
-                position = index[frame] = len(index)
+                position = index[key] = len(index)
             connection_ids.append(connection_id)
             frame_index.append(position)
-        request = pb.PushRequest(connection_ids=connection_ids, frame_index=frame_index, frames=list(index))
+        request = pb.PushRequest(connection_ids=connection_ids, frame_index=frame_index,
+                                 frames=[k[0] for k in index], frame_conversation_ids=[k[1] for k in index],
+                                 frame_seqs=[k[2] for k in index])
         reply: pb.PushResponse = await self._call(self._stub.Push, request)
         return list(reply.gone)
 

@@ -16,14 +16,11 @@ from collections import deque
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from services.common import codec
 from services.common.bounds import ByteBudget
 from services.common.ids import DeviceId, UserId
 from services.common.model import DeviceType
 
 __all__ = ["ClientConnection", "CLOSE_IDLE", "CLOSE_UNAUTHORIZED", "CLOSE_REPLACED", "CLOSE_SLOW"]
-
-_MESSAGE_FRAME = b'{"type":"message",'  # how the router serializes message frames (codec.dumps)
 
 CLOSE_IDLE = 4000
 CLOSE_UNAUTHORIZED = 4001
@@ -65,16 +62,18 @@ class ClientConnection:
     def start(self) -> None:
         self._writer = asyncio.create_task(self._write_forever(), name=f"ws-writer-{self.connection_id}")
 
-    def push(self, frame: bytes) -> bool:
+    def push(self, frame: bytes, conversation_id: str = "", seq: int = 0) -> bool:
         """Queue a frame; False if the connection is closed or just overflowed.
 
-        A message whose (conversation, seq) this connection was already sent is dropped:
-        deliveries are at least once (a store batch re-read around a consumer-group
-        rebalance is delivered again), but a connection gets each seq once, in order. A
-        lower seq arriving late leaves a gap the device fills with `sync`."""
+        `conversation_id` and `seq` say which message the frame is (seq 0: not a message;
+        services/delivery/seam.py), so it is never parsed here. A message whose
+        (conversation, seq) this connection was already sent is dropped: deliveries are
+        at least once (a store batch re-read around a consumer-group rebalance is
+        delivered again), but a connection gets each seq once, in order. A lower seq
+        arriving late leaves a gap the device fills with `sync`."""
         if self._closed:
             return False
-        if frame.startswith(_MESSAGE_FRAME) and not self._first_push(frame):
+        if seq and not self._first_push(conversation_id, seq):
             return True
         size = len(frame)
         if self._queue and (len(self._queue) >= self.max_queue or self._queued_bytes + size > self.max_queue_bytes
@@ -93,9 +92,7 @@ class ClientConnection:
         self._queued_bytes -= size
         self._budget.used -= size
 
-    def _first_push(self, frame: bytes) -> bool:
-        message = codec.loads(frame)
-        conversation_id, seq = message["conversation_id"], message["seq"]
+    def _first_push(self, conversation_id: str, seq: int) -> bool:
         if seq <= self._pushed_seq.get(conversation_id, 0):
             return False
         self._pushed_seq[conversation_id] = seq

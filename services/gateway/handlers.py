@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 from services.common import codec
+from services.common.config import GatewayConfig
 from services.common.errors import InvalidInput, TooLarge
 from services.common.ids import ConversationId, MessageIdGenerator
 from services.common.metrics import ACK_RECEIVED, MESSAGES_IN, MESSAGES_IN_TEXT
 from services.common.model import Message, SessionStatus, group_conversation_id, now_ms, validate_name
+from services.router.client import RouterClient
+from services.session.client import SessionClient
+from services.sync.client import SyncClient
 
+from .connection import ClientConnection
 from .frames import (
     BadFrame,
     conversation_field,
@@ -22,18 +27,26 @@ from .frames import (
     require_str,
 )
 
-if TYPE_CHECKING:
-    from .connection import ClientConnection
-    from .service import GatewayService
+__all__ = ["FrameHandlers", "Peers"]
 
-__all__ = ["FrameHandlers"]
-
-Handler = Callable[["ClientConnection", dict], Awaitable[None]]
+Handler = Callable[[ClientConnection, dict], Awaitable[None]]
 _MAX_GROUP_MEMBERS = 5000
 
 
+@dataclass(frozen=True, slots=True)
+class Peers:
+    """What the handlers use of the gateway: its config and the services behind it (not
+    the GatewayService, which owns the connections and calls into this module)."""
+
+    config: GatewayConfig
+    router: RouterClient
+    sync: SyncClient
+    session: SessionClient
+    note_delivered: Callable[[str, str, int], None]  # (user, conversation, seq), batched per tick
+
+
 class FrameHandlers:
-    def __init__(self, gateway: GatewayService, ids: MessageIdGenerator) -> None:
+    def __init__(self, gateway: Peers, ids: MessageIdGenerator) -> None:
         self.gw = gateway
         self.ids = ids
         self.table: dict[str, Handler] = {

@@ -2,8 +2,9 @@
 
 Each connection has a reader (this module: parse, dispatch, answer errors) and a writer
 (ClientConnection). Device acks are gathered per event-loop tick and handed to the router
-in one call per (user, conversation), because at full rate there is one ack per delivered
-message.
+in one call per (user, conversation) (services.delivery.acks), because at full rate there
+is one ack per delivered message. What the core pushes arrives as Push records
+(services/delivery/seam.py): the frame is written as is, never parsed.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections import defaultdict
 from collections.abc import Sequence
 from urllib.parse import parse_qs, urlsplit
 
@@ -27,16 +27,17 @@ from services.common.errors import BackendUnavailable, Conflict, FlareError, Una
 from services.common.ids import DeviceId, MessageIdGenerator, UserId
 from services.common.metrics import CONNECTIONS, FRAME_ERRORS
 from services.common.model import DeviceType, Session, now_ms, validate_name
+from services.delivery.acks import DeliveredAcks
+from services.delivery.seam import GatewayDirectory, Push
 from services.router.client import RouterClient
 from services.session.client import SessionClient
 from services.sync.client import SyncClient
 
-from .client import GatewayDirectory
 from .connection import CLOSE_IDLE, CLOSE_REPLACED, CLOSE_UNAUTHORIZED, ClientConnection
 from .frames import KNOWN_TYPES, error_frame, parse_frame
-from .handlers import FrameHandlers
+from .handlers import FrameHandlers, Peers
 
-__all__ = ["GatewayService", "InProcessGatewayClient"]
+__all__ = ["GatewayService"]
 
 log = logging.getLogger("flare.gateway")
 
@@ -55,13 +56,12 @@ class GatewayService:
         self.session = session
         self._peers = peers
         self._secret = token_secret
-        self._handlers = FrameHandlers(self, ids)
+        self._acks = DeliveredAcks(lambda user, conversation, seqs: self.router.on_delivered(user, conversation, seqs))
+        self._handlers = FrameHandlers(Peers(config, router, sync, session, self._acks.note), ids)
         self._connections: dict[str, ClientConnection] = {}
         self.outbound_budget = ByteBudget("gateway_outbound", config.outbound_total_bytes)
         self._server: Server | None = None
         self._watchdog: asyncio.Task | None = None
-        self._acks: dict[tuple[str, str], list[int]] = defaultdict(list)
-        self._ack_flush_scheduled = False
         self.port = config.port
 
     @property
@@ -91,13 +91,14 @@ class GatewayService:
                 await asyncio.wait_for(self._server.wait_closed(), 5)
             self._server = None
 
-    # -- push (called by the router) ---------------------------------------------------
-    def push(self, deliveries: Sequence[tuple[str, bytes]]) -> list[str]:
+    # -- push (the delivery seam, services/delivery/seam.py) ------------------------------
+    def push(self, pushes: Sequence[Push]) -> list[str]:
+        """Queue each frame on its connection; the connection ids that are gone."""
         gone: list[str] = []
         connections = self._connections
-        for connection_id, frame in deliveries:
+        for connection_id, conversation_id, seq, frame in pushes:
             conn = connections.get(connection_id)
-            if conn is None or not conn.push(frame):
+            if conn is None or not conn.push(frame, conversation_id, seq):
                 gone.append(connection_id)
         return gone
 
@@ -110,22 +111,7 @@ class GatewayService:
 
     # -- device acks, batched per tick -----------------------------------------------------
     def note_delivered(self, user_id: str, conversation_id: str, seq: int) -> None:
-        self._acks[(user_id, conversation_id)].append(seq)
-        if not self._ack_flush_scheduled:
-            self._ack_flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush_acks)
-
-    def _flush_acks(self) -> None:
-        self._ack_flush_scheduled = False
-        acks, self._acks = self._acks, defaultdict(list)
-        asyncio.get_running_loop().create_task(self._deliver_acks(acks))
-
-    async def _deliver_acks(self, acks: dict[tuple[str, str], list[int]]) -> None:
-        for (user_id, conversation_id), seqs in acks.items():
-            try:
-                await self.router.on_delivered(user_id, conversation_id, seqs)
-            except FlareError:
-                log.warning("could not report DELIVERED for %s in %s", user_id, conversation_id, exc_info=True)
+        self._acks.note(user_id, conversation_id, seq)
 
     # -- connections --------------------------------------------------------------------
     async def _authenticate(self, ws: ServerConnection) -> tuple[UserId, DeviceId, DeviceType] | None:
@@ -248,16 +234,3 @@ def _public(details: dict) -> dict | None:
     out = {k: v for k, v in details.items() if isinstance(v, (str, int, float, bool)) or v is None}
     return out or None
 
-
-class InProcessGatewayClient:
-    """The monolith's GatewayClient: calls the local gateway directly."""
-
-    def __init__(self, gateway: GatewayService) -> None:
-        self._gateway = gateway
-        self.gateway_id = gateway.gateway_id
-
-    async def push(self, deliveries: Sequence[tuple[str, bytes]]) -> list[str]:
-        return self._gateway.push(deliveries)
-
-    async def close_connection(self, connection_id: str, *, code: int, reason: str) -> None:
-        self._gateway.close_connection(connection_id, code=code, reason=reason)

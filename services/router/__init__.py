@@ -1,4 +1,5 @@
-from .client import InProcessRouterClient, RouterClient
-from .service import RouterService, SendResult
+from .client import RouterClient
+from .service import RouterService
+from .types import SendResult
 
-__all__ = ["RouterService", "SendResult", "RouterClient", "InProcessRouterClient"]
+__all__ = ["RouterService", "SendResult", "RouterClient"]

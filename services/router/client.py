@@ -1,9 +1,12 @@
-"""How the gateway reaches message-router: one interface, in-process or gRPC."""
+"""How the gateway reaches message-router: one interface, in-process or gRPC.
+
+In-process the RouterService itself is the client; GrpcRouterClient is the same over router.proto.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from services.common.grpcio import GrpcClientBase
 from services.common.model import Message
@@ -11,50 +14,34 @@ from services.common.proto import router_pb2 as pb
 from services.common.proto import router_pb2_grpc as pb_grpc
 from services.common.proto_model import json_value, message_to_pb
 
-from .service import RouterService, SendResult
+from .types import SendResult
 
-__all__ = ["RouterClient", "InProcessRouterClient", "GrpcRouterClient"]
+__all__ = ["RouterClient", "GrpcRouterClient"]
 
 
+@runtime_checkable
 class RouterClient(Protocol):
     async def send(self, message: Message) -> SendResult:
         """Filter and durably log a message. Raises Rejected, RateLimited, InvalidInput,
         BackendUnavailable; returns once the log has it (STORED)."""
 
-    async def on_delivered(self, user_id: str, conversation_id: str, seqs: Sequence[int]) -> None: ...
+    async def on_delivered(self, user_id: str, conversation_id: str, seqs: Sequence[int]) -> None:
+        """A device of `user_id` has these seqs of the conversation (its acks, batched per
+        tick by the gateway): each sender is told DELIVERED once per recipient user."""
 
     async def deliver(self, messages: Sequence[Message]) -> None:
         """Push a persisted batch (seq order per conversation) to every member device; the
         store consumer's hand-off, awaited batch after batch so per-conversation order holds."""
 
-    async def create_group(self, creator_id: str, conversation_id: str, members: Sequence[str]) -> list[str]: ...
-
-    async def join_group(self, user_id: str, conversation_id: str) -> None: ...
-
-    async def leave_group(self, user_id: str, conversation_id: str) -> None: ...
-
-
-class InProcessRouterClient:
-    def __init__(self, service: RouterService) -> None:
-        self._service = service
-
-    async def send(self, message: Message) -> SendResult:
-        return await self._service.send(message)
-
-    async def on_delivered(self, user_id: str, conversation_id: str, seqs: Sequence[int]) -> None:
-        await self._service.on_delivered(user_id, conversation_id, seqs)
-
-    async def deliver(self, messages: Sequence[Message]) -> None:
-        await self._service.deliver(messages)
-
     async def create_group(self, creator_id: str, conversation_id: str, members: Sequence[str]) -> list[str]:
-        return await self._service.create_group(creator_id, conversation_id, members)
+        """Create the group with `members` (or add them, if the creator already belongs to
+        it) and return every member. Forbidden if it exists without the creator."""
 
     async def join_group(self, user_id: str, conversation_id: str) -> None:
-        await self._service.join_group(user_id, conversation_id)
+        """Add `user_id` to an existing group; NotFound if there is no such group."""
 
     async def leave_group(self, user_id: str, conversation_id: str) -> None:
-        await self._service.leave_group(user_id, conversation_id)
+        """Remove `user_id` from the group (not an error if it was not a member)."""
 
 
 class GrpcRouterClient(GrpcClientBase):

@@ -1,11 +1,13 @@
 """Session service: per-device sessions, routes (user -> devices -> gateway) and presence."""
 
-from .client import InProcessSessionClient, SessionClient
-from .service import REPLACED_CLOSE_CODE, LoginResult, SessionService, route_key
+from services.delivery.keys import route_key
+
+from .client import SessionClient
+from .service import REPLACED_CLOSE_CODE, SessionService
+from .types import LoginResult
 
 __all__ = [
     "REPLACED_CLOSE_CODE",
-    "InProcessSessionClient",
     "LoginResult",
     "SessionClient",
     "SessionService",

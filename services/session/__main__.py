@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from controlplane.agent import appliers_for
-from services.common.process import ProcessContext, Running, main
+from services.wiring.process import ProcessContext, Running, main
 from services.session import SessionService
 from services.session import api
 

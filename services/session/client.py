@@ -1,4 +1,7 @@
-"""How other services reach the session service: one interface, in-process or gRPC."""
+"""How other services reach the session service: one interface, in-process or gRPC.
+
+In-process the SessionService itself is the client; GrpcSessionClient is the same over session.proto.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +15,9 @@ from services.common.proto import session_pb2 as pb
 from services.common.proto import session_pb2_grpc as pb_grpc
 from services.common.proto_model import session_from_pb, status_from_pb
 
-from .service import LoginResult, SessionService
+from .types import LoginResult
 
-__all__ = ["SessionClient", "InProcessSessionClient", "GrpcSessionClient"]
+__all__ = ["SessionClient", "GrpcSessionClient"]
 
 
 @runtime_checkable
@@ -67,46 +70,6 @@ class SessionClient(Protocol):
 
     async def presence(self, user_ids: Sequence[UserId]) -> dict[UserId, SessionStatus]:
         """ONLINE if any device is online, AWAY if every live device is away, else OFFLINE."""
-
-
-class InProcessSessionClient:
-    def __init__(self, service: SessionService) -> None:
-        self._service = service
-
-    async def login(
-        self,
-        user_id: UserId,
-        device_id: DeviceId,
-        *,
-        device_type: DeviceType | str,
-        connection_id: str,
-        gateway_id: str,
-    ) -> LoginResult:
-        return await self._service.login(
-            user_id, device_id, device_type=device_type, connection_id=connection_id, gateway_id=gateway_id
-        )
-
-    async def heartbeat(self, user_id: UserId, device_id: DeviceId, *, connection_id: str) -> Session:
-        return await self._service.heartbeat(user_id, device_id, connection_id=connection_id)
-
-    async def set_status(
-        self,
-        user_id: UserId,
-        device_id: DeviceId,
-        *,
-        status: SessionStatus | str,
-        connection_id: str | None = None,
-    ) -> Session:
-        return await self._service.set_status(user_id, device_id, status=status, connection_id=connection_id)
-
-    async def logout(self, user_id: UserId, device_id: DeviceId, *, connection_id: str) -> bool:
-        return await self._service.logout(user_id, device_id, connection_id=connection_id)
-
-    async def routes(self, user_ids: Sequence[UserId]) -> dict[UserId, list[Session]]:
-        return await self._service.routes(user_ids)
-
-    async def presence(self, user_ids: Sequence[UserId]) -> dict[UserId, SessionStatus]:
-        return await self._service.presence(user_ids)
 
 
 def _enum_text(value: object) -> str:

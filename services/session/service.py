@@ -24,20 +24,23 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from prometheus_client import Counter, Gauge
 
 from services.backends.cache import Cache
 from services.common import codec
 from services.common.config import SessionConfig
+from services.common.documents import load_spec
 from services.common.errors import BackendUnavailable, Conflict, InvalidInput, NotFound
 from services.common.ids import DeviceId, UserId
 from services.common.model import DeviceType, Session, SessionStatus, validate_name
+from services.delivery.keys import route_key
 
 from ._local import KeyedLocks, RouteCache
+from .types import LoginResult
 
-__all__ = ["SessionService", "LoginResult", "REPLACED_CLOSE_CODE", "ACTIVE_KEY", "INVALIDATE_CHANNEL", "route_key"]
+__all__ = ["SessionService", "REPLACED_CLOSE_CODE", "ACTIVE_KEY", "INVALIDATE_CHANNEL"]
 
 log = logging.getLogger(__name__)
 
@@ -52,17 +55,9 @@ _LOGINS = Counter("flare_session_logins_total", "Device logins", ["device_type"]
 _REPLACED = Counter("flare_session_replaced_total", "Logins that replaced a live session of the same device")
 
 
-def route_key(user_id: str) -> str:
-    return f"route:{user_id}"
-
-
-@dataclass(slots=True)
-class LoginResult:
-    session: Session
-    replaced: Session | None = None  # the old connection, for the gateway to close with 4003
-
-
 class SessionService:
+    """Satisfies SessionClient (services.session.client) in-process."""
+
     def __init__(
         self,
         cache: Cache,
@@ -125,8 +120,6 @@ class SessionService:
     # -- writes ----------------------------------------------------------------------
     async def apply_config(self, kind: str, document: dict) -> int:
         """`routing`: route_cache_ttl is the lifetime of this instance's route cache."""
-        from controlplane.documents import load_spec  # the schema the control plane validates
-
         if kind != "routing":
             raise InvalidInput(f"the session service does not consume {kind!r} documents")
         routing = load_spec("routing", document)

@@ -1,4 +1,5 @@
-from .client import InProcessStoreClient, StoreClient
-from .service import AcceptResult, StoreService
+from .client import StoreClient
+from .service import StoreService
+from .types import AcceptResult
 
-__all__ = ["AcceptResult", "StoreService", "StoreClient", "InProcessStoreClient"]
+__all__ = ["AcceptResult", "StoreService", "StoreClient"]

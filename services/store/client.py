@@ -1,8 +1,11 @@
-"""How other services reach message-store: one interface, in-process or gRPC."""
+"""How other services reach message-store: one interface, in-process or gRPC.
+
+In-process the StoreService itself is the client; GrpcStoreClient is the same over store.proto.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from services.common.grpcio import GrpcClientBase
 from services.common.model import Message
@@ -10,23 +13,16 @@ from services.common.proto import store_pb2 as pb
 from services.common.proto import store_pb2_grpc as pb_grpc
 from services.common.proto_model import message_to_pb
 
-from .service import AcceptResult, StoreService
+from .types import AcceptResult
 
-__all__ = ["StoreClient", "InProcessStoreClient", "GrpcStoreClient"]
+__all__ = ["StoreClient", "GrpcStoreClient"]
 
 
+@runtime_checkable
 class StoreClient(Protocol):
     async def accept(self, message: Message) -> AcceptResult:
         """Log the message durably (once per sender + client_msg_id) and return its msg_id.
         Raises BackendUnavailable if the log cannot take it; the caller must not report STORED."""
-
-
-class InProcessStoreClient:
-    def __init__(self, service: StoreService) -> None:
-        self._service = service
-
-    async def accept(self, message: Message) -> AcceptResult:
-        return await self._service.accept(message)
 
 
 class GrpcStoreClient(GrpcClientBase):

@@ -11,7 +11,8 @@ owner) is the only writer of seq for the conversations in it. For each batch it
   2. assigns seq = counter + 1 in log order; counters come from the MessageDB's max seq the
      first time a conversation is seen after a partition was (re)assigned, never from a cache,
   3. writes the MessageDB, then the L0 cache, then commits the log offset,
-  4. hands the batch on for delivery.
+  4. hands the batch to the delivery client (services.delivery: in-process, or a router's
+     Deliver RPC), awaiting it before the next batch.
 A crash between 3's write and commit re-consumes the batch; step 1 makes that harmless.
 """
 
@@ -20,25 +21,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 from services.backends.cache import Cache
 from services.backends.log import Log, LogConsumer, LogRecord, TopicPartition
 from services.backends.messagedb import MessageDB
 from services.common import codec
 from services.common.config import StoreConfig
+from services.common.documents import load_spec
 from services.common.errors import BackendError, Conflict, FlareError, InvalidInput
 from services.common.health import Faults
 from services.common.metrics import DEDUP_HITS, LOG_LAG, STORE_BATCH
-from services.common.model import Message, c2c_members, conversation_kind
+from services.common.model import Message, conversation_kind
+from services.delivery.client import DeliveryClient
+from services.delivery.keys import dedup_key, recent_key
+from services.delivery.membership import Membership
+
+from .types import AcceptResult
 from services.common.retry import RetryPolicy
 
-__all__ = ["AcceptResult", "StoreService", "recent_key", "dedup_key"]
+__all__ = ["StoreService"]
 
 log = logging.getLogger("flare.store")
 
-StoredCallback = Callable[[list[Message]], Awaitable[None]]
 _MAX_COUNTERS = 100_000  # conversations whose seq counter is kept between batches
 
 
@@ -49,31 +54,23 @@ def _report_death(task: asyncio.Task) -> None:
         log.critical("store consumer stopped", exc_info=task.exception())
 
 
-def dedup_key(sender_id: str, client_msg_id: str) -> str:
-    return f"dedup:{sender_id}:{client_msg_id}"
-
-
-def recent_key(conversation_id: str, seq: int) -> str:
-    return f"msg:{conversation_id}:{seq}"
-
-
-@dataclass(frozen=True, slots=True)
-class AcceptResult:
-    msg_id: int
-    duplicate: bool
-
-
 class StoreService:
+    """Satisfies StoreClient (services.store.client) in-process.
+
+    `delivery`: where persisted batches go; None for an instance that only accepts.
+    """
+
     def __init__(
         self, *, log: Log, db: MessageDB, cache: Cache, config: StoreConfig,
-        on_stored: StoredCallback | None = None,
+        delivery: DeliveryClient | None = None,
         retry: RetryPolicy = RetryPolicy(max_attempts=100, base_delay=0.05, max_delay=2.0),
     ) -> None:
         self._log = log
         self._db = db
         self._cache = cache
         self._config = config
-        self._on_stored = on_stored
+        self._delivery = delivery
+        self._membership = Membership(db)
         self._retry = retry
         self._inflight: dict[tuple[str, str], asyncio.Future[AcceptResult]] = {}
         self._counters: dict[str, int] = {}
@@ -88,17 +85,12 @@ class StoreService:
         """`tiering`: l0_ttl applies to every message persisted from now on; the rest of the
         policy (L1 retention, L2 target, compression, sharding) is kept in `tiering` for the
         archival job that moves L1 to L2."""
-        from controlplane.documents import load_spec  # the schema the control plane validates
-
         if kind != "tiering":
             raise InvalidInput(f"the store does not consume {kind!r} documents")
         policy = load_spec("tiering", document)
         self._config = self._config.model_copy(update={"l0_ttl_s": int(policy.l0_ttl)})
         self.tiering = policy
         return 1
-
-    def set_on_stored(self, callback: StoredCallback) -> None:
-        self._on_stored = callback
 
     async def start(self, *, consume: bool = True) -> None:
         await self._log.create_topic(self._config.topic, partitions=self._config.partitions,
@@ -229,9 +221,9 @@ class StoreService:
                 continue
             commit_failures = 0
             self._faults.recover("commit")
-            if stored and self._on_stored is not None:
+            if stored and self._delivery is not None:
                 try:
-                    await self._on_stored(stored)
+                    await self._delivery.deliver(stored)
                 except Exception:  # delivery problems never stop persistence
                     log.exception("delivery hand-off failed")
 
@@ -287,7 +279,7 @@ class StoreService:
             for conversation_id in unknown:
                 self._counters[conversation_id] = recovered.get(conversation_id, 0)
                 if recovered.get(conversation_id, 0) == 0 and conversation_kind(conversation_id) == "c2c":
-                    await self._db.add_members(conversation_id, list(c2c_members(conversation_id)))
+                    await self._membership.record_c2c(conversation_id)
         for message in messages:
             seq = self._counters[message.conversation_id] + 1
             self._counters[message.conversation_id] = seq

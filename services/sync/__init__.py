@@ -1,4 +1,5 @@
-from .client import InProcessSyncClient, SyncClient
+from .client import SyncClient
 from .service import SyncService
+from .types import ConversationNews, SyncResult
 
-__all__ = ["SyncService", "SyncClient", "InProcessSyncClient"]
+__all__ = ["ConversationNews", "SyncService", "SyncClient", "SyncResult"]

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import sys
 
-from services.common.process import ProcessContext, Running, main
+from services.wiring.process import ProcessContext, Running, main
 from services.common.retry import RetryPolicy
-from services.discovered import DiscoveredSessionClient, TopologyGatewayDirectory
-from services.router.fanout import Fanout, MembershipCache
+from services.delivery import Fanout, Membership
+from services.wiring.discovered import SESSION, TopologyGatewayDirectory, pooled
 from services.sync import SyncService
 from services.sync import api
 
@@ -19,13 +19,13 @@ from services.sync import api
 async def build(ctx: ProcessContext) -> Running:
     cfg = ctx.config
     db = await ctx.messagedb()
-    session, gateways = DiscoveredSessionClient(ctx.topology), TopologyGatewayDirectory(ctx.topology)
-    ctx.close_at_exit(session.close)
+    session, gateways = pooled(ctx.topology, SESSION), TopologyGatewayDirectory(ctx.topology)
+    ctx.close_at_exit(session.close)  # a Pooled: it closes its channels
     ctx.close_at_exit(gateways.close)
     retry = RetryPolicy(max_attempts=cfg.router.max_attempts, base_delay=cfg.router.base_delay,
                         max_delay=cfg.router.max_delay, multiplier=cfg.router.multiplier)
     sync = SyncService(db=db, cache=await ctx.cache(), fanout=Fanout(session=session, gateways=gateways, retry=retry),
-                       membership=MembershipCache(db), config=cfg.sync)
+                       membership=Membership(db), config=cfg.sync)
     return Running([api.register(sync)], start=sync.start, stop=sync.stop)
 
 

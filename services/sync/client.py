@@ -1,11 +1,14 @@
-"""How the gateway reaches message-sync: one interface, in-process or gRPC."""
+"""How the gateway reaches message-sync: one interface, in-process or gRPC.
+
+In-process the SyncService itself is the client; GrpcSyncClient is the same over sync.proto.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import grpc.aio
 
@@ -16,45 +19,42 @@ from services.common.proto import sync_pb2 as pb
 from services.common.proto import sync_pb2_grpc as pb_grpc
 from services.common.proto_model import cursor_to_pb, event_from_pb, event_pb_to_wire, message_pb_to_wire
 
-from .service import SyncService
+from .types import SyncResult
 
-__all__ = ["SyncClient", "InProcessSyncClient", "GrpcSyncClient"]
+__all__ = ["SyncClient", "GrpcSyncClient"]
 
 log = logging.getLogger("flare.sync.client")
 
 
+@runtime_checkable
 class SyncClient(Protocol):
     async def sync(self, user_id: str, device_id: str, *, cursors: Mapping[str, Cursor] | None = None,
-                   limit: int | None = None) -> dict[str, dict]:
-        """Per conversation with news: {"messages", "events", "has_more", "max_seq"}."""
+                   limit: int | None = None) -> SyncResult:
+        """What this device has not seen, per conversation with news (types.ConversationNews:
+        messages, events, has_more, max_seq).
 
-    def note_ack(self, user_id: str, device_id: str, conversation_id: str, *, seq: int = 0, event_id: int = 0) -> None: ...
+        Starts from the device's server-side cursors; `cursors` given by the device win
+        over them per conversation. At most `limit` (capped by sync.page_limit) messages
+        and events per conversation; `has_more` says to ask again.
+        """
 
-    async def recall(self, user_id: str, msg_id: int) -> ConversationEvent: ...
+    def note_ack(self, user_id: str, device_id: str, conversation_id: str, *, seq: int = 0, event_id: int = 0) -> None:
+        """The device has the conversation up to `seq` / `event_id`: advance its cursors
+        (never backwards). Not awaited: buffered and written in batches, so a crash only
+        means a few messages are sent again."""
 
-    async def delete(self, user_id: str, msg_id: int) -> ConversationEvent: ...
+    async def recall(self, user_id: str, msg_id: int) -> ConversationEvent:
+        """The sender takes a message back within sync.recall_window_s: a RECALL event to
+        every member. Forbidden for anyone else or past the window; NotFound if the message
+        is not in one of the user's conversations."""
 
-    async def read(self, user_id: str, conversation_id: str, seq: int) -> ConversationEvent: ...
+    async def delete(self, user_id: str, msg_id: int) -> ConversationEvent:
+        """Hide a message for this user only (a DELETE event for their devices); NotFound
+        as for recall."""
 
-
-class InProcessSyncClient:
-    def __init__(self, service: SyncService) -> None:
-        self._service = service
-
-    async def sync(self, user_id, device_id, *, cursors=None, limit=None):
-        return await self._service.sync(user_id, device_id, cursors=cursors, limit=limit)
-
-    def note_ack(self, user_id, device_id, conversation_id, *, seq=0, event_id=0):
-        self._service.note_ack(user_id, device_id, conversation_id, seq=seq, event_id=event_id)
-
-    async def recall(self, user_id, msg_id):
-        return await self._service.recall(user_id, msg_id)
-
-    async def delete(self, user_id, msg_id):
-        return await self._service.delete(user_id, msg_id)
-
-    async def read(self, user_id, conversation_id, seq):
-        return await self._service.read(user_id, conversation_id, seq)
+    async def read(self, user_id: str, conversation_id: str, seq: int) -> ConversationEvent:
+        """The user has read up to `seq` (capped at the latest): a READ event for the user's
+        devices, a `read` ack for the other members. Forbidden for a non-member."""
 
 
 class GrpcSyncClient(GrpcClientBase):
@@ -78,7 +78,7 @@ class GrpcSyncClient(GrpcClientBase):
         self._flusher: asyncio.Task[None] | None = None
 
     async def sync(self, user_id: str, device_id: str, *, cursors: Mapping[str, Cursor] | None = None,
-                   limit: int | None = None) -> dict[str, dict]:
+                   limit: int | None = None) -> SyncResult:
         request = pb.SyncRequest(user_id=user_id, device_id=device_id, limit=limit or 0, cursors=[
             pb.ConversationCursor(conversation_id=c, cursor=cursor_to_pb(cursor)) for c, cursor in (cursors or {}).items()
         ])

@@ -21,8 +21,10 @@ from services.common.config import SyncConfig
 from services.common.errors import Forbidden, NotFound
 from services.common.ids import ConversationId, DeviceId, UserId
 from services.common.model import ConversationEvent, Cursor, Message, MessageFlags, SyncType, now_ms
-from services.router.fanout import Fanout, MembershipCache
-from services.store.service import recent_key
+from services.delivery import Fanout, Membership
+from services.delivery.keys import recent_key
+
+from .types import SyncResult
 
 __all__ = ["SyncService"]
 
@@ -30,7 +32,9 @@ log = logging.getLogger("flare.sync")
 
 
 class SyncService:
-    def __init__(self, *, db: MessageDB, cache: Cache, fanout: Fanout, membership: MembershipCache,
+    """Satisfies SyncClient (services.sync.client) in-process."""
+
+    def __init__(self, *, db: MessageDB, cache: Cache, fanout: Fanout, membership: Membership,
                  config: SyncConfig, flush_interval_s: float = 0.2) -> None:
         self._db = db
         self._cache = cache
@@ -89,7 +93,7 @@ class SyncService:
     # -- sync -------------------------------------------------------------------------
     async def sync(
         self, user_id: str, device_id: str, *, cursors: Mapping[str, Cursor] | None = None, limit: int | None = None,
-    ) -> dict[str, dict]:
+    ) -> SyncResult:
         """What this device has not seen, per conversation (only conversations with news)."""
         limit = min(limit or self._config.page_limit, self._config.page_limit)
         server = await self.cursors(user_id, device_id)
@@ -97,7 +101,7 @@ class SyncService:
             server.update(cursors)
         conversations = await self._db.conversations_of(user_id)
         max_seqs = await self._db.max_seqs(conversations) if conversations else {}
-        out: dict[str, dict] = {}
+        out: SyncResult = {}
         for conversation_id in conversations:
             cursor = server.get(conversation_id, Cursor())
             messages: list[Message] = []

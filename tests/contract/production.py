@@ -31,7 +31,7 @@ PRODUCTION_OBJECTSTORE: list = []
 PRODUCTION_CONFIGSTORE: list = []
 
 
-# -- Kafka, Redis, PostgreSQL, MinIO (servers from tests/infra) --------------------------------
+# -- Kafka, Redis, PostgreSQL, S3 (servers from tests/infra; S3 is SeaweedFS) -----------------
 
 def _production_adapters():
     from contextlib import asynccontextmanager
@@ -68,10 +68,10 @@ def _production_adapters():
         yield lambda: PostgresMessageDB.from_url(url)
 
     @asynccontextmanager
-    async def _minio(request):
+    async def _s3(request):
         from services.backends.s3.objectstore import S3ObjectStore
 
-        server = request.getfixturevalue("minio_server")
+        server = request.getfixturevalue("s3_server")
         url = server.url_for("flare-contract")
         yield lambda: S3ObjectStore.from_url(url)
 
@@ -79,7 +79,7 @@ def _production_adapters():
     PRODUCTION_CACHE.append(("redis", _redis_cache("redis_server")))
     PRODUCTION_CACHE.append(("redis-cluster", _redis_cache("redis_cluster")))
     PRODUCTION_MESSAGEDB.append(("postgres", _postgres))
-    PRODUCTION_OBJECTSTORE.append(("minio", _minio))
+    PRODUCTION_OBJECTSTORE.append(("s3", _s3))
 
 
 _production_adapters()

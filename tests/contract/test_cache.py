@@ -91,10 +91,17 @@ async def test_expire_and_ttl(cache, unique):
 
 
 async def test_set_many_ttl(cache, unique):
-    items = {f"sm{i}:{unique}": b"x" for i in range(3)}
-    await cache.set_many(items, ttl=TTL)
+    # Long enough to read every value back under load, short enough to watch it expire.
+    ttl = 1.0
+    items = {f"sm{i}:{unique}": f"value-{i}".encode() for i in range(3)}
+    await cache.set_many(items, ttl=ttl)
+    assert await cache.get_many(list(items)) == list(items.values())  # written, before expiry
+    for key in items:
+        remaining = await cache.ttl(key)
+        assert remaining is not None and 0 < remaining <= ttl, (key, remaining)
     for key in items:
         await _eventually_gone(cache, key)
+    assert await cache.get_many(list(items)) == [None, None, None]
 
 
 async def test_hashes(cache, unique):

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from services.common.config import load_config
-from services.monolith import Monolith
+from services.wiring.monolith import Monolith
 
 from .wsclient import WsClient
 
@@ -34,7 +34,7 @@ class Deployment:
     gateway_urls: list[str]
     secret: bytes
     monolith: Monolith | None = None
-    split: object | None = None  # services.split.SplitDeployment
+    split: object | None = None  # services.wiring.split.SplitDeployment
     clients: list[WsClient] = field(default_factory=list)
     admin_token: str = ""
     db: object | None = None  # the split deployment's MessageDB, opened in the test's loop

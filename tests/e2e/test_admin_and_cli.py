@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from typer.testing import CliRunner
 
 from flarectl.exitcodes import ExitCode
-from flarectl.main import app
 from services.common.auth import verify_token
 
 
@@ -32,51 +30,43 @@ async def test_metrics_and_health_reflect_live_traffic(flare):
     assert missing.status_code == 404
 
 
-def _runner() -> CliRunner:
-    return CliRunner(env={"NO_COLOR": "1", "COLUMNS": "120"})
-
-
-def test_token_issue_mints_a_token_the_server_accepts(tmp_path):
+def test_token_issue_mints_a_token_the_server_accepts(cli, tmp_path):
     (tmp_path / "token.secret").write_bytes(b"s3cret")
-    result = _runner().invoke(app, ["token", "issue", "alice", "--ttl", "1h", "--data-dir", str(tmp_path)],
-                              catch_exceptions=False)
+    result = cli("token", "issue", "alice", "--ttl", "1h", "--data-dir", str(tmp_path))
     assert result.exit_code == 0, result.output
     claims = verify_token(b"s3cret", result.output.strip())
     assert claims.subject == "alice" and claims.expires_at - claims.issued_at == 3600
 
 
-def test_token_issue_errors_are_named(tmp_path):
-    runner = _runner()
-    missing = runner.invoke(app, ["token", "issue", "alice", "--data-dir", str(tmp_path)])
+def test_token_issue_errors_are_named(cli, tmp_path):
+    missing = cli("token", "issue", "alice", "--data-dir", str(tmp_path))
     assert missing.exit_code == ExitCode.NOT_FOUND and "no token secret" in missing.output
     (tmp_path / "token.secret").write_bytes(b"s3cret")
-    bad_ttl = runner.invoke(app, ["token", "issue", "alice", "--ttl", "soon", "--data-dir", str(tmp_path)])
+    bad_ttl = cli("token", "issue", "alice", "--ttl", "soon", "--data-dir", str(tmp_path))
     assert bad_ttl.exit_code == ExitCode.INVALID and "not a duration" in bad_ttl.output
-    bad_user = runner.invoke(app, ["token", "issue", "a:b", "--data-dir", str(tmp_path)])
+    bad_user = cli("token", "issue", "a:b", "--data-dir", str(tmp_path))
     assert bad_user.exit_code == ExitCode.INVALID
 
 
-def test_chat_refuses_ambiguous_target(tmp_path):
-    result = _runner().invoke(app, ["chat", "alice", "--data-dir", str(tmp_path)])
+def test_chat_refuses_ambiguous_target(cli, tmp_path):
+    result = cli("chat", "alice", "--data-dir", str(tmp_path))
     assert result.exit_code == ExitCode.USAGE and "exactly one of --to or --group" in result.output
 
 
 @pytest.mark.monolith_only  # inspects the in-process filter's rules
-async def test_flarectl_config_apply_reaches_the_running_monolith(flare, tmp_path, monkeypatch):
+async def test_flarectl_config_apply_reaches_the_running_monolith(cli, flare, tmp_path, monkeypatch):
     """The SRE path: a rules file applied with flarectl blocks the next message."""
     import asyncio
 
     rules = tmp_path / "rules.yaml"
     rules.write_text("kind: filter-rules\nspec:\n  sensitive_words: [forbidden-thing]\n")
     token = (flare.monolith.data_dir / "admin.token").read_text().strip()
-    env = {"NO_COLOR": "1", "COLUMNS": "120", "FLARE_CONTROLPLANE": flare.monolith.controlplane_address,
-           "FLARE_TOKEN": token}
-    runner = CliRunner(env=env)
-    dry = await asyncio.to_thread(runner.invoke, app, ["config", "apply", "-f", str(rules), "--dry-run"])
+    env = {"FLARE_CONTROLPLANE": flare.monolith.controlplane_address, "FLARE_TOKEN": token}
+    dry = await asyncio.to_thread(cli, "config", "apply", "-f", str(rules), "--dry-run", env=env)
     assert dry.exit_code == 0, dry.output
     assert flare.monolith.filter.rules.sensitive_words == [] or "forbidden-thing" not in str(
         flare.monolith.filter.rules)
-    applied = await asyncio.to_thread(runner.invoke, app, ["config", "apply", "-f", str(rules)])
+    applied = await asyncio.to_thread(cli, "config", "apply", "-f", str(rules), env=env)
     assert applied.exit_code == 0, applied.output
     alice = await flare.client("alice")
     await flare.client("bob")
@@ -87,6 +77,6 @@ async def test_flarectl_config_apply_reaches_the_running_monolith(flare, tmp_pat
     cmid = await alice.send("a forbidden-thing here", to="bob")
     error = await alice.wait_for(lambda f: f.get("type") == "error" and f.get("ref") == cmid)
     assert error["code"] == "rejected"
-    status = await asyncio.to_thread(runner.invoke, app, ["status", "-o", "json"])
+    status = await asyncio.to_thread(cli, "status", "-o", "json", env=env)
     assert status.exit_code == 0, status.output
     assert "SYNCED" in status.output

@@ -9,6 +9,7 @@ from websockets.asyncio.client import connect
 
 from services.common import codec
 from services.common.auth import issue_token
+from services.delivery import Push
 
 from .wsclient import WsClient
 
@@ -136,7 +137,8 @@ async def test_a_connection_never_gets_the_same_seq_twice(flare):
     gateway = flare.monolith.gateway
     (conn_id,) = [c for c, conn in gateway._connections.items() if conn.user_id == "bob"]
     for again in (first, second, first):  # the same seq again, and a lower one late
-        assert gateway.push([(conn_id, codec.dumps(again))]) == []  # the connection is alive
+        push = Push(conn_id, again["conversation_id"], again["seq"], codec.dumps(again))
+        assert gateway.push([push]) == []  # the connection is alive
     await alice.send("three", to="bob")
     await bob.wait_count(lambda f: f.get("type") == "message", 3)
     await asyncio.sleep(0.2)

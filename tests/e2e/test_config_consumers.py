@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.common.errors import InvalidInput
-from services.store.service import recent_key
+from services.delivery.keys import recent_key
 
 pytestmark = pytest.mark.monolith_only  # reads the in-process services' applied values
 

@@ -20,12 +20,11 @@ from pathlib import Path
 
 import pytest
 import typer
-from typer.testing import CliRunner
 
 from flarectl.commands.loadtest import COMMANDS
 from flarectl.exitcodes import ExitCode
 from services.common.config import load_config
-from services.monolith import Monolith
+from services.wiring.monolith import Monolith
 from tests.infra.base import free_port, wait_listening
 
 pytestmark = pytest.mark.timeout(180)
@@ -78,17 +77,16 @@ def faulty_server(tmp_path, monkeypatch):
         yield m
 
 
-def loadtest(m: ThreadedMonolith, *args: str):
-    runner = CliRunner(env={"NO_COLOR": "1", "COLUMNS": "120"})
-    return runner.invoke(app, [
+def loadtest(cli, m: ThreadedMonolith, *args: str):
+    return cli(
         "loadtest", "--gateway", m.monolith.gateway_url, "--token-secret", m.monolith.token_secret.decode(),
-        "--drain-timeout", "10s", "--seed", "1", *args,
-    ], catch_exceptions=False)
+        "--drain-timeout", "10s", "--seed", "1", *args, app=app,
+    )
 
 
-def test_clean_run_with_churn_loses_nothing_and_matches_the_message_db(server) -> None:
+def test_clean_run_with_churn_loses_nothing_and_matches_the_message_db(cli, server) -> None:
     result = loadtest(
-        server, "--users", "30", "--devices-per-user", "2", "--groups", "4", "--group-size", "6",
+        cli, server, "--users", "30", "--devices-per-user", "2", "--groups", "4", "--group-size", "6",
         "--rate", "60", "--duration", "12s", "--ramp", "2s", "--churn", "60", "--offline-fraction", "0.1",
         "--workers", "2", "--max-recovered", "0", "-o", "json",
     )
@@ -111,9 +109,9 @@ def test_clean_run_with_churn_loses_nothing_and_matches_the_message_db(server) -
     (("--no-final-sync",), "lost"),  # live-only verification: a dropped push is never filled in
     (("--max-recovered", "0"), "recovered"),  # with sync: the tester sees it had to recover deliveries
 ])
-def test_injected_delivery_drops_are_detected(faulty_server, mode, breach) -> None:
+def test_injected_delivery_drops_are_detected(cli, faulty_server, mode, breach) -> None:
     result = loadtest(
-        faulty_server, "--users", "20", "--devices-per-user", "2", "--groups", "3", "--group-size", "6",
+        cli, faulty_server, "--users", "20", "--devices-per-user", "2", "--groups", "3", "--group-size", "6",
         "--rate", "80", "--duration", "8s", *mode, "-o", "json",
     )
     report = json.loads(result.stdout)
@@ -125,10 +123,9 @@ def test_injected_delivery_drops_are_detected(faulty_server, mode, breach) -> No
         assert report["recovered"] > 0 and report["lost"] == 0  # sync filled every hole
 
 
-def test_bad_token_is_unauthorized(server) -> None:
-    runner = CliRunner(env={"NO_COLOR": "1", "COLUMNS": "200"})
-    result = runner.invoke(app, ["loadtest", "--gateway", server.monolith.gateway_url, "--token-secret", "not-the-secret",
-                                 "--rate", "10", "--duration", "1s"], catch_exceptions=False)
+def test_bad_token_is_unauthorized(cli, server) -> None:
+    result = cli("loadtest", "--gateway", server.monolith.gateway_url, "--token-secret", "not-the-secret",
+                 "--rate", "10", "--duration", "1s", app=app)
     assert result.exit_code == ExitCode.UNAUTHORIZED
     assert result.stdout == ""
     assert result.stderr.startswith("error: the gateway refused the load test's token: ")

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 from .install import InfraError
 
-__all__ = ["Server", "free_port", "free_ports", "http_status", "wait_until", "InfraError"]
+__all__ = ["Server", "free_port", "free_ports", "free_port_pair", "http_status", "wait_until", "InfraError"]
 
 HOST = "127.0.0.1"
 _handed_out: set[int] = set()
@@ -55,6 +55,30 @@ def wait_listening(port: int, *, timeout: float = 30, host: str = HOST) -> None:
 
 def free_ports(count: int) -> list[int]:
     return [free_port() for _ in range(count)]
+
+
+def _bindable(port: int, host: str = HOST) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port_pair(offset: int) -> int:
+    """A free port P whose P + offset is free too (never handed out before, either of them).
+
+    For servers that also listen on a port derived from the one they are given (SeaweedFS:
+    gRPC on port + 10000).
+    """
+    for _ in range(200):
+        port = free_port()
+        other = port + offset
+        if other <= 65535 and other not in _handed_out and _bindable(other):
+            _handed_out.add(other)
+            return port
+    raise InfraError(f"no free pair of loopback ports {offset} apart")
 
 
 def http_status(url: str, *, timeout: float = 2.0) -> int | None:
@@ -139,6 +163,11 @@ class Server:
         self._popen: subprocess.Popen | None = None
 
     # -- what a subclass provides ------------------------------------------------------
+    @classmethod
+    def allocate_ports(cls) -> dict[str, int]:
+        """Free loopback ports for a new server, by name (port_names)."""
+        return {name: free_port() for name in cls.port_names}
+
     @property
     def url(self) -> str:
         raise NotImplementedError
@@ -177,7 +206,7 @@ class Server:
     def create(cls, *, base_dir: str | Path | None = None) -> Server:
         """Fresh ports and temp root, prepared and started (ready when this returns)."""
         root = Path(tempfile.mkdtemp(prefix=f"flare-{cls.kind}-", dir=base_dir))
-        server = cls(root=root, ports={name: free_port() for name in cls.port_names})
+        server = cls(root=root, ports=cls.allocate_ports())
         try:
             server.data_dir.mkdir(parents=True, exist_ok=True)
             server._chown_root()

@@ -1,7 +1,7 @@
 """Session-scoped fixtures that give tests real servers (tests/infra/servers.py).
 
     def test_x(etcd_server):      etcd_server.url == "etcd://127.0.0.1:PORT"
-    redis_server, redis_cluster, postgres_server, kafka_server, minio_server likewise.
+    redis_server, redis_cluster, postgres_server, kafka_server, s3_server likewise.
 
 Each yields the server handle: `.url`, `.host`, `.port`, `.kill()` (kill -9 of its process
 group), `.stop()`, `.start()` / `.restart()` (same port, same data dir). Session servers may be
@@ -12,13 +12,14 @@ shared with other test runs (through the endpoints file), so fault tests kill on
         etcd.kill(); etcd.start()
 
 Servers listed in the endpoints file of `python -m tests.infra up` (FLARE_SERVERS_FILE or
-<repo>/.servers/endpoints.json) are reused and left running; otherwise the server is
-installed if missing, started for this session, and removed at its end.
+<repo>/.servers/endpoints.json) are reused and left running; otherwise the server is started
+when a test first asks for it, for this session, and removed at its end.
 If a server cannot be had, the test is skipped with the reason — or, with
 FLARE_REQUIRE_SERVERS=1 (CI), fails with it.
 
-Installing happens once, right after collection, for the servers the selected tests use
-(all in parallel, outside any per-test timeout: a first MinIO build takes minutes).
+Nothing here installs: collecting tests must stay instant and side-effect free. Software
+comes from `python -m tests.infra install` (tests/run.sh runs it); a server that is not
+installed is "unavailable" with a reason that says which command installs it.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import threading
 
 import pytest
 
-from .install import InfraError, ensure
+from .install import InfraError, missing
 from .servers import load_running, start_server
 
 __all__ = [
@@ -39,7 +40,7 @@ __all__ = [
     "redis_cluster",
     "postgres_server",
     "kafka_server",
-    "minio_server",
+    "s3_server",
     "private_server",
 ]
 
@@ -58,7 +59,7 @@ class ServerPool:
                 raise InfraError(self._failures[kind])
             if kind not in self._servers:
                 try:
-                    self._servers[kind] = load_running(kind) or start_server(kind)
+                    self._servers[kind] = load_running(kind) or _start_installed(kind)
                 except InfraError as exc:
                     self._failures[kind] = f"{kind} server unavailable: {exc}"
                     raise InfraError(self._failures[kind]) from exc
@@ -72,30 +73,13 @@ class ServerPool:
             self._servers.clear()
 
 
-_FIXTURE_KINDS = {
-    "etcd_server": "etcd",
-    "redis_server": "redis",
-    "redis_cluster": "redis-cluster",
-    "postgres_server": "postgres",
-    "kafka_server": "kafka",
-    "minio_server": "minio",
-}
-
-
-def pytest_collection_finish(session) -> None:
-    """Install what the selected tests' server fixtures need before the first test starts."""
-    wanted = sorted({kind for item in session.items for name, kind in _FIXTURE_KINDS.items()
-                     if name in getattr(item, "fixturenames", ())})
-    wanted = [kind for kind in wanted if load_running(kind) is None]
-    if not wanted:
-        return
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    say = reporter.write_line if reporter is not None else print
-    try:
-        ensure(wanted, log=lambda line: None if line.endswith("ok in 0.0s") else say(f"tests/infra: {line}"))
-    except InfraError as exc:
-        # The fixtures try again and skip (or, in CI, fail) with the exact reason.
-        say(f"tests/infra: install failed: {exc}")
+def _start_installed(kind: str):
+    """Start a server of this kind if its software is installed; never install it here."""
+    lacking = missing(kind)
+    if lacking:
+        raise InfraError(f"{kind} is not installed (missing {', '.join(lacking)}); "
+                         f"run `python -m tests.infra install --only {kind}` (tests/run.sh does)")
+    return start_server(kind, install=False)
 
 
 _pool = ServerPool()
@@ -154,8 +138,9 @@ def kafka_server(_server_pool):
 
 
 @pytest.fixture(scope="session")
-def minio_server(_server_pool):
-    return _server("minio")
+def s3_server(_server_pool):
+    """SeaweedFS's S3 gateway (the S3 adapter's real server in tests)."""
+    return _server("s3")
 
 
 @pytest.fixture
@@ -165,7 +150,7 @@ def private_server():
 
     def make(kind: str):
         try:
-            server = start_server(kind)
+            server = _start_installed(kind)
         except InfraError as exc:
             _unavailable(InfraError(f"{kind} server unavailable: {exc}"))
         started.append(server)

@@ -2,7 +2,8 @@
 
 * Debian packages through apt-get, only when one of their binaries is missing.
 * Kafka: the broker's jars resolved by Maven from tests/infra/kafka/pom.xml.
-* MinIO: built from source with `go install` (minutes the first time; cached after).
+* SeaweedFS (the S3 server): built from its Go module through a wrapper module (minutes the
+  first time; the binary is cached after).
 
 Everything lands in a cache directory that survives between runs on one machine
 (FLARE_INFRA_CACHE, default ~/.cache/flare-infra); each step logs to <cache>/logs/.
@@ -26,24 +27,25 @@ __all__ = [
     "cache_dir",
     "log_dir",
     "KAFKA_VERSION",
-    "MINIO_VERSION",
+    "SEAWEEDFS_VERSION",
     "APT_BINARIES",
     "SERVER_NEEDS",
     "find_binary",
     "postgres_bin",
     "ensure_apt",
     "ensure_kafka_libs",
-    "ensure_minio",
+    "ensure_seaweedfs",
     "ensure",
+    "missing",
     "kafka_classpath",
-    "minio_binary",
+    "seaweedfs_binary",
 ]
 
 KAFKA_VERSION = "3.9.1"  # must match tests/infra/kafka/pom.xml
-# MinIO tags releases as RELEASE.<date>, which Go does not read as semver, so the module is
-# pinned by pseudo-version (go >= 1.24 builds it).
-MINIO_VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"
-MINIO_MODULE = "github.com/minio/minio"
+# SeaweedFS 4.53, pinned by pseudo-version (its module path has no /v4 suffix, so Go does not
+# read the release tags as versions of it).
+SEAWEEDFS_VERSION = "v0.0.0-20261109003541-7506e5f91cd6"
+SEAWEEDFS_MODULE = "github.com/seaweedfs/seaweedfs"
 
 _HERE = Path(__file__).resolve().parent
 
@@ -131,7 +133,7 @@ SERVER_NEEDS: dict[str, tuple[str, ...]] = {
     "redis-cluster": ("redis-server", "redis-cli"),
     "postgres": ("initdb", "postgres", "psql", "pg_isready"),
     "kafka": ("java", "mvn", "kcat"),
-    "minio": (),
+    "s3": (),
 }
 
 
@@ -190,12 +192,12 @@ def ensure_kafka_libs() -> bool:
         return True
 
 
-# -- MinIO (built from source) ---------------------------------------------------------------
+# -- SeaweedFS (S3 server, built from its Go module) -----------------------------------------
 
-def minio_binary() -> str | None:
-    path = cache_dir() / "bin" / "minio"
-    stamp = cache_dir() / "bin" / "minio.version"
-    if path.exists() and stamp.exists() and stamp.read_text().strip() == MINIO_VERSION:
+def seaweedfs_binary() -> str | None:
+    path = cache_dir() / "bin" / "weed"
+    stamp = cache_dir() / "bin" / "weed.version"
+    if path.exists() and stamp.exists() and stamp.read_text().strip() == SEAWEEDFS_VERSION:
         return str(path)
     return None
 
@@ -204,31 +206,77 @@ def _go() -> str | None:
     return shutil.which("go") or ("/usr/local/go/bin/go" if os.access("/usr/local/go/bin/go", os.X_OK) else None)
 
 
-def ensure_minio() -> bool:
-    """Build the MinIO server with `go install` (niced: it is heavy); True if it built."""
-    if minio_binary():
+# `go install module@version` refuses a module whose go.mod has a replace directive, and
+# SeaweedFS's has one; so a tiny wrapper module requires it, repeats that replace line, and
+# pins the dependency through a tools.go import.
+_SEAWEEDFS_GO_MOD = f"""module flare.test/seaweedfs-build
+
+go 1.24
+
+require {SEAWEEDFS_MODULE} {SEAWEEDFS_VERSION}
+
+replace github.com/tyler-smith/go-bip39 => github.com/cosmos/go-bip39 v1.0.0
+"""
+
+_SEAWEEDFS_TOOLS_GO = f"""//go:build tools
+
+// Package tools pins the SeaweedFS server module so `go mod tidy` keeps it.
+package tools
+
+import _ "{SEAWEEDFS_MODULE}/weed"
+"""
+
+
+def ensure_seaweedfs() -> bool:
+    """Build the SeaweedFS server (`weed`) from its Go module (niced: it is heavy); True if it built."""
+    if seaweedfs_binary():
         return False
     go = _go()
     if go is None:
-        raise InfraError("MinIO is built from source and needs the go toolchain (>= 1.24), which is not installed")
-    with _file_lock("minio"):
-        if minio_binary():
+        raise InfraError("SeaweedFS is built from source and needs the go toolchain (>= 1.24), which is not installed")
+    with _file_lock("seaweedfs"):
+        if seaweedfs_binary():
             return False
         cache = cache_dir()
+        work = cache / f"seaweedfs-build-{SEAWEEDFS_VERSION}"
+        work.mkdir(parents=True, exist_ok=True)
+        (work / "go.mod").write_text(_SEAWEEDFS_GO_MOD)
+        (work / "tools.go").write_text(_SEAWEEDFS_TOOLS_GO)
         env = {
             **os.environ,
             "GOPATH": str(cache / "go"),
             "GOCACHE": str(cache / "go-build"),
-            "GOBIN": str(cache / "bin"),
-            "GOFLAGS": "-mod=mod",
+            "GOFLAGS": "-mod=mod -buildvcs=false",
             "GOTOOLCHAIN": "local",
             "CGO_ENABLED": "0",
         }
-        argv = ["nice", "-n", "19", go, "install", f"{MINIO_MODULE}@{MINIO_VERSION}"]
-        _run_logged(argv, log=log_dir() / "minio-build.log", env=env, cwd=cache,
-                    what=f"go install {MINIO_MODULE}@{MINIO_VERSION}")
-        (cache / "bin" / "minio.version").write_text(MINIO_VERSION)
+        log = log_dir() / "seaweedfs-build.log"
+        _run_logged(["nice", "-n", "19", go, "mod", "tidy"], log=log, env=env, cwd=work,
+                    what=f"go mod tidy for {SEAWEEDFS_MODULE}@{SEAWEEDFS_VERSION}")
+        (cache / "bin").mkdir(parents=True, exist_ok=True)
+        built = cache / "bin" / "weed.partial"
+        _run_logged(["nice", "-n", "19", go, "build", "-o", str(built), f"{SEAWEEDFS_MODULE}/weed"],
+                    log=log, env=env, cwd=work, what=f"go build {SEAWEEDFS_MODULE}/weed@{SEAWEEDFS_VERSION}")
+        built.replace(cache / "bin" / "weed")
+        (cache / "bin" / "weed.version").write_text(SEAWEEDFS_VERSION)
         return True
+
+
+# -- what is installed ---------------------------------------------------------------------------
+
+def missing(kind: str) -> list[str]:
+    """What a server kind still needs before it can start ([] when it is installed).
+
+    Only looks (PATH, the cache): it never installs, so fixtures can call it at any time.
+    """
+    if kind not in SERVER_NEEDS:
+        raise InfraError(f"unknown server kind {kind!r} (known: {', '.join(SERVER_NEEDS)})")
+    lacking = [b for b in SERVER_NEEDS[kind] if find_binary(b) is None]
+    if kind == "kafka" and kafka_classpath() is None:
+        lacking.append(f"kafka {KAFKA_VERSION} jars")
+    if kind == "s3" and seaweedfs_binary() is None:
+        lacking.append(f"SeaweedFS weed {SEAWEEDFS_VERSION}")
+    return lacking
 
 
 # -- everything ---------------------------------------------------------------------------------
@@ -236,7 +284,7 @@ def ensure_minio() -> bool:
 def ensure(kinds: Iterable[str], *, log=print) -> dict[str, float]:
     """Install what the given server kinds need, in parallel; return seconds per step.
 
-    The MinIO build and the Maven resolve run in threads beside apt-get. Raises InfraError
+    The SeaweedFS build and the Maven resolve run in threads beside apt-get. Raises InfraError
     naming every step that failed.
     """
     kinds = list(kinds)
@@ -253,8 +301,8 @@ def ensure(kinds: Iterable[str], *, log=print) -> dict[str, float]:
             timings[name] = round(time.monotonic() - started, 1)
 
     threads = []
-    if "minio" in kinds:
-        threads.append(threading.Thread(target=step, args=("minio", ensure_minio), daemon=True))
+    if "s3" in kinds:
+        threads.append(threading.Thread(target=step, args=("seaweedfs", ensure_seaweedfs), daemon=True))
     if "kafka" in kinds:
         threads.append(threading.Thread(target=step, args=("kafka-libs", ensure_kafka_libs), daemon=True))
     for thread in threads:

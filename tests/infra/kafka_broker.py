@@ -14,7 +14,7 @@ import uuid
 from .base import Server
 from .install import InfraError, find_binary, kafka_classpath
 
-__all__ = ["KafkaServer"]
+__all__ = ["KafkaServer", "new_cluster_id"]
 
 _LOG4J = """\
 log4j.rootLogger=WARN, stdout
@@ -24,6 +24,19 @@ log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
 log4j.logger.kafka.server.KafkaServer=INFO
 log4j.logger.kafka.server.KafkaRaftServer=INFO
 """
+
+
+def new_cluster_id() -> str:
+    """A KRaft cluster id as Kafka's own Uuid.randomUuid() makes them.
+
+    The id is the URL-safe base64 of a random UUID, and one in 64 of those starts with '-',
+    which `StorageTool format -t <id>` then reads as an option ("expected one argument"):
+    Kafka draws again in that case, and so does this.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 class KafkaServer(Server):
@@ -88,8 +101,7 @@ class KafkaServer(Server):
     def prepare(self) -> None:
         self.properties_path.write_text("".join(f"{k}={v}\n" for k, v in self._properties().items()))
         (self.root / "log4j.properties").write_text(_LOG4J)
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
-        self.run_tool(self._java("kafka.tools.StorageTool", "format", "-t", cluster_id,
+        self.run_tool(self._java("kafka.tools.StorageTool", "format", "-t", new_cluster_id(),
                                  "-c", str(self.properties_path), "--ignore-formatted", heap="256m"),
                       what="kafka storage format")
 

@@ -6,7 +6,7 @@
     etcd.kill(); etcd.start()           # crash and restart on the same port and data dir
     etcd.destroy()                      # stop and remove its temp dir
 
-Kinds: etcd, redis, redis-cluster, postgres, kafka, minio. `python -m tests.infra up`
+Kinds: etcd, redis, redis-cluster, postgres, kafka, s3 (SeaweedFS). `python -m tests.infra up`
 starts them and records them in an endpoints file (FLARE_SERVERS_FILE, default
 <repo>/.servers/endpoints.json); the pytest fixtures reuse servers listed there.
 """
@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 # start order; etcd first because the control plane needs it earliest
-KINDS: tuple[str, ...] = ("etcd", "redis", "redis-cluster", "postgres", "kafka", "minio")
+KINDS: tuple[str, ...] = ("etcd", "redis", "redis-cluster", "postgres", "kafka", "s3")
 
 _CLASSES = {
     "etcd": "tests.infra.etcd:EtcdServer",
@@ -45,7 +45,7 @@ _CLASSES = {
     "redis-cluster": "tests.infra.redis:RedisCluster",
     "postgres": "tests.infra.postgres:PostgresServer",
     "kafka": "tests.infra.kafka_broker:KafkaServer",
-    "minio": "tests.infra.minio:MinioServer",
+    "s3": "tests.infra.seaweedfs:SeaweedFSServer",
 }
 
 _REPO = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from typer.testing import CliRunner
+from tests.cli_runner import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,7 +78,7 @@ def start_daemon(store_url: str, data_dir: Path, *, port: int = 0, resync: float
 
 def start_instance(name: str, controlplane: str, token: str, state_dir: Path, *, max_words: int = 0) -> tuple[Proc, str]:
     state_dir.mkdir(parents=True, exist_ok=True)
-    proc = Proc(["-m", "controlplane.demo_instance", "--instance", name, "--controlplane", controlplane,
+    proc = Proc(["-m", "tests.integration.demo_instance", "--instance", name, "--controlplane", controlplane,
                  "--token", token, "--state-dir", str(state_dir), "--max-words", str(max_words)],
                 f"instance {name} listening on", state_dir / "instance.log").start()
     return proc, proc.ready_line.split()[-1]
@@ -93,10 +93,8 @@ def check(address: str, text: str) -> dict:
 def flarectl(args: list[str], *, controlplane: str, token: str | None, input: str | None = None):
     from flarectl.main import app
 
-    env = {"NO_COLOR": "1", "COLUMNS": "200", "FLARE_CONTROLPLANE": controlplane, "FLARECTL_CONFIG": "/nonexistent"}
-    env["FLARE_TOKEN"] = token or ""
-    runner = CliRunner()
-    return runner.invoke(app, args, env=env, input=input, catch_exceptions=False)
+    env = {"FLARE_CONTROLPLANE": controlplane, "FLARECTL_CONFIG": "/nonexistent", "FLARE_TOKEN": token or ""}
+    return run_cli(app, args, env=env, input=input)
 
 
 def wait_until(predicate, *, timeout: float = 15.0, interval: float = 0.1, what: str = "condition"):

@@ -1,5 +1,6 @@
-"""One client fixture, two implementations: the in-process client, or the gRPC client
-talking to the service's real grpc.aio server on 127.0.0.1:0.
+"""One client fixture, two implementations: the in-process client (the service object
+itself, which satisfies its Protocol), or the gRPC client talking to the service's real
+grpc.aio server on 127.0.0.1:0.
 
 Each test module parametrizes its client fixture over CLIENT_KINDS and runs the same
 behavioural checks through both, so the gRPC edge is held to the in-process semantics.
@@ -21,7 +22,7 @@ async def client_of(
     kind: str,
     service: Any,
     *,
-    inprocess: Callable[[Any], Any],
+    inprocess: Callable[[Any], Any] = lambda service: service,
     serve: Callable[[Any], Awaitable[GrpcServer]],
     grpc_client: Callable[[str], Any],
 ) -> AsyncIterator[Any]:

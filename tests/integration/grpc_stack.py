@@ -16,11 +16,12 @@ from services.backends.embedded.memcache import MemoryCache
 from services.backends.embedded.sqlitedb import SQLiteMessageDB
 from services.common.config import GatewayConfig, RouterConfig, SessionConfig, StoreConfig, SyncConfig
 from services.common.ids import MessageIdGenerator
-from services.filter import FilterService, InProcessFilterClient
+from services.delivery import Delivery, Push
+from services.filter import FilterService
 from services.gateway import GatewayService
 from services.router import RouterService
-from services.session import InProcessSessionClient, SessionService
-from services.store import InProcessStoreClient, StoreService
+from services.session import SessionService
+from services.store import StoreService
 from services.sync import SyncService
 
 FILTER_RULES = {
@@ -33,10 +34,12 @@ FILTER_RULES = {
 @dataclass
 class RecordingGateway:
     gateway_id: str
-    pushed: list[tuple[str, bytes]] = field(default_factory=list)
+    pushed: list[tuple[str, bytes]] = field(default_factory=list)  # (connection_id, frame)
+    pushes: list[Push] = field(default_factory=list)  # the whole records, as delivery sent them
 
-    async def push(self, deliveries: Sequence[tuple[str, bytes]]) -> list[str]:
-        self.pushed.extend(deliveries)
+    async def push(self, pushes: Sequence[Push]) -> list[str]:
+        self.pushes.extend(pushes)
+        self.pushed.extend((p.connection_id, p.frame) for p in pushes)
         return []
 
     async def close_connection(self, connection_id: str, *, code: int, reason: str) -> None:
@@ -61,6 +64,7 @@ class Stack:
     router: RouterService
     sync: SyncService
     gateways: RecordingGateways
+    delivery: Delivery
 
 
 @contextlib.asynccontextmanager
@@ -74,18 +78,15 @@ async def embedded_stack(tmp_path: Path) -> AsyncIterator[Stack]:
     session = SessionService(cache, SessionConfig(), route_cache_ttl_s=0.0)
     store = StoreService(log=log, db=db, cache=cache, config=StoreConfig(partitions=2))
     gateways = RecordingGateways()
-    router = RouterService(
-        filter=InProcessFilterClient(FilterService(FILTER_RULES, clock=lambda: 1_000.0)),
-        store=InProcessStoreClient(store), session=InProcessSessionClient(session), gateways=gateways,
-        db=db, log=log, config=RouterConfig(),
-    )
-    sync = SyncService(db=db, cache=cache, fanout=router.fanout, membership=router.membership, config=SyncConfig(),
+    delivery = Delivery(session=session, gateways=gateways, db=db, log=log, config=RouterConfig())
+    router = RouterService(filter=FilterService(FILTER_RULES, clock=lambda: 1_000.0), store=store, delivery=delivery)
+    sync = SyncService(db=db, cache=cache, fanout=delivery.fanout, membership=delivery.membership, config=SyncConfig(),
                        flush_interval_s=0.05)
     await store.start(consume=False)
     await router.start()
     await sync.start()
     try:
-        yield Stack(db, cache, log, session, store, router, sync, gateways)
+        yield Stack(db, cache, log, session, store, router, sync, gateways, delivery)
     finally:
         await sync.stop()
         for backend in (log, cache, db):
@@ -97,12 +98,14 @@ class FakeConnection:
 
     def __init__(self) -> None:
         self.frames: list[bytes] = []
+        self.carried: list[tuple[str, int]] = []  # what each frame is, as the push said
         self.closed_with: tuple[int, str] | None = None
 
-    def push(self, frame: bytes) -> bool:
+    def push(self, frame: bytes, conversation_id: str = "", seq: int = 0) -> bool:
         if self.closed_with is not None:
             return False
         self.frames.append(frame)
+        self.carried.append((conversation_id, seq))
         return True
 
     def close_soon(self, code: int, reason: str, *, error_frame: bytes | None = None) -> None:

@@ -21,15 +21,15 @@ from pathlib import Path
 
 from services.backends.messagedb import MessageDB
 from services.backends.registry import open_messagedb
-from services.split import SplitDeployment
+from services.wiring.split import SplitDeployment
 
 __all__ = ["SplitUnderTest", "split_on", "split_config_text", "SERVER_KINDS"]
 
-SERVER_KINDS = ("etcd", "redis", "postgres", "kafka", "minio")
+SERVER_KINDS = ("etcd", "redis", "postgres", "kafka", "s3")
 _redis_dbs = itertools.cycle(range(1, 16))  # db 0 is left to whoever else shares the server
 
 
-def split_config_text(*, data_dir: Path, name: str, etcd: str, redis: str, postgres: str, kafka: str, minio: str,
+def split_config_text(*, data_dir: Path, name: str, etcd: str, redis: str, postgres: str, kafka: str, s3: str,
                       gateways: int = 2, routers: int = 2, stores: int = 2, partitions: int = 4) -> str:
     return f"""\
 data_dir = "{data_dir}"
@@ -38,7 +38,7 @@ configstore = "{etcd.rstrip('/')}/{name}"
 cache = "{redis}"
 messagedb = "{postgres}"
 log = "{kafka}"
-objectstore = "{minio}"
+objectstore = "{s3}"
 [store]
 topic = "{name}.messages"
 consumer_group = "{name}-store"
@@ -79,7 +79,7 @@ async def split_on(tmp_path: Path, servers: dict, *, gateways: int = 2, routers:
     config_path = tmp_path / "flare.toml"
     config_path.write_text(split_config_text(
         data_dir=tmp_path / "flare", name=name, etcd=servers["etcd"].url, redis=f"{redis.url}/{redis_db}",
-        postgres=postgres_url, kafka=servers["kafka"].url, minio=servers["minio"].url_for("flare-split"),
+        postgres=postgres_url, kafka=servers["kafka"].url, s3=servers["s3"].url_for("flare-split"),
         gateways=gateways, routers=routers, stores=stores, partitions=partitions))
     deployment = SplitDeployment.from_config_file(config_path, log_level=os.environ.get("SPLIT_LOG_LEVEL", "warning"))
     await asyncio.to_thread(deployment.start)

@@ -12,11 +12,11 @@ from .grpc_stack import FILTER_RULES
 from controlplane.agent import ConfigAgent
 from services.backends.embedded.sqliteconfig import SQLiteConfigStore
 from services.common import codec
-from services.common.discovery import TOPOLOGY_PREFIX, ServicePool, Topology
+from services.wiring.discovery import TOPOLOGY_PREFIX, ServicePool, Topology
 from services.common.errors import BackendUnavailable, Rejected
 from services.common.ids import ConversationId, DeviceId, UserId
 from services.common.model import Message
-from services.discovered import DiscoveredFilterClient, DiscoveredRouterClient, TopologyGatewayDirectory
+from services.wiring.discovered import FILTER, ROUTER, TopologyGatewayDirectory, pooled
 from services.filter import FilterService
 from services.filter import api as filter_api
 from services.filter.client import GrpcFilterClient
@@ -98,7 +98,7 @@ async def test_pool_round_robins_and_fails_over_to_a_live_instance(store):
         await store.put(f"{TOPOLOGY_PREFIX}filter/live-{index}", codec.dumps({"address": server.address}))
     await store.put(f"{TOPOLOGY_PREFIX}filter/dead", codec.dumps({"address": _dead_address()}))
     topology = Topology(store)
-    filters = DiscoveredFilterClient(topology)
+    filters = pooled(topology, FILTER)
     await topology.start()
     try:
         used: list[str] = []
@@ -148,7 +148,7 @@ async def test_an_error_the_instance_answers_is_not_retried_elsewhere(store):
 
 async def test_no_instance_is_backend_unavailable_and_the_gateway_directory_follows(store):
     topology = Topology(store)
-    routers = DiscoveredRouterClient(topology)
+    routers = pooled(topology, ROUTER)
     gateways = TopologyGatewayDirectory(topology)
     await topology.start()
     try:

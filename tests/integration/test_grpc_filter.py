@@ -7,7 +7,7 @@ import pytest
 from services.common.errors import InvalidInput
 from services.common.ids import ConversationId, DeviceId, UserId
 from services.common.model import Message
-from services.filter import FilterService, InProcessFilterClient
+from services.filter import FilterService
 from services.filter.api import serve
 from services.filter.client import FilterClient, GrpcFilterClient
 
@@ -30,7 +30,7 @@ def message(body: object, *, content_type: str = "text", sender: str = "alice") 
 @pytest.fixture(params=CLIENT_KINDS)
 async def client(request):
     service = FilterService(RULES, clock=lambda: 1_000.0)
-    async with client_of(request.param, service, inprocess=InProcessFilterClient, serve=serve,
+    async with client_of(request.param, service, serve=serve,
                          grpc_client=GrpcFilterClient) as client:
         yield client
 

@@ -9,7 +9,6 @@ from services.common import codec
 from services.common.errors import Forbidden, InvalidInput, NotFound, RateLimited, Rejected
 from services.common.ids import ConversationId, DeviceId, UserId
 from services.common.model import Message
-from services.router import InProcessRouterClient
 from services.router.api import serve
 from services.router.client import GrpcRouterClient
 
@@ -29,7 +28,7 @@ def message(body: object, *, sender: str = "alice", conversation_id: str = C2C) 
 @pytest.fixture(params=CLIENT_KINDS)
 async def env(request, tmp_path):
     async with embedded_stack(tmp_path) as stack:
-        async with client_of(request.param, stack.router, inprocess=InProcessRouterClient, serve=serve,
+        async with client_of(request.param, stack.router, serve=serve,
                              grpc_client=GrpcRouterClient) as client:
             yield client, stack
 

@@ -9,7 +9,7 @@ from services.common.config import SessionConfig
 from services.common.errors import Conflict, InvalidInput, NotFound
 from services.common.ids import DeviceId, UserId
 from services.common.model import DeviceType, Session, SessionStatus
-from services.session import InProcessSessionClient, SessionService
+from services.session import SessionService
 from services.session.api import serve
 from services.session.client import GrpcSessionClient, SessionClient
 
@@ -23,7 +23,7 @@ async def _client(kind: str, second_login: str):
     cache = MemoryCache()
     await cache.start()
     service = SessionService(cache, SessionConfig(second_login=second_login), route_cache_ttl_s=0.0)
-    return cache, client_of(kind, service, inprocess=InProcessSessionClient, serve=serve,
+    return cache, client_of(kind, service, serve=serve,
                             grpc_client=GrpcSessionClient)
 
 

@@ -1,8 +1,8 @@
 """Split mode in one test: every hop of send -> persist -> deliver crosses gRPC.
 
 gateway-side RouterClient -> router -> (filter, store over gRPC); the store consumer
-hands the persisted batch to the router, which looks up routes over gRPC and pushes to
-the gateway over gRPC.
+hands the persisted batch to delivery (the router's side), which looks up routes over
+gRPC and pushes to the gateway over gRPC.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from services.common.config import RouterConfig, SessionConfig, StoreConfig
 from services.common.grpcio import start_server
 from services.common.ids import ConversationId, DeviceId, UserId
 from services.common.model import Message
+from services.delivery import Delivery
 from services.filter import FilterService
 from services.filter import api as filter_api
 from services.filter.client import GrpcFilterClient
@@ -44,18 +45,21 @@ async def test_send_and_deliver_with_every_hop_over_grpc(tmp_path) -> None:
     store: StoreService | None = None
     try:
         session = SessionService(cache, SessionConfig(), route_cache_ttl_s=0.0)
-        store = StoreService(log=log, db=db, cache=cache, config=StoreConfig(partitions=2))
         gateway, connections = gateway_with("gw-test/bob")
         core = await start_server(filter_api.register(FilterService(FILTER_RULES)), session_api.register(session),
-                                  store_api.register(store), gateway_api.register(gateway))
+                                  gateway_api.register(gateway))
         servers.append(core)
-        filter_client, store_client = GrpcFilterClient(core.address), GrpcStoreClient(core.address)
-        session_client = GrpcSessionClient(core.address)
+        filter_client, session_client = GrpcFilterClient(core.address), GrpcSessionClient(core.address)
         gateways = GrpcGatewayDirectory({"gw-test": core.address})
-        clients += [filter_client, store_client, session_client, gateways]
-        router = RouterService(filter=filter_client, store=store_client, session=session_client, gateways=gateways,
-                               db=db, log=log, config=RouterConfig())
-        store.set_on_stored(router.deliver)
+        clients += [filter_client, session_client, gateways]
+        # The store hands persisted batches to delivery in-process here (the router's side
+        # of the Deliver RPC); routes and pushes cross gRPC.
+        delivery = Delivery(session=session_client, gateways=gateways, db=db, log=log, config=RouterConfig())
+        store = StoreService(log=log, db=db, cache=cache, config=StoreConfig(partitions=2), delivery=delivery)
+        servers.append(await start_server(store_api.register(store)))
+        store_client = GrpcStoreClient(servers[-1].address)
+        clients.append(store_client)
+        router = RouterService(filter=filter_client, store=store_client, delivery=delivery)
         await router.start()
         await store.start()
         servers.append(await router_api.serve(router))

@@ -11,7 +11,7 @@ from services.common.config import StoreConfig
 from services.common.errors import BackendUnavailable
 from services.common.ids import ConversationId, DeviceId, UserId
 from services.common.model import Message
-from services.store import InProcessStoreClient, StoreService
+from services.store import StoreService
 from services.store.api import serve
 from services.store.client import GrpcStoreClient
 
@@ -60,7 +60,7 @@ async def store(request, backends):
     log, cache, db = backends
     service = StoreService(log=log, db=db, cache=cache, config=CONFIG)
     await service.start(consume=False)
-    async with client_of(request.param, service, inprocess=InProcessStoreClient, serve=serve,
+    async with client_of(request.param, service, serve=serve,
                          grpc_client=GrpcStoreClient) as client:
         yield client, log
 

@@ -10,7 +10,6 @@ from .grpc_stack import embedded_stack
 from services.common.errors import Forbidden, NotFound
 from services.common.ids import ConversationId, DeviceId, UserId
 from services.common.model import ConversationEvent, Cursor, Message, SyncType, now_ms
-from services.sync import InProcessSyncClient
 from services.sync.api import serve
 from services.sync.client import GrpcSyncClient
 
@@ -34,7 +33,7 @@ async def env(request, tmp_path):
         for message in MESSAGES:  # sent "now", so the recall window holds however late this test runs
             message.created_at = now_ms()
         await stack.db.insert_messages(MESSAGES)
-        async with client_of(request.param, stack.sync, inprocess=InProcessSyncClient, serve=serve,
+        async with client_of(request.param, stack.sync, serve=serve,
                              grpc_client=GrpcSyncClient) as client:
             yield client, stack
 
@@ -92,7 +91,7 @@ async def test_errors_keep_type_and_message(env) -> None:
 
 async def test_grpc_note_ack_is_batched_and_sent_in_the_background(tmp_path) -> None:
     async with embedded_stack(tmp_path) as stack:
-        async with client_of("grpc", stack.sync, inprocess=InProcessSyncClient, serve=serve,
+        async with client_of("grpc", stack.sync, serve=serve,
                              grpc_client=lambda target: GrpcSyncClient(target, ack_flush_interval_s=0.02)) as client:
             calls: list[int] = []
             send = client._stub.NoteAcks

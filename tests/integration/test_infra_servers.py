@@ -10,7 +10,7 @@ pytestmark = pytest.mark.servers
 
 
 def test_session_servers_answer_their_own_tools(etcd_server, redis_server, postgres_server, kafka_server,
-                                                minio_server):
+                                                s3_server):
     assert etcd_server.url == f"etcd://127.0.0.1:{etcd_server.port}"
     etcd_server.etcdctl("put", "/flare/test/infra", "v1")
     assert etcd_server.etcdctl("get", "--print-value-only", "/flare/test/infra").strip() == "v1"
@@ -19,7 +19,9 @@ def test_session_servers_answer_their_own_tools(etcd_server, redis_server, postg
     assert postgres_server.psql("SELECT 1").strip() == "1"
     assert kafka_server.url == f"kafka://127.0.0.1:{kafka_server.port}"
     assert "1 brokers" in kafka_server.kcat("-L")
-    assert minio_server.url.startswith("s3://") and minio_server.url.endswith(f"@127.0.0.1:{minio_server.port}/flare")
+    assert s3_server.url.startswith("s3://") and s3_server.url.endswith(f"@127.0.0.1:{s3_server.port}/flare")
+    assert s3_server.client().bucket_exists("flare")  # made while it started up
+    assert not s3_server.client().bucket_exists("flare-never-made")
 
 
 def test_etcd_survives_kill_and_restart(private_server):

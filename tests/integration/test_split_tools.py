@@ -1,6 +1,6 @@
 """After real clients chat through the split deployment, tools nobody here wrote see the data:
 kcat reads the messages from the Kafka topic, psql sees the rows, redis-cli sees the
-`route:<user>` hashes, and MinIO serves an object put at the deployment's object store."""
+`route:<user>` hashes, and the S3 server serves an object put at the deployment's object store."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from services.backends.registry import open_objectstore
 from services.common.model import c2c_conversation_id
-from services.split import SplitDeployment
+from services.wiring.split import SplitDeployment
 from tests.e2e.wsclient import WsClient
 
 from .split_harness import SERVER_KINDS, split_on
@@ -68,7 +68,7 @@ async def test_tools_see_what_the_split_deployment_wrote(servers, tmp_path):
             await store.close()
 
         def fetch() -> tuple[int, bytes]:
-            with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - loopback MinIO
+            with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - loopback S3 test server
                 return response.status, response.read()
 
         assert await asyncio.to_thread(fetch) == (200, b"\x89PNG-bytes")

@@ -90,8 +90,8 @@ async def test_redis_cli_sees_hashes_written_by_rediscache(request, fixture, uni
     assert 0 < int(await asyncio.to_thread(node.redis_cli, *cli, "TTL", f"plain:{unique}")) <= 60
 
 
-async def test_http_get_on_presigned_url_returns_the_bytes(minio_server, unique):
-    store = open_objectstore(minio_server.url_for("flare-tools"))
+async def test_http_get_on_presigned_url_returns_the_bytes(s3_server, unique):
+    store = open_objectstore(s3_server.url_for("flare-tools"))
     await store.start()
     try:
         data = bytes(range(256)) * 64
@@ -101,7 +101,7 @@ async def test_http_get_on_presigned_url_returns_the_bytes(minio_server, unique)
         await store.close()
 
     def fetch() -> tuple[int, str, bytes]:
-        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - loopback MinIO
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - loopback S3 test server
             return response.status, response.headers["Content-Type"], response.read()
 
     status, content_type, body = await asyncio.to_thread(fetch)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from controlplane.documents import KINDS, decode_stored, parse_manifest, spec_digest, validate_spec
+from services.common.documents import KINDS, decode_stored, parse_manifest, spec_digest, validate_spec
 from services.common import codec
 from services.common.errors import InvalidInput
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.common.errors import InvalidInput
-from services.filter.rules import MAX_WORD_LENGTH, MAX_WORDS, fold_case, parse_rules
+from services.common.documents.filter_rules import MAX_WORD_LENGTH, MAX_WORDS, fold_case, parse_rules
 
 SEED_DOCUMENT = {
     "sensitive_words": ["word1", "word2"],

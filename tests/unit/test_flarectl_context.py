@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import pytest
-from typer.testing import CliRunner
 
 from flarectl.contexts import resolve_target
-from flarectl.main import app
 
 
 @pytest.fixture
-def cli(tmp_path, monkeypatch):
+def cli(cli, tmp_path, monkeypatch):
+    """The root `cli` runner, with contexts in a file of this test's own and no target set."""
     monkeypatch.setenv("FLARECTL_CONFIG", str(tmp_path / "contexts.yaml"))
     monkeypatch.delenv("FLARE_CONTROLPLANE", raising=False)
     monkeypatch.delenv("FLARE_TOKEN", raising=False)
-    runner = CliRunner()
-    return lambda *args: runner.invoke(app, list(args), env={"NO_COLOR": "1", "COLUMNS": "120"},
-                                       catch_exceptions=False)
+    return cli
 
 
 def test_contexts_are_saved_listed_and_chosen(cli, tmp_path, monkeypatch):

@@ -6,7 +6,6 @@ import socket
 
 import pytest
 import typer
-from typer.testing import CliRunner
 
 from flarectl.commands.loadtest import COMMANDS
 from flarectl.exitcodes import ExitCode
@@ -19,14 +18,9 @@ for _name, _fn in COMMANDS.items():
 
 
 @pytest.fixture
-def run(tmp_path, monkeypatch):
+def run(cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no ./.flare/token.secret unless a test makes one
-    runner = CliRunner(env={"NO_COLOR": "1", "COLUMNS": "200", "TERM": "dumb"})
-
-    def invoke(*args: str):
-        return runner.invoke(app, ["loadtest", *args], catch_exceptions=False)
-
-    return invoke
+    return lambda *args: cli("loadtest", *args, app=app)
 
 
 def free_port() -> int:

@@ -17,8 +17,6 @@ from services.common.errors import Conflict, InvalidInput, NotFound
 from services.common.ids import DeviceId, UserId
 from services.common.model import DeviceType, SessionStatus
 from services.session import (
-    REPLACED_CLOSE_CODE,
-    InProcessSessionClient,
     SessionClient,
     SessionService,
     route_key,
@@ -138,7 +136,12 @@ async def test_second_login_replaces_and_names_the_old_connection(service: Sessi
 
     assert result.replaced is not None
     assert (result.replaced.connection_id, result.replaced.gateway_id) == ("old-conn", "gw1")
-    assert REPLACED_CLOSE_CODE == 4003
+    # The replaced connection has lost the device: what it still sends is refused, naming the
+    # connection that holds it now. (Its gateway closing it with 4003 is tests/e2e/test_bad_input.py.)
+    with pytest.raises(Conflict) as caught:
+        await service.heartbeat(UserId("alice"), DeviceId("phone"), connection_id="old-conn")
+    assert caught.value.details["connection_id"] == "new-conn"
+    assert await service.logout(UserId("alice"), DeviceId("phone"), connection_id="old-conn") is False
     routes = (await service.routes([UserId("alice")]))[UserId("alice")]
     assert [(s.connection_id, s.gateway_id) for s in routes] == [("new-conn", "gw2")]
     assert sample("flare_session_replaced_total") == before + 1
@@ -365,8 +368,8 @@ async def test_a_second_instance_waits_for_the_device_lease(cache: MemoryCache, 
     assert await cache.get("session:lock:alice:phone") is None  # leases released
 
 
-async def test_the_in_process_client_is_a_session_client(service: SessionService) -> None:
-    client = InProcessSessionClient(service)
+async def test_the_service_is_its_own_in_process_session_client(service: SessionService) -> None:
+    client = service
     assert isinstance(client, SessionClient)
     result = await client.login(UserId("alice"), DeviceId("phone"), device_type="web", connection_id="c1", gateway_id="gw")
     assert (await client.heartbeat(UserId("alice"), DeviceId("phone"), connection_id="c1")).status is SessionStatus.ONLINE
@@ -378,7 +381,7 @@ async def test_the_in_process_client_is_a_session_client(service: SessionService
 
 def test_public_names() -> None:
     assert sorted(session_pkg.__all__) == sorted(
-        ["REPLACED_CLOSE_CODE", "InProcessSessionClient", "LoginResult", "SessionClient", "SessionService", "route_key"]
+        ["REPLACED_CLOSE_CODE", "LoginResult", "SessionClient", "SessionService", "route_key"]
     )
     for name in session_pkg.__all__:
         assert hasattr(session_pkg, name)

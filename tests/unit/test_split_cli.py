@@ -7,18 +7,9 @@ import subprocess
 import sys
 
 import pytest
-from typer.testing import CliRunner
 
-from flarectl.main import app
 from services.common.config import load_config
-from services.split import SplitDeployment, live_processes, stop_from_state
-
-
-@pytest.fixture
-def cli():
-    runner = CliRunner()
-    return lambda *args: runner.invoke(app, list(args), env={"NO_COLOR": "1", "COLUMNS": "200"},
-                                       catch_exceptions=False)
+from services.wiring.split import SplitDeployment, live_processes, stop_from_state
 
 
 def test_split_needs_a_config_with_production_backends(cli, tmp_path):

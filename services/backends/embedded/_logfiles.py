@@ -33,6 +33,7 @@ from itertools import islice
 from pathlib import Path
 
 from services.common.bounds import ENTRY_OVERHEAD, ByteBudget
+from services.common.paths import create_private
 
 __all__ = ["Segment", "PartitionFiles", "encode_record", "decode_records", "MAX_RECORD_BYTES", "check_disk_fault"]
 
@@ -260,6 +261,6 @@ def fsync_dir_sync(directory: Path) -> None:
 
 def _create_segment_file(directory: Path, base_offset: int) -> Path:
     path = directory / f"{base_offset:020d}{_SUFFIX}"
-    path.touch(exist_ok=True)
+    os.close(create_private(path))  # 0600: messages are nobody else's to read
     fsync_dir_sync(directory)  # the new name must survive a crash as well as its bytes
     return path

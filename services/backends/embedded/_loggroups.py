@@ -15,19 +15,33 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from services.backends.log import LogRecord, RebalanceCallback, TopicPartition
 from services.common.errors import BackendError, BackendUnavailable, Conflict, InvalidInput
+from services.common.health import Faults
+from services.common.paths import create_private
 
-from ._logfiles import check_disk_fault, fsync_dir_sync
-
-if TYPE_CHECKING:
-    from .filelog import FileLog
+from ._logfiles import PartitionFiles, check_disk_fault, fsync_dir_sync
 
 __all__ = ["GroupCoordinator", "FileLogConsumer"]
 
 _log = logging.getLogger(__name__)
+
+
+class _Log(Protocol):
+    """What groups and consumers use of the FileLog they belong to. filelog.py imports this
+    module; naming the needs here, rather than importing FileLog back, keeps it one-way."""
+
+    _topics: dict[str, list[PartitionFiles]]
+    _waiters: dict[TopicPartition, set[asyncio.Event]]
+    _consumers: set[FileLogConsumer]
+    _closed: bool
+    _faults: Faults
+
+    async def _group(self, name: str) -> GroupCoordinator: ...
+
+    async def _read(self, plans: list[tuple[int, int, int, int]]) -> list[list]: ...
 
 
 class GroupCoordinator:
@@ -54,11 +68,12 @@ class GroupCoordinator:
         for tp, offset in sorted(committed.items()):
             snapshot.setdefault(tp.topic, {})[str(tp.partition)] = offset
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(snapshot))
+        with os.fdopen(create_private(tmp, os.O_WRONLY | os.O_TRUNC), "wb") as handle:
+            handle.write(json.dumps(snapshot).encode())
         os.replace(tmp, path)
         fsync_dir_sync(path.parent)
 
-    def rebalance(self, log: FileLog) -> None:
+    def rebalance(self, log: _Log) -> None:
         """Round-robin every partition of the subscribed topics over the members subscribed to it."""
         targets: dict[FileLogConsumer, set[TopicPartition]] = {m: set() for m in self.members}
         topics = sorted({t for m in self.members for t in m.topics})
@@ -99,7 +114,7 @@ class GroupCoordinator:
         # temp + rename: a crash leaves either the old or the new offsets, never half a file.
         check_disk_fault("offsets")
         tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "wb") as handle:
+        with os.fdopen(create_private(tmp, os.O_WRONLY | os.O_TRUNC), "wb") as handle:
             handle.write(payload)
             if self._fsync:
                 handle.flush()
@@ -111,7 +126,7 @@ class GroupCoordinator:
 
 class FileLogConsumer:
     def __init__(
-        self, log: FileLog, group: str, topics: Sequence[str], *,
+        self, log: _Log, group: str, topics: Sequence[str], *,
         on_assign: RebalanceCallback | None, on_revoke: RebalanceCallback | None,
     ) -> None:
         self._log = log

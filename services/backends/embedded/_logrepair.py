@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from services.common.errors import BackendError
+from services.common.paths import create_private, ensure_private_dir, write_private
 
 from ._logfiles import (
     _FRAME, _HEAD, _SUFFIX, LOST_KEY_LEN, MAX_RECORD_BYTES, PartitionFiles, Segment, _create_segment_file,
@@ -193,7 +194,7 @@ def _rewrite_sync(path: Path, data: bytes, records: list[_Intact], gaps: list[tu
         pieces.extend(encode_record(offset, ts, None, b"", lost=True) for offset in range(first, end))
         pos = bad_end
     tmp = path.with_name(path.name + ".repair")
-    with open(tmp, "wb") as handle:
+    with os.fdopen(create_private(tmp, os.O_WRONLY | os.O_TRUNC), "wb") as handle:
         handle.write(b"".join(pieces))
         handle.flush()
         os.fsync(handle.fileno())
@@ -202,8 +203,7 @@ def _rewrite_sync(path: Path, data: bytes, records: list[_Intact], gaps: list[tu
 
 
 def _keep_copy_sync(log_dir: Path, path: Path, topic: str, partition: int) -> Path:
-    target_dir = log_dir / DAMAGE_DIR
-    target_dir.mkdir(exist_ok=True)
+    target_dir = ensure_private_dir(log_dir / DAMAGE_DIR)
     copy = target_dir / f"{int(time.time() * 1000)}-{topic}-{partition}-{path.name}"
     shutil.copy2(path, copy)
     with open(copy, "rb+") as handle:
@@ -213,11 +213,10 @@ def _keep_copy_sync(log_dir: Path, path: Path, topic: str, partition: int) -> Pa
 
 
 def write_report_sync(log_dir: Path, damage: Damage) -> None:
-    target_dir = log_dir / DAMAGE_DIR
-    target_dir.mkdir(exist_ok=True)
+    target_dir = ensure_private_dir(log_dir / DAMAGE_DIR)
     name = f"{int(time.time() * 1000)}-{damage.topic}-{damage.partition}-{damage.kind}-{damage.at_byte}.json"
     tmp = target_dir / (name + ".tmp")
-    tmp.write_text(json.dumps({**asdict(damage), "summary": damage.describe()}, indent=1))
+    write_private(tmp, json.dumps({**asdict(damage), "summary": damage.describe()}, indent=1).encode())
     os.replace(tmp, target_dir / name)
 
 
@@ -235,7 +234,7 @@ def read_reports_sync(log_dir: Path) -> list[str]:
 def open_partition_sync(directory: Path, *, log_dir: Path, topic: str, partition: int
                         ) -> tuple[PartitionFiles, list[Damage]]:
     """Open (creating if needed), validate, repair and index one partition."""
-    directory.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(directory)
     for leftover in directory.glob("*.deleted"):  # retention had dropped it; the unlink did not happen
         leftover.unlink()
     paths = sorted(directory.glob(f"*{_SUFFIX}"))

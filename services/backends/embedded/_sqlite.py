@@ -9,6 +9,7 @@ WAL lets run concurrently with the writer and see every committed transaction.
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +18,7 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 from services.common.errors import BackendError, BackendUnavailable, Conflict, InvalidInput
+from services.common.paths import create_private, ensure_private_dir
 
 __all__ = ["SQLiteThreads", "sqlite_path_from_url", "translate_sqlite_error"]
 
@@ -42,7 +44,10 @@ def translate_sqlite_error(exc: BaseException, what: str) -> Exception:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(path.parent)
+    # Created 0600 before SQLite opens it: SQLite gives its -wal and -shm files the mode of
+    # the database file, so the whole database stays private whatever the umask.
+    os.close(create_private(path, os.O_RDWR))
     # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction is exactly
     # what the adapter says it is.
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)

@@ -23,6 +23,7 @@ from urllib.parse import quote, urlsplit
 
 from services.backends.objectstore import ObjectInfo
 from services.common.errors import BackendError, BackendUnavailable, Conflict, FlareError, InvalidInput, NotFound
+from services.common.paths import ensure_private_dir
 
 __all__ = ["DirectoryObjectStore"]
 
@@ -64,7 +65,7 @@ class DirectoryObjectStore:
 
     def _start_sync(self) -> None:
         for directory in (self._objects, self._meta, self._tmp):
-            directory.mkdir(parents=True, exist_ok=True)
+            ensure_private_dir(directory)  # objects are staged by mkstemp, so they are 0600 too
         for stale in self._tmp.iterdir():  # staging files of a crashed put
             stale.unlink(missing_ok=True)
 
@@ -110,8 +111,8 @@ class DirectoryObjectStore:
         etag = hashlib.md5(data, usedforsecurity=False).hexdigest()
         data_path = self._objects.joinpath(*parts)
         meta_path = self._meta.joinpath(*parts)
-        data_path.parent.mkdir(parents=True, exist_ok=True)
-        meta_path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_private_dir(data_path.parent)
+        ensure_private_dir(meta_path.parent)
         if data_path.is_dir():
             raise FileExistsError(str(data_path))
         staged = self._stage(data)

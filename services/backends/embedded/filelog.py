@@ -38,6 +38,7 @@ from services.backends.log import LogConsumer, RebalanceCallback, RecordMetadata
 from services.common.bounds import ByteBudget, MiB
 from services.common.errors import BackendError, BackendUnavailable, InvalidInput, NotFound
 from services.common.health import Faults
+from services.common.paths import create_private, ensure_private_dir, write_private
 
 from ._logfiles import MAX_RECORD_BYTES, PartitionFiles, encode_record, fsync_dir_sync, read_sync
 from ._logrepair import Damage, open_partition_sync, read_reports_sync, write_report_sync
@@ -147,9 +148,9 @@ class FileLog:
         self._retention_task = asyncio.create_task(self._retain_forever(), name=f"filelog-retention:{self._dir}")
 
     def _open_sync(self) -> tuple[int, dict[str, list[PartitionFiles]], list[Damage], dict[str, Retention]]:
-        (self._dir / "topics").mkdir(parents=True, exist_ok=True)
-        (self._dir / "groups").mkdir(exist_ok=True)
-        lock_fd = os.open(self._dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        ensure_private_dir(self._dir / "topics")
+        ensure_private_dir(self._dir / "groups")
+        lock_fd = create_private(self._dir / ".lock", os.O_RDWR)
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
@@ -283,7 +284,7 @@ class FileLog:
         for p, files in enumerate(added, start=existing):
             files.tp = TopicPartition(topic_dir.name, p)
         tmp = topic_dir / "meta.json.tmp"
-        tmp.write_text(json.dumps({"partitions": partitions, **retention.to_meta()}))
+        write_private(tmp, json.dumps({"partitions": partitions, **retention.to_meta()}).encode())
         os.replace(tmp, topic_dir / "meta.json")
         fsync_dir_sync(topic_dir)
         fsync_dir_sync(topic_dir.parent)

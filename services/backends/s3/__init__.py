@@ -1,4 +1,4 @@
-"""S3 adapter for the ObjectStore port (MinIO's Python client; works with any S3)."""
+"""S3 adapter for the ObjectStore port (the `minio` Python client, which speaks S3 to any server)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """`s3://access:secret@host:port/bucket[?secure=true&region=…]` — the ObjectStore port on
-MinIO or any S3. The minio client is synchronous, so every call runs in a worker thread;
+any S3 server (SeaweedFS in the tests). The minio client is synchronous, so every call runs in a worker thread;
 the bucket is created on start if it is missing.
 """
 

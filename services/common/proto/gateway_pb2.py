@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\rgateway.proto\x12\x10\x66lare.gateway.v1\"\x07\n\x05\x45mpty\"J\n\x0bPushRequest\x12\x16\n\x0e\x63onnection_ids\x18\x01 \x03(\t\x12\x13\n\x0b\x66rame_index\x18\x02 \x03(\r\x12\x0e\n\x06\x66rames\x18\x03 \x03(\x0c\"\x1c\n\x0cPushResponse\x12\x0c\n\x04gone\x18\x01 \x03(\t\"C\n\x0c\x43loseRequest\x12\x15\n\rconnection_id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\x05\x12\x0e\n\x06reason\x18\x03 \x01(\t2\x9c\x01\n\x07Gateway\x12\x45\n\x04Push\x12\x1d.flare.gateway.v1.PushRequest\x1a\x1e.flare.gateway.v1.PushResponse\x12J\n\x0f\x43loseConnection\x12\x1e.flare.gateway.v1.CloseRequest\x1a\x17.flare.gateway.v1.Emptyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\rgateway.proto\x12\x10\x66lare.gateway.v1\"\x07\n\x05\x45mpty\"~\n\x0bPushRequest\x12\x16\n\x0e\x63onnection_ids\x18\x01 \x03(\t\x12\x13\n\x0b\x66rame_index\x18\x02 \x03(\r\x12\x0e\n\x06\x66rames\x18\x03 \x03(\x0c\x12\x1e\n\x16\x66rame_conversation_ids\x18\x04 \x03(\t\x12\x12\n\nframe_seqs\x18\x05 \x03(\x04\"\x1c\n\x0cPushResponse\x12\x0c\n\x04gone\x18\x01 \x03(\t\"C\n\x0c\x43loseRequest\x12\x15\n\rconnection_id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\x05\x12\x0e\n\x06reason\x18\x03 \x01(\t2\x9c\x01\n\x07Gateway\x12\x45\n\x04Push\x12\x1d.flare.gateway.v1.PushRequest\x1a\x1e.flare.gateway.v1.PushResponse\x12J\n\x0f\x43loseConnection\x12\x1e.flare.gateway.v1.CloseRequest\x1a\x17.flare.gateway.v1.Emptyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,11 +34,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EMPTY']._serialized_start=35
   _globals['_EMPTY']._serialized_end=42
   _globals['_PUSHREQUEST']._serialized_start=44
-  _globals['_PUSHREQUEST']._serialized_end=118
-  _globals['_PUSHRESPONSE']._serialized_start=120
-  _globals['_PUSHRESPONSE']._serialized_end=148
-  _globals['_CLOSEREQUEST']._serialized_start=150
-  _globals['_CLOSEREQUEST']._serialized_end=217
-  _globals['_GATEWAY']._serialized_start=220
-  _globals['_GATEWAY']._serialized_end=376
+  _globals['_PUSHREQUEST']._serialized_end=170
+  _globals['_PUSHRESPONSE']._serialized_start=172
+  _globals['_PUSHRESPONSE']._serialized_end=200
+  _globals['_CLOSEREQUEST']._serialized_start=202
+  _globals['_CLOSEREQUEST']._serialized_end=269
+  _globals['_GATEWAY']._serialized_start=272
+  _globals['_GATEWAY']._serialized_end=428
 # @@protoc_insertion_point(module_scope)

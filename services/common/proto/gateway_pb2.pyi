@@ -11,14 +11,18 @@ class Empty(_message.Message):
     def __init__(self) -> None: ...
 
 class PushRequest(_message.Message):
-    __slots__ = ("connection_ids", "frame_index", "frames")
+    __slots__ = ("connection_ids", "frame_index", "frames", "frame_conversation_ids", "frame_seqs")
     CONNECTION_IDS_FIELD_NUMBER: _ClassVar[int]
     FRAME_INDEX_FIELD_NUMBER: _ClassVar[int]
     FRAMES_FIELD_NUMBER: _ClassVar[int]
+    FRAME_CONVERSATION_IDS_FIELD_NUMBER: _ClassVar[int]
+    FRAME_SEQS_FIELD_NUMBER: _ClassVar[int]
     connection_ids: _containers.RepeatedScalarFieldContainer[str]
     frame_index: _containers.RepeatedScalarFieldContainer[int]
     frames: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, connection_ids: _Optional[_Iterable[str]] = ..., frame_index: _Optional[_Iterable[int]] = ..., frames: _Optional[_Iterable[bytes]] = ...) -> None: ...
+    frame_conversation_ids: _containers.RepeatedScalarFieldContainer[str]
+    frame_seqs: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, connection_ids: _Optional[_Iterable[str]] = ..., frame_index: _Optional[_Iterable[int]] = ..., frames: _Optional[_Iterable[bytes]] = ..., frame_conversation_ids: _Optional[_Iterable[str]] = ..., frame_seqs: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class PushResponse(_message.Message):
     __slots__ = ("gone",)

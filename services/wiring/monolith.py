@@ -12,42 +12,30 @@ import logging
 from pathlib import Path
 
 from controlplane.agent import ConfigAgent, appliers_for
+from controlplane.api import serve_grpc
 from controlplane.daemon import ControlPlane
-from controlplane.runner import ensure_admin_token
 from services.backends.cache import Cache
 from services.backends.configstore import ConfigStore
 from services.backends.log import Log
 from services.backends.messagedb import MessageDB
 from services.backends.objectstore import ObjectStore
 from services.backends.registry import open_cache, open_configstore, open_log, open_messagedb, open_objectstore
-from services.common.auth import load_or_create_secret
 from services.common.config import FlareConfig
 from services.common.health import health_status, problems_of
 from services.common.ids import MessageIdGenerator
 from services.common.metrics import AdminServer
-from services.filter import FilterService, InProcessFilterClient
-from services.gateway import GatewayService, InProcessGatewayClient
-from services.router import InProcessRouterClient, RouterService
-from services.session import InProcessSessionClient, SessionService
-from services.store import InProcessStoreClient, StoreService
-from services.sync import InProcessSyncClient, SyncService
+from services.delivery import Delivery, Membership
+from services.filter import FilterService
+from services.gateway import GatewayService, LocalGateways
+from services.router import RouterService
+from services.session import SessionService
+from services.store import StoreService
+from services.sync import SyncService
+from services.common.paths import ensure_admin_token, ensure_data_dir, load_or_create_secret
 
-__all__ = ["Monolith", "LocalGateways"]
+__all__ = ["Monolith"]
 
 log = logging.getLogger("flare.monolith")
-
-
-class LocalGateways:
-    """GatewayDirectory for gateways living in this process."""
-
-    def __init__(self) -> None:
-        self._clients: dict[str, InProcessGatewayClient] = {}
-
-    def add(self, gateway: GatewayService) -> None:
-        self._clients[gateway.gateway_id] = InProcessGatewayClient(gateway)
-
-    def get(self, gateway_id: str) -> InProcessGatewayClient | None:
-        return self._clients.get(gateway_id)
 
 
 class Monolith:
@@ -69,6 +57,7 @@ class Monolith:
     filter: FilterService
     session: SessionService
     store: StoreService
+    delivery: Delivery
     router: RouterService
     sync: SyncService
     gateway: GatewayService
@@ -89,9 +78,8 @@ class Monolith:
 
     async def start(self) -> None:
         cfg = self.config
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.token_secret = cfg.token_secret.encode() if cfg.token_secret else load_or_create_secret(
-            self.data_dir / "token.secret")
+        ensure_data_dir(self.data_dir)
+        self.token_secret = load_or_create_secret(self.data_dir, cfg.token_secret)
         self.log = open_log(cfg.backend_url("log"))
         self.cache = open_cache(cfg.backend_url("cache"))
         self.db = open_messagedb(cfg.backend_url("messagedb"))
@@ -101,22 +89,23 @@ class Monolith:
             await backend.start()
         await self.db.migrate()
 
+        # Each service object is its own in-process client (it satisfies its Protocol);
+        # only the gateway is reached through an adapter, the delivery seam
+        # (services/delivery/seam.py), which is where gateway worker processes would join.
         self.filter = FilterService()
         self.session = SessionService(cache=self.cache, config=cfg.session)
-        self.store = StoreService(log=self.log, db=self.db, cache=self.cache, config=cfg.store)
         gateways = LocalGateways()
-        self.router = RouterService(
-            filter=InProcessFilterClient(self.filter), store=InProcessStoreClient(self.store),
-            session=InProcessSessionClient(self.session), gateways=gateways, db=self.db, log=self.log,
-            config=cfg.router,
-        )
-        self.sync = SyncService(db=self.db, cache=self.cache, fanout=self.router.fanout,
-                                membership=self.router.membership, config=cfg.sync)
-        self.store.set_on_stored(self.router.deliver)
+        membership = Membership(self.db)
+        self.delivery = Delivery(session=self.session, gateways=gateways, db=self.db, log=self.log,
+                                 config=cfg.router, membership=membership)
+        self.store = StoreService(log=self.log, db=self.db, cache=self.cache, config=cfg.store,
+                                  delivery=self.delivery)
+        self.router = RouterService(filter=self.filter, store=self.store, delivery=self.delivery)
+        self.sync = SyncService(db=self.db, cache=self.cache, fanout=self.delivery.fanout,
+                                membership=membership, config=cfg.sync)
         self.gateway = GatewayService(
             config=cfg.gateway, gateway_id=self.gateway_id, token_secret=self.token_secret,
-            router=InProcessRouterClient(self.router), sync=InProcessSyncClient(self.sync),
-            session=InProcessSessionClient(self.session), ids=MessageIdGenerator(cfg.node_id),
+            router=self.router, sync=self.sync, session=self.session, ids=MessageIdGenerator(cfg.node_id),
         )
         gateways.add(self.gateway)
         self.admin = AdminServer(cfg.admin.host, cfg.admin.port, health=self.health)
@@ -126,7 +115,7 @@ class Monolith:
         # over gRPC on the control-plane port.
         self.controlplane = ControlPlane(self.configstore, self.token_secret, owns_store=True)
         await self.controlplane.start()
-        self.controlplane_port = await self.controlplane.serve_grpc(cfg.controlplane.host, cfg.controlplane.port)
+        self.controlplane_port = await serve_grpc(self.controlplane, cfg.controlplane.host, cfg.controlplane.port)
         ensure_admin_token(self.data_dir, self.token_secret)
         consumers = [("filter", self.filter, ["filter-rules"]), ("router", self.router, ["routing"]),
                      ("session", self.session, ["routing"]), ("store", self.store, ["tiering"])]

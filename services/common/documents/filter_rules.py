@@ -1,5 +1,10 @@
 """The `filter-rules` document (ARCHITECTURE §9) and its validation.
 
+One model for both sides: the filter service applies exactly what the control plane
+accepts (`parse_rules`), and the control plane stores the normalized form
+(`validate_filter_rules`: word list deduplicated, error paths rooted at `spec.`). The
+matching itself (the automaton) is the filter service's business (services/filter).
+
 Shape, with Flare's two additions (a top-level default `action`, and words given as
 `{"word": …, "action": …}` objects):
 
@@ -32,6 +37,7 @@ __all__ = [
     "FilterRules",
     "parse_rules",
     "fold_case",
+    "validate_filter_rules",
 ]
 
 FILTER_RULES_KIND = "filter-rules"
@@ -136,3 +142,40 @@ def parse_rules(document: object) -> FilterRules:
         if len(errors) > 5:
             summary += f"; and {len(errors) - 5} more"
         raise InvalidInput(f"invalid filter-rules: {summary}", field=errors[0]["field"], errors=errors) from exc
+
+
+def _dedupe_words(spec: dict) -> dict:
+    words = spec.get("sensitive_words")
+    if not isinstance(words, list):
+        return spec
+    seen: set[object] = set()
+    unique = []
+    for entry in words:
+        if isinstance(entry, str):
+            key: object = fold_case(entry.strip())
+        elif isinstance(entry, dict) and isinstance(entry.get("word"), str):
+            key = (fold_case(entry["word"].strip()), entry.get("action"))
+        else:
+            key = object()  # malformed: keep it so validation reports it
+        if key in seen:
+            continue
+        seen.add(key)
+        unique.append(entry.strip() if isinstance(entry, str) else entry)
+    return {**spec, "sensitive_words": unique}
+
+
+def validate_filter_rules(spec: object) -> dict:
+    if not isinstance(spec, dict):
+        raise InvalidInput("invalid filter-rules: spec: must be an object", field="spec")
+    try:
+        # Validate what the operator wrote first, so error indexes point into their list.
+        parse_rules(spec)
+        rules = parse_rules(_dedupe_words(spec))
+    except InvalidInput as exc:
+        # Re-root the field paths at "spec." so they point into the file the operator wrote.
+        errors = [{"field": f"spec.{e['field']}" if e.get("field") else "spec",
+                   "error": str(e.get("error", "")).removeprefix("Value error, ")}
+                  for e in exc.details.get("errors", [])] or [{"field": "spec", "error": exc.message}]
+        summary = "; ".join(f"{e['field']}: {e['error']}" for e in errors[:5])
+        raise InvalidInput(f"invalid filter-rules: {summary}", field=errors[0]["field"], errors=errors) from exc
+    return rules.model_dump(mode="json", exclude_none=True)

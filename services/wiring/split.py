@@ -26,10 +26,10 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from controlplane.runner import ensure_admin_token
-from services.common.auth import load_or_create_secret
 from services.common.config import FlareConfig, load_config
 from services.common.errors import FlareError
+from services.common.paths import (create_private, ensure_admin_token, ensure_data_dir, ensure_private_dir,
+                                   load_or_create_secret, write_private)
 
 __all__ = ["SplitDeployment", "SplitProcess", "STATE_FILE", "stop_from_state", "read_state", "live_processes"]
 
@@ -137,12 +137,11 @@ class SplitDeployment:
 
     def start(self) -> None:
         """Start the control plane, then every instance at once; return when all are healthy."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        (self.data_dir / "logs").mkdir(exist_ok=True)
+        ensure_data_dir(self.data_dir)
+        ensure_private_dir(self.data_dir / "logs")
         # The secret and the admin token exist before any process starts: gateways must all
         # verify client tokens with one secret, and instances authenticate to the daemon.
-        self.secret = (self.config.token_secret.encode() if self.config.token_secret
-                       else load_or_create_secret(self.data_dir / "token.secret"))
+        self.secret = load_or_create_secret(self.data_dir, self.config.token_secret)
         ensure_admin_token(self.data_dir, self.secret)
         ports = _Ports(self.config.split.base_port)
         deadline = time.monotonic() + self.config.split.start_timeout_s
@@ -166,7 +165,7 @@ class SplitDeployment:
             raise
 
     def _spawn(self, process: SplitProcess, env: dict[str, str]) -> None:
-        with open(process.log, "ab") as log:
+        with os.fdopen(create_private(Path(process.log), os.O_WRONLY | os.O_APPEND), "ab") as log:
             process.log_offset = log.tell()
             proc = subprocess.Popen(process.argv, stdout=log, stderr=subprocess.STDOUT, env=env,
                                     stdin=subprocess.DEVNULL, start_new_session=True)
@@ -217,7 +216,7 @@ class SplitDeployment:
                  "gateway_urls": self.gateway_urls, "stop_timeout_s": self.config.split.stop_timeout_s,
                  "processes": [asdict(p) for p in self.processes]}
         path = self.data_dir / STATE_FILE
-        path.write_text(json.dumps(state, indent=2) + "\n")
+        write_private(path, (json.dumps(state, indent=2) + "\n").encode())
 
     def __enter__(self) -> SplitDeployment:
         self.start()

@@ -27,21 +27,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from controlplane.agent import ConfigAgent
 from services.backends.cache import Cache
 from services.backends.configstore import ConfigStore
 from services.backends.log import Log
 from services.backends.messagedb import MessageDB
 from services.backends.objectstore import ObjectStore
 from services.backends.registry import open_cache, open_configstore, open_log, open_messagedb, open_objectstore
+from services.common import paths
 from services.common.auth import issue_token
 from services.common.config import FlareConfig, load_config
-from services.common.discovery import TOPOLOGY_PREFIX, Topology
 from services.common.errors import FlareError
 from services.common.grpcio import GrpcServer, start_server
 from services.common.health import health_status, problems_of
 from services.common.logs import setup_logging
 from services.common.metrics import AdminServer
 from services.common.runtime import tune_interpreter
+from services.wiring.discovery import TOPOLOGY_PREFIX, Topology
 
 __all__ = ["ProcessContext", "Running", "main", "controlplane_token"]
 
@@ -98,14 +100,13 @@ class ProcessContext:
 
     def token_secret(self) -> bytes:
         """The client-token secret every gateway shares (config, else data_dir/token.secret)."""
-        if self.config.token_secret:
-            return self.config.token_secret.encode()
-        path = self.data_dir / "token.secret"
-        if not path.exists():
+        secret = paths.read_secret(self.data_dir, self.config.token_secret)
+        if secret is None:
             # Never make one up here: gateways with different secrets would each refuse
             # the other's clients. The launcher (or the operator) writes it first.
-            raise FlareError(f"no token secret: set token_secret in the config or create {path}")
-        return path.read_bytes().strip()
+            raise FlareError(f"no token secret: set token_secret in the config or create "
+                             f"{paths.token_secret_path(self.data_dir)}")
+        return secret
 
     def close_at_exit(self, closer: Step) -> None:
         """Close a client (gRPC pool, directory) after the service stopped."""
@@ -126,12 +127,10 @@ def controlplane_token(config: FlareConfig, subject: str) -> str | None:
     if token:
         return token.strip()
     data_dir = Path(config.data_dir).resolve()
-    path = data_dir / "admin.token"
-    if path.exists():
-        return path.read_text().strip()
-    secret = config.token_secret.encode() if config.token_secret else None
-    if secret is None and (data_dir / "token.secret").exists():
-        secret = (data_dir / "token.secret").read_bytes().strip()
+    admin = paths.read_admin_token(data_dir)
+    if admin is not None:
+        return admin
+    secret = paths.read_secret(data_dir, config.token_secret)
     return issue_token(secret, subject, ttl_s=365 * 86400, role="viewer") if secret else None
 
 
@@ -178,8 +177,6 @@ def main(service: str, build: Callable[[ProcessContext], Awaitable[Running]], ar
 
 
 async def _serve(ctx: ProcessContext, build: Callable[[ProcessContext], Awaitable[Running]]) -> None:
-    from controlplane.agent import ConfigAgent  # the daemon's package; only the runner needs it
-
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,6 +1,8 @@
 """A filter instance as its own process: FilterService + ConfigAgent + a tiny HTTP check API.
 
-    python -m controlplane.demo_instance --instance filter-1 --controlplane 127.0.0.1:8702 \
+A test harness (tests/integration/cp_harness.py starts it), not part of the product.
+
+    python -m tests.integration.demo_instance --instance filter-1 --controlplane 127.0.0.1:8702 \
         --token T --state-dir D [--port 0] [--max-words N]
 
 HTTP: `GET /check?text=…` -> {"action": …, "body": …, "version": n}; `GET /config` -> the
@@ -19,12 +21,11 @@ import sys
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from controlplane.agent import ConfigAgent
 from services.common import codec
 from services.common.errors import InvalidInput
 from services.common.model import Message
 from services.filter.service import FilterService
-
-from .agent import ConfigAgent
 
 
 def _response(status: int, body: object) -> bytes:
@@ -88,7 +89,7 @@ async def serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m controlplane.demo_instance")
+    parser = argparse.ArgumentParser(prog="python -m tests.integration.demo_instance")
     parser.add_argument("--instance", required=True)
     parser.add_argument("--controlplane", required=True, help="host:port of the control plane")
     parser.add_argument("--token")

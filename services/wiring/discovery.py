@@ -28,16 +28,16 @@ import grpc
 import grpc.aio
 import orjson
 
+from controlplane import keys
 from services.backends.configstore import ConfigStore, WatchEventType
 from services.common.errors import BackendError, BackendUnavailable, CompactedError, FlareError
-
-from .grpc_errors import CODE_KEY
+from services.common.grpc_errors import CODE_KEY
 
 __all__ = ["TOPOLOGY_PREFIX", "Topology", "ServicePool", "instance_unreachable"]
 
 log = logging.getLogger("flare.discovery")
 
-TOPOLOGY_PREFIX = "/flare/topology/"  # controlplane.keys.TOPOLOGY; the kernel does not import the daemon
+TOPOLOGY_PREFIX = keys.TOPOLOGY  # the control plane spells the key layout; wiring may import it
 
 C = TypeVar("C")
 T = TypeVar("T")

@@ -1,0 +1,184 @@
+"""Clients of the split deployment: each service Protocol over every live instance.
+
+`pooled(topology, ROUTER)` is a client that satisfies the service's Protocol (the same
+one its in-process service object and its gRPC client satisfy, services/<name>/client.py),
+so a service cannot tell how its peers are deployed. It is built from the Protocol itself:
+every method the Protocol declares is forwarded to the gRPC client of one live instance,
+round-robin, moving on to the next when one cannot be reached (services/wiring/discovery.py:
+ServicePool). A method the contract below does not describe is refused when the proxy
+is built, so a new RPC cannot be left out of the split deployment unnoticed.
+
+Failover resends only when the chosen instance could not be reached at all (refused or
+reset connection, no Flare error code), but a reset may come after the instance did the
+work, so each method says, as data, what a repeat on another instance costs.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, cast
+
+from services.wiring.discovery import ServicePool, Topology
+from services.common.errors import BackendUnavailable
+from services.delivery.client import DeliveryClient
+from services.filter.client import FilterClient, GrpcFilterClient
+from services.gateway.client import GrpcGatewayClient, GrpcGatewayDirectory
+from services.router.client import GrpcRouterClient, RouterClient
+from services.session.client import GrpcSessionClient, SessionClient
+from services.store.client import GrpcStoreClient, StoreClient
+from services.sync.client import GrpcSyncClient, SyncClient
+
+__all__ = [
+    "CONTRACTS",
+    "DELIVERY",
+    "FILTER",
+    "ROUTER",
+    "SESSION",
+    "STORE",
+    "SYNC",
+    "Call",
+    "Contract",
+    "Pooled",
+    "TopologyGatewayDirectory",
+    "pooled",
+    "protocol_methods",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """How one Protocol method goes to a pool of instances."""
+
+    repeat: str  # what it costs when the call runs twice (failover after a reset)
+    failover: bool = True  # False: only the chosen instance is tried
+    buffered: bool = False  # a synchronous method: handed to one live instance's client
+
+
+P = TypeVar("P")
+
+
+@dataclass(frozen=True, slots=True)
+class Contract(Generic[P]):
+    service: str  # the topology's service name
+    protocol: type[P]
+    client: Callable[[str], Any]  # address -> gRPC client
+    calls: Mapping[str, Call]
+
+
+_READ = "nothing: a read"
+
+FILTER = Contract("filter", FilterClient, GrpcFilterClient, {
+    "check": Call("the message counts twice against the sender's frequency limit (one early rate_limited at worst)"),
+    "apply_config": Call("nothing: applying the same document again swaps in equal rules"),
+})
+STORE = Contract("store", StoreClient, GrpcStoreClient, {
+    "accept": Call("nothing: accept is idempotent per (sender, client_msg_id)"),
+})
+SESSION = Contract("session", SessionClient, GrpcSessionClient, {
+    "login": Call("nothing: a login again on the same connection is a refresh"),
+    "heartbeat": Call("nothing: it sets last_active to now"),
+    "set_status": Call("nothing: it sets the status"),
+    "logout": Call("nothing: the second finds no session of that connection and answers False"),
+    "routes": Call(_READ),
+    "presence": Call(_READ),
+})
+ROUTER = Contract("router", RouterClient, GrpcRouterClient, {
+    "send": Call("nothing: store.accept deduplicates (sender, client_msg_id)"),
+    "on_delivered": Call("nothing: DELIVERED is sent once per recipient (pending set, or the shared marker)"),
+    "deliver": Call("nothing: gateways drop a (conversation, seq) a connection already has"),
+    "create_group": Call("nothing: adding members who are members already changes nothing"),
+    "join_group": Call("nothing: joining twice is joining once"),
+    "leave_group": Call("nothing: leaving twice is leaving once"),
+})
+SYNC = Contract("sync", SyncClient, GrpcSyncClient, {
+    "sync": Call("nothing: a read (its event cursor advance only moves forward)"),
+    "note_ack": Call("nothing: cursors only move forward; with no instance the ack is dropped, which only "
+                     "means a few messages are sent again", buffered=True),
+    "recall": Call("a second RECALL event for the members, which devices apply idempotently"),
+    "delete": Call("a second DELETE event for the user's devices, applied idempotently"),
+    "read": Call("a second READ event and `read` ack for the same seq, applied idempotently"),
+})
+# The store's hand-off of persisted batches: the router's Deliver RPC, nothing else of it.
+DELIVERY = Contract("router", DeliveryClient, GrpcRouterClient, {"deliver": ROUTER.calls["deliver"]})
+
+CONTRACTS: tuple[Contract[Any], ...] = (FILTER, STORE, SESSION, ROUTER, SYNC, DELIVERY)
+
+
+def protocol_methods(protocol: type) -> dict[str, Callable[..., Any]]:
+    """The methods a Protocol declares (its own and its bases'), by name."""
+    methods: dict[str, Callable[..., Any]] = {}
+    for klass in reversed(protocol.__mro__):
+        if klass is object or not getattr(klass, "_is_protocol", False) or klass.__module__ == "typing":
+            continue
+        for name, value in vars(klass).items():
+            if not name.startswith("_") and inspect.isfunction(value):
+                methods[name] = value
+    return methods
+
+
+class Pooled:
+    """A client of every live instance of one service, satisfying `contract.protocol`."""
+
+    def __init__(self, topology: Topology, contract: Contract[Any]) -> None:
+        self.contract = contract
+        self.pool: ServicePool[Any] = ServicePool(topology, contract.service, contract.client)
+        methods = protocol_methods(contract.protocol)
+        undescribed = sorted(set(methods) - set(contract.calls))
+        if undescribed:
+            raise TypeError(f"{contract.protocol.__name__}: no Call for {', '.join(undescribed)} in "
+                            "services/wiring/discovered.py (say what a repeat on another instance costs)")
+        for name, declared in methods.items():
+            setattr(self, name, functools.wraps(declared)(self._forwarder(name, contract.calls[name])))
+
+    def _forwarder(self, name: str, call: Call) -> Callable[..., Any]:
+        pool = self.pool
+        if call.buffered:
+            def buffered(*args: Any, **kwargs: Any) -> None:
+                clients = pool.clients()
+                if clients:
+                    getattr(clients[0], name)(*args, **kwargs)
+            return buffered
+        if call.failover:
+            async def failover(*args: Any, **kwargs: Any) -> Any:
+                return await pool.call(lambda client: getattr(client, name)(*args, **kwargs))
+            return failover
+
+        async def once(*args: Any, **kwargs: Any) -> Any:
+            clients = pool.clients()
+            if not clients:
+                raise BackendUnavailable(f"no {pool.service} instance is registered", service=pool.service)
+            return await getattr(clients[0], name)(*args, **kwargs)
+        return once
+
+    def __repr__(self) -> str:
+        return f"Pooled({self.contract.protocol.__name__} over {self.contract.service!r})"
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+
+def pooled(topology: Topology, contract: Contract[P]) -> P:
+    """A `contract.protocol` over the topology's instances of `contract.service` (a Pooled:
+    it has `close()` and `pool` too)."""
+    return cast(P, Pooled(topology, contract))
+
+
+class TopologyGatewayDirectory:
+    """GatewayDirectory over the gateways in the topology; gateway id = instance id."""
+
+    def __init__(self, topology: Topology) -> None:
+        self._topology = topology
+        self._directory = GrpcGatewayDirectory(topology.instances("gateway"))
+        topology.on_change(self._refresh)
+
+    def get(self, gateway_id: str) -> GrpcGatewayClient | None:
+        return self._directory.get(gateway_id)
+
+    async def _refresh(self) -> None:
+        await self._directory.update(self._topology.instances("gateway"))
+
+    async def close(self) -> None:
+        await self._directory.close()
