@@ -91,6 +91,18 @@ class StoreConfig(_Section):
 
 class RouterConfig(_Section):
     offline_topic: str = "flare.offline"
+    offline_retention_s: int = Field(24 * 3600, ge=60)  # a push notification older than this is useless
+    offline_retention_bytes: int = Field(256 << 20, ge=1 << 20)  # per partition
+    offline_consumer_group: str = "flare-notify"  # the notification service's position on the topic
+    # Fan-out: members per step (routes looked up, frames queued, then the loop runs others),
+    # and each sender's budget of member deliveries (services/delivery/budget.py).
+    fanout_chunk: int = Field(500, ge=1, le=100_000)
+    fanout_budget: int = Field(1_000_000, ge=1)
+    fanout_budget_per_s: float = Field(10_000.0, ge=0)
+    # DELIVERED acks are tracked per recipient for messages with at most this many
+    # recipients; a bigger group's sender would get one ack frame per member.
+    delivered_max_recipients: int = Field(1000, ge=1)
+    pending_delivered_bytes: int = Field(64 << 20, ge=1 << 20)  # messages awaiting DELIVERED
     max_attempts: int = Field(5, ge=1)
     base_delay: float = Field(0.05, ge=0)
     max_delay: float = Field(2.0, ge=0)

@@ -151,7 +151,8 @@ class Monolith:
         if not self._started:
             return
         self._started = False
-        steps = [self.gateway.stop, self.admin.stop, self.store.stop, self.sync.stop, self.session.stop]
+        steps = [self.gateway.stop, self.admin.stop, self.store.stop, self.router.stop, self.sync.stop,
+                 self.session.stop]
         steps += [agent.stop for agent in self.agents] + [self.controlplane.stop]
         for step in steps:
             with contextlib.suppress(Exception):
