@@ -98,7 +98,8 @@ async def run(*, members: int, online: int, messages: int, observers: int, budge
             refused = 0
             for n in range(messages):
                 cmid = await owner.send(f"to everyone {n}", conversation_id=conversation)
-                ack = await owner.wait_for(lambda f, c=cmid: f.get("client_msg_id") == c or f.get("ref") == c, timeout=60)
+                ack = await owner.wait_for(lambda f, c=cmid: f.get("client_msg_id") == c and f.get("level") == "stored"
+                                           or f.get("type") == "error" and f.get("ref") == c, timeout=60)
                 refused += ack.get("type") == "error"
             sent_s = time.monotonic() - started
             for r in receivers:
