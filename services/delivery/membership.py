@@ -4,15 +4,20 @@ c2c members come from the id itself (`c2c:<a>:<b>`), and the MessageDB is told o
 when the conversation's first message is sequenced (so `conversations_of` lists it for
 sync); group members live in the MessageDB and change through create/join/leave.
 Reads are cached in-process for `ttl_s`; a write through this object invalidates its own
-cache at once, other processes' caches (split deployment) age out within the TTL.
+cache at once, other processes' caches (split deployment) age out within the TTL. The cache
+holds at most `max_bytes` of member lists (`flare_memory_bytes{structure="membership"}`),
+least recently used first out: one 100k-member group is megabytes, and every group a
+process ever saw used to stay.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Sequence
 
 from services.backends.messagedb import MessageDB
+from services.common.bounds import ENTRY_OVERHEAD, ByteBudget
 from services.common.errors import Forbidden, InvalidInput, NotFound
 from services.common.model import c2c_members, conversation_kind
 
@@ -20,10 +25,11 @@ __all__ = ["Membership"]
 
 
 class Membership:
-    def __init__(self, db: MessageDB, ttl_s: float = 5.0) -> None:
+    def __init__(self, db: MessageDB, ttl_s: float = 5.0, max_bytes: int = 64 * 1024 * 1024) -> None:
         self._db = db
         self._ttl = ttl_s
-        self._cache: dict[str, tuple[float, list[str]]] = {}
+        self._cache: OrderedDict[str, tuple[float, list[str], int]] = OrderedDict()  # deadline, members, cost
+        self.budget = ByteBudget("membership", max_bytes)
 
     # -- reads ---------------------------------------------------------------------------
     async def members(self, conversation_id: str) -> list[str]:
@@ -32,9 +38,17 @@ class Membership:
         loop = asyncio.get_running_loop()
         hit = self._cache.get(conversation_id)
         if hit is not None and hit[0] > loop.time():
+            self._cache.move_to_end(conversation_id)
             return hit[1]
         members = [str(m) for m in await self._db.members(conversation_id)]
-        self._cache[conversation_id] = (loop.time() + self._ttl, members)
+        self.invalidate(conversation_id)
+        cost = ENTRY_OVERHEAD + sum(len(m) + 60 for m in members)  # a str object per member id
+        self._cache[conversation_id] = (loop.time() + self._ttl, members, cost)
+        self.budget.used += cost
+        while self.budget.over() and len(self._cache) > 1:
+            _, (_, _, dropped) = self._cache.popitem(last=False)
+            self.budget.used -= dropped
+            self.budget.evictions += 1
         return members
 
     async def require_member(self, user_id: str, conversation_id: str) -> list[str]:
@@ -52,7 +66,9 @@ class Membership:
             raise InvalidInput(f"{sender_id} is not {what} of {conversation_id}")
 
     def invalidate(self, conversation_id: str) -> None:
-        self._cache.pop(conversation_id, None)
+        entry = self._cache.pop(conversation_id, None)
+        if entry is not None:
+            self.budget.used -= entry[2]
 
     # -- writes --------------------------------------------------------------------------
     async def record_c2c(self, conversation_id: str) -> None:

@@ -1,5 +1,5 @@
-"""memory:// holds at most max_bytes: least recently used strings with a TTL go first,
-routes (hashes) and keys without a TTL last."""
+"""Byte caps of in-memory structures: memory:// evicts least recently used strings with a TTL first,
+routes (hashes) and keys without a TTL last; the membership cache drops least recently used groups."""
 
 from __future__ import annotations
 
@@ -37,3 +37,19 @@ async def test_accounting_follows_updates_and_deletes():
     assert 0 < small < 1000
     await cache.delete("a", "h", "z")
     assert cache.budget.used == 0
+
+
+async def test_membership_cache_holds_at_most_its_byte_cap():
+    from services.delivery.membership import Membership
+
+    class Groups:
+        async def members(self, conversation_id):
+            return [f"{conversation_id}-user{i:04d}" for i in range(1000)]
+
+    membership = Membership(Groups(), max_bytes=512 * 1024)  # type: ignore[arg-type]
+    for g in range(50):
+        assert len(await membership.members(f"group:{g}")) == 1000
+        assert membership.budget.used <= 512 * 1024
+    assert membership.budget.evictions > 0
+    membership.invalidate("group:49")
+    assert membership.budget.used < 512 * 1024
