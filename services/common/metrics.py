@@ -1,18 +1,14 @@
 """Prometheus metrics shared by the message path, and the admin HTTP endpoint.
 
 Every Flare process serves `/metrics` (Prometheus text format) and `/healthz` (JSON) on its
-admin port. The server is a few lines of asyncio rather than prometheus_client's threaded
-server so it can report live health from the event loop it describes.
+admin port, through `AdminServer` (services.common.adminhttp: bounded against slow clients).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Callable
+from prometheus_client import Counter, Gauge, Histogram
 
-import orjson
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from .adminhttp import AdminServer
 
 __all__ = [
     "CONNECTIONS",
@@ -51,52 +47,6 @@ STORE_BATCH = Histogram(
 )
 FRAME_ERRORS = Counter("flare_frame_errors_total", "Client frames answered with an error", ["code"])
 
-
-class AdminServer:
-    """GET /metrics and GET /healthz on a small asyncio HTTP/1.1 server."""
-
-    def __init__(self, host: str, port: int, *, health: Callable[[], dict] | None = None) -> None:
-        self.host = host
-        self.port = port
-        self._health = health or (lambda: {"status": "ok"})
-        self._server: asyncio.AbstractServer | None = None
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, self.host, self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            with contextlib.suppress(Exception):
-                await self._server.wait_closed()
-            self._server = None
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            request_line = await asyncio.wait_for(reader.readline(), 5)
-            while (await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b"\n", b""):
-                pass
-            parts = request_line.decode("latin-1").split()
-            path = parts[1].split("?")[0] if len(parts) >= 2 else ""
-            if path == "/metrics":
-                status, ctype, body = "200 OK", CONTENT_TYPE_LATEST, generate_latest()
-            elif path == "/healthz":
-                health = self._health()
-                # degraded still serves (it needs an operator, not a load balancer's eviction)
-                status = "200 OK" if health.get("status") in ("ok", "degraded") else "503 Service Unavailable"
-                ctype, body = "application/json", orjson.dumps(health)
-            else:
-                status, ctype, body = "404 Not Found", "text/plain", b"not found\n"
-            writer.write(
-                f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
-                "Connection: close\r\n\r\n".encode() + body
-            )
-            await writer.drain()
-        except (asyncio.TimeoutError, ConnectionError):
-            pass
-        finally:
-            writer.close()
 
 # Label children bound once: `labels()` is a dict lookup under a lock, and these three
 # run several times per message.

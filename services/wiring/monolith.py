@@ -17,6 +17,7 @@ from controlplane.daemon import ControlPlane
 from services.backends.cache import Cache
 from services.backends.configstore import ConfigStore
 from services.backends.log import Log
+from services.archive import TieredHistory
 from services.backends.messagedb import MessageDB
 from services.backends.objectstore import ObjectStore
 from services.backends.registry import open_cache, open_configstore, open_log, open_messagedb, open_objectstore
@@ -102,18 +103,21 @@ class Monolith:
                                   delivery=self.delivery)
         self.router = RouterService(filter=self.filter, store=self.store, delivery=self.delivery)
         self.sync = SyncService(db=self.db, cache=self.cache, fanout=self.delivery.fanout,
-                                membership=membership, config=cfg.sync)
+                                membership=membership, config=cfg.sync,
+                                history=TieredHistory(self.db, self.objects))
+        # The control plane runs in-process on the same ConfigStore (started below); the
+        # gateway checks logins against its revocation list (one watch for both).
+        self.controlplane = ControlPlane(self.configstore, self.token_secret, owns_store=True)
         self.gateway = GatewayService(
             config=cfg.gateway, gateway_id=self.gateway_id, token_secret=self.token_secret,
             router=self.router, sync=self.sync, session=self.session, ids=MessageIdGenerator(cfg.node_id),
+            revocations=self.controlplane.revocations,
         )
         gateways.add(self.gateway)
         self.admin = AdminServer(cfg.admin.host, cfg.admin.port, health=self.health)
 
-        # The control plane runs in-process on the same ConfigStore; services take their
-        # documents through agents exactly as split instances do, and flarectl reaches it
-        # over gRPC on the control-plane port.
-        self.controlplane = ControlPlane(self.configstore, self.token_secret, owns_store=True)
+        # Services take their documents through agents exactly as split instances do, and
+        # flarectl reaches the control plane over gRPC on the control-plane port.
         await self.controlplane.start()
         self.controlplane_port = await serve_grpc(self.controlplane, cfg.controlplane.host, cfg.controlplane.port)
         ensure_admin_token(self.data_dir, self.token_secret)
