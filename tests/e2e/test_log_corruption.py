@@ -52,7 +52,7 @@ async def test_new_messages_survive_a_damaged_segment(tmp_path, damage):
     flare = FlareProcess(data_dir).start()
     try:
         await _exchange(flare, 20, "before")
-        for _ in range(50):  # the consumer commits right after persisting
+        for _ in range(200):  # the consumer commits right after persisting
             if _persisted(data_dir) == 20:
                 break
             await asyncio.sleep(0.1)
@@ -77,7 +77,7 @@ async def test_new_messages_survive_a_damaged_segment(tmp_path, damage):
         else:
             assert health["status"] == "ok", health
         await _exchange(flare, 3, "after")
-        for _ in range(50):
+        for _ in range(200):
             if _persisted(data_dir) == 23:
                 break
             await asyncio.sleep(0.1)
