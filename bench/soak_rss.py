@@ -34,7 +34,7 @@ _ids = itertools.count()
 
 
 class Counters:
-    sent = stored = delivered = errors = 0
+    sent = stored = delivered = errors = 0  # delivered: message frames at senders (their echo) and receivers
 
 
 async def _client(url: str, secret: bytes, user: str):
@@ -60,6 +60,14 @@ async def _read(ws, counters: Counters, *, ack: bool) -> None:
                 counters.errors += 1
     except Exception:
         pass
+
+
+async def _heartbeat(ws, stop_at: float) -> None:
+    # An app-level heartbeat keeps the session (and its route) alive, as clients must
+    # (docs/protocol.md); without it receivers look offline after session_timeout_s.
+    while time.monotonic() < stop_at:
+        await ws.send('{"type":"heartbeat"}')
+        await asyncio.sleep(20)
 
 
 async def _send_steadily(ws, peer: str, rate: float, body: str, stop_at: float, counters: Counters) -> None:
@@ -91,6 +99,7 @@ async def soak(*, duration: float, rate: float, pairs: int, body_bytes: int, int
             body = "x" * body_bytes
             senders = [asyncio.create_task(_send_steadily(s, f"soak-r{i}", rate / pairs, body, stop_at, counters))
                        for i, (s, _) in enumerate(sockets)]
+            beats = [asyncio.create_task(_heartbeat(ws, stop_at + 5)) for pair in sockets for ws in pair]
             samples = []
             while True:
                 metrics = await asyncio.to_thread(flare.metrics)
@@ -108,7 +117,7 @@ async def soak(*, duration: float, rate: float, pairs: int, body_bytes: int, int
             await asyncio.sleep(2)
             evictions = {k.split('"')[1]: v for k, v in (await asyncio.to_thread(flare.metrics)).items()
                          if k.startswith("flare_memory_evictions_total{")}
-            for task in readers:
+            for task in readers + beats:
                 task.cancel()
         finally:
             for s, r in sockets:

@@ -25,6 +25,7 @@ from services.common.config import FlareConfig
 from services.common.health import health_status, problems_of
 from services.common.ids import MessageIdGenerator
 from services.common.metrics import AdminServer
+from services.common.runtime import HeapTrimmer
 from services.delivery import Delivery, Membership
 from services.filter import FilterService
 from services.gateway import GatewayService, LocalGateways
@@ -137,6 +138,8 @@ class Monolith:
         await self.store.start()
         await self.gateway.start()
         await self.admin.start()
+        self._heap = HeapTrimmer()
+        self._heap.start()
         self._started = True
         log.info("flare monolith up: gateway %s, admin %s, data %s", self.gateway_url, self.admin_url, self.data_dir)
 
@@ -156,7 +159,7 @@ class Monolith:
             return
         self._started = False
         steps = [self.gateway.stop, self.admin.stop, self.store.stop, self.router.stop, self.sync.stop,
-                 self.session.stop]
+                 self.session.stop, self._heap.stop]
         steps += [agent.stop for agent in self.agents] + [self.controlplane.stop]
         for step in steps:
             with contextlib.suppress(Exception):
