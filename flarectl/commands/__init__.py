@@ -17,6 +17,7 @@ MODULES = [
     "flarectl.commands.chat",
     "flarectl.commands.loadtest",
     "flarectl.commands.status",
+    "flarectl.commands.tui",
     "flarectl.commands.config",
     "flarectl.commands.controlplane",
     "flarectl.commands.auth",
@@ -24,6 +25,9 @@ MODULES = [
     "flarectl.commands.migrate",
     "flarectl.commands.archive",
     "flarectl.commands.check",
+    "flarectl.commands.replay",
+    "flarectl.commands.playbook",
+    "flarectl.commands.restart",
 ]
 
 

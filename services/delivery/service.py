@@ -8,7 +8,7 @@ deliver:  the store hands over each persisted batch, in seq order per conversati
           then let the event loop run everyone else before the next chunk — a 5,000-member
           group no longer holds the loop for the whole of it. Members with no online
           device go to the offline topic, one record per message (offline.py).
-DELIVERED: a device ack tells the sender DELIVERED, once per recipient user. The message
+DELIVERED: a device ack tells the sending device DELIVERED, once per recipient user. The message
           is remembered as pending when delivered (bounded by bytes, and only for messages
           with at most `delivered_max_recipients` recipients); in the split deployment the
           ack may reach another router instance, which then asks the MessageDB who sent it
@@ -40,6 +40,7 @@ from services.common.retry import RetryPolicy
 
 from .budget import FanoutBudget
 from .fanout import Fanout, Routes
+from .groups import Groups
 from .keys import delivered_key
 from .membership import Membership
 from .offline import OfflineTopic
@@ -56,6 +57,7 @@ _WAITING_COST = 80  # bytes per recipient in a pending message's waiting set
 class _Pending:
     msg_id: int
     sender_id: str
+    sender_device: str
     client_msg_id: str
     created_at: int
     waiting: set[str]  # recipient users who have not acked yet
@@ -78,6 +80,7 @@ class Delivery:
                             max_delay=config.max_delay, multiplier=config.multiplier)
         self.membership = membership or Membership(db)
         self.fanout = Fanout(session=session, gateways=gateways, retry=retry)
+        self.groups = Groups(db=db, membership=self.membership, fanout=self.fanout)
         self._pending: OrderedDict[tuple[str, int], _Pending] = OrderedDict()
         self.pending_budget = ByteBudget("pending_delivered", config.pending_delivered_bytes)
         self.budget = FanoutBudget(burst=config.fanout_budget, per_s=config.fanout_budget_per_s)
@@ -175,7 +178,8 @@ class Delivery:
         old = self._pending.pop(key, None)
         if old is not None:
             self.pending_budget.used -= _pending_cost(old)
-        pending = _Pending(message.msg_id, message.sender_id, message.client_msg_id, message.created_at, waiting)
+        pending = _Pending(message.msg_id, message.sender_id, message.sender_device, message.client_msg_id,
+                           message.created_at, waiting)
         self._pending[key] = pending
         self.pending_budget.used += _pending_cost(pending)
         while self.pending_budget.over() and self._pending:
@@ -186,7 +190,8 @@ class Delivery:
     # -- DELIVERED -----------------------------------------------------------------------
     async def on_delivered(self, user_id: str, conversation_id: str, seqs: Sequence[int]) -> None:
         """A device of user_id has these messages: tell each sender DELIVERED (once per user)."""
-        frames: dict[str, list[bytes]] = defaultdict(list)
+        # Keyed by the device that sent each message: only it is told (docs/protocol.md §6).
+        frames: dict[tuple[str, str], list[bytes]] = defaultdict(list)
         now = now_ms()
         unknown: list[int] = []
         for seq in seqs:
@@ -202,15 +207,15 @@ class Delivery:
                 del self._pending[(conversation_id, seq)]
                 self.pending_budget.used -= ENTRY_OVERHEAD
             ACK_DELIVERED.observe(max(0, now - pending.created_at) / 1000)
-            frames[pending.sender_id].append(_delivered_frame(
+            frames[(pending.sender_id, pending.sender_device)].append(_delivered_frame(
                 pending.client_msg_id, pending.msg_id, conversation_id, seq, user_id))
         if unknown and self._shared is not None:
             await self._delivered_elsewhere(user_id, conversation_id, unknown, frames)
         if frames:
-            await self.fanout.to_users(frames)
+            await self.fanout.to_devices(frames)
 
     async def _delivered_elsewhere(self, user_id: str, conversation_id: str, seqs: list[int],
-                                   frames: dict[str, list[bytes]]) -> None:
+                                   frames: dict[tuple[str, str], list[bytes]]) -> None:
         """Acks for messages another router instance delivered (split deployment): the
         MessageDB says who sent them, and a cache key keeps DELIVERED once per user."""
         assert self._shared is not None
@@ -223,7 +228,7 @@ class Delivery:
                 continue
             first = await self._shared.set_nx(delivered_key(conversation_id, message.seq, user_id), b"1", ttl=3600)
             if first:
-                frames[message.sender_id].append(_delivered_frame(
+                frames[(message.sender_id, message.sender_device)].append(_delivered_frame(
                     message.client_msg_id, message.msg_id, conversation_id, message.seq, user_id))
 
 

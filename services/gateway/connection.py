@@ -20,10 +20,13 @@ from services.common.bounds import ByteBudget
 from services.common.ids import DeviceId, UserId
 from services.common.model import DeviceType
 
-__all__ = ["ClientConnection", "CLOSE_IDLE", "CLOSE_UNAUTHORIZED", "CLOSE_REPLACED", "CLOSE_SLOW"]
+from .held import HeldFrames
+
+__all__ = ["ClientConnection", "CLOSE_IDLE", "CLOSE_UNAUTHORIZED", "CLOSE_BAD_PARAMETERS", "CLOSE_REPLACED", "CLOSE_SLOW"]
 
 CLOSE_IDLE = 4000
 CLOSE_UNAUTHORIZED = 4001
+CLOSE_BAD_PARAMETERS = 4002
 CLOSE_REPLACED = 4003
 CLOSE_SLOW = 4008
 
@@ -31,7 +34,7 @@ CLOSE_SLOW = 4008
 class ClientConnection:
     __slots__ = (
         "ws", "user_id", "device_id", "device_type", "connection_id", "max_queue",
-        "last_seen", "_queue", "_wakeup", "_closed", "_writer", "close_reason", "_pushed_seq",
+        "last_seen", "_queue", "_wakeup", "_closed", "_writer", "close_reason", "_pushed_seq", "held",
         "max_queue_bytes", "_queued_bytes", "_budget",
     )
 
@@ -54,6 +57,7 @@ class ClientConnection:
         self._writer: asyncio.Task | None = None
         self.close_reason: str | None = None
         self._pushed_seq: dict[str, int] = {}  # conversation -> highest seq pushed here
+        self.held = HeldFrames()  # what was queued here, to turn acks into held ranges
 
     @property
     def closed(self) -> bool:
@@ -96,6 +100,7 @@ class ClientConnection:
         if seq <= self._pushed_seq.get(conversation_id, 0):
             return False
         self._pushed_seq[conversation_id] = seq
+        self.held.live(conversation_id, seq)
         return True
 
     def close_soon(self, code: int, reason: str, *, error_frame: bytes | None = None) -> None:

@@ -25,6 +25,7 @@ from services.common.config import FlareConfig
 from services.common.health import health_status, problems_of
 from services.common.ids import MessageIdGenerator
 from services.common.metrics import AdminServer
+from services.common.metrics_summary import summary_source
 from services.common.runtime import HeapTrimmer
 from services.delivery import Delivery, Membership
 from services.filter import FilterService
@@ -113,6 +114,7 @@ class Monolith:
             config=cfg.gateway, gateway_id=self.gateway_id, token_secret=self.token_secret,
             router=self.router, sync=self.sync, session=self.session, ids=MessageIdGenerator(cfg.node_id),
             revocations=self.controlplane.revocations,
+            recall_window_s=cfg.sync.recall_window_s, sync_page_limit=cfg.sync.page_limit,
         )
         gateways.add(self.gateway)
         self.admin = AdminServer(cfg.admin.host, cfg.admin.port, health=self.health)
@@ -124,11 +126,14 @@ class Monolith:
         ensure_admin_token(self.data_dir, self.token_secret)
         consumers = [("filter", self.filter, ["filter-rules"]), ("router", self.router, ["routing"]),
                      ("session", self.session, ["routing"]), ("store", self.store, ["tiering"])]
+        # Each service is its own instance with its own id (the gateway keeps its gateway id),
+        # and each pushes the summary of the metrics its code moves (ARCHITECTURE §7a).
         self.agents = [
-            ConfigAgent(name, self.gateway_id, "in-process", appliers_for(service, kinds),
-                        self.data_dir / "agents" / name, self.controlplane)
+            ConfigAgent(name, f"{name}-{cfg.node_id}", "in-process", appliers_for(service, kinds),
+                        self.data_dir / "agents" / name, self.controlplane, summary=summary_source(name))
             for name, service, kinds in consumers
         ]
+
         for agent in self.agents:
             await agent.start()
 
@@ -137,6 +142,12 @@ class Monolith:
         await self.sync.start()
         await self.store.start()
         await self.gateway.start()
+        # The gateway consumes no document, but it is an instance on call wants to see.
+        gateway_agent = ConfigAgent("gateway", self.gateway_id, self.gateway_url, {},
+                                    self.data_dir / "agents" / "gateway", self.controlplane,
+                                    summary=summary_source("gateway"))
+        await gateway_agent.start()
+        self.agents.append(gateway_agent)
         await self.admin.start()
         self._heap = HeapTrimmer()
         self._heap.start()
