@@ -2,7 +2,9 @@
 
 The queue is what keeps one slow client from stalling everyone: pushes never await the
 socket, and a connection whose queue overflows is closed (4008) — its messages are stored,
-so it catches up with `sync` after reconnecting.
+so it catches up with `sync` after reconnecting. It overflows at `max_queue` frames, at
+`max_queue_bytes` bytes, or when every connection of the gateway together holds more than
+their shared budget (`flare_memory_bytes{structure="gateway_outbound"}`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections import deque
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from services.common.bounds import ByteBudget
 from services.common.ids import DeviceId, UserId
 from services.common.model import DeviceType
 
@@ -32,16 +35,21 @@ class ClientConnection:
     __slots__ = (
         "ws", "user_id", "device_id", "device_type", "connection_id", "max_queue",
         "last_seen", "_queue", "_wakeup", "_closed", "_writer", "close_reason", "_pushed_seq", "held",
+        "max_queue_bytes", "_queued_bytes", "_budget",
     )
 
     def __init__(self, ws: ServerConnection, *, user_id: UserId, device_id: DeviceId, device_type: DeviceType,
-                 connection_id: str, max_queue: int) -> None:
+                 connection_id: str, max_queue: int, max_queue_bytes: int = 1 << 20,
+                 budget: ByteBudget | None = None) -> None:
         self.ws = ws
         self.user_id = user_id
         self.device_id = device_id
         self.device_type = device_type
         self.connection_id = connection_id
         self.max_queue = max_queue
+        self.max_queue_bytes = max_queue_bytes
+        self._queued_bytes = 0
+        self._budget = budget if budget is not None else ByteBudget("gateway_outbound", 1 << 62)
         self.last_seen = asyncio.get_running_loop().time()
         self._queue: deque[bytes] = deque()
         self._wakeup = asyncio.Event()
@@ -71,12 +79,22 @@ class ClientConnection:
             return False
         if seq and not self._first_push(conversation_id, seq):
             return True
-        if len(self._queue) >= self.max_queue:
+        size = len(frame)
+        if self._queue and (len(self._queue) >= self.max_queue or self._queued_bytes + size > self.max_queue_bytes
+                            or self._budget.used + size > self._budget.limit):
+            self._budget.evictions += len(self._queue)
             self.close_soon(CLOSE_SLOW, "slow_consumer: outbound queue overflowed; reconnect and sync")
             return False
         self._queue.append(frame)
+        self._queued_bytes += size
+        self._budget.used += size
         self._wakeup.set()
         return True
+
+    def _took(self, frames: list[bytes] | bytes) -> None:
+        size = len(frames) if isinstance(frames, bytes) else sum(len(f) for f in frames)
+        self._queued_bytes -= size
+        self._budget.used -= size
 
     def _first_push(self, conversation_id: str, seq: int) -> bool:
         if seq <= self._pushed_seq.get(conversation_id, 0):
@@ -91,6 +109,8 @@ class ClientConnection:
             return
         self._closed = True
         self.close_reason = reason
+        self._budget.used -= self._queued_bytes
+        self._queued_bytes = 0
         self._queue.clear()
         asyncio.get_running_loop().create_task(self._close(code, reason, error_frame))
 
@@ -109,7 +129,9 @@ class ClientConnection:
                     await self._wakeup.wait()
                     continue
                 if len(queue) == 1:
-                    await ws.send(queue.popleft(), text=True)
+                    frame = queue.popleft()
+                    self._took(frame)
+                    await ws.send(frame, text=True)
                     continue
                 # Several frames waiting: frame them all and hand the socket one buffer. At
                 # full rate this turns a write syscall per frame into one per wakeup, which is
@@ -117,6 +139,7 @@ class ClientConnection:
                 # drive its protocol object directly; it checks the state and applies
                 # flow control (drain) on exit.
                 batch = [queue.popleft() for _ in range(min(len(queue), 256))]
+                self._took(batch)
                 async with ws.send_context():
                     protocol = ws.protocol
                     for frame in batch:
@@ -130,6 +153,9 @@ class ClientConnection:
 
     async def stop(self) -> None:
         self._closed = True
+        self._budget.used -= self._queued_bytes
+        self._queued_bytes = 0
+        self._queue.clear()
         self._wakeup.set()
         if self._writer is not None:
             self._writer.cancel()
