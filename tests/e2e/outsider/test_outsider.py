@@ -463,6 +463,10 @@ async def test_hello_advertises_limits_and_client_respects_them(outsider):
     assert (await a.send("y" * h["max_body_bytes"], to=bob))["stored"]["duplicate"] is False
     # a sync limit up to 5000 is accepted (and lowered to sync_page_limit), above it is refused
     await send_many(a, 3, to=bob)
+    for _ in range(200):  # §6: stored precedes the seq; wait for the own-device pushes
+        if len(a.seqs(c2c(alice, bob))) == 4:
+            break
+        await asyncio.sleep(0.05)
     res = await a.sync(limit=5000, cursors={c2c(alice, bob): {"seq": 0}})
     assert [m["seq"] for m in res["conversations"][c2c(alice, bob)]["messages"]] == [1, 2, 3, 4]
     r = await a.request({"type": "sync", "limit": 5001})
