@@ -475,3 +475,67 @@ async def test_hello_advertises_limits_and_client_respects_them(outsider):
     # what happens beyond max_frame_bytes: close 1009
     await a.send_raw(json.dumps({"type": "heartbeat", "pad": "p" * h["max_frame_bytes"]}))
     assert await asyncio.wait_for(a.closed, 10) == 1009
+
+
+# --- more of §7-§9 as documented --------------------------------------------------------------
+
+async def wait_seqs(c: Client, conv: str, n: int) -> None:
+    for _ in range(200):  # §6: stored precedes the seq; live pushes follow shortly
+        if len(c.seqs(conv)) >= n:
+            return
+        await asyncio.sleep(0.05)
+
+
+async def test_events_only_page_is_acked_by_event_id_and_read_syncs_to_own_devices(outsider):
+    alice, bob = u("alice"), u("bob")
+    conv = c2c(alice, bob)
+    a = await outsider.client(alice)
+    b = await outsider.client(bob)
+    sent = await send_many(a, 2, to=bob)
+    await wait_seqs(b, conv, 2)
+    await b.sync_all()
+    assert (await b.sync())["conversations"] == {}
+    # a recall is an event, not a message: the next page is events-only, acked by event_id alone
+    await a.send_frame({"type": "recall", "msg_id": sent[0]["stored"]["msg_id"]})
+    await b.expect(lambda f: f["type"] == "event" and f["sync_type"] == "recall")
+    page = (await b.sync())["conversations"][conv]
+    assert page["messages"] == [] and [e["sync_type"] for e in page["events"]] == ["recall"]
+    assert page["next"]["seq"] == page["after"]["seq"] and page["next"]["event_id"] > page["after"]["event_id"]
+    await b.ack_page(conv, page)
+    assert (await b.sync())["conversations"] == {}, "an events-only page acked by event_id came back"
+    # bob reads on his phone: his tablet gets no live read event, but learns it from sync (§8)
+    t = await outsider.client(bob, "tablet")
+    await t.sync_all()
+    await b.send_frame({"type": "read", "conversation_id": conv, "seq": 2})
+    await a.expect(lambda f: f["type"] == "event" and f["sync_type"] == "read")
+    await t.expect_none(lambda f: f["type"] == "event" and f["sync_type"] == "read", 0.5)
+    events = (await t.sync())["conversations"][conv]["events"]
+    assert [(e["sync_type"], e["actor_id"], e["seq"]) for e in events] == [("read", bob, 2)]
+
+
+async def test_history_joined_by_default_and_owner_handover(outsider):
+    owner, bob, carol = u("own"), u("bob"), u("carol")
+    gid = u("g")
+    conv = f"group:{gid}"
+    o = await outsider.client(owner)
+    b = await outsider.client(bob)
+    c = await outsider.client(carol)
+    await o.request({"type": "group_create", "group_id": gid, "members": [bob]})
+    before = await o.send("before carol", conversation_id=conv)
+    await wait_seqs(o, conv, 1)
+    assert (await o.request({"type": "group_add", "group_id": gid, "user_ids": [carol]}))["user_ids"] == [carol]
+    await o.send("after carol", conversation_id=conv)
+    await wait_seqs(c, conv, 1)
+    # history `joined` (the default): carol sees only what came after her join, even from seq 0
+    res = await c.sync(cursors={conv: {"seq": 0, "event_id": 0}})
+    assert [m["body"] for m in res["conversations"][conv]["messages"]] == ["after carol"]
+    r = await c.request({"type": "delete", "msg_id": before["stored"]["msg_id"]})
+    assert r["type"] == "error" and r["code"] == "not_found"
+    # the owner leaves: the longest-standing admin, else member, becomes owner (bob, by a role event)
+    assert (await o.request({"type": "group_leave", "group_id": gid}))["type"] == "group_left"
+    ev = await b.expect(lambda f: f["type"] == "event" and f["sync_type"] == "member"
+                        and f["payload"].get("change") == "role")
+    assert ev["payload"]["role"] == "owner" and ev["payload"]["user_ids"] == [bob]
+    info = await b.request({"type": "group_info", "group_id": gid})
+    assert info["owner"] == bob
+    assert {m["user_id"]: m["role"] for m in info["members"]} == {bob: "owner", carol: "member"}
