@@ -363,6 +363,16 @@ async def test_each_bad_frame_gets_its_named_error_with_ref(outsider):
         ({"type": "recall", "id": "e7", "msg_id": "123456789"}, "not_found", "e7"),
         ({"type": "read", "id": "e8", "conversation_id": conv}, "bad_frame", "e8"),
         ({"type": "send", "id": "e9", "client_msg_id": "c" * 129, "to": bob, "body": "b"}, "invalid_input", "e9"),
+        # §10: right type, absurd value is invalid_input; a wrong type is bad_frame
+        ({"type": "send", "id": "e10", "client_msg_id": "", "to": bob, "body": "b"}, "invalid_input", "e10"),
+        ({"type": "send", "id": "e11", "client_msg_id": 5, "to": bob, "body": "b"}, "bad_frame", "e11"),
+        ({"type": "presence", "id": "e12", "user_ids": [bob] * 1001}, "invalid_input", "e12"),
+        ({"type": "presence", "id": "e13", "user_ids": []}, "invalid_input", "e13"),
+        ({"type": "presence", "id": "e14", "user_ids": [1]}, "bad_frame", "e14"),
+        ({"type": "ack", "id": "e15", "conversation_id": conv, "seq": "5"}, "bad_frame", "e15"),
+        ({"type": "ack", "id": "e16", "conversation_id": conv, "seq": 0}, "invalid_input", "e16"),
+        ({"type": "sync", "id": "e17", "limit": 0}, "invalid_input", "e17"),
+        ({"type": "group_join", "id": "e18", "group_id": ""}, "invalid_input", "e18"),
     ]
     for frame, code, ref in cases:
         await a.send_raw(frame)
@@ -371,9 +381,10 @@ async def test_each_bad_frame_gets_its_named_error_with_ref(outsider):
         assert err.get("message"), err
 
     # a frame id over max_id_length: an error without ref (§3)
-    await a.send_raw({"type": "heartbeat", "id": "i" * 129})
-    err = await a.expect(lambda f: f["type"] == "error")
-    assert err["code"] == "invalid_input" and err.get("ref") is None
+    for bad_id, code in (("i" * 129, "invalid_input"), ("", "invalid_input"), (5, "bad_frame")):
+        await a.send_raw({"type": "heartbeat", "id": bad_id})
+        err = await a.expect(lambda f: f["type"] == "error")
+        assert err["code"] == code and err.get("ref") is None, (bad_id, err)
     for raw in ("not json", "[1, 2]", b"\x00binary"):
         await a.send_raw(raw)
         err = await a.expect(lambda f: f["type"] == "error")
