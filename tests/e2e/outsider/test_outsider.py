@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .client import Client, LimitExceeded, ProtocolError, Refused, c2c, depth, key_from_secret_file, mint_token
+from .client import Client, LimitExceeded, Refused, c2c, depth, key_from_secret_file, mint_token
 
 
 @pytest.fixture
