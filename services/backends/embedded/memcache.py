@@ -291,6 +291,9 @@ class MemoryCache:
         current = self._typed(key, _HASH)
         return {} if current is None else dict(current)  # type: ignore[call-overload]
 
+    async def hgetall_many(self, keys: Sequence[str]) -> list[dict[str, bytes]]:
+        return [await self.hgetall(key) for key in keys]
+
     async def hdel(self, key: str, *fields: str) -> int:
         current: dict[str, bytes] | None = self._typed(key, _HASH)  # type: ignore[assignment]
         if current is None:
