@@ -6,6 +6,9 @@ control plane serving gRPC) and real processes, driven with Pilot at 80×24:
     and the missing seq.
 (c) an instance is killed: a `python -m services.filter` process joined to the monolith's
     control plane, SIGKILLed; the TUI shows DOWN and Enter gives the reason and last seen.
+(b) a store's consumer lag grows: the monolith's store consumer held at its persist step
+    (its own lock, where a hung MessageDB write would hold it) while clients keep sending;
+    the lag is the real log's end offsets against the group's commits.
 
 The monolith's daemon ticks every second and reads its store view every 5 s, so "a few
 refreshes" here is up to 12 one-second refreshes."""
@@ -184,3 +187,42 @@ async def test_drill_c_a_killed_instance_process_shows_down(monolith, tmp_path):
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_drill_b_a_paused_store_consumer_shows_lag_growing(monolith):
+    app = FlareTui(address=monolith.controlplane_address, token=viewer_token(monolith))
+    senders = [WsClient(monolith.gateway_url, monolith.token_secret, f"u{i}", "phone") for i in range(4)]
+    for client in senders:
+        await client.connect()
+    stop = asyncio.Event()
+
+    async def traffic() -> None:  # ~40 messages/s over four conversations (and so partitions)
+        n = 0
+        while not stop.is_set():
+            for i, client in enumerate(senders):
+                await client.send(f"m{n}", conversation_id=c2c_conversation_id(f"u{i}", f"v{i}"))
+            n += 1
+            await asyncio.sleep(0.1)
+
+    key = "store/store-1"
+    sending = asyncio.create_task(traffic())
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: app.picture and key in app.picture["rows"], "the store")
+            await pilot.pause(2.0)
+            assert not any(r[:2] == ("LAG_GROWING", key) for r in alert_rows(app))  # it keeps up
+            async with monolith.store._persisting:  # the consumer stops before its next write
+                await until(pilot, lambda: any(r[:2] == ("LAG_GROWING", key) for r in alert_rows(app)),
+                            "LAG_GROWING on screen", refreshes=20)
+                screen = await open_alert(pilot, app, lambda r: r[:2] == ("LAG_GROWING", key))
+                reason = text(screen.query_one("#reason", Static))
+                assert reason.startswith("LAG_GROWING (firing") and "records and rising (worst partition " in reason
+                details = text(screen.query_one("#details", Static))
+                assert "consumer lag p" in details and details.rstrip().endswith("(growing)")
+                total = sum(app.picture["rows"][key]["lag"].values())
+                assert total >= 50
+    finally:
+        stop.set()
+        await sending
+        for client in senders:
+            await client.close()
