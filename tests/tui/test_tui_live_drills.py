@@ -114,6 +114,8 @@ async def test_drill_d_a_planted_seq_gap_shows_as_seq_gap(monolith):
         await alice.close()
     # the damage: seq 3's row is gone from the real MessageDB file
     with sqlite3.connect(monolith.data_dir / "messages.db") as db:
+        cursor = db.execute("SELECT * FROM messages WHERE conversation_id = ? AND seq = 3", (conv,))
+        columns, lost = [c[0] for c in cursor.description], cursor.fetchone()
         assert db.execute("DELETE FROM messages WHERE conversation_id = ? AND seq = 3", (conv,)).rowcount == 1
 
     app = FlareTui(address=monolith.controlplane_address, token=viewer_token(monolith))
@@ -132,6 +134,16 @@ async def test_drill_d_a_planted_seq_gap_shows_as_seq_gap(monolith):
         assert text(screen.query_one("#reason", Static)).startswith("SEQ_GAP (firing, since ")
         details = text(screen.query_one("#details", Static))
         assert details.startswith(f"conversation {conv}\nmissing seqs 3\nfound by flarectl check consistency at ")
+
+        # the repair: the row back, a clean rerun, and the alert clears
+        with sqlite3.connect(monolith.data_dir / "messages.db") as db:
+            db.execute(f"INSERT INTO messages ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", lost)
+        code, report, err = await flarectl("check", "consistency", "--data-dir", str(monolith.data_dir),
+                                           "-o", "json")
+        assert (code, report["findings"]) == (0, []), err
+        await until(pilot, lambda: text(screen.query_one("#reason", Static)).startswith("SEQ_GAP (cleared"),
+                    "SEQ_GAP cleared")
+        assert not any(a["alert"] == "SEQ_GAP" for a in app.picture["alerts"])
 
 
 async def test_a_check_with_no_report_raises_no_alert(monolith):
