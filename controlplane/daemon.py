@@ -28,6 +28,7 @@ from services.common.model import validate_name
 from . import keys
 from .aggregate import Aggregator
 from .desired import ApplyResult, DesiredState
+from .findings import parse_record, seq_gap_alerts
 from .roles import ISSUABLE_ROLES
 from services.common.documents import KINDS, StoredDocument, manifest_parts
 from .sessions import Hub
@@ -182,7 +183,18 @@ class ControlPlane:
 
     async def _store_view(self) -> list[dict]:
         self.aggregator.rejections = await self.desired.rejections()
+        await self._read_findings()
         return await collect_status(self.store, self.desired.served)
+
+    async def _read_findings(self) -> None:
+        """SEQ_GAP alerts from what `flarectl check consistency` last wrote (controlplane/findings.py)."""
+        kv = await self.store.get(keys.CONSISTENCY_FINDINGS)
+        try:
+            record = parse_record(kv.value if kv is not None else None)
+        except InvalidInput as exc:  # a hand-written value: say so, raise nothing from it
+            log.warning("%s; no SEQ_GAP alerts from it", exc)
+            record = {"conversations": {}}
+        self.aggregator.extra_alerts = seq_gap_alerts(record)
 
     def issue_token(self, role: str, *, subject: str = "flarectl", ttl_s: int = 7 * 86400) -> str:
         if role not in ISSUABLE_ROLES:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from services.backends.revocations import REVOCATIONS, REVOKED_TOKENS, REVOKED_USERS
 
 __all__ = ["ROOT", "CONFIG", "HISTORY", "TOPOLOGY", "STATUS", "REJECTED",
-           "REVOCATIONS", "REVOKED_TOKENS", "REVOKED_USERS",
+           "FINDINGS", "CONSISTENCY_FINDINGS", "REVOCATIONS", "REVOKED_TOKENS", "REVOKED_USERS",
            "config_key", "history_key", "history_prefix", "topology_key", "status_key", "rejected_key"]
 
 ROOT = "/flare/"
@@ -15,6 +15,8 @@ HISTORY = ROOT + "config-history/"
 TOPOLOGY = ROOT + "topology/"
 STATUS = ROOT + "status/"
 REJECTED = ROOT + "config-rejected/"  # why the last direct write of a kind was refused
+FINDINGS = ROOT + "findings/"
+CONSISTENCY_FINDINGS = FINDINGS + "consistency"  # what `flarectl check consistency` last found missing
 
 
 def config_key(kind: str) -> str:

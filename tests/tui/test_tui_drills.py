@@ -2,7 +2,10 @@
 pushing summaries and answering documents; tests/tui/deployment.py), driven with Pilot at
 80×24. Each drill asserts the alert shows within a few refreshes and that Enter on it leads
 to the reason. Then the config screen's rollback (confirmation; refused read-only), the
-keys, a control plane that goes away and comes back, and --record / --replay."""
+keys, a control plane that goes away and comes back, and --record / --replay.
+The same drills against a real Monolith and real processes (a SIGKILLed filter process, a
+held store consumer, a row deleted from the MessageDB and found by `flarectl check
+consistency`) are in test_tui_live_drills.py."""
 
 from __future__ import annotations
 

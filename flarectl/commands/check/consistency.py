@@ -1,6 +1,8 @@
 """`flarectl check consistency [--conversation C] [--since T]`: seq gaps and duplicates across
 L1 ∪ L2, log records vs stored rows, L2 manifests vs objects, cursors past max seq,
-membership vs conversations. Findings listed by kind with ids; exit 1 when there is any."""
+membership vs conversations. Findings listed by kind with ids; exit 1 when there is any.
+Missing seqs are also written where the control plane raises them as SEQ_GAP alerts
+(`--no-report` to skip; report.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from flarectl.console import OutputFormat, emit, fail_from, table
 from flarectl.durations import parse_duration
 from flarectl.exitcodes import ExitCode
 from flarectl.storage import CONFIG_OPTION, DATA_DIR_OPTION, OBJECTS_OPTION, URL_OPTION, load, messagedb_url
+from flarectl.commands.check.report import report_findings
 from services.archive.consistency import LogScope, check_consistency
 from services.backends.registry import open_log, open_messagedb, open_objectstore
 from services.common.errors import FlareError
@@ -57,6 +60,9 @@ def consistency(
     objects: str | None = OBJECTS_OPTION,
     log_url: str | None = typer.Option(None, "--log-url", help="Log URL (file://… or kafka://…); overrides --config."),
     data_dir: Path | None = DATA_DIR_OPTION,
+    report_to_cp: bool = typer.Option(True, "--report/--no-report",
+                                      help="Write missing seqs to the deployment's ConfigStore for the "
+                                           "control plane's SEQ_GAP alerts."),
     output: OutputFormat = typer.Option(OutputFormat.table, "--output", "-o"),
 ) -> None:
     """List every inconsistency found, by kind; exit 1 if there is any, 0 if none."""
@@ -85,7 +91,16 @@ def consistency(
             for backend in (log, store, db):
                 if backend is not None:
                     await backend.close()
-        return {"ok": report.ok, "findings": [f.to_dict() for f in report.findings],
+        findings = [f.to_dict() for f in report.findings]
+        if report_to_cp:
+            try:
+                why_not = await report_findings(cfg.backend_url("configstore"), findings,
+                                                conversation=conversation, since_ms=since_ms)
+            except FlareError as exc:  # the check's answer stands without the alert
+                why_not = f"report to the control plane: {exc}"
+            if why_not:
+                skipped.append(why_not)
+        return {"ok": report.ok, "findings": findings,
                 "counts": dict(Counter(f.kind for f in report.findings)), "checked": report.checked,
                 "skipped": skipped + report.skipped}
 

@@ -14,7 +14,7 @@ from ..format import ago, clock
 from ..widgets.status_bar import StatusBar
 from ..widgets.tables import add_fixed_columns
 
-__all__ = ["InstanceScreen", "describe"]
+__all__ = ["InstanceScreen", "describe", "describe_finding"]
 
 
 def describe(row: dict, now: float) -> str:
@@ -34,6 +34,15 @@ def describe(row: dict, now: float) -> str:
     if errors:
         lines.append(f"recent errors {errors:g}/s")
     return "\n".join(lines)
+
+
+def describe_finding(alert: dict) -> str:
+    """A SEQ_GAP alert: the conversation, every missing seq range, and who found it when."""
+    spans = alert.get("missing") or []
+    missing = ", ".join(f"{a}" if a == b else f"{a}..{b}" for a, b in spans) or "-"
+    return (f"conversation {alert['conversation']}\nmissing seqs {missing}\n"
+            f"found by flarectl check consistency at {clock(alert.get('found_at', 0))}; "
+            "rerun it after a repair (flarectl replay) to clear this")
 
 
 class InstanceScreen(Screen):
@@ -95,6 +104,9 @@ class InstanceScreen(Screen):
         else:
             reason.update("")
         details = self.query_one("#details", Static)
+        if row is None and self.alert is not None and self.alert.get("conversation"):
+            details.update(describe_finding(self.alert))  # SEQ_GAP: about a conversation, not an instance
+            return
         if row is None:
             details.update(f"{self.instance}: no longer known to the control plane")
             return
