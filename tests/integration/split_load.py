@@ -151,8 +151,23 @@ class ChatLoad:
             assert not twice, f"{user} got messages pushed more than once (key: msg_ids): {twice}"
         return self.report
 
+    async def _connect_when_ready(self, user: str, device: str) -> WsClient:
+        """Connect as docs/protocol.md tells a client to: close 1013 (a backend still down right
+        after the fault, e.g. Redis restarting) means reconnect with backoff."""
+        delay = 0.2
+        for _ in range(30):
+            client = WsClient(self.urls[0], self.secret, user, device, auto_ack=False)
+            try:
+                return await client.connect()
+            except ConnectionError:
+                if client.close_code != 1013:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        raise AssertionError(f"{user}/{device}: the gateway answered 1013 for 30 attempts")
+
     async def _sync_from_scratch(self, user: str, device: str, conversation: str) -> list[dict]:
-        client = await WsClient(self.urls[0], self.secret, user, device, auto_ack=False).connect()
+        client = await self._connect_when_ready(user, device)
         try:
             got: list[dict] = []
             cursor = 0
