@@ -27,15 +27,20 @@ from tests.infra.base import free_port, wait_listening  # noqa: E402
 
 
 def run_trial(*, users: int, devices_per_user: int, groups: int, group_size: int, rate: float, duration: float,
-              churn: float = 0, workers: int = 1, group_fraction: float | None = None) -> dict:
-    """One monolith in a subprocess, one load test against it; the summary as a dict."""
+              churn: float = 0, workers: int = 1, group_fraction: float | None = None,
+              profile: Path | None = None, up_args: list[str] | None = None) -> dict:
+    """One monolith in a subprocess, one load test against it; the summary as a dict.
+
+    `profile`: record the server's Python stacks with py-spy (the `bench` extra) while the
+    load runs, as a speedscope/flamegraph file there (by its suffix) plus `.top.txt`, the
+    top frames by own time. `up_args`: extra `flarectl up` options."""
     with tempfile.TemporaryDirectory(prefix="flare-bench-") as tmp:
         data_dir = Path(tmp) / "flare"
         port, admin = free_port(), free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("FLARE_")}
         server = subprocess.Popen(
             [sys.executable, "-m", "flarectl.main", "up", "--data-dir", str(data_dir), "--port", str(port),
-             "--admin-port", str(admin), "--controlplane-port", "0", "--log-level", "warning"],
+             "--admin-port", str(admin), "--controlplane-port", "0", "--log-level", "warning", *(up_args or [])],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(Path(tmp) / "server.log", "w"),
         )
         try:
@@ -47,7 +52,10 @@ def run_trial(*, users: int, devices_per_user: int, groups: int, group_size: int
                 rate=rate, duration=duration, churn=churn, workers=workers,
                 server_pid=server.pid, drain_timeout=30, seed=1, **extra,
             )
+            spy = _start_profile(server.pid, profile, duration) if profile else None
             report = asyncio.run(run_loadtest(params))
+            if spy is not None:
+                spy.wait(timeout=duration + 60)
         finally:
             server.terminate()
             try:
@@ -86,6 +94,17 @@ def run_split_trial(*, users: int, devices_per_user: int, groups: int, group_siz
         release_servers(started)
     result["bench"] = f"e2e_split_{routers}routers_{stores}stores_1gateway"
     return result
+
+
+def _start_profile(pid: int, out: Path, duration: float) -> subprocess.Popen:
+    """py-spy over the server and its gateway workers, the GIL holders only (--gil), for
+    the sending phase; the top frames are written next to `out` as text."""
+    spy = Path(sys.executable).with_name("py-spy")
+    fmt = "speedscope" if out.suffix == ".json" else "flamegraph" if out.suffix == ".svg" else "raw"
+    return subprocess.Popen(
+        [str(spy), "record", "--pid", str(pid), "--subprocesses", "--gil", "--nonblocking", "--rate", "200",
+         "--duration", str(max(1, int(duration))), "--format", fmt, "--output", str(out)],
+        stdout=subprocess.DEVNULL, stderr=open(out.with_suffix(".log"), "w"))
 
 
 def summarize(report: dict) -> dict:
@@ -131,12 +150,19 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20)
     parser.add_argument("--churn", type=float, default=0)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="py-spy the server while sending: FILE.txt (raw collapsed stacks), .svg or .json")
+    parser.add_argument("--up-arg", action="append", default=[], help="extra `flarectl up` option (repeatable)")
     parser.add_argument("--split", action="store_true",
                         help="the split deployment on real servers (tests/infra) instead of the embedded monolith")
     args = parser.parse_args()
-    result = (run_split_trial if args.split else run_trial)(users=args.users, devices_per_user=args.devices_per_user, groups=args.groups,
-                       group_size=args.group_size, rate=args.rate, duration=args.duration, churn=args.churn,
-                       workers=args.workers, group_fraction=args.group_fraction)
+    common = dict(users=args.users, devices_per_user=args.devices_per_user, groups=args.groups,
+                  group_size=args.group_size, rate=args.rate, duration=args.duration, churn=args.churn,
+                  workers=args.workers, group_fraction=args.group_fraction)
+    if args.split:
+        result = run_split_trial(**common)
+    else:
+        result = run_trial(**common, profile=args.profile, up_args=args.up_arg)
     print(json.dumps(result, indent=2))
 
 

@@ -28,6 +28,9 @@ def up(
         None, "--controlplane-port", help="Control-plane gRPC port for flarectl [default: 8702]."),
     log_level: str = typer.Option("info", "--log-level"),
     log_format: str = typer.Option("auto", "--log-format", help="json | text | auto"),
+    gateway_workers: int | None = typer.Option(
+        None, "--gateway-workers", min=0, max=64,
+        help="Gateway worker processes next to the core ([gateway] workers); 0 = the gateway in the core's process."),
     split: bool = typer.Option(False, "--split", help="One process per service instance ([split] in the config)."),
     detach: bool = typer.Option(False, "--detach", help="With --split: return once up; stop with `flarectl down`."),
 ) -> None:
@@ -54,6 +57,8 @@ def up(
         cfg.admin.port = admin_port
     if controlplane_port is not None:
         cfg.controlplane.port = controlplane_port
+    if gateway_workers is not None:
+        cfg.gateway.workers = gateway_workers
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -45,15 +45,18 @@ class GatewayService:
     def __init__(
         self, *, config: GatewayConfig, gateway_id: str, token_secret: bytes, router: RouterClient,
         sync: SyncClient, session: SessionClient, ids: MessageIdGenerator, peers: GatewayDirectory | None = None,
+        reuse_port: bool = False,
     ) -> None:
-        """`peers`: the other gateways (split deployment), so a device that logs in here again
-        can have its old connection on another gateway closed."""
+        """`peers`: the other gateways (split deployment, gateway workers), so a device that
+        logs in here again can have its old connection on another gateway closed.
+        `reuse_port`: share the port with other gateway processes (SO_REUSEPORT)."""
         self.config = config
         self.gateway_id = gateway_id
         self.router = router
         self.sync = sync
         self.session = session
         self._peers = peers
+        self._reuse_port = reuse_port
         self._secret = token_secret
         self._acks = DeliveredAcks(lambda user, conversation, seqs: self.router.on_delivered(user, conversation, seqs))
         self._handlers = FrameHandlers(Peers(config, router, sync, session, self._acks.note), ids)
@@ -74,7 +77,7 @@ class GatewayService:
         self._server = await serve(
             self._serve_connection, self.config.host, self.config.port,
             max_size=self.config.max_frame_bytes, compression=None,
-            ping_interval=20, ping_timeout=60, max_queue=64,
+            ping_interval=20, ping_timeout=60, max_queue=64, reuse_port=self._reuse_port or None,
         )
         self.port = next(iter(self._server.sockets)).getsockname()[1]
         self._watchdog = asyncio.create_task(self._close_idle_forever(), name="gateway-idle-watchdog")

@@ -1,7 +1,11 @@
 """The monolith: every service in one process, wired in-process (ARCHITECTURE §3).
 
 The same service classes run split over gRPC; only this wiring differs. With no backend
-URLs configured, everything is embedded under data_dir (`flarectl up`).
+URLs configured, everything is embedded under data_dir (`flarectl up`). With
+`[gateway] workers = N` (`flarectl up --gateway-workers N`) the gateway runs instead in N
+worker processes next to this core process (services/wiring/gateway_workers.py), so the
+WebSocket work and the core's work use different cores; with 0, `gateway` is the one
+in-process GatewayService that tests may reach into.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from services.router import RouterService
 from services.session import SessionService
 from services.store import StoreService
 from services.sync import SyncService
+from services.wiring.gateway_workers import GatewayWorkers
 from services.common.paths import ensure_admin_token, ensure_data_dir, load_or_create_secret
 
 __all__ = ["Monolith"]
@@ -59,13 +64,14 @@ class Monolith:
     delivery: Delivery
     router: RouterService
     sync: SyncService
-    gateway: GatewayService
+    gateway: GatewayService | None  # None when the gateway runs in worker processes
+    gateway_workers: GatewayWorkers | None
     admin: AdminServer
     token_secret: bytes
 
     @property
     def gateway_url(self) -> str:
-        return self.gateway.url
+        return self.gateway_workers.url if self.gateway_workers is not None else self.gateway.url
 
     @property
     def controlplane_address(self) -> str:
@@ -90,10 +96,19 @@ class Monolith:
 
         # Each service object is its own in-process client (it satisfies its Protocol);
         # only the gateway is reached through an adapter, the delivery seam
-        # (services/delivery/seam.py), which is where gateway worker processes would join.
+        # (services/delivery/seam.py): in this process, or in gateway worker processes.
         self.filter = FilterService()
         self.session = SessionService(cache=self.cache, config=cfg.session)
-        gateways = LocalGateways()
+        ids = MessageIdGenerator(cfg.node_id)
+        gateways: LocalGateways | GatewayWorkers
+        if cfg.gateway.workers:
+            gateways = self.gateway_workers = GatewayWorkers(
+                count=cfg.gateway.workers, config=cfg.gateway, gateway_id=self.gateway_id, node_id=cfg.node_id,
+                token_secret=self.token_secret,
+                log_level=logging.getLevelName(logging.getLogger().getEffectiveLevel()).lower())
+        else:
+            gateways = LocalGateways()
+            self.gateway_workers = None
         membership = Membership(self.db)
         self.delivery = Delivery(session=self.session, gateways=gateways, db=self.db, log=self.log,
                                  config=cfg.router, membership=membership)
@@ -102,11 +117,14 @@ class Monolith:
         self.router = RouterService(filter=self.filter, store=self.store, delivery=self.delivery)
         self.sync = SyncService(db=self.db, cache=self.cache, fanout=self.delivery.fanout,
                                 membership=membership, config=cfg.sync)
-        self.gateway = GatewayService(
-            config=cfg.gateway, gateway_id=self.gateway_id, token_secret=self.token_secret,
-            router=self.router, sync=self.sync, session=self.session, ids=MessageIdGenerator(cfg.node_id),
-        )
-        gateways.add(self.gateway)
+        if isinstance(gateways, LocalGateways):
+            self.gateway = GatewayService(
+                config=cfg.gateway, gateway_id=self.gateway_id, token_secret=self.token_secret,
+                router=self.router, sync=self.sync, session=self.session, ids=ids,
+            )
+            gateways.add(self.gateway)
+        else:
+            self.gateway = None
         self.admin = AdminServer(cfg.admin.host, cfg.admin.port, health=self.health)
 
         # The control plane runs in-process on the same ConfigStore; services take their
@@ -130,7 +148,10 @@ class Monolith:
         await self.router.start()
         await self.sync.start()
         await self.store.start()
-        await self.gateway.start()
+        if self.gateway_workers is not None:
+            await self.gateway_workers.start({"router": self.router, "sync": self.sync, "session": self.session})
+        else:
+            await self.gateway.start()
         await self.admin.start()
         self._started = True
         log.info("flare monolith up: gateway %s, admin %s, data %s", self.gateway_url, self.admin_url, self.data_dir)
@@ -139,16 +160,22 @@ class Monolith:
         return {
             "status": "ok" if self._started else "starting",
             "gateway_id": self.gateway_id,
-            "connections": self.gateway.connection_count if self._started else 0,
+            "connections": self._connection_count() if self._started else 0,
             "persisted": self.store.persisted if self._started else 0,
         }
+
+    def _connection_count(self) -> int:
+        if self.gateway_workers is not None:
+            return self.gateway_workers.connection_count
+        return self.gateway.connection_count
 
     async def stop(self) -> None:
         """Stop accepting, drain what is in flight, close the backends."""
         if not self._started:
             return
         self._started = False
-        steps = [self.gateway.stop, self.admin.stop, self.store.stop, self.sync.stop, self.session.stop]
+        front = self.gateway_workers if self.gateway_workers is not None else self.gateway
+        steps = [front.stop, self.admin.stop, self.store.stop, self.sync.stop, self.session.stop]
         steps += [agent.stop for agent in self.agents] + [self.controlplane.stop]
         for step in steps:
             with contextlib.suppress(Exception):

@@ -1,0 +1,122 @@
+"""One gateway worker process of the monolith: `python -m services.wiring.gateway_worker --fd N`.
+
+Started by services.wiring.gateway_workers with one end of a socketpair as fd N, the
+batched channel to the core (services/common/channel.py). It asks the core for its
+settings (config, gateway id, node id, token secret: never on the command line), runs a
+GatewayService on the shared port (SO_REUSEPORT: the kernel spreads new connections over
+the workers), reaches router, sync and session through the channel and takes pushes from
+the core through it (the delivery seam, services/delivery/seam.py). It exits when the
+channel closes: a worker never outlives its core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import sys
+
+from services.common.channel import Channel, Remote
+from services.common.ids import MessageIdGenerator
+from services.common.logs import setup_logging
+from services.common.runtime import tune_interpreter
+from services.gateway import GatewayService
+
+__all__ = ["main", "GATEWAY_METHODS"]
+
+log = logging.getLogger("flare.gateway.worker")
+
+# What the core may call on a worker: the delivery seam (GatewayClient) and stop.
+GATEWAY_METHODS = frozenset({"push", "close_connection", "stop_worker"})
+_STATS_INTERVAL_S = 1.0
+
+
+class _RemotePeers:
+    """GatewayDirectory for a worker: another worker's connection is closed through the core."""
+
+    def __init__(self, channel: Channel) -> None:
+        self._channel = channel
+
+    def get(self, gateway_id: str) -> _RemotePeer:
+        return _RemotePeer(self._channel, gateway_id)
+
+
+class _RemotePeer:
+    def __init__(self, channel: Channel, gateway_id: str) -> None:
+        self._channel = channel
+        self.gateway_id = gateway_id
+
+    async def push(self, pushes) -> list[str]:  # pragma: no cover - peers only close connections
+        raise NotImplementedError
+
+    async def close_connection(self, connection_id: str, *, code: int, reason: str) -> None:
+        await self._channel.call("core", "close_connection", (self.gateway_id, connection_id),
+                                 {"code": code, "reason": reason})
+
+
+class _WorkerTarget:
+    """What the channel exposes to the core as "gateway"."""
+
+    def __init__(self, gateway: GatewayService, stopped: asyncio.Event) -> None:
+        self._gateway = gateway
+        self._stopped = stopped
+
+    def push(self, pushes) -> list[str]:
+        return self._gateway.push(pushes)
+
+    def close_connection(self, connection_id: str, *, code: int, reason: str) -> None:
+        self._gateway.close_connection(connection_id, code=code, reason=reason)
+
+    def stop_worker(self) -> None:
+        self._stopped.set()
+
+
+async def run(fd: int) -> None:
+    sock = socket.socket(fileno=fd)
+    reader, writer = await asyncio.open_unix_connection(sock=sock)
+    channel = Channel(reader, writer, name="gateway-worker")
+    stopped = asyncio.Event()
+    channel.on_close = stopped.set
+    channel.start()
+    settings = await channel.call("core", "worker_settings")
+    setup_logging(settings["log_level"], fmt=settings["log_format"])
+    gateway = GatewayService(
+        config=settings["config"], gateway_id=settings["gateway_id"], token_secret=settings["token_secret"],
+        router=Remote(channel, "router"), sync=Remote(channel, "sync", notify=frozenset({"note_ack"})),
+        session=Remote(channel, "session"), ids=MessageIdGenerator(settings["node_id"]),
+        peers=_RemotePeers(channel), reuse_port=True,
+    )
+    channel.expose("gateway", _WorkerTarget(gateway, stopped), GATEWAY_METHODS)
+    await gateway.start()
+    channel.notify("core", "worker_ready", (settings["gateway_id"], gateway.port))
+    try:
+        while not stopped.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stopped.wait(), _STATS_INTERVAL_S)
+            channel.notify("core", "worker_stats", (settings["gateway_id"], gateway.connection_count))
+    finally:
+        await gateway.stop()
+        await channel.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fd", type=int, required=True, help="the inherited socketpair end")
+    args = parser.parse_args(argv)
+    # Ctrl-C reaches the whole process group; the core stops its workers in order.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    tune_interpreter()
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on every supported platform
+        asyncio.run(run(args.fd))
+    else:
+        uvloop.run(run(args.fd))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
