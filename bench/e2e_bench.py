@@ -127,6 +127,8 @@ def summarize(report: dict) -> dict:
         "send_stored_p50_ms": report["latency_ms"]["send_stored"]["p50"],
         "send_stored_p99_ms": report["latency_ms"]["send_stored"]["p99"],
         "lost": report["lost"],
+        "shed": report["shed"],
+        "shed_per_s": report["shed_rate"],
         "duplicated": report["duplicated"],
         "out_of_order": report["out_of_order"],
         "errors": report["errors"],

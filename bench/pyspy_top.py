@@ -15,25 +15,40 @@ from collections import Counter
 from pathlib import Path
 
 _LINE = re.compile(r":\d+\)$")
+_LOOP = ("Runner.run (asyncio/runners.py)", "run (uvloop/__init__.py)")
+
+
+def _process_name(label: str) -> str:
+    command = label.split(":", 1)[1].strip('"') if ":" in label else label
+    return "gateway worker" if "gateway_worker" in command else "core" if "flarectl" in command else command[:40]
 
 
 def top_frames(text: str, top: int = 25) -> str:
     own: Counter[str] = Counter()
     total: Counter[str] = Counter()
+    per_process: Counter[str] = Counter()
     samples = 0
     for line in text.splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
         n = int(count)
-        frames = [_LINE.sub(")", f) for f in stack.split(";")[1:]]  # [0] is the process
+        parts = stack.split(";")
+        labels = [p for p in parts if p.startswith("process ")]
+        per_process[_process_name(labels[-1]) if labels else "?"] += n
+        frames = [_LINE.sub(")", f) for f in parts if not f.startswith("process ")]
+        # Drop the entry point down to the event loop: every sample shares it.
+        cut = max((i for i, f in enumerate(frames) if f in _LOOP), default=-1)
+        frames = frames[cut + 1:]
         if not frames:
             continue
         samples += n
         own[frames[-1]] += n
         for frame in set(frames):
             total[frame] += n
-    out = [f"{samples} samples (GIL held)", "", "own %  function"]
+    out = [f"{samples} samples (GIL held); by process: "
+           + ", ".join(f"{name} {100 * k / max(1, samples):.0f}%" for name, k in per_process.most_common()),
+           "", "own %  function"]
     out += [f"{100 * n / samples:5.1f}  {f}" for f, n in own.most_common(top)]
     out += ["", "total %  function"]
     out += [f"{100 * n / samples:5.1f}  {f}" for f, n in total.most_common(top)]

@@ -3,6 +3,12 @@
 The queue is what keeps one slow client from stalling everyone: pushes never await the
 socket, and a connection whose queue overflows is closed (4008) — its messages are stored,
 so it catches up with `sync` after reconnecting.
+
+A client that connected with `compact=1` (docs/protocol.md, "Compact frames") is sent
+fewer frames for the same events: when several frames wait in its queue the writer sends
+them as one `batch` frame, and a `received` ack still waiting when its `stored` is ready
+is replaced by the `stored` ack (which then stands for both). The frames are never parsed
+for this: a batch is the queued bytes joined inside a fixed envelope.
 """
 
 from __future__ import annotations
@@ -17,22 +23,38 @@ from websockets.exceptions import ConnectionClosed
 from services.common.ids import DeviceId, UserId
 from services.common.model import DeviceType
 
-__all__ = ["ClientConnection", "CLOSE_IDLE", "CLOSE_UNAUTHORIZED", "CLOSE_REPLACED", "CLOSE_SLOW"]
+__all__ = ["ClientConnection", "Replaceable", "CLOSE_IDLE", "CLOSE_UNAUTHORIZED", "CLOSE_REPLACED", "CLOSE_SLOW"]
 
 CLOSE_IDLE = 4000
 CLOSE_UNAUTHORIZED = 4001
 CLOSE_REPLACED = 4003
 CLOSE_SLOW = 4008
 
+_BATCH_OPEN = b'{"type":"batch","frames":['
+_BATCH_CLOSE = b"]}"
+_BATCH_MAX_FRAMES = 256
+_UNACKED_MAX = 4096  # live seqs awaiting a device ack per connection; the oldest are forgotten
+
+
+class Replaceable:
+    """A queued frame that may still be swapped for another until the writer takes it."""
+
+    __slots__ = ("frame", "taken")
+
+    def __init__(self, frame: bytes) -> None:
+        self.frame = frame
+        self.taken = False
+
 
 class ClientConnection:
     __slots__ = (
         "ws", "user_id", "device_id", "device_type", "connection_id", "max_queue",
         "last_seen", "_queue", "_wakeup", "_closed", "_writer", "close_reason", "_pushed_seq",
+        "compact", "max_batch_bytes", "_unacked", "_unacked_count",
     )
 
     def __init__(self, ws: ServerConnection, *, user_id: UserId, device_id: DeviceId, device_type: DeviceType,
-                 connection_id: str, max_queue: int) -> None:
+                 connection_id: str, max_queue: int, compact: bool = False, max_batch_bytes: int = 64 * 1024) -> None:
         self.ws = ws
         self.user_id = user_id
         self.device_id = device_id
@@ -40,12 +62,18 @@ class ClientConnection:
         self.connection_id = connection_id
         self.max_queue = max_queue
         self.last_seen = asyncio.get_running_loop().time()
-        self._queue: deque[bytes] = deque()
+        self._queue: deque[bytes | Replaceable] = deque()
         self._wakeup = asyncio.Event()
         self._closed = False
         self._writer: asyncio.Task | None = None
         self.close_reason: str | None = None
         self._pushed_seq: dict[str, int] = {}  # conversation -> highest seq pushed here
+        self.compact = compact
+        self.max_batch_bytes = max_batch_bytes
+        # conversation -> live seqs pushed here and not acked yet (ascending): one ack of the
+        # highest proves them all (a WebSocket delivers in order), so each gets DELIVERED.
+        self._unacked: dict[str, deque[int]] = {}
+        self._unacked_count = 0
 
     @property
     def closed(self) -> bool:
@@ -54,7 +82,7 @@ class ClientConnection:
     def start(self) -> None:
         self._writer = asyncio.create_task(self._write_forever(), name=f"ws-writer-{self.connection_id}")
 
-    def push(self, frame: bytes, conversation_id: str = "", seq: int = 0) -> bool:
+    def push(self, frame: bytes | Replaceable, conversation_id: str = "", seq: int = 0) -> bool:
         """Queue a frame; False if the connection is closed or just overflowed.
 
         `conversation_id` and `seq` say which message the frame is (seq 0: not a message;
@@ -78,7 +106,40 @@ class ClientConnection:
         if seq <= self._pushed_seq.get(conversation_id, 0):
             return False
         self._pushed_seq[conversation_id] = seq
+        unacked = self._unacked.get(conversation_id)
+        if unacked is None:
+            unacked = self._unacked[conversation_id] = deque()
+        unacked.append(seq)
+        self._unacked_count += 1
+        if self._unacked_count > _UNACKED_MAX:  # a device that never acks: forget its oldest
+            self._forget_oldest_unacked()
         return True
+
+    def acked(self, conversation_id: str, seq: int) -> list[int]:
+        """The live seqs a device ack of `seq` proves this device holds: every one pushed
+        here up to it (cumulative acks), or just `seq` when it was not pushed live here
+        (a sync page's seq, or one this connection never sent)."""
+        unacked = self._unacked.get(conversation_id)
+        if not unacked or unacked[0] > seq:
+            return [seq]
+        held = []
+        while unacked and unacked[0] <= seq:
+            held.append(unacked.popleft())
+        self._unacked_count -= len(held)
+        if not unacked:
+            del self._unacked[conversation_id]
+        if held[-1] != seq:
+            held.append(seq)
+        return held
+
+    def _forget_oldest_unacked(self) -> None:
+        longest = max(self._unacked.values(), key=len)
+        forget = max(1, len(longest) // 2)
+        for _ in range(forget):
+            longest.popleft()
+        self._unacked_count -= forget
+        for conversation_id in [c for c, q in self._unacked.items() if not q]:
+            del self._unacked[conversation_id]
 
     def close_soon(self, code: int, reason: str, *, error_frame: bytes | None = None) -> None:
         """Stop accepting frames, flush `error_frame` if given, then close with `code`."""
@@ -104,14 +165,16 @@ class ClientConnection:
                     await self._wakeup.wait()
                     continue
                 if len(queue) == 1:
-                    await ws.send(queue.popleft(), text=True)
+                    await ws.send(_take(queue.popleft()), text=True)
                     continue
                 # Several frames waiting: frame them all and hand the socket one buffer. At
                 # full rate this turns a write syscall per frame into one per wakeup, which is
                 # most of the gateway's CPU. send_context() is websockets' documented way to
                 # drive its protocol object directly; it checks the state and applies
                 # flow control (drain) on exit.
-                batch = [queue.popleft() for _ in range(min(len(queue), 256))]
+                batch = [_take(queue.popleft()) for _ in range(min(len(queue), _BATCH_MAX_FRAMES))]
+                if self.compact:
+                    batch = _envelopes(batch, self.max_batch_bytes)
                 async with ws.send_context():
                     protocol = ws.protocol
                     for frame in batch:
@@ -130,3 +193,26 @@ class ClientConnection:
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
+
+
+def _take(item: bytes | Replaceable) -> bytes:
+    if type(item) is bytes:
+        return item
+    item.taken = True
+    return item.frame
+
+
+def _envelopes(frames: list[bytes], max_bytes: int) -> list[bytes]:
+    """Join frames into `batch` frames of at most `max_bytes` each (a bigger frame goes alone)."""
+    out: list[bytes] = []
+    run: list[bytes] = []
+    size = 0
+    for frame in frames:
+        if run and size + len(frame) + 1 > max_bytes:
+            out.append(run[0] if len(run) == 1 else _BATCH_OPEN + b",".join(run) + _BATCH_CLOSE)
+            run, size = [], 0
+        run.append(frame)
+        size += len(frame) + 1
+    if run:
+        out.append(run[0] if len(run) == 1 else _BATCH_OPEN + b",".join(run) + _BATCH_CLOSE)
+    return out

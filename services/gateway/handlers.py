@@ -15,7 +15,7 @@ from services.router.client import RouterClient
 from services.session.client import SessionClient
 from services.sync.client import SyncClient
 
-from .connection import ClientConnection
+from .connection import ClientConnection, Replaceable
 from .frames import (
     BadFrame,
     conversation_field,
@@ -75,18 +75,26 @@ class FrameHandlers:
         (MESSAGES_IN_TEXT if content_type == "text" else MESSAGES_IN.labels(content_type)).inc()
         ref = frame.get("id", client_msg_id)
         ack = {"type": "ack", "ref": ref, "client_msg_id": client_msg_id, "conversation_id": conversation_id}
-        conn.push(codec.dumps({**ack, "level": "received", "msg_id": str(message.msg_id)}))
+        received = codec.dumps({**ack, "level": "received", "msg_id": str(message.msg_id)})
+        # compact: a `received` still queued when `stored` is ready is replaced by it.
+        waiting = Replaceable(received) if conn.compact else None
+        conn.push(waiting or received)
         ACK_RECEIVED.observe(max(0, now_ms() - received_at) / 1000)
         result = await self.gw.router.send(message)
-        conn.push(codec.dumps({**ack, "level": "stored", "msg_id": str(result.msg_id), "duplicate": result.duplicate}))
+        stored = codec.dumps({**ack, "level": "stored", "msg_id": str(result.msg_id), "duplicate": result.duplicate})
+        if waiting is not None and not waiting.taken:
+            waiting.frame = stored
+        else:
+            conn.push(stored)
 
     async def ack(self, conn: ClientConnection, frame: dict) -> None:
         conversation_id = conversation_field(frame)
         seq = require_int(frame, "seq") if "seq" in frame else 0
         event_id = require_int(frame, "event_id") if "event_id" in frame else 0
         self.gw.sync.note_ack(conn.user_id, conn.device_id, conversation_id, seq=seq, event_id=event_id)
-        if seq:
-            self.gw.note_delivered(conn.user_id, conversation_id, seq)
+        if seq:  # one ack of the highest seq stands for every live one before it here
+            for held in conn.acked(conversation_id, seq):
+                self.gw.note_delivered(conn.user_id, conversation_id, held)
 
     async def read(self, conn: ClientConnection, frame: dict) -> None:
         conversation_id = conversation_field(frame)

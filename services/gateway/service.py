@@ -132,6 +132,11 @@ class GatewayService:
             return None
         return UserId(user_id), DeviceId(device_id), device_type
 
+    @staticmethod
+    def _wants_compact(ws: ServerConnection) -> bool:
+        query = parse_qs(urlsplit(ws.request.path).query) if ws.request else {}
+        return (query.get("compact") or ["0"])[0] in ("1", "true")
+
     async def _refuse(self, ws: ServerConnection, code: str, message: str) -> None:
         FRAME_ERRORS.labels(code).inc()
         with contextlib.suppress(ConnectionClosed):
@@ -144,8 +149,10 @@ class GatewayService:
             return
         user_id, device_id, device_type = identity
         connection_id = f"{self.gateway_id}/{uuid.uuid4().hex[:16]}"
+        compact = self._wants_compact(ws)
         conn = ClientConnection(ws, user_id=user_id, device_id=device_id, device_type=device_type,
-                                connection_id=connection_id, max_queue=self.config.outbound_queue)
+                                connection_id=connection_id, max_queue=self.config.outbound_queue,
+                                compact=compact)
         try:
             result = await self.session.login(user_id, device_id, device_type=device_type,
                                               connection_id=connection_id, gateway_id=self.gateway_id)
@@ -166,6 +173,7 @@ class GatewayService:
         conn.push(codec.dumps({
             "type": "hello", "user_id": user_id, "device_id": device_id, "connection_id": connection_id,
             "server_time": now_ms(), "max_frame_bytes": self.config.max_frame_bytes,
+            **({"compact": True} if compact else {}),
         }))
         try:
             await self._read_forever(conn)
