@@ -33,6 +33,7 @@ from services.common.retry import RetryPolicy
 from .fanout import Fanout, Routes
 from .keys import delivered_key
 from .membership import Membership
+from .pressure import Backlog
 from .seam import GatewayDirectory, Push
 
 __all__ = ["Delivery"]
@@ -68,6 +69,7 @@ class Delivery:
                             max_delay=config.max_delay, multiplier=config.multiplier)
         self.membership = membership or Membership(db)
         self.fanout = Fanout(session=session, gateways=gateways, retry=retry)
+        self.backlog = Backlog()
         self._pending: OrderedDict[tuple[str, int], _Pending] = OrderedDict()
         # Test-only fault switch: drop 1 in N live deliveries (the message stays stored).
         drop = int(os.environ.get("FLARE_FAULT_DROP_DELIVERY", "0") or 0)
@@ -105,6 +107,7 @@ class Delivery:
                         per_gateway[session.gateway_id].append(
                             Push(session.connection_id, conversation_id, message.seq, frame))
         gone = await self.fanout.push_many(per_gateway) if per_gateway else []
+        self.backlog.delivered(messages)
         MESSAGES_OUT.inc(sum(len(p) for p in per_gateway.values()))
         if gone:
             DELIVERY_FAILURES.labels("connection_gone").inc(len(gone))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from services.common import codec
 from services.common.config import GatewayConfig
-from services.common.errors import InvalidInput, TooLarge
+from services.common.errors import Busy, InvalidInput, TooLarge
 from services.common.ids import ConversationId, MessageIdGenerator
 from services.common.metrics import ACK_RECEIVED, MESSAGES_IN, MESSAGES_IN_TEXT
 from services.common.model import Message, SessionStatus, group_conversation_id, now_ms, validate_name
@@ -16,6 +16,7 @@ from services.session.client import SessionClient
 from services.sync.client import SyncClient
 
 from .connection import ClientConnection, Replaceable
+from .pressure import SendGate
 from .frames import (
     BadFrame,
     conversation_field,
@@ -43,6 +44,7 @@ class Peers:
     sync: SyncClient
     session: SessionClient
     note_delivered: Callable[[str, str, int], None]  # (user, conversation, seq), batched per tick
+    gate: SendGate  # load shedding: `busy` before admitting
 
 
 class FrameHandlers:
@@ -57,6 +59,7 @@ class FrameHandlers:
         }
 
     async def send(self, conn: ClientConnection, frame: dict) -> None:
+        self.gw.gate.check()  # overloaded: `busy` now, rather than queueing the send
         received_at = now_ms()
         client_msg_id = require_str(frame, "client_msg_id")
         conversation_id = conversation_of_send(frame, conn.user_id)
@@ -80,7 +83,11 @@ class FrameHandlers:
         waiting = Replaceable(received) if conn.compact else None
         conn.push(waiting or received)
         ACK_RECEIVED.observe(max(0, now_ms() - received_at) / 1000)
-        result = await self.gw.router.send(message)
+        try:
+            result = await self.gw.router.send(message)
+        except Busy as exc:
+            self.gw.gate.core_busy(exc)
+            raise
         stored = codec.dumps({**ack, "level": "stored", "msg_id": str(result.msg_id), "duplicate": result.duplicate})
         if waiting is not None and not waiting.taken:
             waiting.frame = stored

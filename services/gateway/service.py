@@ -35,6 +35,7 @@ from services.sync.client import SyncClient
 from .connection import CLOSE_IDLE, CLOSE_REPLACED, CLOSE_UNAUTHORIZED, ClientConnection
 from .frames import KNOWN_TYPES, error_frame, parse_frame
 from .handlers import FrameHandlers, Peers
+from .pressure import SendGate
 
 __all__ = ["GatewayService"]
 
@@ -59,7 +60,8 @@ class GatewayService:
         self._reuse_port = reuse_port
         self._secret = token_secret
         self._acks = DeliveredAcks(lambda user, conversation, seqs: self.router.on_delivered(user, conversation, seqs))
-        self._handlers = FrameHandlers(Peers(config, router, sync, session, self._acks.note), ids)
+        self.gate = SendGate()
+        self._handlers = FrameHandlers(Peers(config, router, sync, session, self._acks.note, self.gate), ids)
         self._connections: dict[str, ClientConnection] = {}
         self._server: Server | None = None
         self._watchdog: asyncio.Task | None = None
@@ -81,11 +83,13 @@ class GatewayService:
         )
         self.port = next(iter(self._server.sockets)).getsockname()[1]
         self._watchdog = asyncio.create_task(self._close_idle_forever(), name="gateway-idle-watchdog")
+        self.gate.start()
         log.info("gateway %s listening on %s", self.gateway_id, self.url)
 
     async def stop(self) -> None:
         if self._watchdog is not None:
             self._watchdog.cancel()
+        await self.gate.stop()
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(Exception):

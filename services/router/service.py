@@ -54,7 +54,10 @@ class RouterService:
 
     # -- send ------------------------------------------------------------------------
     async def send(self, message: Message) -> SendResult:
-        """Filter, then log durably. Raises Rejected / RateLimited / TooLarge / BackendUnavailable."""
+        """Filter, then log durably. Raises Rejected / RateLimited / TooLarge / BackendUnavailable,
+        and Busy when delivery is too far behind to take it (services.delivery.pressure)."""
+        backlog = self.delivery.backlog
+        backlog.check()
         await self.membership.require_sender(message.sender_id, message.conversation_id)
         verdict = await self._filter.check(message)
         if verdict.action == "block":
@@ -64,6 +67,8 @@ class RouterService:
         if verdict.action == "mask":
             message.body = verdict.body
         result = await self._store.accept(message)
+        if not result.duplicate:
+            backlog.admitted()
         ACK_STORED.observe(max(0, now_ms() - message.created_at) / 1000)
         return SendResult(result.msg_id, result.duplicate, message.body)
 
