@@ -83,13 +83,21 @@ async def _drive(port: int, indices: list[int], peers: int, rate: float, duratio
     tick = 0.002
     while time.monotonic() < stop_at:
         due = int((time.monotonic() - start) * rate) - sent
+        per_conn: dict[int, list[str]] = {}
+        now_ns = time.time_ns()
         for _ in range(max(0, due)):
-            ws = conns[sent % len(conns)]
-            to = rng.randrange(peers)
-            await ws.send(f"{to}|{time.time_ns()}|{pad}")
+            per_conn.setdefault(sent % len(conns), []).append(f"{rng.randrange(peers)}|{now_ns}|{pad}")
             sent += 1
+        # The driver must not be the bottleneck: all of a connection's frames of this tick
+        # in one write (websockets' send_context, as Flare's gateway writer does).
+        for index, frames in per_conn.items():
+            ws = conns[index]
+            async with ws.send_context():
+                for frame in frames:
+                    ws.protocol.send_text(frame.encode())
+                ws.transport.write(b"".join(ws.protocol.data_to_send()))
         await asyncio.sleep(tick)
-    await asyncio.sleep(1.0)  # drain
+    await asyncio.sleep(2.0)  # drain
     for ws in conns:
         await ws.close()
     for task in readers:
