@@ -19,6 +19,7 @@ from collections import deque
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from services.common.ids import DeviceId, UserId
 from services.common.model import DeviceType
@@ -33,6 +34,7 @@ CLOSE_SLOW = 4008
 _BATCH_OPEN = b'{"type":"batch","frames":['
 _BATCH_CLOSE = b"]}"
 _BATCH_MAX_FRAMES = 256
+_FAST_WRITE_LIMIT = 32 * 1024  # websockets' own write_limit: below it, send() would not wait either
 _UNACKED_MAX = 4096  # live seqs awaiting a device ack per connection; the oldest are forgotten
 
 
@@ -63,7 +65,7 @@ class ClientConnection:
         self.max_queue = max_queue
         self.last_seen = asyncio.get_running_loop().time()
         self._queue: deque[bytes | Replaceable] = deque()
-        self._wakeup = asyncio.Event()
+        self._wakeup: asyncio.Future | None = None  # the idle writer waits on it
         self._closed = False
         self._writer: asyncio.Task | None = None
         self.close_reason: str | None = None
@@ -99,7 +101,9 @@ class ClientConnection:
             self.close_soon(CLOSE_SLOW, "slow_consumer: outbound queue overflowed; reconnect and sync")
             return False
         self._queue.append(frame)
-        self._wakeup.set()
+        wakeup = self._wakeup
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
         return True
 
     def _first_push(self, conversation_id: str, seq: int) -> bool:
@@ -158,29 +162,35 @@ class ClientConnection:
 
     async def _write_forever(self) -> None:
         queue, ws = self._queue, self.ws
+        loop = asyncio.get_running_loop()
         try:
             while not self._closed:
                 if not queue:
-                    self._wakeup.clear()
-                    await self._wakeup.wait()
+                    self._wakeup = loop.create_future()
+                    await self._wakeup
+                    self._wakeup = None
                     continue
-                if len(queue) == 1:
-                    await ws.send(_take(queue.popleft()), text=True)
-                    continue
-                # Several frames waiting: frame them all and hand the socket one buffer. At
-                # full rate this turns a write syscall per frame into one per wakeup, which is
-                # most of the gateway's CPU. send_context() is websockets' documented way to
-                # drive its protocol object directly; it checks the state and applies
-                # flow control (drain) on exit.
+                # Frame everything waiting and hand the socket one buffer: at full rate this
+                # turns a write syscall per frame into one per wakeup, which is most of the
+                # gateway's CPU.
                 batch = [_take(queue.popleft()) for _ in range(min(len(queue), _BATCH_MAX_FRAMES))]
-                if self.compact:
+                if self.compact and len(batch) > 1:
                     batch = _envelopes(batch, self.max_batch_bytes)
-                async with ws.send_context():
-                    protocol = ws.protocol
+                protocol, transport = ws.protocol, ws.transport
+                if protocol.state is State.OPEN and transport.get_write_buffer_size() < _FAST_WRITE_LIMIT:
+                    # Nothing to wait for: drive the protocol object directly (one call,
+                    # no awaits, so nothing else writes in between) and skip send()'s
+                    # per-frame lock and drain.
                     for frame in batch:
                         protocol.send_text(frame)
-                    data = protocol.data_to_send()
-                    ws.transport.write(b"".join(data))
+                    transport.write(b"".join(protocol.data_to_send()))
+                    continue
+                # Closing, or the client reads slowly: send_context() (websockets' documented
+                # way to drive the protocol) checks the state and waits for the drain.
+                async with ws.send_context():
+                    for frame in batch:
+                        protocol.send_text(frame)
+                    transport.write(b"".join(protocol.data_to_send()))
         except ConnectionClosed:
             self._closed = True
         except asyncio.CancelledError:
@@ -188,7 +198,8 @@ class ClientConnection:
 
     async def stop(self) -> None:
         self._closed = True
-        self._wakeup.set()
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
         if self._writer is not None:
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
