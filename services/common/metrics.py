@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import orjson
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import Metric
 
 __all__ = [
     "CONNECTIONS",
@@ -31,6 +32,7 @@ __all__ = [
     "ACK_DELIVERED",
     "MESSAGES_IN_TEXT",
     "AdminServer",
+    "metric_snapshot",
 ]
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
@@ -57,10 +59,14 @@ FRAME_ERRORS = Counter("flare_frame_errors_total", "Client frames answered with 
 class AdminServer:
     """GET /metrics and GET /healthz on a small asyncio HTTP/1.1 server."""
 
-    def __init__(self, host: str, port: int, *, health: Callable[[], dict] | None = None) -> None:
+    def __init__(self, host: str, port: int, *, health: Callable[[], dict] | None = None,
+                 others: Callable[[], Awaitable[list[list]]] | None = None) -> None:
+        """`others`: snapshots (metric_snapshot) of other processes of this deployment (the
+        monolith's gateway workers), added into what /metrics shows."""
         self.host = host
         self.port = port
         self._health = health or (lambda: {"status": "ok"})
+        self._others = others
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
@@ -82,7 +88,9 @@ class AdminServer:
             parts = request_line.decode("latin-1").split()
             path = parts[1].split("?")[0] if len(parts) >= 2 else ""
             if path == "/metrics":
-                status, ctype, body = "200 OK", CONTENT_TYPE_LATEST, generate_latest()
+                others = await self._others() if self._others is not None else []
+                body = generate_latest(_Merged(others)) if others else generate_latest()
+                status, ctype = "200 OK", CONTENT_TYPE_LATEST
             elif path == "/healthz":
                 health = self._health()
                 status = "200 OK" if health.get("status") == "ok" else "503 Service Unavailable"
@@ -105,3 +113,45 @@ ACK_RECEIVED = ACK_LATENCY.labels("received")
 ACK_STORED = ACK_LATENCY.labels("stored")
 ACK_DELIVERED = ACK_LATENCY.labels("delivered")
 MESSAGES_IN_TEXT = MESSAGES_IN.labels("text")
+
+
+def metric_snapshot() -> list[list]:
+    """This process's Flare metrics as plain data (for another process's /metrics): per
+    family [name, type, documentation, unit, [[sample name, labels, value], ...]]. The
+    interpreter's own (process_*, python_*) stay out: they do not add up across processes."""
+    return [
+        [family.name, family.type, family.documentation, family.unit,
+         [[s.name, s.labels, s.value] for s in family.samples if not s.name.endswith("_created")]]
+        for family in REGISTRY.collect() if family.samples and family.name.startswith("flare_")
+    ]
+
+
+class _Merged:
+    """This process's registry plus other processes' snapshots, samples of the same name and
+    labels added up (counters, histogram buckets and gauges such as connections all sum)."""
+
+    def __init__(self, others: list[list[list]]) -> None:
+        self._others = others
+
+    def collect(self):
+        families: dict[str, Metric] = {}
+        values: dict[str, dict[tuple, float]] = {}
+
+        def add(name: str, kind: str, doc: str, unit: str, samples) -> None:
+            if name not in families:
+                families[name] = Metric(name, doc, kind, unit)
+                values[name] = {}
+            for sample_name, labels, value in samples:
+                key = (sample_name, tuple(sorted(labels.items())))
+                values[name][key] = values[name].get(key, 0.0) + value
+
+        for family in REGISTRY.collect():
+            add(family.name, family.type, family.documentation, family.unit,
+                [(s.name, s.labels, s.value) for s in family.samples if not s.name.endswith("_created")])
+        for snapshot in self._others:
+            for name, kind, doc, unit, samples in snapshot:
+                add(name, kind, doc, unit, samples)
+        for name, family in families.items():
+            for (sample_name, labels), value in values[name].items():
+                family.add_sample(sample_name, dict(labels), value)
+            yield family

@@ -22,6 +22,7 @@ import sys
 from services.common.channel import Channel, Remote
 from services.common.ids import MessageIdGenerator
 from services.common.logs import setup_logging
+from services.common.metrics import metric_snapshot
 from services.common.runtime import tune_interpreter
 from services.gateway import GatewayService
 
@@ -30,7 +31,7 @@ __all__ = ["main", "GATEWAY_METHODS"]
 log = logging.getLogger("flare.gateway.worker")
 
 # What the core may call on a worker: the delivery seam (GatewayClient) and stop.
-GATEWAY_METHODS = frozenset({"push", "close_connection", "stop_worker"})
+GATEWAY_METHODS = frozenset({"push", "close_connection", "stop_worker", "metrics"})
 _STATS_INTERVAL_S = 1.0
 
 
@@ -72,6 +73,9 @@ class _WorkerTarget:
 
     def stop_worker(self) -> None:
         self._stopped.set()
+
+    def metrics(self) -> list[list]:
+        return metric_snapshot()
 
 
 async def run(fd: int) -> None:

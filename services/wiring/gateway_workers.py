@@ -24,6 +24,7 @@ from collections.abc import Sequence
 
 from services.common.channel import Channel
 from services.common.config import GatewayConfig
+from services.common.errors import FlareError
 from services.delivery.seam import Push
 
 __all__ = ["GatewayWorkers", "WorkerGatewayClient", "SERVICE_METHODS"]
@@ -102,6 +103,18 @@ class GatewayWorkers:
     @property
     def connection_count(self) -> int:
         return sum(w.connections for w in self._workers)
+
+    async def metric_snapshots(self) -> list[list]:
+        """Every live worker's metrics (services.common.metrics.metric_snapshot), for /metrics."""
+        async def one(worker: _Worker) -> list | None:
+            channel = worker.client.channel
+            if channel is None or channel.closed:
+                return None
+            try:
+                return await asyncio.wait_for(channel.call("gateway", "metrics"), 2)
+            except (asyncio.TimeoutError, FlareError):
+                return None
+        return [s for s in await asyncio.gather(*(one(w) for w in self._workers)) if s is not None]
 
     # -- GatewayDirectory ----------------------------------------------------------------
     def get(self, gateway_id: str) -> WorkerGatewayClient | None:

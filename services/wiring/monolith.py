@@ -125,7 +125,8 @@ class Monolith:
             gateways.add(self.gateway)
         else:
             self.gateway = None
-        self.admin = AdminServer(cfg.admin.host, cfg.admin.port, health=self.health)
+        self.admin = AdminServer(cfg.admin.host, cfg.admin.port, health=self.health,
+                                 others=self.gateway_workers.metric_snapshots if self.gateway_workers else None)
 
         # The control plane runs in-process on the same ConfigStore; services take their
         # documents through agents exactly as split instances do, and flarectl reaches it
