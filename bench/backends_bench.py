@@ -8,7 +8,7 @@ Goes through Flare's own adapters, on real servers from tests/infra:
     Case "single": N concurrent `produce` calls in flight, 100-byte values, keyed by one of
     100 conversation ids, on an 8-partition topic. Case "batch": sequential `produce_batch`
     calls of 500 records. Records/s and p50/p99 latency of each call.
-  * MessageDB (services/backends/messagedb.py): PostgresMessageDB (a fresh database with a
+  * MessageDB (services/backends/messagedb/): PostgresMessageDB (a fresh database with a
     random name, created and dropped here, `migrate()` first) and the embedded
     SQLiteMessageDB (a temp file). `insert_messages` of batches of 1, 10, 100, 1000 messages
     across 100 conversations, seqs assigned per conversation like the store consumer does,
@@ -50,11 +50,11 @@ sys.path.insert(0, str(ROOT))
 import asyncpg  # noqa: E402
 
 from services.backends.embedded.filelog import FileLog  # noqa: E402
-from services.backends.embedded.sqlitedb import SQLiteMessageDB  # noqa: E402
+from services.backends.messagedb.sqlite import SQLiteMessageDB  # noqa: E402
 from services.backends.kafka.log import KafkaLog  # noqa: E402
 from services.backends.log import Log  # noqa: E402
 from services.backends.messagedb import MessageDB  # noqa: E402
-from services.backends.postgres.messagedb import PostgresMessageDB  # noqa: E402
+from services.backends.messagedb.postgres import PostgresMessageDB  # noqa: E402
 from services.common.ids import MessageIdGenerator  # noqa: E402
 from services.common.model import Message  # noqa: E402
 

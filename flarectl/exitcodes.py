@@ -18,4 +18,6 @@ class ExitCode(enum.IntEnum):
     NOT_FOUND = 7
     THRESHOLD = 8  # a load test or check breached a threshold the caller set
     ABORTED = 9  # the user declined a confirmation
+    LOCKED = 10  # another migration held the lock for longer than --lock-timeout
+    REFUSED = 11  # refused as unsafe: a destructive migration without --allow-destructive, no undo file
     INTERRUPTED = 130

@@ -21,6 +21,9 @@ MODULES = [
     "flarectl.commands.controlplane",
     "flarectl.commands.auth",
     "flarectl.commands.context",
+    "flarectl.commands.migrate",
+    "flarectl.commands.archive",
+    "flarectl.commands.check",
 ]
 
 

@@ -31,9 +31,9 @@ ADAPTERS: dict[str, dict[str, str]] = {
         "redis+cluster": "services.backends.redis.cache:RedisCache.from_url",
     },
     "messagedb": {
-        "sqlite": "services.backends.embedded.sqlitedb:SQLiteMessageDB.from_url",
-        "postgresql": "services.backends.postgres.messagedb:PostgresMessageDB.from_url",
-        "postgres": "services.backends.postgres.messagedb:PostgresMessageDB.from_url",
+        "sqlite": "services.backends.messagedb.sqlite.adapter:SQLiteMessageDB.from_url",
+        "postgresql": "services.backends.messagedb.postgres.adapter:PostgresMessageDB.from_url",
+        "postgres": "services.backends.messagedb.postgres.adapter:PostgresMessageDB.from_url",
     },
     "objectstore": {
         "file": "services.backends.embedded.dirstore:DirectoryObjectStore.from_url",

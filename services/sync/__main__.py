@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 
+from services.archive import TieredHistory
 from services.wiring.process import ProcessContext, Running, main
 from services.common.retry import RetryPolicy
 from services.delivery import Fanout, Membership
@@ -25,7 +26,8 @@ async def build(ctx: ProcessContext) -> Running:
     retry = RetryPolicy(max_attempts=cfg.router.max_attempts, base_delay=cfg.router.base_delay,
                         max_delay=cfg.router.max_delay, multiplier=cfg.router.multiplier)
     sync = SyncService(db=db, cache=await ctx.cache(), fanout=Fanout(session=session, gateways=gateways, retry=retry),
-                       membership=Membership(db), config=cfg.sync)
+                       membership=Membership(db), config=cfg.sync,
+                       history=TieredHistory(db, await ctx.objects()))
     return Running([api.register(sync)], start=sync.start, stop=sync.stop)
 
 

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Mapping
 
 from services.backends.cache import Cache
-from services.backends.messagedb import CursorUpdate, MessageDB
+from services.backends.messagedb import CursorUpdate, MessageDB, MessageReader
 from services.common import codec
 from services.common.config import SyncConfig
 from services.common.errors import Forbidden, NotFound
@@ -35,8 +35,10 @@ class SyncService:
     """Satisfies SyncClient (services.sync.client) in-process."""
 
     def __init__(self, *, db: MessageDB, cache: Cache, fanout: Fanout, membership: Membership,
-                 config: SyncConfig, flush_interval_s: float = 0.2) -> None:
+                 config: SyncConfig, flush_interval_s: float = 0.2, history: MessageReader | None = None) -> None:
         self._db = db
+        # L1, or L1 and the L2 archive (services/archive/reader.py) when the wiring gives it.
+        self._history: MessageReader = history or db
         self._cache = cache
         self._fanout = fanout
         self._membership = membership
@@ -130,7 +132,7 @@ class SyncService:
         cached = await self._cache.get_many(keys) if keys else []
         if cached and all(raw is not None for raw in cached):
             return [Message.from_wire(codec.loads(raw)) for raw in cached]
-        return await self._db.messages_after(conversation_id, after_seq, limit=limit)
+        return await self._history.messages_after(conversation_id, after_seq, limit=limit)
 
     # -- changes to stored messages -------------------------------------------------------
     async def recall(self, user_id: str, msg_id: int) -> ConversationEvent:

@@ -21,6 +21,7 @@ from controlplane.daemon import ControlPlane
 from services.backends.cache import Cache
 from services.backends.configstore import ConfigStore
 from services.backends.log import Log
+from services.archive import TieredHistory
 from services.backends.messagedb import MessageDB
 from services.backends.objectstore import ObjectStore
 from services.backends.registry import open_cache, open_configstore, open_log, open_messagedb, open_objectstore
@@ -116,7 +117,8 @@ class Monolith:
                                   delivery=self.delivery)
         self.router = RouterService(filter=self.filter, store=self.store, delivery=self.delivery)
         self.sync = SyncService(db=self.db, cache=self.cache, fanout=self.delivery.fanout,
-                                membership=membership, config=cfg.sync)
+                                membership=membership, config=cfg.sync,
+                                history=TieredHistory(self.db, self.objects))
         if isinstance(gateways, LocalGateways):
             self.gateway = GatewayService(
                 config=cfg.gateway, gateway_id=self.gateway_id, token_secret=self.token_secret,

@@ -32,6 +32,7 @@ from services.backends.cache import Cache
 from services.backends.configstore import ConfigStore
 from services.backends.log import Log
 from services.backends.messagedb import MessageDB
+from services.backends.messagedb.migrator import Migrator
 from services.backends.objectstore import ObjectStore
 from services.backends.registry import open_cache, open_configstore, open_log, open_messagedb, open_objectstore
 from services.common import paths
@@ -94,7 +95,9 @@ class ProcessContext:
 
     async def messagedb(self) -> MessageDB:
         db = await self._open(open_messagedb(self.config.backend_url("messagedb")))
-        await db.migrate()  # idempotent, and serialised across processes by the adapter
+        # Split services never migrate: one `flarectl migrate up` step does, before they start
+        # (a deploy must not race N processes into DDL). Behind: refuse, naming that command.
+        await Migrator(db).require_current()
         return db
 
     def token_secret(self) -> bytes:

@@ -42,7 +42,7 @@ async def _memory_cache(request: pytest.FixtureRequest) -> AsyncIterator[Opener]
 
 @asynccontextmanager
 async def _sqlite_messagedb(request: pytest.FixtureRequest) -> AsyncIterator[Opener]:
-    from services.backends.embedded.sqlitedb import SQLiteMessageDB
+    from services.backends.messagedb.sqlite import SQLiteMessageDB
 
     path = _tmp(request) / "messages.db"
     yield lambda: SQLiteMessageDB.from_url(f"sqlite:///{path}")

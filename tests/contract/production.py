@@ -57,7 +57,7 @@ def _production_adapters():
 
     @asynccontextmanager
     async def _postgres(request):
-        from services.backends.postgres.messagedb import PostgresMessageDB
+        from services.backends.messagedb.postgres import PostgresMessageDB
 
         server = request.getfixturevalue("postgres_server")
         # One database per session (tests namespace their conversations), made fresh so a

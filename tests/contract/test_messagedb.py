@@ -1,4 +1,4 @@
-"""Contract for the MessageDB port (services/backends/messagedb.py), run against every adapter.
+"""Contract for the MessageDB port (services/backends/messagedb/ports.py), run against every adapter.
 
 Conversation and user ids carry a random suffix so the suite can share one real database.
 """

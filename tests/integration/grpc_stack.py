@@ -13,7 +13,7 @@ from pathlib import Path
 
 from services.backends.embedded.filelog import FileLog
 from services.backends.embedded.memcache import MemoryCache
-from services.backends.embedded.sqlitedb import SQLiteMessageDB
+from services.backends.messagedb.sqlite import SQLiteMessageDB
 from services.common.config import GatewayConfig, RouterConfig, SessionConfig, StoreConfig, SyncConfig
 from services.common.ids import MessageIdGenerator
 from services.delivery import Delivery, Push

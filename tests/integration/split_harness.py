@@ -82,10 +82,11 @@ async def split_on(tmp_path: Path, servers: dict, *, gateways: int = 2, routers:
         postgres=postgres_url, kafka=servers["kafka"].url, s3=servers["s3"].url_for("flare-split"),
         gateways=gateways, routers=routers, stores=stores, partitions=partitions))
     deployment = SplitDeployment.from_config_file(config_path, log_level=os.environ.get("SPLIT_LOG_LEVEL", "warning"))
-    await asyncio.to_thread(deployment.start)
     db = open_messagedb(postgres_url)
     try:
         await db.start()
+        await db.migrate()  # the deploy's `flarectl migrate up` step: split services refuse a schema behind
+        await asyncio.to_thread(deployment.start)
         yield SplitUnderTest(deployment, db, name, database, redis_db,
                              (tmp_path / "flare" / "admin.token").read_text().strip())
     finally:

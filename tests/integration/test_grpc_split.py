@@ -12,7 +12,7 @@ import asyncio
 from .grpc_stack import FILTER_RULES, gateway_with
 from services.backends.embedded.filelog import FileLog
 from services.backends.embedded.memcache import MemoryCache
-from services.backends.embedded.sqlitedb import SQLiteMessageDB
+from services.backends.messagedb.sqlite import SQLiteMessageDB
 from services.common import codec
 from services.common.config import RouterConfig, SessionConfig, StoreConfig
 from services.common.grpcio import start_server

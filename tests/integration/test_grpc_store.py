@@ -6,7 +6,7 @@ import pytest
 
 from services.backends.embedded.filelog import FileLog
 from services.backends.embedded.memcache import MemoryCache
-from services.backends.embedded.sqlitedb import SQLiteMessageDB
+from services.backends.messagedb.sqlite import SQLiteMessageDB
 from services.common.config import StoreConfig
 from services.common.errors import BackendUnavailable
 from services.common.ids import ConversationId, DeviceId, UserId

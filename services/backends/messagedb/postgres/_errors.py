@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import asyncpg
 
-from services.common.errors import BackendError, BackendUnavailable, Conflict, FlareError, InvalidInput
+from services.common.errors import BackendError, BackendUnavailable, Conflict, FlareError, InvalidInput, NotFound
 
 __all__ = ["translated"]
 
@@ -38,6 +38,9 @@ def translated(what: str, **details: object) -> Iterator[None]:
         raise
     except asyncpg.exceptions.UniqueViolationError as exc:
         raise Conflict(f"{what}: {exc.detail or exc}", constraint=exc.constraint_name, **details) from exc
+    except asyncpg.exceptions.InvalidCatalogNameError as exc:
+        # The database itself is missing: `flarectl migrate up --create-database` makes it.
+        raise NotFound(f"{what}: {exc}", **details) from exc
     except (asyncpg.exceptions.DataError, asyncpg.exceptions.CharacterNotInRepertoireError) as exc:
         raise InvalidInput(f"{what}: {exc}", **details) from exc
     except _UNAVAILABLE as exc:

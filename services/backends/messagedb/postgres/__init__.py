@@ -1,4 +1,4 @@
-"""PostgreSQL adapter for the MessageDB port (asyncpg; TimescaleDB when available)."""
+"""The MessageDB on PostgreSQL (asyncpg): one module per table, wired in adapter.py."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ __all__ = ["PostgresMessageDB"]
 
 def __getattr__(name: str):
     if name == "PostgresMessageDB":
-        from .messagedb import PostgresMessageDB
+        from .adapter import PostgresMessageDB
 
         return PostgresMessageDB
     raise AttributeError(name)

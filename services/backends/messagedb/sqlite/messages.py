@@ -1,0 +1,138 @@
+"""The `messages` table on SQLite. Uniqueness guards live in the schema
+(migrations/sqlite/V001); this module only turns their violations into Conflict."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+
+from services.backends.embedded._sqlite import SQLiteThreads
+from services.common import codec
+from services.common.errors import Conflict, InvalidInput, NotFound
+from services.common.ids import ConversationId, DeviceId, UserId
+from services.common.model import Message
+
+__all__ = ["SQLiteMessages", "MESSAGE_COLUMNS", "row_to_message", "chunks"]
+
+MESSAGE_COLUMNS = (
+    "msg_id, conversation_id, seq, sender_id, sender_device, client_msg_id, content_type, body, created_at, flags"
+)
+_CHUNK = 500  # bound on host parameters per IN (...) list
+
+
+def row_to_message(row: tuple) -> Message:
+    msg_id, conversation_id, seq, sender_id, sender_device, client_msg_id, content_type, body, created_at, flags = row
+    return Message(
+        msg_id=msg_id, client_msg_id=client_msg_id, conversation_id=ConversationId(conversation_id),
+        sender_id=UserId(sender_id), sender_device=DeviceId(sender_device), content_type=content_type,
+        body=codec.loads(body), created_at=created_at, seq=seq, flags=flags,
+    )
+
+
+def message_row(m: Message) -> tuple:
+    return (m.msg_id, m.conversation_id, m.seq, m.sender_id, m.sender_device, m.client_msg_id,
+            m.content_type, codec.dumps_str(m.body), m.created_at, m.flags)
+
+
+def chunks(items: Sequence, size: int = _CHUNK) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class SQLiteMessages:
+    _db: SQLiteThreads
+
+    async def insert_messages(self, messages: Sequence[Message]) -> None:
+        if not messages:
+            return
+        for m in messages:
+            if m.seq <= 0:
+                raise InvalidInput("messages are stored with their seq assigned", msg_id=m.msg_id)
+        rows = [message_row(m) for m in messages]
+
+        def run(conn: sqlite3.Connection) -> None:
+            try:
+                conn.executemany(
+                    f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (msg_id) DO NOTHING",
+                    rows,
+                )
+            except sqlite3.IntegrityError as exc:
+                raise Conflict(f"message uniqueness violated: {exc}", constraint=str(exc)) from exc
+
+        await self._db.write(run, "insert_messages")
+
+    async def find_existing(self, messages: Sequence[Message]) -> dict[int, Message]:
+        keys = [(m.msg_id, m.sender_id, m.client_msg_id) for m in messages]
+
+        def run(conn: sqlite3.Connection) -> dict[int, Message]:
+            found: dict[int, Message] = {}
+            for msg_id, sender_id, client_msg_id in keys:
+                # Prefer the msg_id match: that is the row a retried insert would keep.
+                row = conn.execute(
+                    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE msg_id = ? "
+                    f"UNION ALL SELECT {MESSAGE_COLUMNS} FROM messages WHERE sender_id = ? AND client_msg_id = ? "
+                    "LIMIT 1",
+                    (msg_id, sender_id, client_msg_id),
+                ).fetchone()
+                if row is not None:
+                    found[msg_id] = row_to_message(row)
+            return found
+
+        return await self._db.read(run, "find_existing")
+
+    async def max_seqs(self, conversation_ids: Sequence[str]) -> dict[str, int]:
+        ids = list(dict.fromkeys(conversation_ids))
+
+        def run(conn: sqlite3.Connection) -> dict[str, int]:
+            out = dict.fromkeys(ids, 0)
+            for chunk in chunks(ids):
+                marks = ",".join("?" * len(chunk))
+                # Archived messages keep their keys: a seq once used is never handed out again.
+                for conversation_id, seq in conn.execute(
+                    f"SELECT conversation_id, MAX(seq) FROM (SELECT conversation_id, seq FROM messages "
+                    f"WHERE conversation_id IN ({marks}) UNION ALL SELECT conversation_id, seq FROM archived_keys "
+                    f"WHERE conversation_id IN ({marks})) GROUP BY conversation_id",
+                    [*chunk, *chunk],
+                ):
+                    out[conversation_id] = seq
+            return out
+
+        return await self._db.read(run, "max_seqs")
+
+    async def get_message(self, msg_id: int) -> Message | None:
+        def run(conn: sqlite3.Connection) -> Message | None:
+            row = conn.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE msg_id = ?", (msg_id,)).fetchone()
+            return None if row is None else row_to_message(row)
+
+        return await self._db.read(run, "get_message")
+
+    async def messages_after(self, conversation_id: str, after_seq: int, *, limit: int = 200) -> list[Message]:
+        def run(conn: sqlite3.Connection) -> list[Message]:
+            rows = conn.execute(
+                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (conversation_id, after_seq, limit),
+            ).fetchall()
+            return [row_to_message(row) for row in rows]
+
+        return await self._db.read(run, "messages_after")
+
+    async def set_flags(self, msg_id: int, flags: int) -> None:
+        def run(conn: sqlite3.Connection) -> int:
+            return conn.execute("UPDATE messages SET flags = ? WHERE msg_id = ?", (flags, msg_id)).rowcount
+
+        if await self._db.write(run, "set_flags") == 0:
+            raise NotFound(f"no message {msg_id}", msg_id=msg_id)
+
+    async def count_messages(self, conversation_id: str | None = None) -> int:
+        def run(conn: sqlite3.Connection) -> int:
+            # Archived ones included, as PostgreSQL's count over message_keys does.
+            if conversation_id is None:
+                return conn.execute("SELECT (SELECT COUNT(*) FROM messages) + (SELECT COUNT(*) FROM archived_keys)"
+                                    ).fetchone()[0]
+            return conn.execute(
+                "SELECT (SELECT COUNT(*) FROM messages WHERE conversation_id = ?) + "
+                "(SELECT COUNT(*) FROM archived_keys WHERE conversation_id = ?)", (conversation_id, conversation_id)
+            ).fetchone()[0]
+
+        return await self._db.read(run, "count_messages")
