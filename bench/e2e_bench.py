@@ -114,7 +114,7 @@ def _tree_rss_mb(pid: int) -> float:
 
 
 class _PeakRss:
-    def __init__(self, pid: int, interval_s: float = 0.5) -> None:
+    def __init__(self, pid: int, interval_s: float = 1.0) -> None:
         self.peak = 0.0
         self._stop = threading.Event()
 

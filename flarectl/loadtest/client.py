@@ -228,11 +228,22 @@ class SimulatedDevice:
     async def _write(self, ws: ClientConnection, outbox: asyncio.Queue[str | None]) -> None:
         try:
             while True:
-                frame = await outbox.get()
-                if frame is None:
+                frames = [await outbox.get()]
+                while not outbox.empty() and frames[-1] is not None:
+                    frames.append(outbox.get_nowait())
+                closing = frames[-1] is None
+                if closing:
+                    frames.pop()
+                if frames:
+                    # Everything queued in one write (websockets' send_context drives the
+                    # protocol directly): the tester must not spend a syscall per ack.
+                    async with ws.send_context():
+                        for frame in frames:
+                            ws.protocol.send_text(frame.encode())
+                        ws.transport.write(b"".join(ws.protocol.data_to_send()))
+                if closing:
                     await ws.close()
                     return
-                await ws.send(frame)
         except ConnectionClosed:
             pass
 
