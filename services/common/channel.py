@@ -71,8 +71,11 @@ class Channel:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *,
                  targets: Mapping[str, tuple[object, frozenset[str]]] | None = None, name: str = "channel",
                  max_in_flight: int = 50_000, max_batch_bytes: int = 256 * 1024 * 1024,
-                 max_buffer_bytes: int = 64 * 1024 * 1024) -> None:
-        """`targets`: name -> (object, allowed method names), what the other end may call."""
+                 max_buffer_bytes: int = 64 * 1024 * 1024, flush_window_s: float = 0.001) -> None:
+        """`targets`: name -> (object, allowed method names), what the other end may call.
+        `flush_window_s`: at most one batch per window. A record after a quiet spell leaves
+        at the end of its tick; under load, records gather for up to the window, because
+        each write (and the wakeup on the other side) costs far more than a record."""
         self._reader = reader
         self._writer = writer
         self._targets = dict(targets or {})
@@ -82,6 +85,8 @@ class Channel:
         self._max_buffer_bytes = max_buffer_bytes
         self._out: list[tuple] = []
         self._flush_scheduled = False
+        self._flush_window = flush_window_s
+        self._last_flush = 0.0
         self._next_id = 0
         self._waiting: dict[int, asyncio.Future] = {}
         self._closed = False
@@ -109,10 +114,16 @@ class Channel:
         self._out.append(record)
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+            loop = asyncio.get_running_loop()
+            wait = self._last_flush + self._flush_window - loop.time()
+            if wait > 0:
+                loop.call_later(wait, self._flush)
+            else:
+                loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
+        self._last_flush = asyncio.get_running_loop().time()
         records, self._out = self._out, []
         if not records or self._closed:
             return
