@@ -12,7 +12,7 @@ import grpc
 import grpc.aio
 
 from services.common import codec
-from services.common.auth import TokenClaims, verify_token
+from services.common.auth import AUDIENCE_CONTROLPLANE, ROLE_SERVICE, TokenClaims, verify_token
 from services.common.errors import FlareError, Forbidden, InvalidInput
 from services.common.grpc_errors import abort_with
 from services.common.proto import controlplane_pb2 as pb
@@ -57,13 +57,18 @@ def _rpc(role: str):
 class ControlPlaneApi(pb_grpc.ControlPlaneServicer):
     def __init__(self, daemon: ControlPlane) -> None:
         self._cp = daemon
+        self._streams_by_token: dict[str, set] = {}  # service token id -> its open config streams
+        daemon.revocations.add_token_listener(self._end_streams_of)
 
     def authorize(self, context: grpc.aio.ServicerContext, role: str) -> TokenClaims:
+        """The claims of the call's control-plane token, if it is not revoked and its role
+        may act as `role` (controlplane.roles)."""
         token = None
         for key, value in context.invocation_metadata() or ():
             if key == "authorization" and value.startswith("Bearer "):
                 token = value[len("Bearer "):]
-        claims = verify_token(self._cp.secret, token)
+        claims = verify_token(self._cp.secret, token, audience=AUDIENCE_CONTROLPLANE)
+        self._cp.revocations.check(claims)
         if not role_allows(claims.role, role):
             raise Forbidden(f"role {claims.role or '(none)'} may not do this; needs {role}")
         return claims
@@ -107,20 +112,41 @@ class ControlPlaneApi(pb_grpc.ControlPlaneServicer):
 
     @_rpc("admin")
     async def IssueToken(self, request, context, claims):
-        from services.common.auth import verify_token as _verify
-
         token = self._cp.issue_token(request.role, subject=request.subject or "flarectl",
                                      ttl_s=request.ttl_s or 7 * 86400)
-        issued = _verify(self._cp.secret, token)
-        return pb.IssueTokenResponse(token=token, expires_at=issued.expires_at, role=request.role)
+        issued = verify_token(self._cp.secret, token, audience=AUDIENCE_CONTROLPLANE)
+        return pb.IssueTokenResponse(token=token, expires_at=issued.expires_at, role=request.role,
+                                     token_id=issued.token_id)
+
+    @_rpc("admin")
+    async def Revoke(self, request, context, claims):
+        target = request.WhichOneof("target")
+        result = await self._cp.revoke(token_id=request.token_id if target == "token_id" else "",
+                                       user=request.user if target == "user" else "",
+                                       expires_at=request.expires_at, actor=claims.subject, dry_run=request.dry_run)
+        return pb.RevokeResponse(kind=result["kind"], id=result["id"], revoked_at=result["revoked_at"],
+                                 not_before=result.get("not_before", 0.0), already=result.get("already", False),
+                                 dry_run=result["dry_run"], by=result["by"])
 
     async def Subscribe(self, request_iterator, context):
         try:
-            self.authorize(context, "viewer")
+            try:
+                claims = self.authorize(context, ROLE_SERVICE)  # before anything registers
+            except FlareError:
+                # Let the client finish sending its hello (a second at most): refused while
+                # it is still writing, its side of the call loses the status to a generic
+                # "Internal error from Core".
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(anext(aiter(request_iterator), None), 1.0)
+                raise
             first = await anext(aiter(request_iterator), None)
             if first is None or not first.HasField("hello"):
                 raise InvalidInput("the first message on the stream must be a hello")
             h = first.hello
+            if "/" in claims.subject and claims.subject != f"{h.service}/{h.instance_id}":
+                # A token minted for one instance (subject "service/instance") speaks for that
+                # instance only; a subject without "/" is a shared service token.
+                raise Forbidden(f"this service token is for {claims.subject}, not {h.service}/{h.instance_id}")
             session = await self._cp.hub.attach(Hello(
                 service=h.service, instance_id=h.instance_id, address=h.address, kinds=tuple(h.kinds),
                 applied={k: (a.version, a.digest) for k, a in h.applied.items()}, started_at=h.started_at,
@@ -129,6 +155,8 @@ class ControlPlaneApi(pb_grpc.ControlPlaneServicer):
             await abort_with(context, exc)
             return
         reader = asyncio.create_task(self._read_reports(request_iterator, session))
+        streams = self._streams_by_token.setdefault(claims.token_id, set())
+        streams.add(session)
         try:
             while True:
                 getter = asyncio.create_task(session.outbox.get())
@@ -141,10 +169,18 @@ class ControlPlaneApi(pb_grpc.ControlPlaneServicer):
                     break  # replaced by a newer stream of the same instance, or shutting down
                 yield pb.Push(document=document_to_pb(doc))
         finally:
+            streams.discard(session)
+            if not streams:
+                self._streams_by_token.pop(claims.token_id, None)
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await reader
             await self._cp.hub.detach(session)
+
+    def _end_streams_of(self, token_id: str) -> None:
+        """A revoked service token's open config streams end; its reconnect is refused."""
+        for session in self._streams_by_token.pop(token_id, set()):
+            session.outbox.put_nowait(None)
 
     async def _read_reports(self, request_iterator, session) -> None:
         async for message in request_iterator:

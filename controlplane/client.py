@@ -98,4 +98,20 @@ class AdminClient:
 
     async def issue_token(self, role: str, *, subject: str = "flarectl", ttl_s: int = 0) -> dict:
         resp = await self._call(self._stub.IssueToken, pb.IssueTokenRequest(role=role, subject=subject, ttl_s=ttl_s))
-        return {"token": resp.token, "role": resp.role, "expires_at": resp.expires_at}
+        return {"token": resp.token, "id": resp.token_id, "role": resp.role, "expires_at": resp.expires_at}
+
+    async def revoke(self, *, token_id: str = "", user: str = "", expires_at: int = 0, dry_run: bool = False) -> dict:
+        """Revoke a token by id, or every client token USER holds now."""
+        request = pb.RevokeRequest(dry_run=dry_run, expires_at=expires_at)
+        if token_id:
+            request.token_id = token_id
+        else:
+            request.user = user
+        resp = await self._call(self._stub.Revoke, request)
+        result = {"kind": resp.kind, "id": resp.id, "revoked_at": resp.revoked_at, "by": resp.by,
+                  "dry_run": resp.dry_run}
+        if resp.kind == "user":
+            result["not_before"] = resp.not_before
+        else:
+            result["already"] = resp.already
+        return result

@@ -20,12 +20,14 @@ import contextlib
 import logging
 
 from services.backends.configstore import ConfigStore, WatchEventType
-from services.common.auth import issue_token
-from services.common.errors import BackendError, CompactedError, FlareError, InvalidInput, NotFound
+from services.backends.revocations import Revocations
+from services.common.auth import issue_token, peek_token_id
+from services.common.errors import BackendError, CompactedError, FlareError, InvalidInput, NotFound, Unauthorized
+from services.common.model import validate_name
 
 from . import keys
 from .desired import ApplyResult, DesiredState
-from .roles import ROLES
+from .roles import ISSUABLE_ROLES
 from services.common.documents import KINDS, StoredDocument, parse_manifest
 from .sessions import Hub
 from .status import collect_status
@@ -46,6 +48,7 @@ class ControlPlane:
         self._lease_ttl = lease_ttl_s
         self.desired = DesiredState(store, on_change=self._on_change)
         self.hub = Hub(store, self.desired, ack_timeout_s=ack_timeout_s)
+        self.revocations = Revocations(store)
         self._tasks: list[asyncio.Task] = []
         self._servers: list = []
 
@@ -61,6 +64,7 @@ class ControlPlane:
         self.hub.lease_id = await self.store.lease_grant(self._lease_ttl)
         await self._forget_previous_registrations()
         revision = await self.desired.load()
+        await self.revocations.start()
         self._tasks = [asyncio.create_task(self._watch_loop(revision), name="cp-watch"),
                        asyncio.create_task(self._resync_loop(), name="cp-resync"),
                        asyncio.create_task(self._keepalive_loop(), name="cp-keepalive")]
@@ -83,6 +87,7 @@ class ControlPlane:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        await self.revocations.stop()
         for session in list(self.hub.sessions.values()):
             session.outbox.put_nowait(None)
         with contextlib.suppress(BackendError):
@@ -170,8 +175,28 @@ class ControlPlane:
                 "rejections": await self.desired.rejections()}
 
     def issue_token(self, role: str, *, subject: str = "flarectl", ttl_s: int = 7 * 86400) -> str:
-        if role not in ROLES:
-            raise InvalidInput(f"role: must be one of {', '.join(ROLES)}", field="role")
+        if role not in ISSUABLE_ROLES:
+            raise InvalidInput(f"role: must be one of {', '.join(ISSUABLE_ROLES)}", field="role")
         if ttl_s <= 0:
             raise InvalidInput("ttl_s: must be positive", field="ttl_s")
         return issue_token(self.secret, subject, ttl_s=ttl_s, role=role)
+
+    async def revoke(self, *, token_id: str = "", user: str = "", expires_at: int = 0, actor: str = "",
+                     dry_run: bool = False) -> dict:
+        """Revoke one token by id, or a user's client tokens issued until now."""
+        if bool(token_id) == bool(user):
+            raise InvalidInput("name exactly one of token_id and user", field="target")
+        if token_id:
+            if "." in token_id:  # a whole token was given: revoke it by its id
+                try:
+                    token_id = peek_token_id(token_id)
+                except Unauthorized as exc:
+                    raise InvalidInput(f"token_id: {exc}", field="token_id") from exc
+            if not token_id.replace("-", "").replace("_", "").isalnum() or len(token_id) > 64:
+                raise InvalidInput(f"token_id: {token_id[:70]!r} is not a token id", field="token_id")
+            return await self.revocations.revoke_token(token_id, by=actor, expires_at=expires_at, dry_run=dry_run)
+        try:
+            validate_name(user, "user")
+        except ValueError as exc:
+            raise InvalidInput(str(exc), field="user") from exc
+        return await self.revocations.revoke_user(user, by=actor, dry_run=dry_run)

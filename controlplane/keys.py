@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+# Gateways read the revocation list too, so its names live below both (backends floor).
+from services.backends.revocations import REVOCATIONS, REVOKED_TOKENS, REVOKED_USERS
+
 __all__ = ["ROOT", "CONFIG", "HISTORY", "TOPOLOGY", "STATUS", "REJECTED",
+           "REVOCATIONS", "REVOKED_TOKENS", "REVOKED_USERS",
            "config_key", "history_key", "history_prefix", "topology_key", "status_key", "rejected_key"]
 
 ROOT = "/flare/"

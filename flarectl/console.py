@@ -16,6 +16,7 @@ import orjson
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from services.common.errors import (
@@ -30,7 +31,7 @@ from services.common.errors import (
 
 from .exitcodes import ExitCode
 
-__all__ = ["OutputFormat", "out", "err", "emit", "fail", "fail_from", "table", "confirm_or_abort"]
+__all__ = ["OutputFormat", "out", "err", "emit", "fail", "fail_from", "table", "confirm_or_abort", "unwrapped"]
 
 out = Console(soft_wrap=False)
 err = Console(stderr=True)
@@ -51,6 +52,11 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[object]], *, title: st
     return t
 
 
+class unwrapped(str):  # noqa: N801 - reads as a marker at the call site: human=lambda r: unwrapped(r["token"])
+    """A line that must survive copy and paste whole (a token): written as is, never
+    wrapped at the terminal width or read as markup."""
+
+
 def emit(data: object, fmt: OutputFormat = OutputFormat.table, *, human: Callable[[object], object] | None = None) -> None:
     """Print `data` as json/yaml, or through `human` (which returns a Rich renderable or str)."""
     if fmt is OutputFormat.json:
@@ -58,13 +64,18 @@ def emit(data: object, fmt: OutputFormat = OutputFormat.table, *, human: Callabl
     elif fmt is OutputFormat.yaml:
         sys.stdout.write(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
     else:
-        out.print(human(data) if human is not None else data)
+        rendered = human(data) if human is not None else data
+        if isinstance(rendered, unwrapped):
+            sys.stdout.write(rendered + "\n")
+        else:
+            out.print(rendered)
 
 
 def fail(message: str, code: ExitCode = ExitCode.FAILURE, *, hint: str | None = None) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    # Messages quote user input (a key, a file name): escaped, or "[/x]" in a file is markup.
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     if hint:
-        err.print(f"[dim]hint: {hint}[/]", highlight=False)
+        err.print(f"[dim]hint: {escape(hint)}[/]", highlight=False)
     raise typer.Exit(int(code))
 
 

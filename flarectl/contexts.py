@@ -22,6 +22,8 @@ import yaml
 from services.common.errors import InvalidInput, NotFound
 from services.common.paths import default_data_dir, read_admin_token, write_private
 
+from services.common.safeyaml import load_file
+
 __all__ = ["Target", "config_path", "load_contexts", "save_contexts", "resolve_target", "DEFAULT_ADDRESS"]
 
 DEFAULT_ADDRESS = "127.0.0.1:8702"
@@ -43,10 +45,7 @@ def load_contexts() -> dict:
     path = config_path()
     if not path.exists():
         return {"current": None, "contexts": {}}
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise InvalidInput(f"{path} is not valid YAML: {exc}") from exc
+    data = load_file(path) or {}  # DocumentError (InvalidInput) names the file and the problem
     if not isinstance(data, dict) or not isinstance(data.get("contexts", {}), dict):
         raise InvalidInput(f"{path}: expected a mapping with 'contexts'")
     data.setdefault("contexts", {})
@@ -71,6 +70,8 @@ def resolve_target(context: str | None = None) -> Target:
         if name not in data["contexts"]:
             raise NotFound(f"no context named {name!r} in {config_path()}")
         entry = data["contexts"][name] or {}
+        if not isinstance(entry, dict):
+            raise InvalidInput(f"{config_path()}: context {name!r} must be a mapping (controlplane, token)")
     address = os.environ.get("FLARE_CONTROLPLANE") or entry.get("controlplane") or DEFAULT_ADDRESS
     token = os.environ.get("FLARE_TOKEN") or entry.get("token")
     if not token and not name:

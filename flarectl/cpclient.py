@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import TypeVar
 
 import typer
-import yaml
 
 from controlplane.client import AdminClient
 from services.common.errors import FlareError, InvalidInput, Unauthorized
 
 from .console import fail_from
 from .contexts import resolve_target
+from services.common.safeyaml import DocumentError, load_file, load_stream
 
 __all__ = ["call_controlplane", "read_manifest", "CONTEXT_OPTION"]
 
@@ -39,15 +38,26 @@ def call_controlplane(operation: Callable[[AdminClient], Awaitable[T]], *, conte
 
 
 def read_manifest(path: str) -> dict:
-    """A document file ({kind, spec}) as YAML or JSON; `-` reads stdin."""
+    """A document file ({kind, spec}) as YAML or JSON; `-` reads stdin. Parsed with limits
+    (services.common.safeyaml); anything that is not a {kind: str, spec: mapping} exits 3 naming why."""
     try:
-        text = typer.get_text_stream("stdin").read() if path == "-" else Path(path).read_text()
-    except OSError as exc:
-        fail_from(InvalidInput(f"cannot read {path}: {exc.strerror or exc}"))
-    try:
-        data = yaml.safe_load(text)  # YAML is a superset of JSON
-    except yaml.YAMLError as exc:
-        fail_from(InvalidInput(f"{path} is neither YAML nor JSON: {exc}"))
+        if path == "-":
+            data = load_stream(typer.get_binary_stream("stdin"), source="stdin")
+        else:
+            data = load_file(path)
+    except DocumentError as exc:
+        fail_from(exc)
+    source = "stdin" if path == "-" else path
     if not isinstance(data, dict):
-        fail_from(InvalidInput(f"{path}: expected a document {{kind, spec}}"))
+        fail_from(InvalidInput(f"{source}: expected a document {{kind, spec}} (a mapping), got {_kind_of(data)}"))
+    if "kind" in data and not isinstance(data["kind"], str):
+        fail_from(InvalidInput(f"{source}: kind: must be a string, got {_kind_of(data['kind'])}", field="kind"))
+    if "spec" in data and not isinstance(data["spec"], dict):
+        fail_from(InvalidInput(f"{source}: spec: must be a mapping, got {_kind_of(data['spec'])}", field="spec"))
     return data
+
+
+def _kind_of(value: object) -> str:
+    names = {dict: "a mapping", list: "a list", str: "a string", int: "a number", float: "a number",
+             bool: "true/false", type(None): "nothing"}
+    return names.get(type(value), type(value).__name__)

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from services.common.safeyaml import DocumentError, load_file
 from services.common.paths import DEFAULT_DATA_DIR, token_secret_path
 
 __all__ = ["LoadTestParams", "ParamsError", "parse_duration", "load_scenario", "build_params", "OPTION_NAMES"]
@@ -177,11 +177,9 @@ OPTION_NAMES["final_sync"] = "--no-final-sync"
 
 def load_scenario(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except OSError as exc:
-        raise ParamsError(f"--scenario: cannot read {path} ({exc.strerror})") from exc
-    except yaml.YAMLError as exc:
-        raise ParamsError(f"--scenario: {path} is not valid YAML ({exc})") from exc
+        data = load_file(path) or {}
+    except DocumentError as exc:
+        raise ParamsError(f"--scenario: {exc}") from None
     if not isinstance(data, dict):
         raise ParamsError(f"--scenario: {path} must hold a mapping of option names to values")
     return {str(k).replace("-", "_"): v for k, v in data.items()}

@@ -13,10 +13,10 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .paths import DEFAULT_DATA_DIR
+from .safeyaml import load_text
 
 __all__ = [
     "FlareConfig",
@@ -189,7 +189,7 @@ def load_config(path: str | Path | None = None, *, environ: dict[str, str] | Non
         if p.suffix == ".toml":
             data = tomllib.loads(text)
         else:
-            data = yaml.safe_load(text) or {}
+            data = load_text(text, source=str(p)) or {}  # bounded: aliases, depth, duplicate keys
     data = _apply_env(data, dict(os.environ if environ is None else environ))
     for key, value in overrides.items():
         if value is not None:

@@ -1,19 +1,15 @@
 """Prometheus metrics shared by the message path, and the admin HTTP endpoint.
 
 Every Flare process serves `/metrics` (Prometheus text format) and `/healthz` (JSON) on its
-admin port. The server is a few lines of asyncio rather than prometheus_client's threaded
-server so it can report live health from the event loop it describes.
+admin port, through `AdminServer` (services.common.adminhttp: bounded against slow clients).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Awaitable, Callable
-
-import orjson
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.metrics_core import Metric
+
+from .adminhttp import AdminServer
 
 __all__ = [
     "CONNECTIONS",
@@ -33,6 +29,7 @@ __all__ = [
     "MESSAGES_IN_TEXT",
     "AdminServer",
     "metric_snapshot",
+    "merged_exposition",
 ]
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
@@ -56,57 +53,6 @@ STORE_BATCH = Histogram(
 FRAME_ERRORS = Counter("flare_frame_errors_total", "Client frames answered with an error", ["code"])
 
 
-class AdminServer:
-    """GET /metrics and GET /healthz on a small asyncio HTTP/1.1 server."""
-
-    def __init__(self, host: str, port: int, *, health: Callable[[], dict] | None = None,
-                 others: Callable[[], Awaitable[list[list]]] | None = None) -> None:
-        """`others`: snapshots (metric_snapshot) of other processes of this deployment (the
-        monolith's gateway workers), added into what /metrics shows."""
-        self.host = host
-        self.port = port
-        self._health = health or (lambda: {"status": "ok"})
-        self._others = others
-        self._server: asyncio.AbstractServer | None = None
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, self.host, self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            with contextlib.suppress(Exception):
-                await self._server.wait_closed()
-            self._server = None
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            request_line = await asyncio.wait_for(reader.readline(), 5)
-            while (await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b"\n", b""):
-                pass
-            parts = request_line.decode("latin-1").split()
-            path = parts[1].split("?")[0] if len(parts) >= 2 else ""
-            if path == "/metrics":
-                others = await self._others() if self._others is not None else []
-                body = generate_latest(_Merged(others)) if others else generate_latest()
-                status, ctype = "200 OK", CONTENT_TYPE_LATEST
-            elif path == "/healthz":
-                health = self._health()
-                status = "200 OK" if health.get("status") == "ok" else "503 Service Unavailable"
-                ctype, body = "application/json", orjson.dumps(health)
-            else:
-                status, ctype, body = "404 Not Found", "text/plain", b"not found\n"
-            writer.write(
-                f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
-                "Connection: close\r\n\r\n".encode() + body
-            )
-            await writer.drain()
-        except (asyncio.TimeoutError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-
 # Label children bound once: `labels()` is a dict lookup under a lock, and these three
 # run several times per message.
 ACK_RECEIVED = ACK_LATENCY.labels("received")
@@ -124,6 +70,11 @@ def metric_snapshot() -> list[list]:
          [[s.name, s.labels, s.value] for s in family.samples if not s.name.endswith("_created")]]
         for family in REGISTRY.collect() if family.samples and family.name.startswith("flare_")
     ]
+
+
+def merged_exposition(others: list[list[list]]) -> bytes:
+    """The /metrics text of this process with other processes' snapshots added in."""
+    return generate_latest(_Merged(others)) if others else generate_latest()
 
 
 class _Merged:

@@ -18,7 +18,7 @@ import secrets
 import stat
 from pathlib import Path
 
-from .auth import issue_token, verify_token
+from .auth import AUDIENCE_CONTROLPLANE, issue_token, verify_token
 from .errors import Unauthorized
 
 __all__ = [
@@ -154,15 +154,17 @@ def read_admin_token(data_dir: Path) -> str | None:
 
 
 def ensure_admin_token(data_dir: Path, secret: bytes) -> Path:
-    """data_dir/admin.token (0600), rewritten when missing, expired or signed by another secret."""
+    """data_dir/admin.token (0600), rewritten when missing, expired, signed by another secret
+    or without the `controlplane` audience. (A *revoked* one is not noticed here: delete the
+    file after revoking it, and the next start writes a new one.)"""
     path = admin_token_path(data_dir)
     token = read_admin_token(data_dir)
     if token is not None:
         try:
-            verify_token(secret, token)
+            verify_token(secret, token, audience=AUDIENCE_CONTROLPLANE)
             return path
         except Unauthorized:
-            pass  # expired or from another secret: replace it
+            pass  # expired, from another secret or from before audiences: replace it
     ensure_data_dir(Path(data_dir))
     write_private(path, (issue_token(secret, "bootstrap-admin", ttl_s=_ADMIN_TOKEN_TTL_S, role="admin") + "\n").encode())
     return path

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 
+from services.backends.revocations import Revocations
 from services.common.ids import MessageIdGenerator
 from services.wiring.process import ProcessContext, Running, main
 from services.wiring.discovered import ROUTER, SESSION, SYNC, TopologyGatewayDirectory, pooled
@@ -28,14 +29,22 @@ async def build(ctx: ProcessContext) -> Running:
         ctx.close_at_exit(client.close)  # a Pooled: it closes its channels
     peers = TopologyGatewayDirectory(ctx.topology)  # to close a device's old connection on another gateway
     ctx.close_at_exit(peers.close)
+    # Revoked tokens and users, followed by watch on the ConfigStore the instance already has.
+    revocations = Revocations(ctx.configstore)
     gateway = GatewayService(config=gateway_config, gateway_id=ctx.instance_id, token_secret=ctx.token_secret(),
                              router=router, sync=sync, session=session, ids=MessageIdGenerator(cfg.node_id),
-                             peers=peers)
-    running = Running([api.register(gateway)], start=gateway.start, stop=gateway.stop,
+                             peers=peers, revocations=revocations)
+
+    async def stop() -> None:
+        await gateway.stop()
+        await revocations.stop()
+
+    running = Running([api.register(gateway)], start=gateway.start, stop=stop,
                       health=lambda: {"gateway_id": gateway.gateway_id, "url": gateway.url,
                                       "connections": gateway.connection_count})
 
     async def start() -> None:
+        await revocations.start()  # before the first login: a revoked token never gets in
         await gateway.start()
         running.announce["ws"] = gateway.url  # the bound port is known only now
 

@@ -19,8 +19,9 @@ from urllib.parse import parse_qs, urlsplit
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from services.backends.revocations import Revocations
 from services.common import codec
-from services.common.auth import TokenExpired, verify_token
+from services.common.auth import AUDIENCE_CLIENT, TokenClaims, verify_token
 from services.common.config import GatewayConfig
 from services.common.errors import BackendUnavailable, Conflict, FlareError, Unauthorized
 from services.common.ids import DeviceId, MessageIdGenerator, UserId
@@ -46,11 +47,13 @@ class GatewayService:
     def __init__(
         self, *, config: GatewayConfig, gateway_id: str, token_secret: bytes, router: RouterClient,
         sync: SyncClient, session: SessionClient, ids: MessageIdGenerator, peers: GatewayDirectory | None = None,
-        reuse_port: bool = False,
+        revocations: Revocations | None = None, reuse_port: bool = False,
     ) -> None:
         """`peers`: the other gateways (split deployment, gateway workers), so a device that
         logs in here again can have its old connection on another gateway closed.
-        `reuse_port`: share the port with other gateway processes (SO_REUSEPORT)."""
+        `revocations`: the revoked tokens and users (started by the caller); a user's revoke
+        also closes the connections here whose token it revoked. `reuse_port`: share the
+        port with other gateway processes (SO_REUSEPORT)."""
         self.config = config
         self.gateway_id = gateway_id
         self.router = router
@@ -63,6 +66,10 @@ class GatewayService:
         self.gate = SendGate()
         self._handlers = FrameHandlers(Peers(config, router, sync, session, self._acks.note, self.gate), ids)
         self._connections: dict[str, ClientConnection] = {}
+        self._token_issued_at: dict[str, float] = {}  # connection id -> its token's iat
+        self._revocations = revocations
+        if revocations is not None:
+            revocations.add_listener(self._close_revoked)
         self._server: Server | None = None
         self._watchdog: asyncio.Task | None = None
         self.port = config.port
@@ -119,22 +126,33 @@ class GatewayService:
         self._acks.note(user_id, conversation_id, seq)
 
     # -- connections --------------------------------------------------------------------
-    async def _authenticate(self, ws: ServerConnection) -> tuple[UserId, DeviceId, DeviceType] | None:
+    async def _authenticate(self, ws: ServerConnection) -> tuple[UserId, DeviceId, DeviceType, TokenClaims] | None:
         query = parse_qs(urlsplit(ws.request.path).query) if ws.request else {}
         token = (query.get("token") or [None])[0]
         try:
-            claims = verify_token(self._secret, token)
+            claims = verify_token(self._secret, token, audience=AUDIENCE_CLIENT)
+            if self._revocations is not None:
+                self._revocations.check(claims)
             user_id = validate_name(claims.subject, "token subject")
             device_id = validate_name((query.get("device_id") or ["default"])[0], "device_id")
             device_type = DeviceType((query.get("device_type") or ["mobile"])[0].lower())
         except Unauthorized as exc:
-            code = "token_expired" if isinstance(exc, TokenExpired) else "unauthorized"
+            # token_expired and token_revoked tell the app to get a new token; the rest
+            # (forged, malformed, another audience's token) are plain unauthorized.
+            code = exc.code if exc.code in ("token_expired", "token_revoked") else "unauthorized"
             await self._refuse(ws, code, str(exc))
             return None
         except ValueError as exc:
             await self._refuse(ws, "unauthorized", f"bad connection parameters: {exc}")
             return None
-        return UserId(user_id), DeviceId(device_id), device_type
+        return UserId(user_id), DeviceId(device_id), device_type, claims
+
+    def _close_revoked(self, user: str, not_before: float) -> None:
+        """A revoke of `user`: close their connections that logged in with an older token."""
+        for connection_id, conn in list(self._connections.items()):
+            if conn.user_id == user and self._token_issued_at.get(connection_id, 0.0) < not_before:
+                conn.close_soon(CLOSE_UNAUTHORIZED, "token revoked",
+                                error_frame=error_frame("token_revoked", "your token was revoked; log in again"))
 
     @staticmethod
     def _wants_compact(ws: ServerConnection) -> bool:
@@ -151,7 +169,7 @@ class GatewayService:
         identity = await self._authenticate(ws)
         if identity is None:
             return
-        user_id, device_id, device_type = identity
+        user_id, device_id, device_type, claims = identity
         connection_id = f"{self.gateway_id}/{uuid.uuid4().hex[:16]}"
         compact = self._wants_compact(ws)
         conn = ClientConnection(ws, user_id=user_id, device_id=device_id, device_type=device_type,
@@ -172,6 +190,7 @@ class GatewayService:
         if replaced is not None:
             await self._close_replaced(replaced)
         self._connections[connection_id] = conn
+        self._token_issued_at[connection_id] = claims.issued_at
         CONNECTIONS.inc()
         conn.start()
         conn.push(codec.dumps({
@@ -183,6 +202,7 @@ class GatewayService:
             await self._read_forever(conn)
         finally:
             self._connections.pop(connection_id, None)
+            self._token_issued_at.pop(connection_id, None)
             CONNECTIONS.dec()
             await conn.stop()
             with contextlib.suppress(FlareError):

@@ -19,6 +19,7 @@ import signal
 import socket
 import sys
 
+from services.backends.revocations import Revocations
 from services.common.channel import Channel, Remote
 from services.common.ids import MessageIdGenerator
 from services.common.logs import setup_logging
@@ -31,7 +32,7 @@ __all__ = ["main", "GATEWAY_METHODS"]
 log = logging.getLogger("flare.gateway.worker")
 
 # What the core may call on a worker: the delivery seam (GatewayClient) and stop.
-GATEWAY_METHODS = frozenset({"push", "close_connection", "stop_worker", "metrics"})
+GATEWAY_METHODS = frozenset({"push", "close_connection", "stop_worker", "metrics", "revocation"})
 _STATS_INTERVAL_S = 1.0
 
 
@@ -61,9 +62,10 @@ class _RemotePeer:
 class _WorkerTarget:
     """What the channel exposes to the core as "gateway"."""
 
-    def __init__(self, gateway: GatewayService, stopped: asyncio.Event) -> None:
+    def __init__(self, gateway: GatewayService, stopped: asyncio.Event, revocations: Revocations | None) -> None:
         self._gateway = gateway
         self._stopped = stopped
+        self._revocations = revocations
 
     def push(self, pushes) -> list[str]:
         return self._gateway.push(pushes)
@@ -77,6 +79,10 @@ class _WorkerTarget:
     def metrics(self) -> list[list]:
         return metric_snapshot()
 
+    def revocation(self, key: str, value: bytes) -> None:
+        if self._revocations is not None:
+            self._revocations.apply(key, value)
+
 
 async def run(fd: int) -> None:
     sock = socket.socket(fileno=fd)
@@ -87,13 +93,19 @@ async def run(fd: int) -> None:
     channel.start()
     settings = await channel.call("core", "worker_settings")
     setup_logging(settings["log_level"], fmt=settings["log_format"])
+    revocations = None
+    if settings["revocations"] is not None:
+        # A mirror of the core's mirror: seeded now, then told every change (no store here).
+        revocations = Revocations(store=None)  # type: ignore[arg-type]
+        for key, value in settings["revocations"]:
+            revocations.apply(key, value)
     gateway = GatewayService(
         config=settings["config"], gateway_id=settings["gateway_id"], token_secret=settings["token_secret"],
         router=Remote(channel, "router"), sync=Remote(channel, "sync", notify=frozenset({"note_ack"})),
         session=Remote(channel, "session"), ids=MessageIdGenerator(settings["node_id"]),
-        peers=_RemotePeers(channel), reuse_port=True,
+        peers=_RemotePeers(channel), reuse_port=True, revocations=revocations,
     )
-    channel.expose("gateway", _WorkerTarget(gateway, stopped), GATEWAY_METHODS)
+    channel.expose("gateway", _WorkerTarget(gateway, stopped, revocations), GATEWAY_METHODS)
     await gateway.start()
     channel.notify("core", "worker_ready", (settings["gateway_id"], gateway.port))
     try:

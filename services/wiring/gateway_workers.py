@@ -22,9 +22,13 @@ import socket
 import sys
 from collections.abc import Sequence
 
+import orjson
+
+from services.backends.revocations import REVOKED_TOKENS, REVOKED_USERS, Revocations
 from services.common.channel import Channel
 from services.common.config import GatewayConfig
 from services.common.errors import FlareError
+from services.common.metrics import merged_exposition
 from services.delivery.seam import Push
 
 __all__ = ["GatewayWorkers", "WorkerGatewayClient", "SERVICE_METHODS"]
@@ -88,6 +92,7 @@ class GatewayWorkers:
         self._workers = [_Worker(i, f"{gateway_id}-w{i}", (node_id + i) % 1024) for i in range(count)]
         self._by_id = {w.gateway_id: w for w in self._workers}
         self._reservation: socket.socket | None = None
+        self._revocations: Revocations | None = None
         self._watchers: list[asyncio.Task] = []
         self._stopping = False
         self.port = config.port
@@ -103,6 +108,10 @@ class GatewayWorkers:
     @property
     def connection_count(self) -> int:
         return sum(w.connections for w in self._workers)
+
+    async def metrics_exposition(self) -> bytes:
+        """The core's /metrics with every worker's Flare counters added in."""
+        return merged_exposition(await self.metric_snapshots())
 
     async def metric_snapshots(self) -> list[list]:
         """Every live worker's metrics (services.common.metrics.metric_snapshot), for /metrics."""
@@ -130,7 +139,8 @@ class GatewayWorkers:
                 return {"config": workers.config.model_copy(update={"port": workers.port}),
                         "gateway_id": worker.gateway_id, "node_id": worker.node_id,
                         "token_secret": workers._secret, "log_level": workers._log_level,
-                        "log_format": workers._log_format}
+                        "log_format": workers._log_format,
+                        "revocations": workers._revocations.entries() if workers._revocations is not None else None}
 
             def worker_ready(self, gateway_id: str, port: int) -> None:
                 worker.ready.set()
@@ -146,9 +156,16 @@ class GatewayWorkers:
         return Core()
 
     # -- lifecycle -----------------------------------------------------------------------
-    async def start(self, services: dict[str, object]) -> None:
-        """`services`: the core's router, sync and session, which the workers call."""
+    async def start(self, services: dict[str, object], *, revocations: Revocations | None = None) -> None:
+        """`services`: the core's router, sync and session, which the workers call.
+        `revocations`: the core's mirror; each worker gets a copy and every change after."""
         self._services = services
+        self._revocations = revocations
+        if revocations is not None:
+            revocations.add_listener(lambda user, not_before: self._tell_workers(
+                REVOKED_USERS + user, orjson.dumps({"not_before": not_before})))
+            revocations.add_token_listener(lambda token_id: self._tell_workers(
+                REVOKED_TOKENS + token_id, orjson.dumps({"expires_at": 0})))
         reservation = socket.socket(socket.AF_INET6 if ":" in self.config.host else socket.AF_INET)
         reservation.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         reservation.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -163,6 +180,12 @@ class GatewayWorkers:
         self._watchers = [asyncio.create_task(self._watch(w), name=f"gateway-worker-{w.index}")
                           for w in self._workers]
         log.info("%d gateway workers on %s", len(self._workers), self.url)
+
+    def _tell_workers(self, key: str, value: bytes) -> None:
+        for worker in self._workers:
+            channel = worker.client.channel
+            if channel is not None and not channel.closed:
+                channel.notify("gateway", "revocation", (key, value))
 
     async def _spawn(self, worker: _Worker) -> None:
         ours, theirs = socket.socketpair()

@@ -119,21 +119,23 @@ class Monolith:
         self.sync = SyncService(db=self.db, cache=self.cache, fanout=self.delivery.fanout,
                                 membership=membership, config=cfg.sync,
                                 history=TieredHistory(self.db, self.objects))
+        # The control plane runs in-process on the same ConfigStore (started below); the
+        # gateway checks logins against its revocation list (one watch for both).
+        self.controlplane = ControlPlane(self.configstore, self.token_secret, owns_store=True)
         if isinstance(gateways, LocalGateways):
             self.gateway = GatewayService(
                 config=cfg.gateway, gateway_id=self.gateway_id, token_secret=self.token_secret,
                 router=self.router, sync=self.sync, session=self.session, ids=ids,
+                revocations=self.controlplane.revocations,
             )
             gateways.add(self.gateway)
         else:
             self.gateway = None
         self.admin = AdminServer(cfg.admin.host, cfg.admin.port, health=self.health,
-                                 others=self.gateway_workers.metric_snapshots if self.gateway_workers else None)
+                                 metrics=self.gateway_workers.metrics_exposition if self.gateway_workers else None)
 
-        # The control plane runs in-process on the same ConfigStore; services take their
-        # documents through agents exactly as split instances do, and flarectl reaches it
-        # over gRPC on the control-plane port.
-        self.controlplane = ControlPlane(self.configstore, self.token_secret, owns_store=True)
+        # Services take their documents through agents exactly as split instances do, and
+        # flarectl reaches the control plane over gRPC on the control-plane port.
         await self.controlplane.start()
         self.controlplane_port = await serve_grpc(self.controlplane, cfg.controlplane.host, cfg.controlplane.port)
         ensure_admin_token(self.data_dir, self.token_secret)
@@ -152,7 +154,8 @@ class Monolith:
         await self.sync.start()
         await self.store.start()
         if self.gateway_workers is not None:
-            await self.gateway_workers.start({"router": self.router, "sync": self.sync, "session": self.session})
+            await self.gateway_workers.start({"router": self.router, "sync": self.sync, "session": self.session},
+                                             revocations=self.controlplane.revocations)
         else:
             await self.gateway.start()
         await self.admin.start()

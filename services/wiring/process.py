@@ -36,7 +36,7 @@ from services.backends.messagedb.migrator import Migrator
 from services.backends.objectstore import ObjectStore
 from services.backends.registry import open_cache, open_configstore, open_log, open_messagedb, open_objectstore
 from services.common import paths
-from services.common.auth import issue_token
+from services.common.auth import ROLE_SERVICE, issue_token
 from services.common.config import FlareConfig, load_config
 from services.common.errors import FlareError
 from services.common.grpcio import GrpcServer, start_server
@@ -124,16 +124,16 @@ class ProcessContext:
 
 
 def controlplane_token(config: FlareConfig, subject: str) -> str | None:
-    """FLARE_TOKEN, else data_dir/admin.token, else a viewer token minted from the secret."""
-    token = os.environ.get("FLARE_TOKEN")
+    """The instance's own `service` token for its config stream: FLARE_SERVICE_TOKEN (one
+    `flarectl auth token issue --role service` minted), else one minted from the token
+    secret the instance already holds. Never admin.token: an instance needs no operator
+    powers, and an operator token may not Subscribe."""
+    token = os.environ.get("FLARE_SERVICE_TOKEN")
     if token:
         return token.strip()
     data_dir = Path(config.data_dir).resolve()
-    admin = paths.read_admin_token(data_dir)
-    if admin is not None:
-        return admin
     secret = paths.read_secret(data_dir, config.token_secret)
-    return issue_token(secret, subject, ttl_s=365 * 86400, role="viewer") if secret else None
+    return issue_token(secret, subject, ttl_s=365 * 86400, role=ROLE_SERVICE) if secret else None
 
 
 def _parser(service: str) -> argparse.ArgumentParser:

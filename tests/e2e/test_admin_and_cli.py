@@ -34,8 +34,8 @@ def test_token_issue_mints_a_token_the_server_accepts(cli, tmp_path):
     (tmp_path / "token.secret").write_bytes(b"s3cret")
     result = cli("token", "issue", "alice", "--ttl", "1h", "--data-dir", str(tmp_path))
     assert result.exit_code == 0, result.output
-    claims = verify_token(b"s3cret", result.output.strip())
-    assert claims.subject == "alice" and claims.expires_at - claims.issued_at == 3600
+    claims = verify_token(b"s3cret", result.output.strip(), audience="client")
+    assert claims.subject == "alice" and claims.expires_at - int(claims.issued_at) == 3600
 
 
 def test_token_issue_errors_are_named(cli, tmp_path):

@@ -8,6 +8,8 @@ import json
 import pytest
 import yaml
 
+from services.common.auth import issue_token
+
 from .cp_harness import check, flarectl, namespace_url, start_daemon, start_instance, status_states, wait_until
 
 pytestmark = [pytest.mark.servers, pytest.mark.timeout(120)]
@@ -33,7 +35,10 @@ def cluster(etcd_server, tmp_path):
             self.prefix = "/" + store_url.rsplit("/", 1)[1]
 
         def instance(self, name: str, **kwargs):
-            proc, addr = start_instance(name, self.address, self.token, tmp_path / name, **kwargs)
+            # Instances subscribe with a `service` token; an operator's may not (issue 10 item 8).
+            secret = (tmp_path / "cp" / "token.secret").read_bytes().strip()
+            service_token = issue_token(secret, name, role="service")
+            proc, addr = start_instance(name, self.address, service_token, tmp_path / name, **kwargs)
             procs.append(proc)
             return proc, addr
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, strategies as st
 
-from services.common.auth import TokenExpired, issue_token, verify_token
+from services.common.auth import TokenExpired, WrongAudience, issue_token, verify_token
 from services.common.config import load_config
 from services.common.errors import Unauthorized
 from services.common.ids import (
@@ -81,14 +81,29 @@ def test_retry_policy_rejects_nonsense(kwargs):
 
 def test_tokens_verify_expire_and_resist_tampering():
     token = issue_token(b"k", "alice", ttl_s=60, now=1000)
-    assert verify_token(b"k", token, now=1030).subject == "alice"
+    assert verify_token(b"k", token, audience="client", now=1030).subject == "alice"
     with pytest.raises(TokenExpired):
-        verify_token(b"k", token, now=1061)
+        verify_token(b"k", token, audience="client", now=1061)
     with pytest.raises(Unauthorized):
-        verify_token(b"other", token, now=1030)
+        verify_token(b"other", token, audience="client", now=1030)
     body, sig = token.split(".")
     with pytest.raises(Unauthorized):
-        verify_token(b"k", body[:-2] + "xx." + sig, now=1030)
+        verify_token(b"k", body[:-2] + "xx." + sig, audience="client", now=1030)
+
+
+def test_token_audiences_do_not_mix():
+    client = issue_token(b"k", "alice")
+    operator = issue_token(b"k", "bootstrap-admin", role="admin")
+    assert verify_token(b"k", operator, audience="controlplane").role == "admin"
+    with pytest.raises(WrongAudience, match="client token; it is not valid for the controlplane"):
+        verify_token(b"k", client, audience="controlplane")
+    with pytest.raises(WrongAudience, match="controlplane token; it is not valid for the client"):
+        verify_token(b"k", operator, audience="client")
+    with pytest.raises(ValueError):
+        issue_token(b"k", "alice", role="admin", audience="client")
+    a, b = verify_token(b"k", client, audience="client"), verify_token(b"k", issue_token(b"k", "alice"), audience="client")
+    assert a.token_id and a.token_id != b.token_id  # each token has its own id
+    assert a.issued_at != int(a.issued_at) or a.issued_at == round(a.issued_at, 3)  # ms precision, not whole seconds
 
 
 def test_conversation_ids():

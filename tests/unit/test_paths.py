@@ -54,10 +54,10 @@ def test_admin_token_is_kept_while_valid_and_replaced_when_signed_by_another_sec
     path = paths.ensure_admin_token(tmp_path, b"one")
     first = paths.read_admin_token(tmp_path)
     assert path == tmp_path / "admin.token" and _mode(path) == 0o600
-    assert verify_token(b"one", first).role == "admin"
+    assert verify_token(b"one", first, audience="controlplane").role == "admin"
     assert paths.ensure_admin_token(tmp_path, b"one") == path and paths.read_admin_token(tmp_path) == first
     paths.ensure_admin_token(tmp_path, b"two")
-    assert verify_token(b"two", paths.read_admin_token(tmp_path)).subject == "bootstrap-admin"
+    assert verify_token(b"two", paths.read_admin_token(tmp_path), audience="controlplane").subject == "bootstrap-admin"
 
 
 def test_write_private_tightens_a_file_that_was_world_readable(tmp_path):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from flarectl.console import OutputFormat, emit, fail
+from flarectl.console import OutputFormat, emit, fail, unwrapped
 from flarectl.exitcodes import ExitCode
 from flarectl.durations import parse_duration
 from services.common.auth import issue_token
@@ -31,4 +31,4 @@ def issue(
         fail(f"no token secret at {token_secret_path(data_dir)}", ExitCode.NOT_FOUND,
              hint="run `flarectl up` once (it creates the secret) or pass --data-dir")
     token = issue_token(secret, user, ttl_s=ttl_s)
-    emit({"user": user, "token": token, "ttl_s": ttl_s}, output, human=lambda d: d["token"])
+    emit({"user": user, "token": token, "ttl_s": ttl_s}, output, human=lambda d: unwrapped(d["token"]))

@@ -65,7 +65,7 @@ _MANIFEST_FIELDS = {"kind", "spec", "version", "metadata", "apiVersion"}
 
 
 def _check_kind(kind: object) -> str:
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:  # a list is unhashable: not a TypeError
         raise InvalidInput(f"kind: unknown kind {kind!r} (known: {', '.join(KINDS)})", field="kind")
     return kind  # type: ignore[return-value]
 

@@ -218,11 +218,43 @@ class IssueTokenRequest(_message.Message):
     def __init__(self, role: _Optional[str] = ..., subject: _Optional[str] = ..., ttl_s: _Optional[int] = ...) -> None: ...
 
 class IssueTokenResponse(_message.Message):
-    __slots__ = ("token", "expires_at", "role")
+    __slots__ = ("token", "expires_at", "role", "token_id")
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
     token: str
     expires_at: int
     role: str
-    def __init__(self, token: _Optional[str] = ..., expires_at: _Optional[int] = ..., role: _Optional[str] = ...) -> None: ...
+    token_id: str
+    def __init__(self, token: _Optional[str] = ..., expires_at: _Optional[int] = ..., role: _Optional[str] = ..., token_id: _Optional[str] = ...) -> None: ...
+
+class RevokeRequest(_message.Message):
+    __slots__ = ("token_id", "user", "dry_run", "expires_at")
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    token_id: str
+    user: str
+    dry_run: bool
+    expires_at: int
+    def __init__(self, token_id: _Optional[str] = ..., user: _Optional[str] = ..., dry_run: _Optional[bool] = ..., expires_at: _Optional[int] = ...) -> None: ...
+
+class RevokeResponse(_message.Message):
+    __slots__ = ("kind", "id", "revoked_at", "not_before", "already", "dry_run", "by")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_AT_FIELD_NUMBER: _ClassVar[int]
+    NOT_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    BY_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    id: str
+    revoked_at: float
+    not_before: float
+    already: bool
+    dry_run: bool
+    by: str
+    def __init__(self, kind: _Optional[str] = ..., id: _Optional[str] = ..., revoked_at: _Optional[float] = ..., not_before: _Optional[float] = ..., already: _Optional[bool] = ..., dry_run: _Optional[bool] = ..., by: _Optional[str] = ...) -> None: ...

@@ -69,6 +69,11 @@ class ControlPlaneStub:
                 request_serializer=controlplane__pb2.IssueTokenRequest.SerializeToString,
                 response_deserializer=controlplane__pb2.IssueTokenResponse.FromString,
                 _registered_method=True)
+        self.Revoke = channel.unary_unary(
+                '/flare.controlplane.v1.ControlPlane/Revoke',
+                request_serializer=controlplane__pb2.RevokeRequest.SerializeToString,
+                response_deserializer=controlplane__pb2.RevokeResponse.FromString,
+                _registered_method=True)
 
 
 class ControlPlaneServicer:
@@ -124,6 +129,13 @@ class ControlPlaneServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Revoke(self, request, context):
+        """admin (viewer when dry_run)
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlPlaneServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -161,6 +173,11 @@ def add_ControlPlaneServicer_to_server(servicer, server):
                     servicer.IssueToken,
                     request_deserializer=controlplane__pb2.IssueTokenRequest.FromString,
                     response_serializer=controlplane__pb2.IssueTokenResponse.SerializeToString,
+            ),
+            'Revoke': grpc.unary_unary_rpc_method_handler(
+                    servicer.Revoke,
+                    request_deserializer=controlplane__pb2.RevokeRequest.FromString,
+                    response_serializer=controlplane__pb2.RevokeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -352,6 +369,33 @@ class ControlPlane:
             '/flare.controlplane.v1.ControlPlane/IssueToken',
             controlplane__pb2.IssueTokenRequest.SerializeToString,
             controlplane__pb2.IssueTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Revoke(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flare.controlplane.v1.ControlPlane/Revoke',
+            controlplane__pb2.RevokeRequest.SerializeToString,
+            controlplane__pb2.RevokeResponse.FromString,
             options,
             channel_credentials,
             insecure,
