@@ -1,4 +1,4 @@
-"""One client connection: a bounded outbound queue drained by its own writer task.
+"""One client connection: a bounded outbound queue, flushed at the end of each tick.
 
 The queue is what keeps one slow client from stalling everyone: pushes never await the
 socket, and a connection whose queue overflows is closed (4008) — its messages are stored,
@@ -51,7 +51,7 @@ class Replaceable:
 class ClientConnection:
     __slots__ = (
         "ws", "user_id", "device_id", "device_type", "connection_id", "max_queue",
-        "last_seen", "_queue", "_wakeup", "_closed", "_writer", "close_reason", "_pushed_seq",
+        "last_seen", "_queue", "_started", "_flush_scheduled", "_closed", "_writer", "close_reason", "_pushed_seq",
         "compact", "max_batch_bytes", "_unacked", "_unacked_count",
     )
 
@@ -65,7 +65,8 @@ class ClientConnection:
         self.max_queue = max_queue
         self.last_seen = asyncio.get_running_loop().time()
         self._queue: deque[bytes | Replaceable] = deque()
-        self._wakeup: asyncio.Future | None = None  # the idle writer waits on it
+        self._started = False
+        self._flush_scheduled = False
         self._closed = False
         self._writer: asyncio.Task | None = None
         self.close_reason: str | None = None
@@ -82,7 +83,11 @@ class ClientConnection:
         return self._closed
 
     def start(self) -> None:
-        self._writer = asyncio.create_task(self._write_forever(), name=f"ws-writer-{self.connection_id}")
+        """Frames pushed from now on are written (at the end of each tick, or by a task
+        while the client reads slowly)."""
+        self._started = True
+        if self._queue:
+            self._schedule_flush()
 
     def push(self, frame: bytes | Replaceable, conversation_id: str = "", seq: int = 0) -> bool:
         """Queue a frame; False if the connection is closed or just overflowed.
@@ -101,9 +106,8 @@ class ClientConnection:
             self.close_soon(CLOSE_SLOW, "slow_consumer: outbound queue overflowed; reconnect and sync")
             return False
         self._queue.append(frame)
-        wakeup = self._wakeup
-        if wakeup is not None and not wakeup.done():
-            wakeup.set_result(None)
+        if self._started and self._writer is None:
+            self._schedule_flush()
         return True
 
     def _first_push(self, conversation_id: str, seq: int) -> bool:
@@ -160,46 +164,62 @@ class ClientConnection:
                 await asyncio.wait_for(self.ws.send(error_frame, text=True), 2)
             await asyncio.wait_for(self.ws.close(code, reason[:120]), 5)
 
-    async def _write_forever(self) -> None:
+    def _flush(self) -> None:
+        """Write what is queued, at the end of the tick it was pushed in (no task per
+        connection: an idle connection costs no coroutine, a busy one no task switch)."""
+        self._flush_scheduled = False
         queue, ws = self._queue, self.ws
-        loop = asyncio.get_running_loop()
+        if self._closed or not queue or self._writer is not None:
+            return
+        protocol, transport = ws.protocol, ws.transport
+        if protocol.state is not State.OPEN or transport.get_write_buffer_size() >= _FAST_WRITE_LIMIT:
+            # Closing, or the client reads slowly: a task waits for the drain.
+            self._writer = asyncio.get_running_loop().create_task(
+                self._write_slowly(), name=f"ws-writer-{self.connection_id}")
+            return
+        # Frame everything waiting and hand the socket one buffer: at full rate this turns a
+        # write syscall per frame into one per tick, which is most of the gateway's CPU.
+        # Driving websockets' protocol object directly (no await, so nothing else writes in
+        # between) skips send()'s per-frame lock and drain, which have nothing to wait for
+        # below the transport's write limit.
+        for frame in self._take_batch():
+            protocol.send_text(frame)
+        transport.write(b"".join(protocol.data_to_send()))
+        if queue:
+            self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _take_batch(self) -> list[bytes]:
+        queue = self._queue
+        batch = [_take(queue.popleft()) for _ in range(min(len(queue), _BATCH_MAX_FRAMES))]
+        if self.compact and len(batch) > 1:
+            batch = _envelopes(batch, self.max_batch_bytes)
+        return batch
+
+    async def _write_slowly(self) -> None:
+        """send_context() (websockets' documented way to drive the protocol) checks the
+        state and waits for the drain; back to tick flushes once the queue is empty."""
+        ws = self.ws
         try:
-            while not self._closed:
-                if not queue:
-                    self._wakeup = loop.create_future()
-                    await self._wakeup
-                    self._wakeup = None
-                    continue
-                # Frame everything waiting and hand the socket one buffer: at full rate this
-                # turns a write syscall per frame into one per wakeup, which is most of the
-                # gateway's CPU.
-                batch = [_take(queue.popleft()) for _ in range(min(len(queue), _BATCH_MAX_FRAMES))]
-                if self.compact and len(batch) > 1:
-                    batch = _envelopes(batch, self.max_batch_bytes)
-                protocol, transport = ws.protocol, ws.transport
-                if protocol.state is State.OPEN and transport.get_write_buffer_size() < _FAST_WRITE_LIMIT:
-                    # Nothing to wait for: drive the protocol object directly (one call,
-                    # no awaits, so nothing else writes in between) and skip send()'s
-                    # per-frame lock and drain.
-                    for frame in batch:
-                        protocol.send_text(frame)
-                    transport.write(b"".join(protocol.data_to_send()))
-                    continue
-                # Closing, or the client reads slowly: send_context() (websockets' documented
-                # way to drive the protocol) checks the state and waits for the drain.
+            while self._queue and not self._closed:
+                batch = self._take_batch()
                 async with ws.send_context():
                     for frame in batch:
-                        protocol.send_text(frame)
-                    transport.write(b"".join(protocol.data_to_send()))
+                        ws.protocol.send_text(frame)
+                    ws.transport.write(b"".join(ws.protocol.data_to_send()))
         except ConnectionClosed:
             self._closed = True
         except asyncio.CancelledError:
             pass
+        finally:
+            self._writer = None
 
     async def stop(self) -> None:
         self._closed = True
-        if self._wakeup is not None and not self._wakeup.done():
-            self._wakeup.set_result(None)
         if self._writer is not None:
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):

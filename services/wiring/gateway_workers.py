@@ -120,7 +120,7 @@ class GatewayWorkers:
             if channel is None or channel.closed:
                 return None
             try:
-                return await asyncio.wait_for(channel.call("gateway", "metrics"), 2)
+                return await asyncio.wait_for(channel.call("gateway", "metrics"), 4)
             except (asyncio.TimeoutError, FlareError):
                 return None
         return [s for s in await asyncio.gather(*(one(w) for w in self._workers)) if s is not None]
