@@ -85,8 +85,11 @@ class GatewayService:
     async def start(self) -> None:
         self._server = await serve(
             self._serve_connection, self.config.host, self.config.port,
+            # No server pings: the idle watchdog (heartbeat_timeout_s, docs/protocol.md) already
+            # closes a connection that sends nothing, and a keepalive task per connection
+            # costs memory and a wakeup per ping at 10,000 connections.
             max_size=self.config.max_frame_bytes, compression=None,
-            ping_interval=20, ping_timeout=60, max_queue=64, reuse_port=self._reuse_port or None,
+            ping_interval=None, max_queue=64, reuse_port=self._reuse_port or None,
         )
         self.port = next(iter(self._server.sockets)).getsockname()[1]
         self._watchdog = asyncio.create_task(self._close_idle_forever(), name="gateway-idle-watchdog")
