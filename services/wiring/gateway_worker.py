@@ -59,6 +59,14 @@ class _RemotePeer:
                                  {"code": code, "reason": reason})
 
 
+class _Router(Remote):
+    """The core's router; DELIVERED reports are notifications: nothing waits for them, and
+    a failure there is logged in the core (the message itself is delivered and stored)."""
+
+    async def on_delivered(self, user_id: str, conversation_id: str, seqs) -> None:
+        self._channel.notify("router", "on_delivered", (user_id, conversation_id, list(seqs)))
+
+
 class _WorkerTarget:
     """What the channel exposes to the core as "gateway"."""
 
@@ -101,7 +109,7 @@ async def run(fd: int) -> None:
             revocations.apply(key, value)
     gateway = GatewayService(
         config=settings["config"], gateway_id=settings["gateway_id"], token_secret=settings["token_secret"],
-        router=Remote(channel, "router"), sync=Remote(channel, "sync", notify=frozenset({"note_ack"})),
+        router=_Router(channel, "router"), sync=Remote(channel, "sync", notify=frozenset({"note_ack"})),
         session=Remote(channel, "session"), ids=MessageIdGenerator(settings["node_id"]),
         peers=_RemotePeers(channel), reuse_port=True, revocations=revocations,
     )
