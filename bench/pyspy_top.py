@@ -35,13 +35,13 @@ def top_frames(text: str, top: int = 25) -> str:
         n = int(count)
         parts = stack.split(";")
         labels = [p for p in parts if p.startswith("process ")]
-        per_process[_process_name(labels[-1]) if labels else "?"] += n
         frames = [_LINE.sub(")", f) for f in parts if not f.startswith("process ")]
         # Drop the entry point down to the event loop: every sample shares it.
         cut = max((i for i, f in enumerate(frames) if f in _LOOP), default=-1)
         frames = frames[cut + 1:]
         if not frames:
             continue
+        per_process[_process_name(labels[-1]) if labels else "?"] += n
         samples += n
         own[frames[-1]] += n
         for frame in set(frames):
