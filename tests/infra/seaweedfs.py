@@ -58,6 +58,10 @@ class SeaweedFSServer(Server):
     def environment(self) -> dict[str, str]:
         env = {**super().environment(), "HOME": str(self.root)}
         env.pop("SENTRY_DSN", None)  # the binary initialises Sentry; it must report nowhere
+        # master.toml's volume_growth.copy_1 (default 7): how many volumes a collection (= a
+        # bucket) claims on its first write. At 7, the 100 slots below ran out at the 15th bucket
+        # and every later write got HTTP 500; the suite makes a bucket per test.
+        env["WEED_MASTER_VOLUME_GROWTH_COPY_1"] = "1"
         return env
 
     def prepare(self) -> None:
@@ -77,9 +81,9 @@ class SeaweedFSServer(Server):
         return [
             binary, "-logtostderr=true", "server",
             f"-ip={self.host}", f"-ip.bind={self.host}", f"-dir={self.data_dir}",
-            # Every bucket is a collection that claims 7 volumes on its first write; the tests use
-            # several buckets, so room for 100 small ones (sparse files: only what is written).
-            "-volume.max=100", "-master.volumeSizeLimitMB=64",
+            # Every bucket is a collection that claims a volume on its first write (see
+            # environment()); room for 500 buckets (sparse files: only what is written).
+            "-volume.max=500", "-master.volumeSizeLimitMB=64",
             f"-master.port={p['master']}", f"-master.port.grpc={grpc['master']}", "-master.telemetry=false",
             f"-volume.port={p['volume']}", f"-volume.port.grpc={grpc['volume']}",
             "-volume.preStopSeconds=0",  # its default 10 s grace for a cluster's master to notice: none here
