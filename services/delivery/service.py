@@ -149,6 +149,12 @@ class Delivery:
             pending.waiting.discard(user_id)
             if not pending.waiting:
                 del self._pending[(conversation_id, seq)]
+            # Split deployment: another device of this user may have acked through another
+            # router instance, which knows the message only from the MessageDB and keeps
+            # "once" with the shared marker; this path must take the marker too.
+            if self._shared is not None and not await self._shared.set_nx(
+                    delivered_key(conversation_id, seq, user_id), b"1", ttl=3600):
+                continue
             ACK_DELIVERED.observe(max(0, now - pending.created_at) / 1000)
             frames[pending.sender_id].append(_delivered_frame(
                 pending.client_msg_id, pending.msg_id, conversation_id, seq, user_id))
