@@ -18,7 +18,7 @@ from services.common.errors import FlareError, InvalidInput
 
 from . import keys
 from .desired import DesiredState
-from services.common.documents import KINDS, StoredDocument, now_iso
+from services.common.documents import KINDS, StoredDocument, effective_document, now_iso
 from .messages import Hello, Report
 
 __all__ = ["Session", "Hub"]
@@ -76,7 +76,7 @@ class Hub:
     def sync(self, session: Session, kinds: tuple[str, ...] | None = None) -> None:
         now = time.monotonic()
         for kind in kinds or session.hello.kinds:
-            doc = self._desired.served.get(kind)
+            doc = effective_document(self._desired.served, kind, session.hello.instance_id)
             if doc is None or kind not in session.hello.kinds:
                 continue
             want = (doc.version, doc.digest)
@@ -89,8 +89,10 @@ class Hub:
             session.outbox.put_nowait(doc)
 
     def broadcast(self, doc: StoredDocument) -> None:
+        # A canary changes what some instances of its target kind should run: sync every kind.
+        kinds = None if doc.kind == "canary" else (doc.kind,)
         for session in list(self.sessions.values()):
-            self.sync(session, (doc.kind,))
+            self.sync(session, kinds)
 
     async def report(self, session: Session, report: Report) -> None:
         pushed = session.inflight.get(report.kind)

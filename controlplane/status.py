@@ -8,7 +8,7 @@ from services.backends.configstore import ConfigStore
 from services.common import codec
 
 from . import keys
-from services.common.documents import KINDS, StoredDocument
+from services.common.documents import KINDS, StoredDocument, effective_document
 
 __all__ = ["SYNCED", "STALE", "NACKED", "NOT_SENT", "classify", "collect_status"]
 
@@ -58,7 +58,8 @@ async def collect_status(store: ConfigStore, served: dict[str, StoredDocument]) 
         kinds = list(dict.fromkeys([*entry.pop("kinds"), *sorted(records_by_kind)]))
         entry["kinds"] = []
         for kind in kinds:
-            record, desired = records_by_kind.get(kind), served.get(kind)
+            record = records_by_kind.get(kind)
+            desired = effective_document(served, kind, entry["instance_id"])  # a canary instance's own
             entry["kinds"].append({
                 "kind": kind, "state": classify(record, desired), "desired_version": desired.version if desired else 0,
                 "applied_version": int((record or {}).get("running_version", 0)),

@@ -24,6 +24,9 @@ MODULES = [
     "flarectl.commands.migrate",
     "flarectl.commands.archive",
     "flarectl.commands.check",
+    "flarectl.commands.replay",
+    "flarectl.commands.playbook",
+    "flarectl.commands.restart",
 ]
 
 

@@ -1,18 +1,23 @@
 """`flarectl chat USER --to PEER`: a small interactive client for trying Flare by hand.
 
-Type a line to send it. Commands: /recall MSG_ID, /delete MSG_ID, /read, /sync, /quit.
-Incoming messages are acked like a real client does, so the sender sees DELIVERED.
+Type a line to send it. Commands: /recall MSG_ID, /delete MSG_ID, /read, /sync, /quit
+(a line starting with // sends the rest, starting with /). Incoming messages are acked
+like a real client does (docs/protocol.md), so the sender sees DELIVERED; heartbeats go
+out at the interval the server's hello advertises, so an idle chat is not cut off.
+stdin is read by a daemon thread, so Ctrl-C ends the chat at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
+import threading
 import uuid
 from pathlib import Path
 
 import typer
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidURI
 
 from flarectl.console import fail, out
@@ -24,69 +29,152 @@ from services.common.paths import DEFAULT_DATA_DIR, read_secret, token_secret_pa
 
 __all__ = ["COMMANDS", "chat"]
 
+_COMMANDS = ("/recall", "/delete", "/read", "/sync", "/quit")
+_RECALLED = 1  # the `flags` bit of a recalled message
+
+
+def _describe_message(message: dict) -> str:
+    where = f"[dim]({message['conversation_id']}, {message['msg_id']})[/]"
+    if message.get("flags", 0) & _RECALLED:
+        return f"[bold]{message['sender_id']}[/] #{message['seq']} {where}: [yellow](recalled)[/]"
+    return f"[bold]{message['sender_id']}[/] #{message['seq']} {where}: {message['body']}"
+
 
 def _describe(frame: dict) -> str | None:
     kind = frame.get("type")
     if kind == "message":
-        return f"[bold]{frame['sender_id']}[/] #{frame['seq']} [dim]({frame['conversation_id']}, {frame['msg_id']})[/]: {frame['body']}"
+        return _describe_message(frame)
     if kind == "ack":
-        return f"[dim]  ✓ {frame['level']} {frame.get('msg_id', '')} {frame.get('user_id', '')}[/]"
+        if frame["level"] == "read":
+            return f"[dim]  ✓ read up to #{frame['seq']} by {frame.get('user_id', '')}[/]"
+        seq = f" #{frame['seq']}" if "seq" in frame else ""
+        return f"[dim]  ✓ {frame['level']}{seq} {frame.get('msg_id', '')} {frame.get('user_id', '')}[/]"
     if kind == "event":
+        if frame["sync_type"] == "read":
+            return f"[dim]  {frame['actor_id']} read up to #{frame['seq']}[/]"
+        if frame["sync_type"] == "member":
+            payload = frame.get("payload", {})
+            role = f" ({payload['role']})" if "role" in payload else ""
+            return (f"[cyan]  {frame['conversation_id']}: {payload.get('change')} "
+                    f"{', '.join(payload.get('user_ids', []))}{role} by {frame['actor_id']}[/]")
         return f"[yellow]  {frame['sync_type']} of #{frame['seq']} by {frame['actor_id']}[/]"
     if kind == "error":
         return f"[red]  error {frame['code']}: {frame['message']}[/]"
     if kind == "hello":
         return f"[green]connected as {frame['user_id']}/{frame['device_id']}[/]"
-    if kind == "sync_result":
-        total = sum(len(c["messages"]) for c in frame["conversations"].values())
-        return f"[dim]  synced {total} messages[/]"
     return None
+
+
+def _read_stdin(loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[str | None]) -> None:
+    """A daemon thread: a pending readline never keeps the process from exiting."""
+    def forever() -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed: the chat is over
+            for line in sys.stdin:  # a full queue blocks this thread, not the chat
+                asyncio.run_coroutine_threadsafe(lines.put(line), loop).result()
+            asyncio.run_coroutine_threadsafe(lines.put(None), loop).result()
+
+    threading.Thread(target=forever, name="chat-stdin", daemon=True).start()
+
+
+def _command_frame(text: str, conversation_id: str, last_seq: dict[str, int]) -> dict | None:
+    """The frame a typed line becomes; None (and a hint printed) for an unknown /command."""
+    if text.startswith("//"):
+        text = text[1:]
+    elif text.startswith("/"):
+        command, _, arg = text.partition(" ")
+        if command in ("/recall", "/delete"):
+            return {"type": command[1:], "msg_id": arg.strip()}
+        if command == "/sync":
+            return {"type": "sync"}
+        if command == "/read":
+            return {"type": "read", "conversation_id": conversation_id, "seq": last_seq.get(conversation_id, 1)}
+        out.print(f"[red]unknown command {command}; commands: {', '.join(_COMMANDS)} "
+                  "(start a line with // to send text that begins with /)[/]", highlight=False)
+        return None
+    return {"type": "send", "client_msg_id": uuid.uuid4().hex, "conversation_id": conversation_id, "body": text}
+
+
+async def _on_sync_result(ws: ClientConnection, frame: dict, last_seq: dict[str, int]) -> None:
+    more = False
+    for conversation_id, page in frame["conversations"].items():
+        for message in page["messages"]:
+            out.print(_describe_message(message), highlight=False)
+            last_seq[conversation_id] = max(last_seq.get(conversation_id, 0), message["seq"])
+        for event in page["events"]:
+            line = _describe({"type": "event", **event})
+            if line:
+                out.print(line, highlight=False)
+        ack: dict = {"type": "ack", "conversation_id": conversation_id}  # the page's `next`
+        for field in ("seq", "event_id"):
+            if page["next"][field] > page["after"][field]:
+                ack[field] = page["next"][field]
+        if len(ack) > 2:
+            await ws.send(codec.dumps(ack), text=True)
+        more = more or page["has_more"]
+    if more:
+        await ws.send(codec.dumps({"type": "sync"}), text=True)
 
 
 async def _session(url: str, conversation_id: str, quiet_acks: bool) -> None:
     last_seq: dict[str, int] = {}
     async with connect(url, max_size=None) as ws:
+        hello = codec.loads(await ws.recv())
+        out.print(_describe(hello) or f"[red]unexpected first frame: {hello}[/]", highlight=False)
+        if hello.get("type") != "hello":
+            return
+        interval = float(hello.get("heartbeat_interval_s", 30))
+
+        async def heartbeat() -> None:
+            while True:
+                await asyncio.sleep(interval)
+                await ws.send(codec.dumps({"type": "heartbeat"}), text=True)
+
         async def receive() -> None:
             async for raw in ws:
                 frame = codec.loads(raw)
-                if frame.get("type") == "message":
-                    last_seq[frame["conversation_id"]] = frame["seq"]
+                kind = frame.get("type")
+                if kind == "message":
+                    last_seq[frame["conversation_id"]] = max(last_seq.get(frame["conversation_id"], 0), frame["seq"])
                     await ws.send(codec.dumps({"type": "ack", "conversation_id": frame["conversation_id"],
                                                "seq": frame["seq"]}), text=True)
-                if frame.get("type") == "sync_result":
-                    for conv, data in frame["conversations"].items():
-                        for message in data["messages"]:
-                            out.print(_describe({"type": "message", **message}), highlight=False)
-                            last_seq[conv] = message["seq"]
-                        if data["messages"]:
-                            await ws.send(codec.dumps({"type": "ack", "conversation_id": conv,
-                                                       "seq": data["messages"][-1]["seq"]}), text=True)
+                if kind == "sync_result":
+                    await _on_sync_result(ws, frame, last_seq)
+                    continue
+                if kind in ("heartbeat_ack",) or (quiet_acks and kind == "ack"):
+                    continue
                 line = _describe(frame)
-                if line and not (quiet_acks and frame.get("type") == "ack"):
+                if line:
                     out.print(line, highlight=False)
 
-        receiver = asyncio.create_task(receive())
-        await ws.send(codec.dumps({"type": "sync"}), text=True)
-        loop = asyncio.get_running_loop()
-        while not receiver.done():
-            line = await loop.run_in_executor(None, sys.stdin.readline)
-            if not line or line.strip() == "/quit":
-                break
-            text = line.rstrip("\n")
-            if not text:
-                continue
-            command, _, arg = text.partition(" ")
-            if command in ("/recall", "/delete"):
-                frame = {"type": command[1:], "msg_id": arg.strip()}
-            elif command == "/sync":
-                frame = {"type": "sync"}
-            elif command == "/read":
-                frame = {"type": "read", "conversation_id": conversation_id, "seq": last_seq.get(conversation_id, 1)}
-            else:
-                frame = {"type": "send", "client_msg_id": uuid.uuid4().hex, "conversation_id": conversation_id,
-                         "body": text}
-            await ws.send(codec.dumps(frame), text=True)
-        receiver.cancel()
+        lines: asyncio.Queue[str | None] = asyncio.Queue(maxsize=1000)
+        _read_stdin(asyncio.get_running_loop(), lines)
+        tasks = [asyncio.create_task(receive()), asyncio.create_task(heartbeat())]
+        try:
+            await ws.send(codec.dumps({"type": "sync"}), text=True)
+            while not tasks[0].done():
+                getter = asyncio.ensure_future(lines.get())
+                await asyncio.wait([getter, tasks[0]], return_when=asyncio.FIRST_COMPLETED)
+                if not getter.done():
+                    getter.cancel()
+                    break
+                line = getter.result()
+                if line is None or line.strip() == "/quit":
+                    break
+                text = line.rstrip("\n")
+                if not text:
+                    continue
+                frame = _command_frame(text, conversation_id, last_seq)
+                if frame is not None:
+                    await ws.send(codec.dumps(frame), text=True)
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                    await task
+        if tasks[0].done() and not tasks[0].cancelled():
+            out.print(f"[red]the server closed the connection ({ws.close_code} {ws.close_reason or ''})[/]",
+                      highlight=False)
 
 
 def chat(
@@ -117,8 +205,14 @@ def chat(
     async def run() -> None:
         if group and members:
             async with connect(url) as ws:
-                await ws.send(codec.dumps({"type": "group_create", "group_id": group,
+                await ws.recv()  # hello
+                await ws.send(codec.dumps({"type": "group_create", "id": "create", "group_id": group,
                                            "members": [m for m in members.split(",") if m]}), text=True)
+                async for raw in ws:  # wait for the answer, so the chat below sees the group
+                    answer = codec.loads(raw)
+                    if answer.get("ref") == "create":
+                        out.print(_describe(answer) or f"[green]group {group} created[/]", highlight=False)
+                        break
         await _session(url, conversation_id, quiet_acks)
 
     try:
@@ -128,7 +222,8 @@ def chat(
     except ConnectionClosed as exc:
         fail(f"connection closed: {exc}", ExitCode.FAILURE)
     except KeyboardInterrupt:
-        pass
+        out.print("[dim]bye[/]", highlight=False)
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
 
 
 COMMANDS = {"chat": chat}

@@ -2,8 +2,10 @@
 
 Format: base64url(payload-json) "." base64url(HMAC-SHA256(secret, first-part)), payload
 {"sub": subject, "aud": audience, "jti": token id, "iat": s (ms precision), "exp": s[, "role": …]}.
-HMAC keeps it dependency-free and fast (one hash per connection); the secret never leaves
-the server side.
+base64url without padding; the HMAC key is the secret's bytes with surrounding whitespace
+stripped (the hex text of token.secret itself, not decoded). Claims are typed exactly: `sub`
+a string, `iat`/`exp` JSON numbers, never strings (docs/protocol.md §2). HMAC keeps it
+dependency-free and fast (one hash per connection); the secret never leaves the server side.
 
 One secret signs every token, so the *audience* is what keeps them apart: a `client`
 token logs in to the WebSocket gateway and nothing else; a `controlplane` token (role
@@ -102,12 +104,15 @@ def verify_token(secret: bytes, token: str | None, *, audience: str, now: float 
         raise Unauthorized("bad token signature")
     try:
         payload = orjson.loads(_unb64(body))
-        claims = TokenClaims(
-            subject=str(payload["sub"]), issued_at=float(payload["iat"]), expires_at=int(payload["exp"]),
-            role=payload.get("role"), audience=str(payload.get("aud") or ""), token_id=str(payload.get("jti") or ""),
-        )
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise Unauthorized("malformed token payload") from exc
+    except ValueError as exc:
+        raise Unauthorized("malformed token payload: not base64url JSON") from exc
+    if not isinstance(payload, dict):
+        raise Unauthorized("malformed token payload: not a JSON object")
+    claims = TokenClaims(
+        subject=_claim(payload, "sub", (str,)), issued_at=float(_claim(payload, "iat", (int, float))),
+        expires_at=int(_claim(payload, "exp", (int, float))), role=payload.get("role"),
+        audience=str(payload.get("aud") or ""), token_id=str(payload.get("jti") or ""),
+    )
     if claims.audience != audience:
         if not claims.audience:
             raise WrongAudience(f"token has no audience (issued by an older Flare); issue a new {audience} token")
@@ -115,6 +120,15 @@ def verify_token(secret: bytes, token: str | None, *, audience: str, now: float 
     if claims.expires_at <= (time.time() if now is None else now):
         raise TokenExpired("token expired")
     return claims
+
+
+def _claim(payload: dict, name: str, kinds: tuple[type, ...]):
+    """A claim of exactly this JSON type: "exp": "1700000000" or "sub": 42 is refused, not coerced."""
+    value = payload.get(name)
+    if not isinstance(value, kinds) or isinstance(value, bool):
+        what = "a string" if kinds == (str,) else "a number (seconds since the Unix epoch)"
+        raise Unauthorized(f"malformed token payload: '{name}' must be {what}")
+    return value
 
 
 def peek_token_id(token: str) -> str:

@@ -30,10 +30,12 @@ __all__ = [
     "c2c_members",
     "now_ms",
     "MAX_ID_LENGTH",
+    "MAX_GROUP_MEMBERS",
     "validate_name",
 ]
 
 MAX_ID_LENGTH = 128
+MAX_GROUP_MEMBERS = 5000  # per group, the owner included (advertised in hello)
 
 
 def now_ms() -> int:
@@ -61,6 +63,7 @@ class SyncType(enum.Enum):
     DELETE = "delete"
     RECALL = "recall"
     READ = "read"
+    MEMBER = "member"  # a group's membership changed (payload: change, user_ids, role)
 
 
 class DeviceType(enum.Enum):

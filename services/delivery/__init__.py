@@ -4,7 +4,8 @@
     client.py      DeliveryClient: how the store hands persisted batches on
     service.py     Delivery: persisted batch -> member devices; device acks -> DELIVERED
     fanout.py      frames to users' devices through their gateways, batched per gateway
-    membership.py  who is in a conversation (cached reads; group and c2c writes)
+    membership.py  who is in a conversation (cached reads; c2c writes)
+    groups.py      group roles, join policy, history rule, membership-change events
     acks.py        device acks batched per event-loop tick (the gateway's side)
     keys.py        cache key names shared across services (L0, dedup, routes, DELIVERED)
 
@@ -15,6 +16,7 @@ services (store, router, sync, gateway, session) import it.
 from .acks import DeliveredAcks
 from .client import DeliveryClient
 from .fanout import Fanout, Routes
+from .groups import GroupInfo, Groups
 from .membership import Membership
 from .seam import GatewayClient, GatewayDirectory, Push
 from .service import Delivery
@@ -26,6 +28,8 @@ __all__ = [
     "Fanout",
     "GatewayClient",
     "GatewayDirectory",
+    "GroupInfo",
+    "Groups",
     "Membership",
     "Push",
     "Routes",

@@ -89,3 +89,15 @@ class Fanout:
                 per_gateway[session.gateway_id].extend(Push(session.connection_id, "", 0, f) for f in frames)
         if per_gateway:
             await self.push_many(per_gateway)
+
+    async def to_devices(self, frames_by_device: dict[tuple[str, str], list[bytes]]) -> None:
+        """Like to_users, but only to the named (user, device) pairs: a device that is not
+        online gets nothing (DELIVERED and read acks are best effort)."""
+        routes = await self.routes(sorted({user for user, _ in frames_by_device}))
+        per_gateway: dict[str, list[Push]] = defaultdict(list)
+        for (user, device), frames in frames_by_device.items():
+            for session in routes.get(user, []):
+                if session.device_id == device:
+                    per_gateway[session.gateway_id].extend(Push(session.connection_id, "", 0, f) for f in frames)
+        if per_gateway:
+            await self.push_many(per_gateway)

@@ -2,7 +2,7 @@
 
 c2c members come from the id itself (`c2c:<a>:<b>`), and the MessageDB is told of them
 when the conversation's first message is sequenced (so `conversations_of` lists it for
-sync); group members live in the MessageDB and change through create/join/leave.
+sync); group members live in the MessageDB and change through services.delivery.groups.
 Reads are cached in-process for `ttl_s`; a write through this object invalidates its own
 cache at once, other processes' caches (split deployment) age out within the TTL.
 """
@@ -10,10 +10,9 @@ cache at once, other processes' caches (split deployment) age out within the TTL
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 
 from services.backends.messagedb import MessageDB
-from services.common.errors import Forbidden, InvalidInput, NotFound
+from services.common.errors import Forbidden, InvalidInput
 from services.common.model import c2c_members, conversation_kind
 
 __all__ = ["Membership"]
@@ -24,6 +23,7 @@ class Membership:
         self._db = db
         self._ttl = ttl_s
         self._cache: dict[str, tuple[float, list[str]]] = {}
+        self._detail: dict[str, tuple[float, dict[str, tuple[int, int]]]] = {}
 
     # -- reads ---------------------------------------------------------------------------
     async def members(self, conversation_id: str) -> list[str]:
@@ -51,30 +51,24 @@ class Membership:
             what = "one of the two users" if conversation_kind(conversation_id) == "c2c" else "a member of the group"
             raise InvalidInput(f"{sender_id} is not {what} of {conversation_id}")
 
+    async def visibility(self, conversation_id: str, user_id: str) -> tuple[int, int]:
+        """(seq, event_id) at and below which `user_id` sees nothing of the conversation:
+        what happened before they joined a group whose history rule is "joined"."""
+        if conversation_id.startswith("c2c:"):
+            return 0, 0
+        loop = asyncio.get_running_loop()
+        hit = self._detail.get(conversation_id)
+        if hit is None or hit[0] <= loop.time():
+            hit = (loop.time() + self._ttl, {m.user_id: (m.visible_after_seq, m.visible_after_event)
+                                             for m in await self._db.group_members(conversation_id)})
+            self._detail[conversation_id] = hit
+        return hit[1].get(user_id, (0, 0))
+
     def invalidate(self, conversation_id: str) -> None:
         self._cache.pop(conversation_id, None)
+        self._detail.pop(conversation_id, None)
 
     # -- writes --------------------------------------------------------------------------
     async def record_c2c(self, conversation_id: str) -> None:
         """Record both users of a c2c conversation (the store, at its first message)."""
         await self._db.add_members(conversation_id, list(c2c_members(conversation_id)))
-
-    async def create_group(self, creator_id: str, conversation_id: str, members: Sequence[str]) -> list[str]:
-        """Create the group, or add members to it if the creator already belongs to it."""
-        existing = [str(m) for m in await self._db.members(conversation_id)]
-        if existing and creator_id not in existing:
-            raise Forbidden(f"{conversation_id} exists and {creator_id} is not a member")
-        await self._db.add_members(conversation_id, list(members))
-        self.invalidate(conversation_id)
-        return [str(m) for m in await self._db.members(conversation_id)]
-
-    async def join_group(self, user_id: str, conversation_id: str) -> None:
-        if not await self._db.members(conversation_id):
-            raise NotFound(f"{conversation_id} does not exist")
-        await self._db.add_members(conversation_id, [user_id])
-        self.invalidate(conversation_id)
-
-    async def leave_group(self, user_id: str, conversation_id: str) -> None:
-        await self._db.remove_members(conversation_id, [user_id])
-        self.invalidate(conversation_id)
-

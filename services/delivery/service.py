@@ -5,7 +5,7 @@ deliver:  the store hands over each persisted batch, in seq order per conversati
           look up members and their routes, push one pre-serialized frame per message to
           every member device, batched per gateway. Users with no online device go to
           the offline topic for the notification service.
-DELIVERED: a device ack tells the sender DELIVERED, once per recipient user. The message
+DELIVERED: a device ack tells the sending device DELIVERED, once per recipient user. The message
           is remembered as pending when delivered; in the split deployment the ack may
           reach another router instance, which then asks the MessageDB who sent it and
           keeps "once" with a shared cache marker (keys.delivered_key).
@@ -31,6 +31,7 @@ from services.common.model import AckLevel, Message, now_ms
 from services.common.retry import RetryPolicy
 
 from .fanout import Fanout, Routes
+from .groups import Groups
 from .keys import delivered_key
 from .membership import Membership
 from .pressure import Backlog
@@ -47,6 +48,7 @@ _PENDING_LIMIT = 200_000  # messages awaiting DELIVERED; oldest forgotten beyond
 class _Pending:
     msg_id: int
     sender_id: str
+    sender_device: str
     client_msg_id: str
     created_at: int
     waiting: set[str]  # recipient users who have not acked yet
@@ -69,6 +71,7 @@ class Delivery:
                             max_delay=config.max_delay, multiplier=config.multiplier)
         self.membership = membership or Membership(db)
         self.fanout = Fanout(session=session, gateways=gateways, retry=retry)
+        self.groups = Groups(db=db, membership=self.membership, fanout=self.fanout)
         self.backlog = Backlog()
         self._pending: OrderedDict[tuple[str, int], _Pending] = OrderedDict()
         # Test-only fault switch: drop 1 in N live deliveries (the message stays stored).
@@ -128,7 +131,8 @@ class Delivery:
         if not recipients:
             return
         self._pending[(message.conversation_id, message.seq)] = _Pending(
-            message.msg_id, message.sender_id, message.client_msg_id, message.created_at, set(recipients),
+            message.msg_id, message.sender_id, message.sender_device, message.client_msg_id, message.created_at,
+            set(recipients),
         )
         while len(self._pending) > _PENDING_LIMIT:
             self._pending.popitem(last=False)
@@ -136,7 +140,8 @@ class Delivery:
     # -- DELIVERED -----------------------------------------------------------------------
     async def on_delivered(self, user_id: str, conversation_id: str, seqs: Sequence[int]) -> None:
         """A device of user_id has these messages: tell each sender DELIVERED (once per user)."""
-        frames: dict[str, list[bytes]] = defaultdict(list)
+        # Keyed by the device that sent each message: only it is told (docs/protocol.md §6).
+        frames: dict[tuple[str, str], list[bytes]] = defaultdict(list)
         now = now_ms()
         unknown: list[int] = []
         for seq in seqs:
@@ -156,15 +161,15 @@ class Delivery:
                     delivered_key(conversation_id, seq, user_id), b"1", ttl=3600):
                 continue
             ACK_DELIVERED.observe(max(0, now - pending.created_at) / 1000)
-            frames[pending.sender_id].append(_delivered_frame(
+            frames[(pending.sender_id, pending.sender_device)].append(_delivered_frame(
                 pending.client_msg_id, pending.msg_id, conversation_id, seq, user_id))
         if unknown and self._shared is not None:
             await self._delivered_elsewhere(user_id, conversation_id, unknown, frames)
         if frames:
-            await self.fanout.to_users(frames)
+            await self.fanout.to_devices(frames)
 
     async def _delivered_elsewhere(self, user_id: str, conversation_id: str, seqs: list[int],
-                                   frames: dict[str, list[bytes]]) -> None:
+                                   frames: dict[tuple[str, str], list[bytes]]) -> None:
         """Acks for messages another router instance delivered (split deployment): the
         MessageDB says who sent them, and a cache key keeps DELIVERED once per user."""
         assert self._shared is not None
@@ -177,7 +182,7 @@ class Delivery:
                 continue
             first = await self._shared.set_nx(delivered_key(conversation_id, message.seq, user_id), b"1", ttl=3600)
             if first:
-                frames[message.sender_id].append(_delivered_frame(
+                frames[(message.sender_id, message.sender_device)].append(_delivered_frame(
                     message.client_msg_id, message.msg_id, conversation_id, message.seq, user_id))
 
 

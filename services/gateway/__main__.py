@@ -33,7 +33,8 @@ async def build(ctx: ProcessContext) -> Running:
     revocations = Revocations(ctx.configstore)
     gateway = GatewayService(config=gateway_config, gateway_id=ctx.instance_id, token_secret=ctx.token_secret(),
                              router=router, sync=sync, session=session, ids=MessageIdGenerator(cfg.node_id),
-                             peers=peers, revocations=revocations)
+                             peers=peers, revocations=revocations, recall_window_s=cfg.sync.recall_window_s,
+                             sync_page_limit=cfg.sync.page_limit)
 
     async def stop() -> None:
         await gateway.stop()

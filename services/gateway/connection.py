@@ -24,10 +24,14 @@ from websockets.protocol import State
 from services.common.ids import DeviceId, UserId
 from services.common.model import DeviceType
 
-__all__ = ["ClientConnection", "Replaceable", "CLOSE_IDLE", "CLOSE_UNAUTHORIZED", "CLOSE_REPLACED", "CLOSE_SLOW"]
+from .held import HeldFrames
+
+__all__ = ["ClientConnection", "Replaceable", "CLOSE_IDLE", "CLOSE_UNAUTHORIZED", "CLOSE_BAD_PARAMETERS",
+           "CLOSE_REPLACED", "CLOSE_SLOW"]
 
 CLOSE_IDLE = 4000
 CLOSE_UNAUTHORIZED = 4001
+CLOSE_BAD_PARAMETERS = 4002
 CLOSE_REPLACED = 4003
 CLOSE_SLOW = 4008
 
@@ -35,7 +39,6 @@ _BATCH_OPEN = b'{"type":"batch","frames":['
 _BATCH_CLOSE = b"]}"
 _BATCH_MAX_FRAMES = 256
 _FAST_WRITE_LIMIT = 32 * 1024  # websockets' own write_limit: below it, send() would not wait either
-_UNACKED_MAX = 4096  # live seqs awaiting a device ack per connection; the oldest are forgotten
 
 
 class Replaceable:
@@ -52,7 +55,7 @@ class ClientConnection:
     __slots__ = (
         "ws", "user_id", "device_id", "device_type", "connection_id", "max_queue",
         "last_seen", "_queue", "_started", "_flush_scheduled", "_closed", "_writer", "close_reason", "_pushed_seq",
-        "compact", "max_batch_bytes", "_unacked", "_unacked_count",
+        "held", "compact", "max_batch_bytes",
     )
 
     def __init__(self, ws: ServerConnection, *, user_id: UserId, device_id: DeviceId, device_type: DeviceType,
@@ -71,12 +74,9 @@ class ClientConnection:
         self._writer: asyncio.Task | None = None
         self.close_reason: str | None = None
         self._pushed_seq: dict[str, int] = {}  # conversation -> highest seq pushed here
+        self.held = HeldFrames()  # what was queued here, to turn acks into held ranges
         self.compact = compact
         self.max_batch_bytes = max_batch_bytes
-        # conversation -> live seqs pushed here and not acked yet (ascending): one ack of the
-        # highest proves them all (a WebSocket delivers in order), so each gets DELIVERED.
-        self._unacked: dict[str, deque[int]] = {}
-        self._unacked_count = 0
 
     @property
     def closed(self) -> bool:
@@ -114,40 +114,8 @@ class ClientConnection:
         if seq <= self._pushed_seq.get(conversation_id, 0):
             return False
         self._pushed_seq[conversation_id] = seq
-        unacked = self._unacked.get(conversation_id)
-        if unacked is None:
-            unacked = self._unacked[conversation_id] = deque()
-        unacked.append(seq)
-        self._unacked_count += 1
-        if self._unacked_count > _UNACKED_MAX:  # a device that never acks: forget its oldest
-            self._forget_oldest_unacked()
+        self.held.live(conversation_id, seq)
         return True
-
-    def acked(self, conversation_id: str, seq: int) -> list[int]:
-        """The live seqs a device ack of `seq` proves this device holds: every one pushed
-        here up to it (cumulative acks), or just `seq` when it was not pushed live here
-        (a sync page's seq, or one this connection never sent)."""
-        unacked = self._unacked.get(conversation_id)
-        if not unacked or unacked[0] > seq:
-            return [seq]
-        held = []
-        while unacked and unacked[0] <= seq:
-            held.append(unacked.popleft())
-        self._unacked_count -= len(held)
-        if not unacked:
-            del self._unacked[conversation_id]
-        if held[-1] != seq:
-            held.append(seq)
-        return held
-
-    def _forget_oldest_unacked(self) -> None:
-        longest = max(self._unacked.values(), key=len)
-        forget = max(1, len(longest) // 2)
-        for _ in range(forget):
-            longest.popleft()
-        self._unacked_count -= forget
-        for conversation_id in [c for c, q in self._unacked.items() if not q]:
-            del self._unacked[conversation_id]
 
     def close_soon(self, code: int, reason: str, *, error_frame: bytes | None = None) -> None:
         """Stop accepting frames, flush `error_frame` if given, then close with `code`."""

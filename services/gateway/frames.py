@@ -15,7 +15,9 @@ from services.common.model import MAX_ID_LENGTH, Cursor, c2c_conversation_id, co
 
 __all__ = [
     "BadFrame",
+    "MAX_DEPTH",
     "parse_frame",
+    "frame_ref",
     "require_str",
     "require_int",
     "optional_str",
@@ -29,16 +31,23 @@ __all__ = [
 
 KNOWN_TYPES = frozenset({
     "send", "ack", "read", "sync", "recall", "delete", "heartbeat", "presence",
-    "group_create", "group_join", "group_leave",
+    "group_create", "group_join", "group_leave", "group_add", "group_remove", "group_set_role", "group_info",
 })
 _MAX_SEQ = 2**53  # JSON clients cannot represent more; anything above is absurd
+# Arrays/objects nested in one frame, the frame object itself being level 1. Deep enough for
+# any structured body; shallow enough that nothing downstream (serializers, protobuf
+# conversion, logging) can hit Python's recursion limit.
+MAX_DEPTH = 32
 
 
 class BadFrame(InvalidInput):
     code = "bad_frame"
 
 
-def parse_frame(raw: str | bytes) -> dict:
+def parse_frame(raw: str | bytes) -> tuple[dict | None, str | None]:
+    """(frame, ref): the checked frame, and the `ref` errors about it must carry.
+
+    Raises BadFrame / InvalidInput with `.ref` set (None when the frame had no valid id)."""
     if isinstance(raw, bytes):
         raise BadFrame("binary frames are not supported; send JSON text frames")
     try:
@@ -47,10 +56,41 @@ def parse_frame(raw: str | bytes) -> dict:
         raise BadFrame(f"frame is not valid JSON: {exc}") from exc
     if not isinstance(frame, dict):
         raise BadFrame("frame must be a JSON object")
-    kind = frame.get("type")
-    if not isinstance(kind, str):
-        raise BadFrame("field 'type' is required and must be a string")
-    return frame
+    ref = frame_ref(frame)
+    try:
+        _check_depth(frame)
+        raw_id = frame.get("id")
+        if raw_id is not None and not isinstance(raw_id, str):
+            raise BadFrame("field 'id' must be a string")
+        if isinstance(raw_id, str) and not 1 <= len(raw_id) <= MAX_ID_LENGTH:
+            raise InvalidInput(f"field 'id' must be 1 to {MAX_ID_LENGTH} characters")
+        if not isinstance(frame.get("type"), str):
+            raise BadFrame("field 'type' is required and must be a string")
+    except InvalidInput as exc:
+        exc.ref = ref
+        raise
+    return frame, ref
+
+
+def frame_ref(frame: Mapping) -> str | None:
+    """What answers to this frame echo as `ref`: its `id`, else (send) its client_msg_id;
+    only if that is a string of 1..128 characters."""
+    for field in ("id", "client_msg_id"):
+        value = frame.get(field)
+        if value is not None:
+            return value if isinstance(value, str) and 1 <= len(value) <= MAX_ID_LENGTH else None
+    return None
+
+
+def _check_depth(frame: dict) -> None:
+    level: list = [frame]
+    for depth in range(1, MAX_DEPTH + 1):
+        children = [v for node in level for v in (node.values() if isinstance(node, dict) else node)
+                    if isinstance(v, (dict, list))]
+        if not children:
+            return
+        level = children
+    raise BadFrame(f"frame nests deeper than {MAX_DEPTH} levels of arrays/objects")
 
 
 def require_str(frame: Mapping, field: str, *, max_len: int = MAX_ID_LENGTH) -> str:
@@ -87,7 +127,9 @@ def message_id_field(frame: Mapping, field: str = "msg_id") -> int:
 
 
 def conversation_of_send(frame: Mapping, sender_id: str) -> str:
-    """The conversation id of a send frame: given, or formed from `to`."""
+    """The conversation id of a send frame: given, or formed from `to` (never both)."""
+    if frame.get("conversation_id") is not None and frame.get("to") is not None:
+        raise BadFrame("a send frame takes 'conversation_id' or 'to', not both")
     if frame.get("conversation_id") is not None:
         return conversation_field(frame)
     if frame.get("to") is not None:
@@ -121,8 +163,6 @@ def cursors_field(frame: Mapping) -> dict[str, Cursor] | None:
             conversation_kind(conversation_id)
         except ValueError as exc:
             raise InvalidInput(f"field 'cursors': {exc}") from exc
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = {"seq": value}
         if not isinstance(value, dict):
             raise BadFrame(f"field 'cursors.{conversation_id}' must be an object with 'seq' and 'event_id'")
         cursors[conversation_id] = Cursor(

@@ -10,7 +10,8 @@ from services.common.config import GatewayConfig
 from services.common.errors import Busy, InvalidInput, TooLarge
 from services.common.ids import ConversationId, MessageIdGenerator
 from services.common.metrics import ACK_RECEIVED, MESSAGES_IN, MESSAGES_IN_TEXT
-from services.common.model import Message, SessionStatus, group_conversation_id, now_ms, validate_name
+from services.common.model import MAX_GROUP_MEMBERS, Message, SessionStatus, group_conversation_id, now_ms, validate_name
+from services.delivery.groups import HISTORY_RULES, JOIN_POLICIES
 from services.router.client import RouterClient
 from services.session.client import SessionClient
 from services.sync.client import SyncClient
@@ -31,7 +32,15 @@ from .frames import (
 __all__ = ["FrameHandlers", "Peers"]
 
 Handler = Callable[[ClientConnection, dict], Awaitable[None]]
-_MAX_GROUP_MEMBERS = 5000
+_MAX_DELIVERED_PER_ACK = 5000  # a sync page's whole range at most (sync limit maximum)
+
+
+def _push_stored(conn: ClientConnection, waiting: Replaceable | None, stored: bytes) -> None:
+    """`stored`, in place of its `received` if that has not left yet (compact)."""
+    if waiting is not None and not waiting.taken:
+        waiting.frame = stored
+    else:
+        conn.push(stored)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +64,8 @@ class FrameHandlers:
             "send": self.send, "ack": self.ack, "read": self.read, "sync": self.sync,
             "recall": self.recall, "delete": self.delete, "heartbeat": self.heartbeat,
             "presence": self.presence, "group_create": self.group_create,
-            "group_join": self.group_join, "group_leave": self.group_leave,
+            "group_join": self.group_join, "group_leave": self.group_leave, "group_add": self.group_add,
+            "group_remove": self.group_remove, "group_set_role": self.group_set_role, "group_info": self.group_info,
         }
 
     async def send(self, conn: ClientConnection, frame: dict) -> None:
@@ -75,33 +85,49 @@ class FrameHandlers:
             sender_id=conn.user_id, sender_device=conn.device_id, content_type=content_type, body=body,
             created_at=received_at,
         )
+        # Membership and the dedup reservation come before `received`: a non-member is
+        # refused without one, and a resend is told its original msg_id from the first ack.
+        admitted = await self.gw.router.admit(message)
+        message.msg_id = admitted.msg_id
         (MESSAGES_IN_TEXT if content_type == "text" else MESSAGES_IN.labels(content_type)).inc()
         ref = frame.get("id", client_msg_id)
-        ack = {"type": "ack", "ref": ref, "client_msg_id": client_msg_id, "conversation_id": conversation_id}
-        received = codec.dumps({**ack, "level": "received", "msg_id": str(message.msg_id)})
+        ack = {"type": "ack", "ref": ref, "client_msg_id": client_msg_id, "conversation_id": conversation_id,
+               "msg_id": str(admitted.msg_id)}
+        received = codec.dumps({**ack, "level": "received", "duplicate": admitted.duplicate})
         # compact: a `received` still queued when `stored` is ready is replaced by it.
         waiting = Replaceable(received) if conn.compact else None
         conn.push(waiting or received)
         ACK_RECEIVED.observe(max(0, now_ms() - received_at) / 1000)
+        if admitted.stored:  # the original is in the log: nothing to filter or produce again
+            _push_stored(conn, waiting, codec.dumps({**ack, "level": "stored", "duplicate": True}))
+            return
         try:
             result = await self.gw.router.send(message)
         except Busy as exc:
             self.gw.gate.core_busy(exc)
             raise
-        stored = codec.dumps({**ack, "level": "stored", "msg_id": str(result.msg_id), "duplicate": result.duplicate})
-        if waiting is not None and not waiting.taken:
-            waiting.frame = stored
-        else:
-            conn.push(stored)
+        _push_stored(conn, waiting, codec.dumps({**ack, "level": "stored", "msg_id": str(result.msg_id),
+                                                 "duplicate": admitted.duplicate or result.duplicate}))
 
     async def ack(self, conn: ClientConnection, frame: dict) -> None:
         conversation_id = conversation_field(frame)
-        seq = require_int(frame, "seq") if "seq" in frame else 0
-        event_id = require_int(frame, "event_id") if "event_id" in frame else 0
-        self.gw.sync.note_ack(conn.user_id, conn.device_id, conversation_id, seq=seq, event_id=event_id)
-        if seq:  # one ack of the highest seq stands for every live one before it here
-            for held in conn.acked(conversation_id, seq):
-                self.gw.note_delivered(conn.user_id, conversation_id, held)
+        if "seq" not in frame and "event_id" not in frame:
+            raise BadFrame("an ack needs 'seq' (a message or a sync page) and/or 'event_id' (a sync page's events)")
+        seq = require_int(frame, "seq", minimum=1) if "seq" in frame else 0
+        event_id = require_int(frame, "event_id", minimum=1) if "event_id" in frame else 0
+        held = conn.held.ack(conversation_id, seq=seq, event_id=event_id)
+        note_ack = self.gw.sync.note_ack
+        for after, to in held.seqs:
+            note_ack(conn.user_id, conn.device_id, conversation_id, seq=to, after_seq=after)
+        for after, to in held.events:
+            note_ack(conn.user_id, conn.device_id, conversation_id, event_id=to, after_event_id=after)
+        if seq:
+            # An ack of N proves every frame before it on this connection (§7), so every seq
+            # the proven ranges cover is delivered, not only N: a client may ack only the
+            # highest seq per conversation (cumulative acks, docs/protocol.md §12).
+            for after, to in held.seqs:
+                for held_seq in range(max(after, to - _MAX_DELIVERED_PER_ACK) + 1, to + 1):
+                    self.gw.note_delivered(conn.user_id, conversation_id, held_seq)
 
     async def read(self, conn: ClientConnection, frame: dict) -> None:
         conversation_id = conversation_field(frame)
@@ -110,6 +136,9 @@ class FrameHandlers:
     async def sync(self, conn: ClientConnection, frame: dict) -> None:
         limit = require_int(frame, "limit", minimum=1, maximum=5000) if "limit" in frame else None
         result = await self.gw.sync.sync(conn.user_id, conn.device_id, cursors=cursors_field(frame), limit=limit)
+        for conversation_id, page in result.items():  # in queue order with the frame itself
+            conn.held.page(conversation_id, after_seq=page["after"]["seq"], next_seq=page["next"]["seq"],
+                           after_event=page["after"]["event_id"], next_event=page["next"]["event_id"])
         conn.push(codec.dumps({"type": "sync_result", "ref": frame.get("id"), "conversations": result}))
 
     async def recall(self, conn: ClientConnection, frame: dict) -> None:
@@ -146,19 +175,30 @@ class FrameHandlers:
         except ValueError as exc:
             raise InvalidInput(f"field 'group_id': {exc}") from exc
 
-    async def group_create(self, conn: ClientConnection, frame: dict) -> None:
-        group_id = self._group_id(frame)
-        members = frame.get("members", [])
-        if not isinstance(members, list) or len(members) > _MAX_GROUP_MEMBERS:
-            raise BadFrame(f"field 'members' must be a list of at most {_MAX_GROUP_MEMBERS} user ids")
+    def _user_ids(self, frame: dict, field: str) -> list[str]:
+        users = frame.get(field)
+        if not isinstance(users, list) or len(users) > MAX_GROUP_MEMBERS:
+            raise BadFrame(f"field '{field}' must be a list of at most {MAX_GROUP_MEMBERS} user ids")
         try:
-            users = sorted({validate_name(m, "member") for m in members} | {conn.user_id})
+            return sorted({validate_name(u, "member") for u in users})
         except ValueError as exc:
-            raise InvalidInput(f"field 'members': {exc}") from exc
-        conversation_id = group_conversation_id(group_id)
-        users = await self.gw.router.create_group(conn.user_id, conversation_id, users)
-        conn.push(codec.dumps({"type": "group_created", "ref": frame.get("id"), "conversation_id": conversation_id,
-                               "members": users}))
+            raise InvalidInput(f"field '{field}': {exc}") from exc
+
+    def _choice(self, frame: dict, field: str, choices: tuple[str, ...]) -> str:
+        value = frame.get(field, choices[0])
+        if value not in choices:
+            raise InvalidInput(f"field '{field}' must be one of {', '.join(choices)}")
+        return value
+
+    async def group_create(self, conn: ClientConnection, frame: dict) -> None:
+        conversation_id = group_conversation_id(self._group_id(frame))
+        members = self._user_ids(frame, "members") if "members" in frame else []
+        info = await self.gw.router.create_group(
+            conn.user_id, conversation_id, members, join_policy=self._choice(frame, "join_policy", JOIN_POLICIES),
+            history=self._choice(frame, "history", HISTORY_RULES))
+        wire = info.to_wire()
+        conn.push(codec.dumps({"type": "group_created", "ref": frame.get("id"), **wire,
+                               "members": [m["user_id"] for m in wire["members"]]}))
 
     async def group_join(self, conn: ClientConnection, frame: dict) -> None:
         conversation_id = group_conversation_id(self._group_id(frame))
@@ -170,4 +210,29 @@ class FrameHandlers:
         await self.gw.router.leave_group(conn.user_id, conversation_id)
         conn.push(codec.dumps({"type": "group_left", "ref": frame.get("id"), "conversation_id": conversation_id}))
 
+    async def group_add(self, conn: ClientConnection, frame: dict) -> None:
+        conversation_id = group_conversation_id(self._group_id(frame))
+        added = await self.gw.router.add_members(conn.user_id, conversation_id, self._user_ids(frame, "user_ids"))
+        conn.push(codec.dumps({"type": "group_updated", "ref": frame.get("id"), "conversation_id": conversation_id,
+                               "change": "added", "user_ids": added}))
 
+    async def group_remove(self, conn: ClientConnection, frame: dict) -> None:
+        conversation_id = group_conversation_id(self._group_id(frame))
+        gone = await self.gw.router.remove_members(conn.user_id, conversation_id, self._user_ids(frame, "user_ids"))
+        conn.push(codec.dumps({"type": "group_updated", "ref": frame.get("id"), "conversation_id": conversation_id,
+                               "change": "removed", "user_ids": gone}))
+
+    async def group_set_role(self, conn: ClientConnection, frame: dict) -> None:
+        conversation_id = group_conversation_id(self._group_id(frame))
+        user_id = require_str(frame, "user_id")
+        role = require_str(frame, "role", max_len=16)
+        if role not in ("admin", "member"):
+            raise InvalidInput("field 'role' must be 'admin' or 'member'")
+        await self.gw.router.set_role(conn.user_id, conversation_id, user_id, role)
+        conn.push(codec.dumps({"type": "group_updated", "ref": frame.get("id"), "conversation_id": conversation_id,
+                               "change": "role", "user_ids": [user_id], "role": role}))
+
+    async def group_info(self, conn: ClientConnection, frame: dict) -> None:
+        conversation_id = group_conversation_id(self._group_id(frame))
+        info = await self.gw.router.group_info(conn.user_id, conversation_id)
+        conn.push(codec.dumps({"type": "group_info", "ref": frame.get("id"), **info.to_wire()}))

@@ -22,19 +22,19 @@ from websockets.exceptions import ConnectionClosed
 from services.backends.revocations import Revocations
 from services.common import codec
 from services.common.auth import AUDIENCE_CLIENT, TokenClaims, verify_token
-from services.common.config import GatewayConfig
+from services.common.config import GatewayConfig, SyncConfig
 from services.common.errors import BackendUnavailable, Conflict, FlareError, Unauthorized
 from services.common.ids import DeviceId, MessageIdGenerator, UserId
 from services.common.metrics import CONNECTIONS, FRAME_ERRORS
-from services.common.model import DeviceType, Session, now_ms, validate_name
+from services.common.model import MAX_GROUP_MEMBERS, MAX_ID_LENGTH, DeviceType, Session, now_ms, validate_name
 from services.delivery.acks import DeliveredAcks
 from services.delivery.seam import GatewayDirectory, Push
 from services.router.client import RouterClient
 from services.session.client import SessionClient
 from services.sync.client import SyncClient
 
-from .connection import CLOSE_IDLE, CLOSE_REPLACED, CLOSE_UNAUTHORIZED, ClientConnection
-from .frames import KNOWN_TYPES, error_frame, parse_frame
+from .connection import CLOSE_BAD_PARAMETERS, CLOSE_IDLE, CLOSE_REPLACED, CLOSE_UNAUTHORIZED, ClientConnection
+from .frames import KNOWN_TYPES, MAX_DEPTH, error_frame, parse_frame
 from .handlers import FrameHandlers, Peers
 from .pressure import SendGate
 
@@ -42,18 +42,23 @@ __all__ = ["GatewayService"]
 
 log = logging.getLogger("flare.gateway")
 
+PROTOCOL_VERSION = 2  # hello's `protocol`: bumped when docs/protocol.md changes incompatibly
+
 
 class GatewayService:
     def __init__(
         self, *, config: GatewayConfig, gateway_id: str, token_secret: bytes, router: RouterClient,
         sync: SyncClient, session: SessionClient, ids: MessageIdGenerator, peers: GatewayDirectory | None = None,
-        revocations: Revocations | None = None, reuse_port: bool = False,
+        revocations: Revocations | None = None,
+        recall_window_s: int = SyncConfig().recall_window_s, sync_page_limit: int = SyncConfig().page_limit,
+        reuse_port: bool = False,
     ) -> None:
         """`peers`: the other gateways (split deployment, gateway workers), so a device that
         logs in here again can have its old connection on another gateway closed.
         `revocations`: the revoked tokens and users (started by the caller); a user's revoke
-        also closes the connections here whose token it revoked. `reuse_port`: share the
-        port with other gateway processes (SO_REUSEPORT)."""
+        also closes the connections here whose token it revoked. `recall_window_s` and
+        `sync_page_limit`: message-sync's settings, advertised in hello. `reuse_port`: share
+        the port with other gateway processes (SO_REUSEPORT)."""
         self.config = config
         self.gateway_id = gateway_id
         self.router = router
@@ -73,6 +78,18 @@ class GatewayService:
         self._server: Server | None = None
         self._watchdog: asyncio.Task | None = None
         self.port = config.port
+        # Every limit a client must respect, advertised in the hello frame (docs/protocol.md).
+        self.limits = {
+            "max_frame_bytes": config.max_frame_bytes,
+            "max_body_bytes": config.max_body_bytes,
+            "max_depth": MAX_DEPTH,
+            "max_id_length": MAX_ID_LENGTH,
+            "max_group_members": MAX_GROUP_MEMBERS,
+            "recall_window_s": recall_window_s,
+            "sync_page_limit": sync_page_limit,
+            "heartbeat_interval_s": round(config.heartbeat_timeout_s / 3, 3),
+            "heartbeat_timeout_s": config.heartbeat_timeout_s,
+        }
 
     @property
     def url(self) -> str:
@@ -137,8 +154,6 @@ class GatewayService:
             if self._revocations is not None:
                 self._revocations.check(claims)
             user_id = validate_name(claims.subject, "token subject")
-            device_id = validate_name((query.get("device_id") or ["default"])[0], "device_id")
-            device_type = DeviceType((query.get("device_type") or ["mobile"])[0].lower())
         except Unauthorized as exc:
             # token_expired and token_revoked tell the app to get a new token; the rest
             # (forged, malformed, another audience's token) are plain unauthorized.
@@ -146,7 +161,15 @@ class GatewayService:
             await self._refuse(ws, code, str(exc))
             return None
         except ValueError as exc:
-            await self._refuse(ws, "unauthorized", f"bad connection parameters: {exc}")
+            await self._refuse(ws, "unauthorized", f"bad token: {exc}")
+            return None
+        try:
+            # Required: two devices that both fell back to one default id would keep
+            # replacing each other's connection.
+            device_id = validate_name((query.get("device_id") or [""])[0], "device_id")
+            device_type = DeviceType((query.get("device_type") or ["mobile"])[0].lower())
+        except ValueError as exc:
+            await self._refuse(ws, "invalid_input", f"bad connection parameters: {exc}", close=CLOSE_BAD_PARAMETERS)
             return None
         return UserId(user_id), DeviceId(device_id), device_type, claims
 
@@ -162,11 +185,11 @@ class GatewayService:
         query = parse_qs(urlsplit(ws.request.path).query) if ws.request else {}
         return (query.get("compact") or ["0"])[0] in ("1", "true")
 
-    async def _refuse(self, ws: ServerConnection, code: str, message: str) -> None:
+    async def _refuse(self, ws: ServerConnection, code: str, message: str, *, close: int = CLOSE_UNAUTHORIZED) -> None:
         FRAME_ERRORS.labels(code).inc()
         with contextlib.suppress(ConnectionClosed):
             await ws.send(error_frame(code, message), text=True)
-            await ws.close(CLOSE_UNAUTHORIZED, code)
+            await ws.close(close, code)
 
     async def _serve_connection(self, ws: ServerConnection) -> None:
         identity = await self._authenticate(ws)
@@ -198,7 +221,7 @@ class GatewayService:
         conn.start()
         conn.push(codec.dumps({
             "type": "hello", "user_id": user_id, "device_id": device_id, "connection_id": connection_id,
-            "server_time": now_ms(), "max_frame_bytes": self.config.max_frame_bytes,
+            "server_time": now_ms(), "protocol": PROTOCOL_VERSION, **self.limits,
             **({"compact": True} if compact else {}),
         }))
         try:
@@ -232,8 +255,7 @@ class GatewayService:
                 conn.last_seen = loop.time()
                 ref = None
                 try:
-                    frame = parse_frame(raw)
-                    ref = frame.get("id") or frame.get("client_msg_id")
+                    frame, ref = parse_frame(raw)
                     handler = table.get(frame["type"])
                     if handler is None:
                         FRAME_ERRORS.labels("unknown_type").inc()
@@ -246,8 +268,13 @@ class GatewayService:
                     FRAME_ERRORS.labels("unavailable").inc()
                     conn.push(error_frame("unavailable", str(exc) or "a backend is unavailable; retry", ref=ref))
                 except FlareError as exc:
+                    ref = ref if ref is not None else getattr(exc, "ref", None)
                     FRAME_ERRORS.labels(exc.code).inc()
                     conn.push(error_frame(exc.code, str(exc), ref=ref, details=_public(exc.details)))
+                except Exception:  # a bug must cost one frame an error, not the connection
+                    log.exception("frame handler failed for %s/%s", conn.user_id, conn.device_id)
+                    FRAME_ERRORS.labels("internal").inc()
+                    conn.push(error_frame("internal", "the server failed on this frame; it was not applied", ref=ref))
                 if conn.closed:
                     break
         except ConnectionClosed:

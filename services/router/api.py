@@ -23,6 +23,11 @@ class RouterApi(pb_grpc.RouterServicer):
         self._service = service
 
     @rpc_errors
+    async def Admit(self, request: common_pb2.Message, context: grpc.aio.ServicerContext) -> pb.AdmitResponse:
+        result = await self._service.admit(message_from_pb(request))
+        return pb.AdmitResponse(msg_id=result.msg_id, duplicate=result.duplicate, stored=result.stored)
+
+    @rpc_errors
     async def Send(self, request: common_pb2.Message, context: grpc.aio.ServicerContext) -> pb.SendResponse:
         message = message_from_pb(request)
         sent_body = message.body
@@ -43,9 +48,11 @@ class RouterApi(pb_grpc.RouterServicer):
         return _EMPTY
 
     @rpc_errors
-    async def CreateGroup(self, request: pb.CreateGroupRequest, context: grpc.aio.ServicerContext) -> pb.MembersResponse:
-        members = await self._service.create_group(request.creator_id, request.conversation_id, list(request.members))
-        return pb.MembersResponse(members=members)
+    async def CreateGroup(self, request: pb.CreateGroupRequest, context: grpc.aio.ServicerContext) -> pb.GroupInfoResponse:
+        info = await self._service.create_group(request.creator_id, request.conversation_id, list(request.members),
+                                                join_policy=request.join_policy or "invite",
+                                                history=request.history or "joined")
+        return _group_info_pb(info)
 
     @rpc_errors
     async def JoinGroup(self, request: pb.MembershipRequest, context: grpc.aio.ServicerContext) -> pb.Empty:
@@ -56,6 +63,32 @@ class RouterApi(pb_grpc.RouterServicer):
     async def LeaveGroup(self, request: pb.MembershipRequest, context: grpc.aio.ServicerContext) -> pb.Empty:
         await self._service.leave_group(request.user_id, request.conversation_id)
         return _EMPTY
+
+
+    @rpc_errors
+    async def AddMembers(self, request: pb.MembersChange, context: grpc.aio.ServicerContext) -> pb.MembersResponse:
+        added = await self._service.add_members(request.actor_id, request.conversation_id, list(request.user_ids))
+        return pb.MembersResponse(members=added)
+
+    @rpc_errors
+    async def RemoveMembers(self, request: pb.MembersChange, context: grpc.aio.ServicerContext) -> pb.MembersResponse:
+        gone = await self._service.remove_members(request.actor_id, request.conversation_id, list(request.user_ids))
+        return pb.MembersResponse(members=gone)
+
+    @rpc_errors
+    async def SetRole(self, request: pb.SetRoleRequest, context: grpc.aio.ServicerContext) -> pb.Empty:
+        await self._service.set_role(request.actor_id, request.conversation_id, request.user_id, request.role)
+        return _EMPTY
+
+    @rpc_errors
+    async def GetGroupInfo(self, request: pb.MembershipRequest, context: grpc.aio.ServicerContext) -> pb.GroupInfoResponse:
+        return _group_info_pb(await self._service.group_info(request.user_id, request.conversation_id))
+
+
+def _group_info_pb(info) -> pb.GroupInfoResponse:
+    return pb.GroupInfoResponse(conversation_id=info.conversation_id, owner=info.owner, join_policy=info.join_policy,
+                                history=info.history,
+                                members=[pb.GroupMemberRole(user_id=u, role=r) for u, r in info.members])
 
 
 def register(service: RouterService):

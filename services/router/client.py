@@ -14,13 +14,19 @@ from services.common.proto import router_pb2 as pb
 from services.common.proto import router_pb2_grpc as pb_grpc
 from services.common.proto_model import json_value, message_to_pb
 
-from .types import SendResult
+from services.store.types import Reservation
+
+from .types import GroupInfo, SendResult
 
 __all__ = ["RouterClient", "GrpcRouterClient"]
 
 
 @runtime_checkable
 class RouterClient(Protocol):
+    async def admit(self, message: Message) -> Reservation:
+        """Refuse a non-member (InvalidInput) and give (sender, client_msg_id) its msg_id:
+        message.msg_id if new, the original one for a resend. Called before `received`."""
+
     async def send(self, message: Message) -> SendResult:
         """Filter and durably log a message. Raises Rejected, RateLimited, InvalidInput,
         BackendUnavailable; returns once the log has it (STORED)."""
@@ -33,15 +39,30 @@ class RouterClient(Protocol):
         """Push a persisted batch (seq order per conversation) to every member device; the
         store consumer's hand-off, awaited batch after batch so per-conversation order holds."""
 
-    async def create_group(self, creator_id: str, conversation_id: str, members: Sequence[str]) -> list[str]:
-        """Create the group with `members` (or add them, if the creator already belongs to
-        it) and return every member. Forbidden if it exists without the creator."""
+    async def create_group(self, creator_id: str, conversation_id: str, members: Sequence[str], *,
+                           join_policy: str = "invite", history: str = "joined") -> GroupInfo:
+        """Create the group with the creator as owner and `members` as members. Conflict if
+        the id exists or ever existed; InvalidInput beyond the member cap or for a bad setting."""
 
     async def join_group(self, user_id: str, conversation_id: str) -> None:
-        """Add `user_id` to an existing group; NotFound if there is no such group."""
+        """Join an open group; Forbidden if it is invite-only or empty, NotFound if unknown."""
 
     async def leave_group(self, user_id: str, conversation_id: str) -> None:
-        """Remove `user_id` from the group (not an error if it was not a member)."""
+        """Leave (not an error if not a member); an owner who leaves hands over to the
+        longest-standing admin, else member."""
+
+    async def add_members(self, actor_id: str, conversation_id: str, user_ids: Sequence[str]) -> list[str]:
+        """An owner or admin adds members; returns those who were not members yet."""
+
+    async def remove_members(self, actor_id: str, conversation_id: str, user_ids: Sequence[str]) -> list[str]:
+        """An owner or admin removes members (only the owner removes admins; nobody the
+        owner); returns those who were members."""
+
+    async def set_role(self, actor_id: str, conversation_id: str, user_id: str, role: str) -> None:
+        """The owner makes a member an admin or an admin a member."""
+
+    async def group_info(self, user_id: str, conversation_id: str) -> GroupInfo:
+        """Settings and members with roles; Forbidden for a non-member."""
 
 
 class GrpcRouterClient(GrpcClientBase):
@@ -49,6 +70,10 @@ class GrpcRouterClient(GrpcClientBase):
 
     service_name = "router"
     stub_class = pb_grpc.RouterStub
+
+    async def admit(self, message: Message) -> Reservation:
+        reply: pb.AdmitResponse = await self._call(self._stub.Admit, message_to_pb(message))
+        return Reservation(reply.msg_id, reply.duplicate, reply.stored)
 
     async def send(self, message: Message) -> SendResult:
         reply: pb.SendResponse = await self._call(self._stub.Send, message_to_pb(message))
@@ -67,13 +92,35 @@ class GrpcRouterClient(GrpcClientBase):
             request = pb.DeliverRequest(messages=[message_to_pb(m) for m in messages])
             await self._call(self._stub.Deliver, request, timeout_s=max(self.timeout_s, 30.0))
 
-    async def create_group(self, creator_id: str, conversation_id: str, members: Sequence[str]) -> list[str]:
-        request = pb.CreateGroupRequest(creator_id=creator_id, conversation_id=conversation_id, members=members)
-        reply: pb.MembersResponse = await self._call(self._stub.CreateGroup, request)
-        return list(reply.members)
+    async def create_group(self, creator_id: str, conversation_id: str, members: Sequence[str], *,
+                           join_policy: str = "invite", history: str = "joined") -> GroupInfo:
+        request = pb.CreateGroupRequest(creator_id=creator_id, conversation_id=conversation_id, members=members,
+                                        join_policy=join_policy, history=history)
+        return _group_info(await self._call(self._stub.CreateGroup, request))
 
     async def join_group(self, user_id: str, conversation_id: str) -> None:
         await self._call(self._stub.JoinGroup, pb.MembershipRequest(user_id=user_id, conversation_id=conversation_id))
 
     async def leave_group(self, user_id: str, conversation_id: str) -> None:
         await self._call(self._stub.LeaveGroup, pb.MembershipRequest(user_id=user_id, conversation_id=conversation_id))
+
+    async def add_members(self, actor_id: str, conversation_id: str, user_ids: Sequence[str]) -> list[str]:
+        request = pb.MembersChange(actor_id=actor_id, conversation_id=conversation_id, user_ids=user_ids)
+        return list((await self._call(self._stub.AddMembers, request)).members)
+
+    async def remove_members(self, actor_id: str, conversation_id: str, user_ids: Sequence[str]) -> list[str]:
+        request = pb.MembersChange(actor_id=actor_id, conversation_id=conversation_id, user_ids=user_ids)
+        return list((await self._call(self._stub.RemoveMembers, request)).members)
+
+    async def set_role(self, actor_id: str, conversation_id: str, user_id: str, role: str) -> None:
+        await self._call(self._stub.SetRole, pb.SetRoleRequest(actor_id=actor_id, conversation_id=conversation_id,
+                                                               user_id=user_id, role=role))
+
+    async def group_info(self, user_id: str, conversation_id: str) -> GroupInfo:
+        request = pb.MembershipRequest(user_id=user_id, conversation_id=conversation_id)
+        return _group_info(await self._call(self._stub.GetGroupInfo, request))
+
+
+def _group_info(reply: pb.GroupInfoResponse) -> GroupInfo:
+    return GroupInfo(reply.conversation_id, reply.owner, reply.join_policy, reply.history,
+                     [(m.user_id, m.role) for m in reply.members])

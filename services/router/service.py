@@ -4,7 +4,7 @@ send:    membership -> filter -> store.accept (STORED only after the log acks).
 deliver: the store's hand-off of each persisted batch, over gRPC (the Deliver RPC) in
          the split deployment; services.delivery does the work.
 acks:    a device ack tells the sender DELIVERED (services.delivery, once per recipient).
-groups:  create / join / leave (services.delivery.membership).
+groups:  roles, join policy, history rule (services.delivery.groups).
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from services.common.model import Message, now_ms
 from services.delivery import Delivery, Fanout, Membership
 from services.filter.client import FilterClient
 from services.store.client import StoreClient
+from services.store.types import Reservation
 
-from .types import SendResult
+from .types import GroupInfo, SendResult
 
 __all__ = ["RouterService"]
 
@@ -53,6 +54,12 @@ class RouterService:
         return 1
 
     # -- send ------------------------------------------------------------------------
+    async def admit(self, message: Message) -> Reservation:
+        """Before `received`: the sender must be a member, and (sender, client_msg_id) gets
+        its msg_id (message.msg_id if new, the original one for a resend)."""
+        await self.membership.require_sender(message.sender_id, message.conversation_id)
+        return await self._store.reserve(message)
+
     async def send(self, message: Message) -> SendResult:
         """Filter, then log durably. Raises Rejected / RateLimited / TooLarge / BackendUnavailable,
         and Busy when delivery is too far behind to take it (services.delivery.pressure)."""
@@ -80,11 +87,25 @@ class RouterService:
         await self.delivery.on_delivered(user_id, conversation_id, seqs)
 
     # -- groups ----------------------------------------------------------------------
-    async def create_group(self, creator_id: str, conversation_id: str, members: Sequence[str]) -> list[str]:
-        return await self.membership.create_group(creator_id, conversation_id, members)
+    async def create_group(self, creator_id: str, conversation_id: str, members: Sequence[str], *,
+                           join_policy: str = "invite", history: str = "joined") -> GroupInfo:
+        return await self.delivery.groups.create(creator_id, conversation_id, members,
+                                                 join_policy=join_policy or "invite", history=history or "joined")
 
     async def join_group(self, user_id: str, conversation_id: str) -> None:
-        await self.membership.join_group(user_id, conversation_id)
+        await self.delivery.groups.join(user_id, conversation_id)
 
     async def leave_group(self, user_id: str, conversation_id: str) -> None:
-        await self.membership.leave_group(user_id, conversation_id)
+        await self.delivery.groups.leave(user_id, conversation_id)
+
+    async def add_members(self, actor_id: str, conversation_id: str, user_ids: Sequence[str]) -> list[str]:
+        return await self.delivery.groups.add(actor_id, conversation_id, user_ids)
+
+    async def remove_members(self, actor_id: str, conversation_id: str, user_ids: Sequence[str]) -> list[str]:
+        return await self.delivery.groups.remove(actor_id, conversation_id, user_ids)
+
+    async def set_role(self, actor_id: str, conversation_id: str, user_id: str, role: str) -> None:
+        await self.delivery.groups.set_role(actor_id, conversation_id, user_id, role)
+
+    async def group_info(self, user_id: str, conversation_id: str) -> GroupInfo:
+        return await self.delivery.groups.info(user_id, conversation_id)

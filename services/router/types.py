@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["SendResult"]
+from services.delivery.groups import GroupInfo  # what group_create and group_info answer
+
+__all__ = ["GroupInfo", "SendResult"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,11 @@ class StoreApi(pb_grpc.StoreServicer):
         result = await self._service.accept(message_from_pb(request))
         return pb.AcceptResponse(msg_id=result.msg_id, duplicate=result.duplicate)
 
+    @rpc_errors
+    async def Reserve(self, request: common_pb2.Message, context: grpc.aio.ServicerContext) -> pb.ReserveResponse:
+        result = await self._service.reserve(message_from_pb(request))
+        return pb.ReserveResponse(msg_id=result.msg_id, duplicate=result.duplicate, stored=result.stored)
+
 
 def register(service: StoreService):
     """A registration for services.common.grpcio.start_server."""

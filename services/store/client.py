@@ -13,7 +13,7 @@ from services.common.proto import store_pb2 as pb
 from services.common.proto import store_pb2_grpc as pb_grpc
 from services.common.proto_model import message_to_pb
 
-from .types import AcceptResult
+from .types import AcceptResult, Reservation
 
 __all__ = ["StoreClient", "GrpcStoreClient"]
 
@@ -23,6 +23,10 @@ class StoreClient(Protocol):
     async def accept(self, message: Message) -> AcceptResult:
         """Log the message durably (once per sender + client_msg_id) and return its msg_id.
         Raises BackendUnavailable if the log cannot take it; the caller must not report STORED."""
+
+    async def reserve(self, message: Message) -> Reservation:
+        """The msg_id of (sender, client_msg_id): message.msg_id reserved if new, else the
+        original one (`stored` if it is known to be in the log). Nothing is produced."""
 
 
 class GrpcStoreClient(GrpcClientBase):
@@ -38,3 +42,7 @@ class GrpcStoreClient(GrpcClientBase):
     async def accept(self, message: Message) -> AcceptResult:
         reply: pb.AcceptResponse = await self._call(self._stub.Accept, message_to_pb(message))
         return AcceptResult(reply.msg_id, reply.duplicate)
+
+    async def reserve(self, message: Message) -> Reservation:
+        reply: pb.ReserveResponse = await self._call(self._stub.Reserve, message_to_pb(message))
+        return Reservation(reply.msg_id, reply.duplicate, reply.stored)

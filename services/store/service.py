@@ -1,7 +1,14 @@
 """message-store: accept messages into the log, then sequence and persist them.
 
-Accept path (ARCHITECTURE §6): dedup on client_msg_id, produce to the log keyed by
-conversation (so one partition holds a conversation), and only then report STORED.
+Accept path (ARCHITECTURE §6): reserve the dedup key (sender, client_msg_id) -> msg_id in
+the cache BEFORE producing (`reserve`), produce to the log keyed by conversation (so one
+partition holds a conversation), mark the key stored, and only then report STORED. A
+resend finds the key and keeps the original msg_id: if it is only reserved (the produce
+failed, timed out or the process died), the message is produced again under that same
+msg_id, and the consumer persists a msg_id once however often the log holds it. On a
+cache miss (expired, or the cache lost its data in a restart) the MessageDB is asked; and
+until the log's backlog from before this instance started is persisted, a miss waits for
+it, since an unpersisted original would otherwise look new.
 
 Persist path: one consumer per partition (the log's consumer group guarantees a single
 owner) is the only writer of seq for the conversations in it. For each batch it
@@ -14,6 +21,8 @@ owner) is the only writer of seq for the conversations in it. For each batch it
   4. hands the batch to the delivery client (services.delivery: in-process, or a router's
      Deliver RPC), awaiting it before the next batch.
 A crash between 3's write and commit re-consumes the batch; step 1 makes that harmless.
+A revoke waits for the batch being written (1–3), so the next owner never reads the
+MessageDB in the middle of it.
 """
 
 from __future__ import annotations
@@ -29,14 +38,14 @@ from services.backends.messagedb import MessageDB
 from services.common import codec
 from services.common.config import StoreConfig
 from services.common.documents import load_spec
-from services.common.errors import BackendError, FlareError, InvalidInput
+from services.common.errors import BackendError, BackendUnavailable, FlareError, InvalidInput
 from services.common.metrics import DEDUP_HITS, LOG_LAG, STORE_BATCH
 from services.common.model import Message, conversation_kind
 from services.delivery.client import DeliveryClient
 from services.delivery.keys import dedup_key, recent_key
 from services.delivery.membership import Membership
 
-from .types import AcceptResult
+from .types import AcceptResult, Reservation
 from services.common.retry import RetryPolicy
 
 __all__ = ["StoreService"]
@@ -48,6 +57,18 @@ def _report_death(task: asyncio.Task) -> None:
     # more, which must not go unnoticed in the logs.
     if not task.cancelled() and task.exception() is not None:
         log.critical("store consumer stopped", exc_info=task.exception())
+
+
+_RESERVED, _STORED = b"p:", b"s:"
+_BACKLOG_WAIT_S = 15.0
+
+
+def _parse_reservation(raw: bytes) -> tuple[int, bool]:
+    if raw.startswith(_RESERVED):
+        return int(raw[2:]), False
+    if raw.startswith(_STORED):
+        return int(raw[2:]), True
+    return int(raw), True  # a hint written before reservations existed
 
 
 class StoreService:
@@ -75,6 +96,9 @@ class StoreService:
         self._lag_task: asyncio.Task | None = None
         self.tiering: object | None = None  # the last applied tiering policy
         self.persisted = 0  # messages written by this instance's consumer (for health/status)
+        self._backlog_end: dict[int, int] | None = None  # end offsets when this instance started
+        self._persisting = asyncio.Lock()  # held while a batch is sequenced and written
+        self._generation = 0  # bumped by every revoke
 
     async def apply_config(self, kind: str, document: dict) -> int:
         """`tiering`: l0_ttl applies to every message persisted from now on; the rest of the
@@ -89,6 +113,9 @@ class StoreService:
 
     async def start(self, *, consume: bool = True) -> None:
         await self._log.create_topic(self._config.topic, partitions=self._config.partitions)
+        # Partitions that held records when this instance started (none: nothing to wait for).
+        end = await self._log.end_offsets(self._config.topic)
+        self._backlog_end = {p: offset for p, offset in end.items() if offset > 0} or None
         if consume:
             self._consumer = self._log.consumer(
                 self._config.consumer_group, [self._config.topic],
@@ -115,36 +142,92 @@ class StoreService:
             self._consumer = None
 
     # -- accept ---------------------------------------------------------------------
+    async def reserve(self, message: Message) -> Reservation:
+        """Reserve message.msg_id for (sender, client_msg_id), or return the id it already has."""
+        key = dedup_key(message.sender_id, message.client_msg_id)
+        cached = await self._cache.get(key)
+        if cached is not None:
+            DEDUP_HITS.labels("cache").inc()
+            msg_id, stored = _parse_reservation(cached)
+            return Reservation(msg_id, duplicate=True, stored=stored)
+        found = await self._stored_as(message)
+        if found is None and await self._wait_for_backlog():
+            found = await self._stored_as(message)
+        if found is not None:
+            DEDUP_HITS.labels("db").inc()
+            await self._cache_stored(key, found)
+            return Reservation(found, duplicate=True, stored=True)
+        if await self._cache.set_nx(key, _RESERVED + str(message.msg_id).encode(), ttl=self._config.dedup_ttl_s):
+            return Reservation(message.msg_id, duplicate=False, stored=False)
+        raced = await self._cache.get(key)  # a concurrent resend reserved first: its id wins
+        if raced is None:
+            raise BackendUnavailable("the dedup reservation vanished; retry")
+        msg_id, stored = _parse_reservation(raced)
+        return Reservation(msg_id, duplicate=True, stored=stored)
+
+    async def _stored_as(self, message: Message) -> int | None:
+        existing = await self._db.find_existing([message])
+        stored = existing.get(message.msg_id)
+        return stored.msg_id if stored is not None else None
+
+    async def _wait_for_backlog(self) -> bool:
+        """Until the log's records from before this instance started are persisted, a
+        (sender, client_msg_id) unknown to cache and MessageDB may still be in them. True
+        if we had to wait (look again), False if the backlog was already done."""
+        end = self._backlog_end
+        if not end:
+            return False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _BACKLOG_WAIT_S
+        while True:
+            try:
+                committed = await self._log.committed_offsets(self._config.consumer_group, self._config.topic)
+            except FlareError:  # the group coordinator is not ready yet: ask again until the deadline
+                committed = {}
+            if all(committed.get(p, 0) >= offset for p, offset in end.items()):
+                self._backlog_end = None
+                return True
+            if loop.time() > deadline:
+                raise BackendUnavailable("the store is still persisting the log's backlog; retry the same client_msg_id")
+            await asyncio.sleep(0.1)
+
+    async def _cache_stored(self, key: str, msg_id: int) -> None:
+        try:
+            await self._cache.set(key, _STORED + str(msg_id).encode(), ttl=self._config.dedup_ttl_s)
+        except FlareError:
+            # The log has the message: it is STORED. Failing here would make the client
+            # resend a message that is already in the log (the MessageDB check catches it).
+            log.warning("dedup key not marked stored for %s", key, exc_info=True)
+
     async def accept(self, message: Message) -> AcceptResult:
-        """Durably log the message once per (sender, client_msg_id); return its msg_id."""
+        """Durably log the message once per (sender, client_msg_id); return its msg_id.
+        A message reserved earlier (`reserve`) is produced under the reserved msg_id."""
         key = (message.sender_id, message.client_msg_id)
         pending = self._inflight.get(key)
         if pending is not None:  # the same resend while the first is still being logged
             DEDUP_HITS.labels("inflight").inc()
             result = await asyncio.shield(pending)
             return AcceptResult(result.msg_id, duplicate=True)
-        cached = await self._cache.get(dedup_key(*key))
-        if cached is not None:
-            DEDUP_HITS.labels("cache").inc()
-            return AcceptResult(int(cached), duplicate=True)
+        reservation = await self.reserve(message)
+        if reservation.stored:
+            return AcceptResult(reservation.msg_id, duplicate=True)
+        # The caller's own reservation (router.admit) is not a duplicate; another message's
+        # reserved, unconfirmed id is: the resend is produced under that id.
+        duplicate = reservation.duplicate and reservation.msg_id != message.msg_id
+        message.msg_id = reservation.msg_id
         future: asyncio.Future[AcceptResult] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
             await self._log.produce(
                 self._config.topic, codec.dumps(message.to_wire()), key=message.conversation_id.encode(),
             )
-            result = AcceptResult(message.msg_id, duplicate=False)
-            # Only after the log has it: a crash before this line leaves no dedup hint, so a
-            # client resend is produced again and the consumer's DB check drops it.
-            try:
-                await self._cache.set(dedup_key(*key), str(message.msg_id).encode(), ttl=self._config.dedup_ttl_s)
-            except FlareError:
-                # The log has the message: it is STORED. Failing here would make the client
-                # resend a message that is already in the log (the cache is only a hint).
-                log.warning("dedup hint not cached for %s", message.client_msg_id, exc_info=True)
+            result = AcceptResult(message.msg_id, duplicate=duplicate)
+            await self._cache_stored(dedup_key(*key), message.msg_id)
             future.set_result(result)
             return result
         except BaseException as exc:
+            # The reservation stays: the record may be in the log after all, and a resend
+            # must produce it again under the same msg_id rather than a new one.
             future.set_exception(exc if isinstance(exc, Exception) else FlareError("cancelled"))
             future.exception()  # mark retrieved: no "never retrieved" warning if nobody waits
             raise
@@ -158,7 +241,14 @@ class StoreService:
         log.info("store owns partitions %s", sorted(p.partition for p in partitions))
 
     async def _on_revoke(self, partitions: set[TopicPartition]) -> None:
-        self._counters.clear()
+        # Two writers of one conversation's seqs must never overlap: if the new owner read
+        # the MessageDB while this instance was still inserting a batch, both would
+        # sequence the same messages from different counters (the MessageDB keeps one row
+        # per msg_id, the other seqs would be delivered as phantoms and leave gaps). So the
+        # revoke waits for a batch being written, and a batch not yet written is dropped.
+        async with self._persisting:
+            self._generation += 1
+            self._counters.clear()
 
     async def _consume_forever(self) -> None:
         assert self._consumer is not None
@@ -172,10 +262,15 @@ class StoreService:
             if not batches:
                 continue
             records = [r for recs in batches.values() for r in recs]
+            generation = self._generation
             attempt = 0
+            stored: list[Message] | None = None
             while True:
                 try:
-                    stored = await self._persist(records)
+                    async with self._persisting:  # a revoke waits for this batch to be written
+                        if generation != self._generation:
+                            break  # revoked meanwhile: the new owner persists it (and sequences it)
+                        stored = await self._persist(records)
                     break
                 except Exception as exc:
                     # The DB is down (or a driver failed in a way its adapter did not foresee):
@@ -186,6 +281,10 @@ class StoreService:
                                 exc_info=not isinstance(exc, BackendError))
                     self._counters.clear()
                     await asyncio.sleep(delay)
+            if stored is None:
+                log.warning("store batch dropped: its partitions were revoked before it was persisted")
+                await self._rewind(batches)
+                continue
             try:
                 await self._consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batches.items()})
             except FlareError as exc:
@@ -195,15 +294,19 @@ class StoreService:
                 # still ours, rewind so that "whoever" is this instance.
                 log.warning("store commit failed (%s); the batch is re-read and delivered then", exc)
                 self._counters.clear()
-                for tp, recs in batches.items():
-                    with contextlib.suppress(FlareError):  # no longer ours: the new owner reads it
-                        await self._consumer.seek(tp, recs[0].offset)
+                await self._rewind(batches)
                 continue
             if stored and self._delivery is not None:
                 try:
                     await self._delivery.deliver(stored)
                 except Exception:  # delivery problems never stop persistence
                     log.exception("delivery hand-off failed")
+
+    async def _rewind(self, batches: dict[TopicPartition, list[LogRecord]]) -> None:
+        assert self._consumer is not None
+        for tp, recs in batches.items():
+            with contextlib.suppress(FlareError):  # no longer ours: the new owner reads it
+                await self._consumer.seek(tp, recs[0].offset)
 
     async def _persist(self, records: Sequence[LogRecord]) -> list[Message]:
         messages: list[Message] = []

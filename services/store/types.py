@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["AcceptResult"]
+__all__ = ["AcceptResult", "Reservation"]
 
 
 @dataclass(frozen=True, slots=True)
 class AcceptResult:
     msg_id: int
     duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """The msg_id a (sender, client_msg_id) has: new (ours), or an earlier one's; `stored`
+    when that earlier one is known to be in the log."""
+
+    msg_id: int
+    duplicate: bool
+    stored: bool

@@ -33,6 +33,7 @@ class SyncApi(pb_grpc.SyncServicer):
                 messages=[message_wire_to_pb(m) for m in news["messages"]],
                 events=[event_wire_to_pb(e) for e in news["events"]],
                 has_more=news["has_more"], max_seq=news["max_seq"],
+                after_cursor=common_pb2.Cursor(**news["after"]), next_cursor=common_pb2.Cursor(**news["next"]),
             )
             for conversation_id, news in result.items()
         ])
@@ -41,7 +42,8 @@ class SyncApi(pb_grpc.SyncServicer):
     async def NoteAcks(self, request: pb.NoteAcksRequest, context: grpc.aio.ServicerContext) -> pb.Empty:
         note_ack = self._service.note_ack  # buffers; the service writes cursors in batches
         for ack in request.acks:
-            note_ack(ack.user_id, ack.device_id, ack.conversation_id, seq=ack.seq, event_id=ack.event_id)
+            note_ack(ack.user_id, ack.device_id, ack.conversation_id, seq=ack.seq, event_id=ack.event_id,
+                     after_seq=ack.after_seq, after_event_id=ack.after_event_id)
         return _EMPTY
 
     @rpc_errors

@@ -6,6 +6,7 @@ In-process the SyncService itself is the client; GrpcSyncClient is the same over
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
@@ -19,6 +20,7 @@ from services.common.proto import sync_pb2 as pb
 from services.common.proto import sync_pb2_grpc as pb_grpc
 from services.common.proto_model import cursor_to_pb, event_from_pb, event_pb_to_wire, message_pb_to_wire
 
+from .ranges import merge_range
 from .types import SyncResult
 
 __all__ = ["SyncClient", "GrpcSyncClient"]
@@ -31,17 +33,20 @@ class SyncClient(Protocol):
     async def sync(self, user_id: str, device_id: str, *, cursors: Mapping[str, Cursor] | None = None,
                    limit: int | None = None) -> SyncResult:
         """What this device has not seen, per conversation with news (types.ConversationNews:
-        messages, events, has_more, max_seq).
+        messages, events, has_more, max_seq, and the range it covers: after, next).
 
         Starts from the device's server-side cursors; `cursors` given by the device win
         over them per conversation. At most `limit` (capped by sync.page_limit) messages
         and events per conversation; `has_more` says to ask again.
         """
 
-    def note_ack(self, user_id: str, device_id: str, conversation_id: str, *, seq: int = 0, event_id: int = 0) -> None:
-        """The device has the conversation up to `seq` / `event_id`: advance its cursors
-        (never backwards). Not awaited: buffered and written in batches, so a crash only
-        means a few messages are sent again."""
+    def note_ack(self, user_id: str, device_id: str, conversation_id: str, *, seq: int = 0, event_id: int = 0,
+                 after_seq: int | None = None, after_event_id: int | None = None) -> None:
+        """The device holds seqs (after_seq, seq] and events (after_event_id, event_id]
+        (default: just that one message / event). The cursor moves over a range only if it
+        already reaches the range's start: never backwards, never over a gap. Not awaited:
+        buffered and written in batches (a sync of the same device applies what is buffered
+        first), so a crash only means a few messages are sent again."""
 
     async def recall(self, user_id: str, msg_id: int) -> ConversationEvent:
         """The sender takes a message back within sync.recall_window_s: a RECALL event to
@@ -53,16 +58,15 @@ class SyncClient(Protocol):
         as for recall."""
 
     async def read(self, user_id: str, conversation_id: str, seq: int) -> ConversationEvent:
-        """The user has read up to `seq` (capped at the latest): a READ event for the user's
-        devices, a `read` ack for the other members. Forbidden for a non-member."""
+        """The user has read up to `seq` (capped at the latest). Forbidden for a non-member."""
 
 
 class GrpcSyncClient(GrpcClientBase):
     """SyncClient over gRPC (sync.proto); `channel` is a grpc.aio.Channel or a target.
 
-    `note_ack` is synchronous and arrives at message rate, so acks are merged here per
-    (user, device, conversation) (a cursor only moves forward) and sent in one NoteAcks
-    call every `ack_flush_interval_s`. While the sync service is unreachable they stay
+    `note_ack` is synchronous and arrives at message rate, so held ranges are merged here
+    per (user, device, conversation) and sent in one NoteAcks call every
+    `ack_flush_interval_s`, and before any sync (so a device's ack counts for its next sync). While the sync service is unreachable they stay
     buffered and are retried with backoff; a lost batch only means a device is sent a few
     messages again, which it recognises by seq. `close()` sends what is left.
     """
@@ -74,11 +78,14 @@ class GrpcSyncClient(GrpcClientBase):
                  ack_flush_interval_s: float = 0.05) -> None:
         super().__init__(channel, timeout_s=timeout_s)
         self._ack_interval = ack_flush_interval_s
-        self._acks: dict[tuple[str, str, str], list[int]] = {}  # -> [seq, event_id]
+        self._acks: dict[tuple[str, str, str], tuple[list[list[int]], list[list[int]]]] = {}  # -> seq, event runs
         self._flusher: asyncio.Task[None] | None = None
+        self._sending = asyncio.Lock()
 
     async def sync(self, user_id: str, device_id: str, *, cursors: Mapping[str, Cursor] | None = None,
                    limit: int | None = None) -> SyncResult:
+        with contextlib.suppress(BackendUnavailable):  # acks first; still buffered if it fails
+            await self.flush()
         request = pb.SyncRequest(user_id=user_id, device_id=device_id, limit=limit or 0, cursors=[
             pb.ConversationCursor(conversation_id=c, cursor=cursor_to_pb(cursor)) for c, cursor in (cursors or {}).items()
         ])
@@ -89,12 +96,21 @@ class GrpcSyncClient(GrpcClientBase):
                 "events": [event_pb_to_wire(e) for e in news.events],
                 "has_more": news.has_more,
                 "max_seq": news.max_seq,
+                "after": {"seq": news.after_cursor.seq, "event_id": news.after_cursor.event_id},
+                "next": {"seq": news.next_cursor.seq, "event_id": news.next_cursor.event_id},
             }
             for news in reply.conversations
         }
 
-    def note_ack(self, user_id: str, device_id: str, conversation_id: str, *, seq: int = 0, event_id: int = 0) -> None:
-        self._merge_ack((user_id, device_id, conversation_id), seq, event_id)
+    def note_ack(self, user_id: str, device_id: str, conversation_id: str, *, seq: int = 0, event_id: int = 0,
+                 after_seq: int | None = None, after_event_id: int | None = None) -> None:
+        runs = self._acks.get((user_id, device_id, conversation_id))
+        if runs is None:
+            runs = self._acks[(user_id, device_id, conversation_id)] = ([], [])
+        if seq > 0:
+            merge_range(runs[0], seq - 1 if after_seq is None else after_seq, seq)
+        if event_id > 0:
+            merge_range(runs[1], event_id - 1 if after_event_id is None else after_event_id, event_id)
         if self._flusher is None:
             try:
                 loop = asyncio.get_running_loop()
@@ -102,23 +118,31 @@ class GrpcSyncClient(GrpcClientBase):
                 return
             self._flusher = loop.create_task(self._flush_soon(), name="sync-client-ack-flush")
 
-    def _merge_ack(self, key: tuple[str, str, str], seq: int, event_id: int) -> None:
-        current = self._acks.get(key)
-        if current is None:
-            self._acks[key] = [seq, event_id]
-        else:
-            current[0] = max(current[0], seq)
-            current[1] = max(current[1], event_id)
+    def _requeue(self, acks: dict) -> None:
+        for (u, d, c), (seq_runs, event_runs) in acks.items():
+            for after, to in seq_runs:
+                self.note_ack(u, d, c, seq=to, after_seq=after)
+            for after, to in event_runs:
+                self.note_ack(u, d, c, event_id=to, after_event_id=after)
 
     async def flush(self) -> None:
-        """Send every buffered ack now. BackendUnavailable keeps them buffered (and raises)."""
+        """Send every buffered ack now, after any batch already on its way (so a sync that
+        flushes first sees every earlier ack). BackendUnavailable keeps them buffered (and raises)."""
+        async with self._sending:
+            await self._send_buffered()
+
+    async def _send_buffered(self) -> None:
         if not self._acks:
             return
         acks, self._acks = self._acks, {}
         try:
             request = pb.NoteAcksRequest(acks=[
-                pb.Ack(user_id=u, device_id=d, conversation_id=c, seq=seq, event_id=event_id)
-                for (u, d, c), (seq, event_id) in acks.items()
+                ack
+                for (u, d, c), (seq_runs, event_runs) in acks.items()
+                for ack in (
+                    [pb.Ack(user_id=u, device_id=d, conversation_id=c, seq=to, after_seq=after) for after, to in seq_runs]
+                    + [pb.Ack(user_id=u, device_id=d, conversation_id=c, event_id=to, after_event_id=after)
+                       for after, to in event_runs])
             ])
         except (TypeError, ValueError):  # a caller passed a non-int seq: not worth a dead flusher
             log.warning("dropping %d cursor acks that cannot be encoded", len(acks), exc_info=True)
@@ -126,8 +150,7 @@ class GrpcSyncClient(GrpcClientBase):
         try:
             await self._call(self._stub.NoteAcks, request)
         except BackendUnavailable:
-            for key, (seq, event_id) in acks.items():  # NoteAcks is idempotent (max): resend later
-                self._merge_ack(key, seq, event_id)
+            self._requeue(acks)  # NoteAcks is idempotent: resend later
             raise
         except FlareError:
             # The service refused the batch (bad ids): resending the same batch cannot help.

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from typing import TypedDict
 
-__all__ = ["ConversationNews", "SyncResult"]
+__all__ = ["ConversationNews", "CursorRange", "SyncResult"]
+
+
+class CursorRange(TypedDict):
+    seq: int
+    event_id: int
 
 
 class ConversationNews(TypedDict):
@@ -17,6 +22,8 @@ class ConversationNews(TypedDict):
     events: list[dict]  # ConversationEvent.to_wire(), after its event cursor
     has_more: bool  # the page limit cut either list: sync again with the new cursors
     max_seq: int  # the conversation's latest seq
+    after: CursorRange  # the page covers (after, next] for seq and for event_id
+    next: CursorRange  # what the device acks once it holds the page
 
 
 SyncResult = dict[str, ConversationNews]  # conversation id -> news (only conversations with any)

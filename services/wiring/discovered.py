@@ -76,6 +76,7 @@ FILTER = Contract("filter", FilterClient, GrpcFilterClient, {
 })
 STORE = Contract("store", StoreClient, GrpcStoreClient, {
     "accept": Call("nothing: accept is idempotent per (sender, client_msg_id)"),
+    "reserve": Call("nothing: the second finds the first's reservation and returns its msg_id"),
 })
 SESSION = Contract("session", SessionClient, GrpcSessionClient, {
     "login": Call("nothing: a login again on the same connection is a refresh"),
@@ -86,17 +87,24 @@ SESSION = Contract("session", SessionClient, GrpcSessionClient, {
     "presence": Call(_READ),
 })
 ROUTER = Contract("router", RouterClient, GrpcRouterClient, {
+    "admit": Call("nothing: the second finds the first's dedup reservation and returns its msg_id"),
     "send": Call("nothing: store.accept deduplicates (sender, client_msg_id)"),
     "on_delivered": Call("nothing: DELIVERED is sent once per recipient (pending set, or the shared marker)"),
     "deliver": Call("nothing: gateways drop a (conversation, seq) a connection already has"),
-    "create_group": Call("nothing: adding members who are members already changes nothing"),
+    "create_group": Call("the repeat is refused with conflict (the id is taken), though the group was made"),
     "join_group": Call("nothing: joining twice is joining once"),
     "leave_group": Call("nothing: leaving twice is leaving once"),
+    "add_members": Call("nothing: the repeat finds them members and adds no one"),
+    "remove_members": Call("nothing: the repeat finds them gone and removes no one"),
+    "set_role": Call("nothing: setting the same role again changes nothing"),
+    "group_info": Call(_READ),
 })
 SYNC = Contract("sync", SyncClient, GrpcSyncClient, {
-    "sync": Call("nothing: a read (its event cursor advance only moves forward)"),
-    "note_ack": Call("nothing: cursors only move forward; with no instance the ack is dropped, which only "
-                     "means a few messages are sent again", buffered=True),
+    # Not failed over: a sync goes to the instance whose client buffers note_ack (clients[0]),
+    # which sends the buffered acks first, so an ack sent before a sync counts for it.
+    "sync": Call(_READ, failover=False),
+    "note_ack": Call("nothing: a held range applied twice moves a cursor once; with no instance the ack is "
+                     "dropped, which only means a few messages are sent again", buffered=True),
     "recall": Call("a second RECALL event for the members, which devices apply idempotently"),
     "delete": Call("a second DELETE event for the user's devices, applied idempotently"),
     "read": Call("a second READ event and `read` ack for the same seq, applied idempotently"),

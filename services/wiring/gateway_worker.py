@@ -111,7 +111,7 @@ async def run(fd: int) -> None:
         config=settings["config"], gateway_id=settings["gateway_id"], token_secret=settings["token_secret"],
         router=_Router(channel, "router"), sync=Remote(channel, "sync", notify=frozenset({"note_ack"})),
         session=Remote(channel, "session"), ids=MessageIdGenerator(settings["node_id"]),
-        peers=_RemotePeers(channel), reuse_port=True, revocations=revocations,
+        peers=_RemotePeers(channel), reuse_port=True, revocations=revocations, **settings["advertised"],
     )
     channel.expose("gateway", _WorkerTarget(gateway, stopped, revocations), GATEWAY_METHODS)
     await gateway.start()

@@ -30,16 +30,25 @@ from services.common.config import GatewayConfig
 from services.common.errors import FlareError
 from services.common.metrics import merged_exposition
 from services.delivery.seam import Push
+from services.router.client import RouterClient
+from services.session.client import SessionClient
+from services.sync.client import SyncClient
 
 __all__ = ["GatewayWorkers", "WorkerGatewayClient", "SERVICE_METHODS"]
 
 log = logging.getLogger("flare.gateway.workers")
 
-# What a worker may call in the core: the Protocol methods its GatewayService uses.
+# What a worker may call in the core: the methods of the Protocols its GatewayService is
+# given (RouterClient, SyncClient, SessionClient), nothing else of those objects.
+def _protocol_methods(protocol: type) -> frozenset[str]:
+    return frozenset(name for name, value in vars(protocol).items()
+                     if callable(value) and not name.startswith("_"))
+
+
 SERVICE_METHODS = {
-    "router": frozenset({"send", "on_delivered", "create_group", "join_group", "leave_group"}),
-    "sync": frozenset({"sync", "note_ack", "recall", "delete", "read"}),
-    "session": frozenset({"login", "heartbeat", "set_status", "logout", "routes", "presence"}),
+    "router": _protocol_methods(RouterClient),
+    "sync": _protocol_methods(SyncClient),
+    "session": _protocol_methods(SessionClient),
 }
 _CORE_METHODS = frozenset({"worker_settings", "worker_ready", "worker_stats", "close_connection"})
 _START_TIMEOUT_S = 30.0
@@ -79,11 +88,14 @@ class GatewayWorkers:
     """The GatewayDirectory of the monolith when its gateways run in worker processes."""
 
     def __init__(self, *, count: int, config: GatewayConfig, gateway_id: str, node_id: int, token_secret: bytes,
-                 log_level: str = "warning", log_format: str = "auto") -> None:
+                 recall_window_s: int, sync_page_limit: int, log_level: str = "warning",
+                 log_format: str = "auto") -> None:
+        """`recall_window_s`, `sync_page_limit`: message-sync's settings the gateways advertise."""
         if count < 1:
             raise ValueError("GatewayWorkers needs at least one worker")
         self.config = config
         self._secret = token_secret
+        self._advertised = {"recall_window_s": recall_window_s, "sync_page_limit": sync_page_limit}
         self._services: dict[str, object] = {}
         self._log_level = log_level
         self._log_format = log_format
@@ -139,7 +151,7 @@ class GatewayWorkers:
                 return {"config": workers.config.model_copy(update={"port": workers.port}),
                         "gateway_id": worker.gateway_id, "node_id": worker.node_id,
                         "token_secret": workers._secret, "log_level": workers._log_level,
-                        "log_format": workers._log_format,
+                        "log_format": workers._log_format, "advertised": workers._advertised,
                         "revocations": workers._revocations.entries() if workers._revocations is not None else None}
 
             def worker_ready(self, gateway_id: str, port: int) -> None:

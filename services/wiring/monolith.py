@@ -105,7 +105,8 @@ class Monolith:
         if cfg.gateway.workers:
             gateways = self.gateway_workers = GatewayWorkers(
                 count=cfg.gateway.workers, config=cfg.gateway, gateway_id=self.gateway_id, node_id=cfg.node_id,
-                token_secret=self.token_secret,
+                token_secret=self.token_secret, recall_window_s=cfg.sync.recall_window_s,
+                sync_page_limit=cfg.sync.page_limit,
                 log_level=logging.getLevelName(logging.getLogger().getEffectiveLevel()).lower())
         else:
             gateways = LocalGateways()
@@ -127,6 +128,7 @@ class Monolith:
                 config=cfg.gateway, gateway_id=self.gateway_id, token_secret=self.token_secret,
                 router=self.router, sync=self.sync, session=self.session, ids=ids,
                 revocations=self.controlplane.revocations,
+                recall_window_s=cfg.sync.recall_window_s, sync_page_limit=cfg.sync.page_limit,
             )
             gateways.add(self.gateway)
         else:

@@ -31,7 +31,8 @@ from services.common.errors import FlareError
 from services.common.paths import (create_private, ensure_admin_token, ensure_data_dir, ensure_private_dir,
                                    load_or_create_secret, write_private)
 
-__all__ = ["SplitDeployment", "SplitProcess", "STATE_FILE", "stop_from_state", "read_state", "live_processes"]
+__all__ = ["SplitDeployment", "SplitProcess", "STATE_FILE", "stop_from_state", "read_state", "live_processes",
+           "restart_from_state"]
 
 STATE_FILE = "split.json"
 # Start order and the config field that counts each service's instances.
@@ -340,3 +341,46 @@ def stop_from_state(data_dir: Path, *, timeout: float | None = None) -> list[str
     with contextlib.suppress(FileNotFoundError):
         (Path(data_dir) / STATE_FILE).unlink()
     return [p["instance_id"] for p in running]
+
+
+def restart_from_state(data_dir: Path, instance_id: str, *, timeout: float = 60.0) -> dict:
+    """`flarectl restart`: stop one instance that split.json lists (SIGTERM, then SIGKILL), start
+    it again with the same command line, wait for its ready line and /healthz, and record its
+    new pid and ports in split.json (so `flarectl down` stops the new process)."""
+    data_dir = Path(data_dir)
+    state = read_state(data_dir)
+    if state is None:
+        raise FlareError(f"no split deployment recorded in {data_dir / STATE_FILE}")
+    entry = next((p for p in state["processes"] if p["instance_id"] == instance_id), None)
+    if entry is None or entry["service"] == "controlplane":
+        known = ", ".join(p["instance_id"] for p in state["processes"] if p["service"] != "controlplane")
+        raise FlareError(f"no instance {instance_id!r} in {data_dir / STATE_FILE} (instances: {known})")
+    started = time.monotonic()
+    old_pid = entry["pid"]
+    if old_pid and _alive(old_pid) and _ours(old_pid):
+        _terminate([old_pid], state.get("stop_timeout_s", 10.0), {})
+    process = SplitProcess(entry["service"], instance_id, entry["argv"], entry["log"],
+                           dict.fromkeys(entry["ports"], 0))  # learnt again from the ready line
+    env = {**os.environ, "FLARE_CONTROLPLANE__ADDRESS": state["controlplane"]}
+    with os.fdopen(create_private(Path(process.log), os.O_WRONLY | os.O_APPEND), "ab") as log:
+        process.log_offset = log.tell()
+        proc = subprocess.Popen(process.argv, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    process.pid = proc.pid
+    deadline = time.monotonic() + timeout
+    while not (_read_ready_line(process) and _healthy(process)):
+        if proc.poll() is not None:
+            raise FlareError(f"{instance_id} exited with {proc.returncode} during restart:\n{_tail(process.log)}")
+        if time.monotonic() > deadline:
+            raise FlareError(f"{instance_id} not healthy within {timeout:g}s after restart:\n{_tail(process.log)}")
+        time.sleep(0.1)
+    entry.update(pid=process.pid, ports=process.ports, log_offset=process.log_offset)
+    if process.service == "gateway":
+        old_urls = [u for u in state["gateway_urls"]]
+        index = [p["instance_id"] for p in state["processes"] if p["service"] == "gateway"].index(instance_id)
+        host = old_urls[index].split("//", 1)[1].rsplit(":", 1)[0]
+        old_urls[index] = f"ws://{host}:{process.ports['ws']}/ws"
+        state["gateway_urls"] = old_urls
+    write_private(data_dir / STATE_FILE, (json.dumps(state, indent=2) + "\n").encode())
+    return {"instance_id": instance_id, "service": process.service, "old_pid": old_pid, "pid": process.pid,
+            "ports": process.ports, "healthy": True, "seconds": round(time.monotonic() - started, 3)}

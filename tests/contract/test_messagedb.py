@@ -174,6 +174,33 @@ async def test_cursors_only_move_forward(messagedb, conv, unique):
     await messagedb.advance_cursors([])
 
 
+async def test_cursors_never_jump_over_a_gap(messagedb, conv, unique):
+    """A range (after, to] moves the cursor only when it already reaches `after`; applied in order."""
+    user = f"fred-{unique}"
+    await messagedb.advance_cursors([
+        CursorUpdate(user, "phone", conv, seq=102, after_seq=101),  # type: ignore[arg-type]  ahead of a gap: ignored
+        CursorUpdate(user, "phone", conv, seq=20, after_seq=0, event_id=3, after_event_id=0),  # type: ignore[arg-type]
+        CursorUpdate(user, "phone", conv, seq=40, after_seq=30),  # type: ignore[arg-type]  gap 21..30: ignored
+        CursorUpdate(user, "phone", conv, seq=30, after_seq=20, event_id=9, after_event_id=5),  # type: ignore[arg-type]
+    ])
+    assert await messagedb.get_cursors(user, "phone") == {conv: Cursor(30, 3)}
+    await messagedb.advance_cursors([
+        CursorUpdate(user, "phone", conv, seq=10, after_seq=5, event_id=9, after_event_id=2),  # type: ignore[arg-type]
+    ])
+    assert await messagedb.get_cursors(user, "phone") == {conv: Cursor(30, 9)}  # seq never moves back
+
+
+async def test_deleted_seqs_are_per_user(messagedb, conv, unique):
+    alice, bob = f"alice-{unique}", f"bob-{unique}"
+    await messagedb.append_event(_event(conv, SyncType.DELETE, actor=bob, for_user=bob, seq=3))
+    await messagedb.append_event(_event(conv, SyncType.DELETE, actor=bob, for_user=bob, seq=9))
+    await messagedb.append_event(_event(conv, SyncType.DELETE, actor=alice, for_user=alice, seq=4))
+    await messagedb.append_event(_event(conv, SyncType.RECALL, actor=alice, seq=5))
+    assert await messagedb.deleted_seqs(conv, bob, from_seq=1, to_seq=8) == {3}
+    assert await messagedb.deleted_seqs(conv, alice, from_seq=1, to_seq=100) == {4}
+    assert await messagedb.deleted_seqs(conv, f"carol-{unique}", from_seq=1, to_seq=100) == set()
+
+
 async def test_membership(messagedb, unique):
     a, b = f"group:{unique}-a", f"group:{unique}-b"
     u1, u2, u3 = f"u1-{unique}", f"u2-{unique}", f"u3-{unique}"
@@ -201,3 +228,39 @@ async def test_data_survives_reopen(messagedb_opener, unique):
     await again.start()  # idempotent
     assert await again.migrate() == []
     assert await again.max_seqs([conv]) == {conv: 2}
+
+
+async def test_groups_keep_their_id_roles_and_visibility(messagedb, unique):
+    from services.backends.messagedb import GroupRecord
+
+    conv = f"group:{unique}-g"
+    owner, late = f"olga-{unique}", f"lars-{unique}"
+    record = GroupRecord(conv, "invite", "joined", 1_700_000_000_000)  # type: ignore[arg-type]
+    assert await messagedb.get_group(conv) is None
+    assert await messagedb.create_group(record) is True
+    assert await messagedb.create_group(GroupRecord(conv, "open", "shared", 1)) is False  # type: ignore[arg-type]
+    assert await messagedb.get_group(conv) == record
+    await messagedb.add_members(conv, [owner], role="owner", joined_at=10)
+    await messagedb.add_members(conv, [late], visible_after_seq=7, visible_after_event=3, joined_at=20)
+    await messagedb.add_members(conv, [late], role="admin", joined_at=30)  # already a member: kept as is
+    members = await messagedb.group_members(conv)
+    assert [(m.user_id, m.role, m.visible_after_seq, m.visible_after_event, m.joined_at) for m in members] == [
+        (owner, "owner", 0, 0, 10), (late, "member", 7, 3, 20)]
+    assert await messagedb.set_member_role(conv, late, "admin") is True
+    assert await messagedb.set_member_role(conv, f"nobody-{unique}", "admin") is False
+    assert [m.role for m in await messagedb.group_members(conv)] == ["owner", "admin"]
+    await messagedb.remove_members(conv, [owner, late])
+    assert await messagedb.group_members(conv) == []
+    assert await messagedb.get_group(conv) == record  # the id stays taken
+
+
+async def test_read_position_and_last_event_id(messagedb, conv, unique):
+    alice, bob = f"alice-{unique}", f"bob-{unique}"
+    assert await messagedb.read_position(conv, alice) == 0
+    assert await messagedb.last_event_id(conv) == 0
+    await messagedb.append_event(_event(conv, SyncType.READ, actor=alice, seq=4))
+    await messagedb.append_event(_event(conv, SyncType.READ, actor=bob, seq=9))
+    await messagedb.append_event(_event(conv, SyncType.RECALL, actor=alice, seq=12))
+    assert await messagedb.read_position(conv, alice) == 4
+    assert await messagedb.read_position(conv, bob) == 9
+    assert await messagedb.last_event_id(conv) == 3

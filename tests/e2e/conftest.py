@@ -74,6 +74,20 @@ class Deployment:
                 await asyncio.sleep(0.05)
         raise AssertionError(f"filter-rules v{version} never SYNCED on every filter instance: {status}")
 
+    async def forget_cache_key(self, key: str) -> None:
+        """The cache loses one key, as an expiry or a cache restart would."""
+        if self.monolith is not None:
+            await self.monolith.cache.delete(key)
+            return
+        from services.backends.registry import open_cache
+
+        cache = open_cache(self.split.config.backends.cache)
+        await cache.start()
+        try:
+            assert await cache.delete(key) == 1, f"{key} was not in the cache"
+        finally:
+            await cache.close()
+
     async def count_messages(self, conversation_id: str | None = None) -> int:
         db = self.monolith.db if self.monolith is not None else self.db
         return await db.count_messages(conversation_id)

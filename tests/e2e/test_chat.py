@@ -108,9 +108,9 @@ async def test_recall_and_delete_reach_every_device_even_offline_ones(flare):
     alice_laptop = await flare.client("alice", "laptop")  # alice never sees bob's delete-for-me
     alice_events = (await alice_laptop.sync())["conversations"][c2c_conversation_id("alice", "bob")]["events"]
     assert [e["sync_type"] for e in alice_events] == ["recall"]
-    recalled = [m for m in (await alice_laptop.sync(cursors={c2c_conversation_id("alice", "bob"): 0}))
+    recalled = [m for m in (await alice_laptop.sync(cursors={c2c_conversation_id("alice", "bob"): {"seq": 0}}))
                 ["conversations"][c2c_conversation_id("alice", "bob")]["messages"] if m["msg_id"] == msg_id]
-    assert recalled[0]["flags"] & 1
+    assert recalled[0]["flags"] & 1 and recalled[0]["body"] is None
 
 
 async def test_sensitive_words_block_and_mask_and_rules_change_at_runtime(flare):

@@ -130,20 +130,27 @@ class WsClient:
         await self.send_frame({"type": "sync", "id": ref, **extra})
         return await self.wait_for(lambda f: f.get("type") == "sync_result" and f.get("ref") == ref)
 
-    async def sync_all(self) -> dict[str, list[dict]]:
-        """Sync until nothing is left; ack as it goes; return messages per conversation."""
+    async def ack_page(self, conversation_id: str, page: dict) -> None:
+        """Ack a sync page as docs/protocol.md says: its `next` seq and event_id."""
+        frame: dict = {"type": "ack", "conversation_id": conversation_id}
+        for field in ("seq", "event_id"):
+            if page["next"][field] > page["after"][field]:
+                frame[field] = page["next"][field]
+        if len(frame) > 2:
+            await self.send_frame(frame)
+
+    async def sync_all(self, **extra) -> dict[str, list[dict]]:
+        """Sync until nothing is left; ack each page; return messages per conversation."""
         got: dict[str, list[dict]] = {}
         while True:
-            result = await self.sync()
+            result = await self.sync(**extra)
             more = False
             for conversation_id, data in result["conversations"].items():
                 got.setdefault(conversation_id, []).extend(data["messages"])
-                if data["messages"]:
-                    await self.ack(conversation_id, data["messages"][-1]["seq"])
+                await self.ack_page(conversation_id, data)
                 more = more or data["has_more"]
             if not more:
                 return got
-            await asyncio.sleep(0.3)  # let the acked cursor flush before asking again
 
     async def close(self) -> None:
         if self.ws is not None:

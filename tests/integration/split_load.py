@@ -108,10 +108,9 @@ class ChatLoad:
     async def verify(self, *, timeout_s: float = 90.0) -> LoadReport:
         """Sync every conversation from a fresh device until every STORED message is there.
 
-        Messages are matched by client_msg_id, the client's idempotency key: a send that
-        timed out on its way into the log can land there later, and its resend is then
-        acked STORED with the resend's msg_id while the log keeps the first one (see
-        `LoadReport.renamed`). The message itself is stored once either way.
+        Messages are matched by client_msg_id, the client's idempotency key; a resend must
+        have been acked STORED with the msg_id that was stored (docs/protocol.md §6: the
+        dedup key is reserved before the produce), so `LoadReport.renamed` must stay empty.
         """
         conversations = self.conversations()
         sender_of = {sender: c for c, (sender, _) in conversations.items()}
@@ -144,6 +143,7 @@ class ChatLoad:
                 acked = self.report.stored.get(m["client_msg_id"])
                 if acked is not None and acked != m["msg_id"]:
                     self.report.renamed[m["client_msg_id"]] = (acked, m["msg_id"])
+        assert not self.report.renamed, f"resends acked with another msg_id than the stored one: {self.report.renamed}"
         for user, client in self.clients.items():
             pushed = Counter((f["conversation_id"], f["seq"]) for f in client.messages())
             twice = {key: [f["msg_id"] for f in client.messages() if (f["conversation_id"], f["seq"]) == key]
@@ -158,7 +158,7 @@ class ChatLoad:
             cursor = 0
             while True:
                 ref = f"sync-{next(_attempts)}"
-                await client.send_frame({"type": "sync", "id": ref, "cursors": {conversation: cursor}})
+                await client.send_frame({"type": "sync", "id": ref, "cursors": {conversation: {"seq": cursor}}})
                 result = await client.wait_for(lambda f: f.get("ref") == ref and f.get("type") in ("sync_result",
                                                                                                     "error"))
                 if result["type"] == "error":  # e.g. unavailable while a backend recovers: ask again

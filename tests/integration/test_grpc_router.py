@@ -6,7 +6,7 @@ import pytest
 
 from .grpc_stack import embedded_stack
 from services.common import codec
-from services.common.errors import Forbidden, InvalidInput, NotFound, RateLimited, Rejected
+from services.common.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited, Rejected
 from services.common.ids import ConversationId, DeviceId, UserId
 from services.common.model import Message
 from services.router.api import serve
@@ -82,14 +82,27 @@ async def test_on_delivered_tells_the_sender(env) -> None:
 async def test_groups(env) -> None:
     client, _ = env
     group = "group:team"
-    assert await client.create_group("alice", group, ["alice", "bob"]) == ["alice", "bob"]
-    with pytest.raises(Forbidden) as outsider:
+    info = await client.create_group("alice", group, ["bob"], join_policy="open")
+    assert (info.owner, info.join_policy, info.history, info.members) == (
+        "alice", "open", "joined", [("alice", "owner"), ("bob", "member")])
+    with pytest.raises(Conflict, match="group:team exists or existed"):
         await client.create_group("mallory", group, ["mallory"])
-    assert str(outsider.value) == "group:team exists and mallory is not a member"
-    await client.join_group("carol", group)
+    await client.join_group("carol", group)  # open
     await client.leave_group("bob", group)
-    assert await client.create_group("alice", group, []) == ["alice", "carol"]
+    with pytest.raises(Forbidden, match="only the owner or admin may add members"):
+        await client.add_members("carol", group, ["dave"])
+    await client.set_role("alice", group, "carol", "admin")
+    assert await client.add_members("carol", group, ["dave", "alice"]) == ["dave"]
+    assert await client.remove_members("carol", group, ["dave", "nobody"]) == ["dave"]
+    with pytest.raises(Forbidden, match="the owner cannot be removed"):
+        await client.remove_members("carol", group, ["alice"])
+    assert (await client.group_info("carol", group)).members == [("alice", "owner"), ("carol", "admin")]
+    with pytest.raises(Forbidden):
+        await client.group_info("dave", group)
     with pytest.raises(NotFound, match="group:nope does not exist"):
         await client.join_group("carol", "group:nope")
+    await client.create_group("alice", "group:closed", [])
+    with pytest.raises(Forbidden, match="invite-only"):
+        await client.join_group("carol", "group:closed")
     result = await client.send(message("hi team", sender="carol", conversation_id=group))
     assert result.duplicate is False

@@ -42,10 +42,11 @@ async def test_sync_returns_what_the_device_missed(env) -> None:
     client, _ = env
     result = await client.sync("bob", "phone")
     assert result == {C2C: {"messages": [m.to_wire() for m in MESSAGES], "events": [], "has_more": False,
-                            "max_seq": 3}}
+                            "max_seq": 3, "after": {"seq": 0, "event_id": 0}, "next": {"seq": 3, "event_id": 0}}}
     page = await client.sync("bob", "phone", cursors={C2C: Cursor(seq=1)}, limit=1)
     assert page[C2C]["messages"] == [MESSAGES[1].to_wire()]
     assert page[C2C]["has_more"] is True
+    assert (page[C2C]["after"], page[C2C]["next"]) == ({"seq": 1, "event_id": 0}, {"seq": 2, "event_id": 0})
     assert await client.sync("bob", "phone", cursors={C2C: Cursor(seq=3)}) == {}
 
 
@@ -56,6 +57,14 @@ async def test_note_ack_advances_the_server_side_cursor(env) -> None:
     client.note_ack("bob", "phone", C2C, seq=1)  # a late, older ack never moves the cursor back
     await settle(client)
     assert (await stack.sync.cursors("bob", "phone"))[C2C].seq == 2
+    client.note_ack("bob", "laptop", C2C, seq=3)  # the laptop never proved 1 and 2: no jump over the gap
+    await settle(client)
+    await stack.sync.flush()  # written: the range (2, 3] does not reach the cursor (0) and is dropped
+    assert (await stack.sync.cursors("bob", "laptop")).get(C2C, Cursor()).seq == 0
+    client.note_ack("bob", "laptop", C2C, seq=2, after_seq=0)  # a page (0, 2]
+    await settle(client)
+    await stack.sync.flush()
+    assert (await stack.sync.cursors("bob", "laptop"))[C2C].seq == 2
     result = await client.sync("bob", "phone")
     assert [m["seq"] for m in result[C2C]["messages"]] == [3]
 
@@ -108,6 +117,6 @@ async def test_grpc_note_ack_is_batched_and_sent_in_the_background(tmp_path) -> 
                 if calls and client._flusher is None:  # sent and answered
                     break
                 await asyncio.sleep(0.01)
-            assert calls == [2]  # 400 acks, merged per device, one RPC
+            assert calls == [3]  # 400 acks, merged per device and column (seq, event_id): one RPC
             cursors = await stack.sync.cursors("bob", "laptop")
             assert (cursors[C2C].seq, cursors[C2C].event_id) == (200, 100)

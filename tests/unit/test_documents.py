@@ -17,7 +17,8 @@ def _error(manifest: dict) -> InvalidInput:
 
 def test_every_kind_has_valid_defaults_or_an_example():
     examples = {"filter-rules": {}, "push": {}, "tiering": {}, "routing": {},
-                "topology": {"services": [{"name": "filter", "instances": [{"id": "f1", "address": "10.0.0.1:9000"}]}]}}
+                "topology": {"services": [{"name": "filter", "instances": [{"id": "f1", "address": "10.0.0.1:9000"}]}]},
+                "canary": {"kind": "filter-rules", "instances": ["f1"], "base_version": 0, "spec": {}}}
     assert set(examples) == set(KINDS)
     for kind, spec in examples.items():
         assert isinstance(validate_spec(kind, spec), dict)
@@ -57,7 +58,7 @@ def test_push_document_from_the_design_validates_and_normalizes_durations():
      "invalid filter-rules: spec.spam_rules.0.limit: Input should be greater than 0"),
     ({"kind": "topology", "spec": {"services": [{"name": "filter", "instances": [{"id": "a", "address": "host"}]}]}},
      "invalid topology: spec.services.0.instances.0.address: 'host' is not host:port with a port in 1..65535"),
-    ({"kind": "nope", "spec": {}}, "kind: unknown kind 'nope' (known: filter-rules, push, tiering, routing, topology)"),
+    ({"kind": "nope", "spec": {}}, "kind: unknown kind 'nope' (known: filter-rules, push, tiering, routing, topology, canary)"),
     ({"kind": "routing"}, "spec: field required"),
     ({"kind": "routing", "spec": {}, "specs": {}}, "specs: unknown top-level field (expected kind and spec)"),
 ])

@@ -1,6 +1,7 @@
 import typer
 
 from .apply import apply
+from .canary import canary
 from .diff import diff
 from .get import get
 from .history import history
@@ -12,5 +13,6 @@ app = typer.Typer(help="Documents the control plane keeps: filter-rules, push, t
 app.command("get")(get)
 app.command("diff")(diff)
 app.command("apply")(apply)
+app.command("canary")(canary)
 app.command("history")(history)
 app.command("rollback")(rollback)

@@ -28,6 +28,8 @@ from services.common.model import ConversationEvent, Cursor, Message
 
 __all__ = [
     "CursorUpdate",
+    "GroupRecord",
+    "GroupMember",
     "Lifecycle",
     "DatabaseCreator",
     "SchemaStore",
@@ -36,6 +38,7 @@ __all__ = [
     "EventStore",
     "CursorStore",
     "MembershipStore",
+    "GroupStore",
     "ArchivedRange",
     "ArchiveChunk",
     "ArchiveStore",
@@ -53,6 +56,29 @@ class CursorUpdate:
     conversation_id: ConversationId
     seq: int = 0
     event_id: int = 0
+    # The range (after_seq, seq] is one the device holds: the cursor moves to `seq` only
+    # if it is already at after_seq or beyond, so it never jumps over a gap. 0 = no condition.
+    after_seq: int = 0
+    after_event_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRecord:
+    """A group's settings; the row stays after everyone left, so the id is never reused."""
+
+    conversation_id: ConversationId
+    join_policy: str  # "invite" | "open"
+    history: str  # "joined" | "shared"
+    created_at: int  # ms
+
+
+@dataclass(frozen=True, slots=True)
+class GroupMember:
+    user_id: UserId
+    role: str  # "owner" | "admin" | "member"
+    visible_after_seq: int  # the member sees seqs above this (history "joined")
+    visible_after_event: int  # and event ids above this
+    joined_at: int  # ms; orders "longest-standing"
 
 
 @runtime_checkable
@@ -128,6 +154,15 @@ class EventStore(Protocol):
         """Events with event_id > after_event_id visible to user_id (for_user is None or
         equals user_id), ascending."""
 
+    async def deleted_seqs(self, conversation_id: str, user_id: str, *, from_seq: int, to_seq: int) -> set[int]:
+        """Seqs in [from_seq, to_seq] that user_id deleted for themself (delete events)."""
+
+    async def read_position(self, conversation_id: str, user_id: str) -> int:
+        """The highest seq of user_id's READ events in the conversation; 0 if none."""
+
+    async def last_event_id(self, conversation_id: str) -> int:
+        """The conversation's highest event_id; 0 if none."""
+
 
 @runtime_checkable
 class CursorStore(Protocol):
@@ -136,15 +171,18 @@ class CursorStore(Protocol):
     async def get_cursors(self, user_id: str, device_id: str) -> dict[str, Cursor]: ...
 
     async def advance_cursors(self, updates: Sequence[CursorUpdate]) -> None:
-        """Raise each cursor to max(current, given) for seq and event_id separately."""
+        """Apply the updates in order, in one transaction. For seq and event_id separately:
+        if current >= after_*, the cursor becomes max(current, given); otherwise it stays
+        (a missing cursor is 0). A cursor never moves back, nor over a gap."""
 
 
 @runtime_checkable
 class MembershipStore(Protocol):
     """The `members` table."""
 
-    async def add_members(self, conversation_id: str, user_ids: Sequence[str]) -> None:
-        """Idempotent."""
+    async def add_members(self, conversation_id: str, user_ids: Sequence[str], *, role: str = "member",
+                          visible_after_seq: int = 0, visible_after_event: int = 0, joined_at: int = 0) -> None:
+        """Idempotent: an existing member is kept as is (role and visibility for group members)."""
 
     async def remove_members(self, conversation_id: str, user_ids: Sequence[str]) -> None:
         """Unknown members are ignored."""
@@ -154,6 +192,22 @@ class MembershipStore(Protocol):
 
     async def conversations_of(self, user_id: str) -> list[ConversationId]:
         """Sorted (byte order)."""
+
+
+@runtime_checkable
+class GroupStore(Protocol):
+    """The `groups` table and the role/visibility columns of `members`."""
+
+    async def create_group(self, group: GroupRecord) -> bool:
+        """Record a new group; False if the id is taken (it is never freed)."""
+
+    async def get_group(self, conversation_id: str) -> GroupRecord | None: ...
+
+    async def group_members(self, conversation_id: str) -> list[GroupMember]:
+        """Ordered by joined_at, then user_id."""
+
+    async def set_member_role(self, conversation_id: str, user_id: str, role: str) -> bool:
+        """False if user_id is not a member."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +319,6 @@ class IntegrityStore(Protocol):
 
 
 @runtime_checkable
-class MessageDB(Lifecycle, SchemaStore, MessageStore, EventStore, CursorStore, MembershipStore, ArchiveStore,
-                IntegrityStore, Protocol):
+class MessageDB(Lifecycle, SchemaStore, MessageStore, EventStore, CursorStore, MembershipStore, GroupStore,
+                ArchiveStore, IntegrityStore, Protocol):
     """Every concern at once: what wiring opens and hands out by narrower type."""

@@ -20,13 +20,15 @@ from services.common import codec
 from services.common.errors import InvalidInput
 
 from ._base import invalid
+from .canary import CANARY_TARGETS, Canary
 from .filter_rules import validate_filter_rules
 from .push import PushConfig
 from .routing import RoutingConfig
 from .tiering import TieringPolicy
 from .topology import Topology
 
-__all__ = ["KINDS", "MODELS", "StoredDocument", "load_spec", "validate_spec", "parse_manifest", "spec_digest", "decode_stored", "now_iso"]
+__all__ = ["KINDS", "MODELS", "StoredDocument", "load_spec", "validate_spec", "parse_manifest", "spec_digest", "decode_stored", "now_iso",
+           "effective_document"]
 
 
 # The kinds whose spec is one pydantic model (filter-rules has its own validator).
@@ -60,6 +62,29 @@ KINDS: dict[str, Callable[[object], dict]] = {
     "filter-rules": validate_filter_rules,
     **{kind: _model_validator(kind) for kind in MODELS},
 }
+
+
+
+def _validate_canary(spec: object) -> dict:
+    if not isinstance(spec, dict):
+        raise InvalidInput("invalid canary: spec: must be an object", field="spec")
+    try:
+        canary = Canary.model_validate(spec)
+    except ValidationError as exc:
+        raise invalid("canary", exc) from exc
+    if canary.kind not in CANARY_TARGETS:
+        raise InvalidInput(f"invalid canary: spec.kind: {canary.kind!r} cannot be canaried "
+                           f"(one of: {', '.join(CANARY_TARGETS)})", field="spec.kind")
+    if any(not i or len(i) > 128 for i in canary.instances):
+        raise InvalidInput("invalid canary: spec.instances: instance ids are 1..128 characters", field="spec.instances")
+    # Normalized exactly as a document of that kind would be, so promoting it (applying the
+    # same spec) gives the same digest the canary instances already run.
+    inner = KINDS[canary.kind](canary.spec)
+    return {"kind": canary.kind, "instances": sorted(set(canary.instances)), "base_version": canary.base_version,
+            "spec": inner}
+
+
+KINDS["canary"] = _validate_canary
 
 _MANIFEST_FIELDS = {"kind", "spec", "version", "metadata", "apiVersion"}
 
@@ -143,3 +168,21 @@ def decode_stored(kind: str, raw: bytes) -> StoredDocument:
     return StoredDocument(kind=kind, version=version, spec=spec, digest=spec_digest(spec),
                           updated_at=str(data.get("updated_at", "")), updated_by=str(data.get("updated_by", "")),
                           comment=str(data.get("comment", "")))
+
+
+def effective_document(served: dict[str, StoredDocument], kind: str, instance_id: str) -> StoredDocument | None:
+    """What `instance_id` should run for `kind`: the served document, or a canary's spec while
+    the canary names the instance and the kind is still at the canary's base version."""
+    base = served.get(kind)
+    canary = served.get("canary")
+    if canary is None or kind == "canary":
+        return base
+    spec = canary.spec
+    if spec.get("kind") != kind or instance_id not in spec.get("instances", ()):
+        return base
+    if (base.version if base is not None else 0) != spec.get("base_version"):
+        return base  # the kind moved on: this canary is over
+    inner = spec["spec"]
+    return StoredDocument(kind=kind, version=spec["base_version"] + 1, spec=inner, digest=spec_digest(inner),
+                          updated_at=canary.updated_at, updated_by=canary.updated_by,
+                          comment=f"canary v{canary.version}")

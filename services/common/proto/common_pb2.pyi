@@ -13,6 +13,7 @@ class SyncType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SYNC_TYPE_DELETE: _ClassVar[SyncType]
     SYNC_TYPE_RECALL: _ClassVar[SyncType]
     SYNC_TYPE_READ: _ClassVar[SyncType]
+    SYNC_TYPE_MEMBER: _ClassVar[SyncType]
 
 class DeviceType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -34,6 +35,7 @@ SYNC_TYPE_UPDATE: SyncType
 SYNC_TYPE_DELETE: SyncType
 SYNC_TYPE_RECALL: SyncType
 SYNC_TYPE_READ: SyncType
+SYNC_TYPE_MEMBER: SyncType
 DEVICE_TYPE_UNSPECIFIED: DeviceType
 DEVICE_TYPE_MOBILE: DeviceType
 DEVICE_TYPE_DESKTOP: DeviceType

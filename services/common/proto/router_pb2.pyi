@@ -21,6 +21,16 @@ class SendResponse(_message.Message):
     body_json: bytes
     def __init__(self, msg_id: _Optional[int] = ..., duplicate: _Optional[bool] = ..., body_json: _Optional[bytes] = ...) -> None: ...
 
+class AdmitResponse(_message.Message):
+    __slots__ = ("msg_id", "duplicate", "stored")
+    MSG_ID_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    STORED_FIELD_NUMBER: _ClassVar[int]
+    msg_id: int
+    duplicate: bool
+    stored: bool
+    def __init__(self, msg_id: _Optional[int] = ..., duplicate: _Optional[bool] = ..., stored: _Optional[bool] = ...) -> None: ...
+
 class DeliveredRequest(_message.Message):
     __slots__ = ("user_id", "conversation_id", "seqs")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -32,14 +42,62 @@ class DeliveredRequest(_message.Message):
     def __init__(self, user_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., seqs: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class CreateGroupRequest(_message.Message):
-    __slots__ = ("creator_id", "conversation_id", "members")
+    __slots__ = ("creator_id", "conversation_id", "members", "join_policy", "history")
     CREATOR_ID_FIELD_NUMBER: _ClassVar[int]
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
     MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    JOIN_POLICY_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
     creator_id: str
     conversation_id: str
     members: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, creator_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., members: _Optional[_Iterable[str]] = ...) -> None: ...
+    join_policy: str
+    history: str
+    def __init__(self, creator_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., members: _Optional[_Iterable[str]] = ..., join_policy: _Optional[str] = ..., history: _Optional[str] = ...) -> None: ...
+
+class GroupMemberRole(_message.Message):
+    __slots__ = ("user_id", "role")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    role: str
+    def __init__(self, user_id: _Optional[str] = ..., role: _Optional[str] = ...) -> None: ...
+
+class GroupInfoResponse(_message.Message):
+    __slots__ = ("conversation_id", "owner", "join_policy", "history", "members")
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    JOIN_POLICY_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    conversation_id: str
+    owner: str
+    join_policy: str
+    history: str
+    members: _containers.RepeatedCompositeFieldContainer[GroupMemberRole]
+    def __init__(self, conversation_id: _Optional[str] = ..., owner: _Optional[str] = ..., join_policy: _Optional[str] = ..., history: _Optional[str] = ..., members: _Optional[_Iterable[_Union[GroupMemberRole, _Mapping]]] = ...) -> None: ...
+
+class MembersChange(_message.Message):
+    __slots__ = ("actor_id", "conversation_id", "user_ids")
+    ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_IDS_FIELD_NUMBER: _ClassVar[int]
+    actor_id: str
+    conversation_id: str
+    user_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, actor_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., user_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SetRoleRequest(_message.Message):
+    __slots__ = ("actor_id", "conversation_id", "user_id", "role")
+    ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    actor_id: str
+    conversation_id: str
+    user_id: str
+    role: str
+    def __init__(self, actor_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., user_id: _Optional[str] = ..., role: _Optional[str] = ...) -> None: ...
 
 class MembersResponse(_message.Message):
     __slots__ = ("members",)

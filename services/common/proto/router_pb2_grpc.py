@@ -35,6 +35,11 @@ class RouterStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.Admit = channel.unary_unary(
+                '/flare.router.v1.Router/Admit',
+                request_serializer=common__pb2.Message.SerializeToString,
+                response_deserializer=router__pb2.AdmitResponse.FromString,
+                _registered_method=True)
         self.Send = channel.unary_unary(
                 '/flare.router.v1.Router/Send',
                 request_serializer=common__pb2.Message.SerializeToString,
@@ -48,7 +53,7 @@ class RouterStub:
         self.CreateGroup = channel.unary_unary(
                 '/flare.router.v1.Router/CreateGroup',
                 request_serializer=router__pb2.CreateGroupRequest.SerializeToString,
-                response_deserializer=router__pb2.MembersResponse.FromString,
+                response_deserializer=router__pb2.GroupInfoResponse.FromString,
                 _registered_method=True)
         self.JoinGroup = channel.unary_unary(
                 '/flare.router.v1.Router/JoinGroup',
@@ -60,6 +65,26 @@ class RouterStub:
                 request_serializer=router__pb2.MembershipRequest.SerializeToString,
                 response_deserializer=router__pb2.Empty.FromString,
                 _registered_method=True)
+        self.AddMembers = channel.unary_unary(
+                '/flare.router.v1.Router/AddMembers',
+                request_serializer=router__pb2.MembersChange.SerializeToString,
+                response_deserializer=router__pb2.MembersResponse.FromString,
+                _registered_method=True)
+        self.RemoveMembers = channel.unary_unary(
+                '/flare.router.v1.Router/RemoveMembers',
+                request_serializer=router__pb2.MembersChange.SerializeToString,
+                response_deserializer=router__pb2.MembersResponse.FromString,
+                _registered_method=True)
+        self.SetRole = channel.unary_unary(
+                '/flare.router.v1.Router/SetRole',
+                request_serializer=router__pb2.SetRoleRequest.SerializeToString,
+                response_deserializer=router__pb2.Empty.FromString,
+                _registered_method=True)
+        self.GetGroupInfo = channel.unary_unary(
+                '/flare.router.v1.Router/GetGroupInfo',
+                request_serializer=router__pb2.MembershipRequest.SerializeToString,
+                response_deserializer=router__pb2.GroupInfoResponse.FromString,
+                _registered_method=True)
         self.Deliver = channel.unary_unary(
                 '/flare.router.v1.Router/Deliver',
                 request_serializer=router__pb2.DeliverRequest.SerializeToString,
@@ -69,6 +94,13 @@ class RouterStub:
 
 class RouterServicer:
     """Missing associated documentation comment in .proto file."""
+
+    def Admit(self, request, context):
+        """Membership check and dedup reservation, before the gateway answers `received`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
     def Send(self, request, context):
         """Missing associated documentation comment in .proto file."""
@@ -100,6 +132,32 @@ class RouterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AddMembers(self, request, context):
+        """the members actually added
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveMembers(self, request, context):
+        """the members actually removed
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetRole(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetGroupInfo(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Deliver(self, request, context):
         """Split deployment: the store consumer hands each persisted batch (seq order per
         conversation) to a router instance, which pushes it to the devices.
@@ -111,6 +169,11 @@ class RouterServicer:
 
 def add_RouterServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'Admit': grpc.unary_unary_rpc_method_handler(
+                    servicer.Admit,
+                    request_deserializer=common__pb2.Message.FromString,
+                    response_serializer=router__pb2.AdmitResponse.SerializeToString,
+            ),
             'Send': grpc.unary_unary_rpc_method_handler(
                     servicer.Send,
                     request_deserializer=common__pb2.Message.FromString,
@@ -124,7 +187,7 @@ def add_RouterServicer_to_server(servicer, server):
             'CreateGroup': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateGroup,
                     request_deserializer=router__pb2.CreateGroupRequest.FromString,
-                    response_serializer=router__pb2.MembersResponse.SerializeToString,
+                    response_serializer=router__pb2.GroupInfoResponse.SerializeToString,
             ),
             'JoinGroup': grpc.unary_unary_rpc_method_handler(
                     servicer.JoinGroup,
@@ -135,6 +198,26 @@ def add_RouterServicer_to_server(servicer, server):
                     servicer.LeaveGroup,
                     request_deserializer=router__pb2.MembershipRequest.FromString,
                     response_serializer=router__pb2.Empty.SerializeToString,
+            ),
+            'AddMembers': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddMembers,
+                    request_deserializer=router__pb2.MembersChange.FromString,
+                    response_serializer=router__pb2.MembersResponse.SerializeToString,
+            ),
+            'RemoveMembers': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveMembers,
+                    request_deserializer=router__pb2.MembersChange.FromString,
+                    response_serializer=router__pb2.MembersResponse.SerializeToString,
+            ),
+            'SetRole': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetRole,
+                    request_deserializer=router__pb2.SetRoleRequest.FromString,
+                    response_serializer=router__pb2.Empty.SerializeToString,
+            ),
+            'GetGroupInfo': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetGroupInfo,
+                    request_deserializer=router__pb2.MembershipRequest.FromString,
+                    response_serializer=router__pb2.GroupInfoResponse.SerializeToString,
             ),
             'Deliver': grpc.unary_unary_rpc_method_handler(
                     servicer.Deliver,
@@ -151,6 +234,33 @@ def add_RouterServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class Router:
     """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def Admit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flare.router.v1.Router/Admit',
+            common__pb2.Message.SerializeToString,
+            router__pb2.AdmitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def Send(request,
@@ -222,7 +332,7 @@ class Router:
             target,
             '/flare.router.v1.Router/CreateGroup',
             router__pb2.CreateGroupRequest.SerializeToString,
-            router__pb2.MembersResponse.FromString,
+            router__pb2.GroupInfoResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -277,6 +387,114 @@ class Router:
             '/flare.router.v1.Router/LeaveGroup',
             router__pb2.MembershipRequest.SerializeToString,
             router__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddMembers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flare.router.v1.Router/AddMembers',
+            router__pb2.MembersChange.SerializeToString,
+            router__pb2.MembersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveMembers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flare.router.v1.Router/RemoveMembers',
+            router__pb2.MembersChange.SerializeToString,
+            router__pb2.MembersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetRole(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flare.router.v1.Router/SetRole',
+            router__pb2.SetRoleRequest.SerializeToString,
+            router__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetGroupInfo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flare.router.v1.Router/GetGroupInfo',
+            router__pb2.MembershipRequest.SerializeToString,
+            router__pb2.GroupInfoResponse.FromString,
             options,
             channel_credentials,
             insecure,

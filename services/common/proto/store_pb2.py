@@ -25,15 +25,17 @@ _sym_db = _symbol_database.Default()
 from . import common_pb2 as common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0bstore.proto\x12\x0e\x66lare.store.v1\x1a\x0c\x63ommon.proto\"3\n\x0e\x41\x63\x63\x65ptResponse\x12\x0e\n\x06msg_id\x18\x01 \x01(\x03\x12\x11\n\tduplicate\x18\x02 \x01(\x08\x32K\n\x05Store\x12\x42\n\x06\x41\x63\x63\x65pt\x12\x18.flare.common.v1.Message\x1a\x1e.flare.store.v1.AcceptResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0bstore.proto\x12\x0e\x66lare.store.v1\x1a\x0c\x63ommon.proto\"D\n\x0fReserveResponse\x12\x0e\n\x06msg_id\x18\x01 \x01(\x03\x12\x11\n\tduplicate\x18\x02 \x01(\x08\x12\x0e\n\x06stored\x18\x03 \x01(\x08\"3\n\x0e\x41\x63\x63\x65ptResponse\x12\x0e\n\x06msg_id\x18\x01 \x01(\x03\x12\x11\n\tduplicate\x18\x02 \x01(\x08\x32\x91\x01\n\x05Store\x12\x42\n\x06\x41\x63\x63\x65pt\x12\x18.flare.common.v1.Message\x1a\x1e.flare.store.v1.AcceptResponse\x12\x44\n\x07Reserve\x12\x18.flare.common.v1.Message\x1a\x1f.flare.store.v1.ReserveResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'store_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ACCEPTRESPONSE']._serialized_start=45
-  _globals['_ACCEPTRESPONSE']._serialized_end=96
-  _globals['_STORE']._serialized_start=98
-  _globals['_STORE']._serialized_end=173
+  _globals['_RESERVERESPONSE']._serialized_start=45
+  _globals['_RESERVERESPONSE']._serialized_end=113
+  _globals['_ACCEPTRESPONSE']._serialized_start=115
+  _globals['_ACCEPTRESPONSE']._serialized_end=166
+  _globals['_STORE']._serialized_start=169
+  _globals['_STORE']._serialized_end=314
 # @@protoc_insertion_point(module_scope)

@@ -40,6 +40,11 @@ class StoreStub:
                 request_serializer=common__pb2.Message.SerializeToString,
                 response_deserializer=store__pb2.AcceptResponse.FromString,
                 _registered_method=True)
+        self.Reserve = channel.unary_unary(
+                '/flare.store.v1.Store/Reserve',
+                request_serializer=common__pb2.Message.SerializeToString,
+                response_deserializer=store__pb2.ReserveResponse.FromString,
+                _registered_method=True)
 
 
 class StoreServicer:
@@ -51,6 +56,13 @@ class StoreServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Reserve(self, request, context):
+        """Reserve the dedup key before the gateway answers `received`; nothing is produced.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StoreServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -58,6 +70,11 @@ def add_StoreServicer_to_server(servicer, server):
                     servicer.Accept,
                     request_deserializer=common__pb2.Message.FromString,
                     response_serializer=store__pb2.AcceptResponse.SerializeToString,
+            ),
+            'Reserve': grpc.unary_unary_rpc_method_handler(
+                    servicer.Reserve,
+                    request_deserializer=common__pb2.Message.FromString,
+                    response_serializer=store__pb2.ReserveResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -87,6 +104,33 @@ class Store:
             '/flare.store.v1.Store/Accept',
             common__pb2.Message.SerializeToString,
             store__pb2.AcceptResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Reserve(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flare.store.v1.Store/Reserve',
+            common__pb2.Message.SerializeToString,
+            store__pb2.ReserveResponse.FromString,
             options,
             channel_credentials,
             insecure,

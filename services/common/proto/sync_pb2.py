@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from . import common_pb2 as common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\nsync.proto\x12\rflare.sync.v1\x1a\x0c\x63ommon.proto\"\x07\n\x05\x45mpty\"V\n\x12\x43onversationCursor\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\'\n\x06\x63ursor\x18\x02 \x01(\x0b\x32\x17.flare.common.v1.Cursor\"t\n\x0bSyncRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\x32\n\x07\x63ursors\x18\x03 \x03(\x0b\x32!.flare.sync.v1.ConversationCursor\x12\r\n\x05limit\x18\x04 \x01(\x05\"\xae\x01\n\x10\x43onversationSync\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12*\n\x08messages\x18\x02 \x03(\x0b\x32\x18.flare.common.v1.Message\x12\x32\n\x06\x65vents\x18\x03 \x03(\x0b\x32\".flare.common.v1.ConversationEvent\x12\x10\n\x08has_more\x18\x04 \x01(\x08\x12\x0f\n\x07max_seq\x18\x05 \x01(\x03\"F\n\x0cSyncResponse\x12\x36\n\rconversations\x18\x01 \x03(\x0b\x32\x1f.flare.sync.v1.ConversationSync\"a\n\x03\x41\x63k\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x03 \x01(\t\x12\x0b\n\x03seq\x18\x04 \x01(\x03\x12\x10\n\x08\x65vent_id\x18\x05 \x01(\x03\"3\n\x0fNoteAcksRequest\x12 \n\x04\x61\x63ks\x18\x01 \x03(\x0b\x32\x12.flare.sync.v1.Ack\"-\n\nMessageRef\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0e\n\x06msg_id\x18\x02 \x01(\x03\"D\n\x0bReadRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12\x0b\n\x03seq\x18\x03 \x01(\x03\x32\xe3\x02\n\x04Sync\x12?\n\x04Sync\x12\x1a.flare.sync.v1.SyncRequest\x1a\x1b.flare.sync.v1.SyncResponse\x12@\n\x08NoteAcks\x12\x1e.flare.sync.v1.NoteAcksRequest\x1a\x14.flare.sync.v1.Empty\x12G\n\x06Recall\x12\x19.flare.sync.v1.MessageRef\x1a\".flare.common.v1.ConversationEvent\x12G\n\x06\x44\x65lete\x12\x19.flare.sync.v1.MessageRef\x1a\".flare.common.v1.ConversationEvent\x12\x46\n\x04Read\x12\x1a.flare.sync.v1.ReadRequest\x1a\".flare.common.v1.ConversationEventb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\nsync.proto\x12\rflare.sync.v1\x1a\x0c\x63ommon.proto\"\x07\n\x05\x45mpty\"V\n\x12\x43onversationCursor\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\'\n\x06\x63ursor\x18\x02 \x01(\x0b\x32\x17.flare.common.v1.Cursor\"t\n\x0bSyncRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\x32\n\x07\x63ursors\x18\x03 \x03(\x0b\x32!.flare.sync.v1.ConversationCursor\x12\r\n\x05limit\x18\x04 \x01(\x05\"\x8b\x02\n\x10\x43onversationSync\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12*\n\x08messages\x18\x02 \x03(\x0b\x32\x18.flare.common.v1.Message\x12\x32\n\x06\x65vents\x18\x03 \x03(\x0b\x32\".flare.common.v1.ConversationEvent\x12\x10\n\x08has_more\x18\x04 \x01(\x08\x12\x0f\n\x07max_seq\x18\x05 \x01(\x03\x12-\n\x0c\x61\x66ter_cursor\x18\x06 \x01(\x0b\x32\x17.flare.common.v1.Cursor\x12,\n\x0bnext_cursor\x18\x07 \x01(\x0b\x32\x17.flare.common.v1.Cursor\"F\n\x0cSyncResponse\x12\x36\n\rconversations\x18\x01 \x03(\x0b\x32\x1f.flare.sync.v1.ConversationSync\"\x8c\x01\n\x03\x41\x63k\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x03 \x01(\t\x12\x0b\n\x03seq\x18\x04 \x01(\x03\x12\x10\n\x08\x65vent_id\x18\x05 \x01(\x03\x12\x11\n\tafter_seq\x18\x06 \x01(\x03\x12\x16\n\x0e\x61\x66ter_event_id\x18\x07 \x01(\x03\"3\n\x0fNoteAcksRequest\x12 \n\x04\x61\x63ks\x18\x01 \x03(\x0b\x32\x12.flare.sync.v1.Ack\"-\n\nMessageRef\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0e\n\x06msg_id\x18\x02 \x01(\x03\"D\n\x0bReadRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12\x0b\n\x03seq\x18\x03 \x01(\x03\x32\xe3\x02\n\x04Sync\x12?\n\x04Sync\x12\x1a.flare.sync.v1.SyncRequest\x1a\x1b.flare.sync.v1.SyncResponse\x12@\n\x08NoteAcks\x12\x1e.flare.sync.v1.NoteAcksRequest\x1a\x14.flare.sync.v1.Empty\x12G\n\x06Recall\x12\x19.flare.sync.v1.MessageRef\x1a\".flare.common.v1.ConversationEvent\x12G\n\x06\x44\x65lete\x12\x19.flare.sync.v1.MessageRef\x1a\".flare.common.v1.ConversationEvent\x12\x46\n\x04Read\x12\x1a.flare.sync.v1.ReadRequest\x1a\".flare.common.v1.ConversationEventb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,17 +39,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SYNCREQUEST']._serialized_start=140
   _globals['_SYNCREQUEST']._serialized_end=256
   _globals['_CONVERSATIONSYNC']._serialized_start=259
-  _globals['_CONVERSATIONSYNC']._serialized_end=433
-  _globals['_SYNCRESPONSE']._serialized_start=435
-  _globals['_SYNCRESPONSE']._serialized_end=505
-  _globals['_ACK']._serialized_start=507
-  _globals['_ACK']._serialized_end=604
-  _globals['_NOTEACKSREQUEST']._serialized_start=606
-  _globals['_NOTEACKSREQUEST']._serialized_end=657
-  _globals['_MESSAGEREF']._serialized_start=659
-  _globals['_MESSAGEREF']._serialized_end=704
-  _globals['_READREQUEST']._serialized_start=706
-  _globals['_READREQUEST']._serialized_end=774
-  _globals['_SYNC']._serialized_start=777
-  _globals['_SYNC']._serialized_end=1132
+  _globals['_CONVERSATIONSYNC']._serialized_end=526
+  _globals['_SYNCRESPONSE']._serialized_start=528
+  _globals['_SYNCRESPONSE']._serialized_end=598
+  _globals['_ACK']._serialized_start=601
+  _globals['_ACK']._serialized_end=741
+  _globals['_NOTEACKSREQUEST']._serialized_start=743
+  _globals['_NOTEACKSREQUEST']._serialized_end=794
+  _globals['_MESSAGEREF']._serialized_start=796
+  _globals['_MESSAGEREF']._serialized_end=841
+  _globals['_READREQUEST']._serialized_start=843
+  _globals['_READREQUEST']._serialized_end=911
+  _globals['_SYNC']._serialized_start=914
+  _globals['_SYNC']._serialized_end=1269
 # @@protoc_insertion_point(module_scope)

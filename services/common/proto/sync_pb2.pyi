@@ -32,18 +32,22 @@ class SyncRequest(_message.Message):
     def __init__(self, user_id: _Optional[str] = ..., device_id: _Optional[str] = ..., cursors: _Optional[_Iterable[_Union[ConversationCursor, _Mapping]]] = ..., limit: _Optional[int] = ...) -> None: ...
 
 class ConversationSync(_message.Message):
-    __slots__ = ("conversation_id", "messages", "events", "has_more", "max_seq")
+    __slots__ = ("conversation_id", "messages", "events", "has_more", "max_seq", "after_cursor", "next_cursor")
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     HAS_MORE_FIELD_NUMBER: _ClassVar[int]
     MAX_SEQ_FIELD_NUMBER: _ClassVar[int]
+    AFTER_CURSOR_FIELD_NUMBER: _ClassVar[int]
+    NEXT_CURSOR_FIELD_NUMBER: _ClassVar[int]
     conversation_id: str
     messages: _containers.RepeatedCompositeFieldContainer[_common_pb2.Message]
     events: _containers.RepeatedCompositeFieldContainer[_common_pb2.ConversationEvent]
     has_more: bool
     max_seq: int
-    def __init__(self, conversation_id: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[_common_pb2.Message, _Mapping]]] = ..., events: _Optional[_Iterable[_Union[_common_pb2.ConversationEvent, _Mapping]]] = ..., has_more: _Optional[bool] = ..., max_seq: _Optional[int] = ...) -> None: ...
+    after_cursor: _common_pb2.Cursor
+    next_cursor: _common_pb2.Cursor
+    def __init__(self, conversation_id: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[_common_pb2.Message, _Mapping]]] = ..., events: _Optional[_Iterable[_Union[_common_pb2.ConversationEvent, _Mapping]]] = ..., has_more: _Optional[bool] = ..., max_seq: _Optional[int] = ..., after_cursor: _Optional[_Union[_common_pb2.Cursor, _Mapping]] = ..., next_cursor: _Optional[_Union[_common_pb2.Cursor, _Mapping]] = ...) -> None: ...
 
 class SyncResponse(_message.Message):
     __slots__ = ("conversations",)
@@ -52,18 +56,22 @@ class SyncResponse(_message.Message):
     def __init__(self, conversations: _Optional[_Iterable[_Union[ConversationSync, _Mapping]]] = ...) -> None: ...
 
 class Ack(_message.Message):
-    __slots__ = ("user_id", "device_id", "conversation_id", "seq", "event_id")
+    __slots__ = ("user_id", "device_id", "conversation_id", "seq", "event_id", "after_seq", "after_event_id")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
+    AFTER_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     device_id: str
     conversation_id: str
     seq: int
     event_id: int
-    def __init__(self, user_id: _Optional[str] = ..., device_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., seq: _Optional[int] = ..., event_id: _Optional[int] = ...) -> None: ...
+    after_seq: int
+    after_event_id: int
+    def __init__(self, user_id: _Optional[str] = ..., device_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., seq: _Optional[int] = ..., event_id: _Optional[int] = ..., after_seq: _Optional[int] = ..., after_event_id: _Optional[int] = ...) -> None: ...
 
 class NoteAcksRequest(_message.Message):
     __slots__ = ("acks",)

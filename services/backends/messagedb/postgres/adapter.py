@@ -18,7 +18,7 @@ from .archive import PostgresArchive
 from .cursors import PostgresCursors
 from .events import PostgresEvents
 from .integrity import PostgresIntegrity
-from .membership import PostgresMembership
+from .membership import PostgresGroups, PostgresMembership
 from .messages import PostgresMessages
 from .partitions import storage_mode
 from .schema import PostgresSchema
@@ -29,7 +29,7 @@ _ACQUIRE_TIMEOUT_S = 10.0
 
 
 class PostgresMessageDB(PostgresSchema, PostgresMessages, PostgresEvents, PostgresCursors, PostgresMembership,
-                        PostgresArchive, PostgresIntegrity):
+                        PostgresGroups, PostgresArchive, PostgresIntegrity):
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10) -> None:
         self._dsn = dsn
         self._min_size = min_size

@@ -1,4 +1,4 @@
-"""The `cursors` table: one unnest statement per batch of updates."""
+"""The `cursors` table: a batch of held ranges applied in order, in one transaction."""
 
 from __future__ import annotations
 
@@ -11,15 +11,17 @@ from ._rows import Connect
 
 __all__ = ["PostgresCursors"]
 
-_ADVANCE_CURSORS = """
+# One row per update, applied in order (one statement, executemany, one transaction): each
+# column moves to max(current, given) only when the cursor already reaches the range's start
+# (after_*), so it never jumps over a gap, nor back.
+_ADVANCE_CURSOR = """
 INSERT INTO cursors (user_id, device_id, conversation_id, seq, event_id)
-SELECT user_id, device_id, conversation_id, max(seq), max(event_id)
-FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[])
-     AS u(user_id, device_id, conversation_id, seq, event_id)
-GROUP BY user_id, device_id, conversation_id
+VALUES ($1, $2, $3, CASE WHEN $5::bigint <= 0 THEN $4::bigint ELSE 0 END,
+        CASE WHEN $7::bigint <= 0 THEN $6::bigint ELSE 0 END)
 ON CONFLICT (user_id, device_id, conversation_id) DO UPDATE SET
-    seq = GREATEST(cursors.seq, excluded.seq),
-    event_id = GREATEST(cursors.event_id, excluded.event_id)
+    seq = CASE WHEN cursors.seq >= $5::bigint THEN GREATEST(cursors.seq, $4::bigint) ELSE cursors.seq END,
+    event_id = CASE WHEN cursors.event_id >= $7::bigint THEN GREATEST(cursors.event_id, $6::bigint)
+                    ELSE cursors.event_id END
 """
 
 
@@ -37,6 +39,7 @@ class PostgresCursors:
         if not updates:
             return
         async with self._conn("advance cursors") as conn:
-            await conn.execute(
-                _ADVANCE_CURSORS, [u.user_id for u in updates], [u.device_id for u in updates],
-                [u.conversation_id for u in updates], [u.seq for u in updates], [u.event_id for u in updates])
+            async with conn.transaction():
+                await conn.executemany(_ADVANCE_CURSOR, [
+                    (u.user_id, u.device_id, u.conversation_id, u.seq, u.after_seq, u.event_id, u.after_event_id)
+                    for u in updates])

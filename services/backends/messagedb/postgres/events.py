@@ -48,3 +48,22 @@ class PostgresEvents:
                 "WHERE conversation_id = $1 AND event_id > $2 AND (for_user IS NULL OR for_user = $3) "
                 "ORDER BY event_id LIMIT $4", conversation_id, after_event_id, user_id, limit)
         return [_row_to_event(row) for row in rows]
+
+    async def deleted_seqs(self, conversation_id: str, user_id: str, *, from_seq: int, to_seq: int) -> set[int]:
+        async with self._conn("read deleted seqs") as conn:
+            rows = await conn.fetch(
+                "SELECT seq FROM events WHERE conversation_id = $1 AND for_user = $2 AND sync_type = 'delete' "
+                "AND seq BETWEEN $3 AND $4", conversation_id, user_id, from_seq, to_seq)
+        return {row["seq"] for row in rows}
+
+    async def read_position(self, conversation_id: str, user_id: str) -> int:
+        async with self._conn("read position") as conn:
+            return await conn.fetchval(
+                "SELECT COALESCE(MAX(seq), 0) FROM events WHERE conversation_id = $1 AND actor_id = $2 "
+                "AND sync_type = 'read'", conversation_id, user_id)
+
+    async def last_event_id(self, conversation_id: str) -> int:
+        async with self._conn("last event id") as conn:
+            value = await conn.fetchval("SELECT last_event_id FROM event_counters WHERE conversation_id = $1",
+                                        conversation_id)
+        return value or 0

@@ -13,15 +13,15 @@ from .archive import SQLiteArchive
 from .cursors import SQLiteCursors
 from .events import SQLiteEvents
 from .integrity import SQLiteIntegrity
-from .membership import SQLiteMembership
+from .membership import SQLiteGroups, SQLiteMembership
 from .messages import SQLiteMessages
 from .schema import SQLiteSchema
 
 __all__ = ["SQLiteMessageDB"]
 
 
-class SQLiteMessageDB(SQLiteSchema, SQLiteMessages, SQLiteEvents, SQLiteCursors, SQLiteMembership, SQLiteArchive,
-                      SQLiteIntegrity):
+class SQLiteMessageDB(SQLiteSchema, SQLiteMessages, SQLiteEvents, SQLiteCursors, SQLiteMembership, SQLiteGroups,
+                      SQLiteArchive, SQLiteIntegrity):
     def __init__(self, path) -> None:
         self._db = SQLiteThreads(path, "messagedb")
 

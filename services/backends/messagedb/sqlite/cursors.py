@@ -29,14 +29,18 @@ class SQLiteCursors:
     async def advance_cursors(self, updates: Sequence[CursorUpdate]) -> None:
         if not updates:
             return
-        rows = [(u.user_id, u.device_id, u.conversation_id, u.seq, u.event_id) for u in updates]
+        rows = [(u.user_id, u.device_id, u.conversation_id, u.seq, u.after_seq, u.event_id, u.after_event_id)
+                for u in updates]
 
         def run(conn: sqlite3.Connection) -> None:
-            # max() per column: a late, stale update from a slow device never moves a cursor back.
+            # In order, each column separately: move to max(current, given) only when the
+            # cursor already reaches the range's start, so it never jumps over a gap (nor back).
             conn.executemany(
-                "INSERT INTO cursors (user_id, device_id, conversation_id, seq, event_id) VALUES (?, ?, ?, ?, ?) "
+                "INSERT INTO cursors (user_id, device_id, conversation_id, seq, event_id) VALUES "
+                "(?1, ?2, ?3, CASE WHEN ?5 <= 0 THEN ?4 ELSE 0 END, CASE WHEN ?7 <= 0 THEN ?6 ELSE 0 END) "
                 "ON CONFLICT (user_id, device_id, conversation_id) DO UPDATE SET "
-                "seq = max(seq, excluded.seq), event_id = max(event_id, excluded.event_id)",
+                "seq = CASE WHEN seq >= ?5 THEN max(seq, ?4) ELSE seq END, "
+                "event_id = CASE WHEN event_id >= ?7 THEN max(event_id, ?6) ELSE event_id END",
                 rows,
             )
 

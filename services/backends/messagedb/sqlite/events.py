@@ -56,3 +56,27 @@ class SQLiteEvents:
             return [_row_to_event(row) for row in rows]
 
         return await self._db.read(run, "events_after")
+
+    async def deleted_seqs(self, conversation_id: str, user_id: str, *, from_seq: int, to_seq: int) -> set[int]:
+        def run(conn: sqlite3.Connection) -> set[int]:
+            rows = conn.execute(
+                "SELECT seq FROM events WHERE conversation_id = ? AND for_user = ? AND sync_type = 'delete' "
+                "AND seq BETWEEN ? AND ?", (conversation_id, user_id, from_seq, to_seq))
+            return {seq for (seq,) in rows}
+
+        return await self._db.read(run, "deleted_seqs")
+
+    async def read_position(self, conversation_id: str, user_id: str) -> int:
+        def run(conn: sqlite3.Connection) -> int:
+            return conn.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM events WHERE conversation_id = ? AND actor_id = ? "
+                "AND sync_type = 'read'", (conversation_id, user_id)).fetchone()[0]
+
+        return await self._db.read(run, "read_position")
+
+    async def last_event_id(self, conversation_id: str) -> int:
+        def run(conn: sqlite3.Connection) -> int:
+            return conn.execute("SELECT COALESCE(MAX(event_id), 0) FROM events WHERE conversation_id = ?",
+                                (conversation_id,)).fetchone()[0]
+
+        return await self._db.read(run, "last_event_id")
