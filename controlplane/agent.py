@@ -48,7 +48,8 @@ class ConfigAgent:
     def __init__(self, service: str, instance_id: str, address: str, appliers: Mapping[str, Applier],
                  state_dir: str | Path, control_plane: object, *, token: str | None = None,
                  registry: ConfigStore | None = None, retry: RetryPolicy = _RECONNECT,
-                 software_version: str = "", lease_ttl_s: int = 10) -> None:
+                 software_version: str = "", lease_ttl_s: int = 10,
+                 summary: Callable[[], dict] | None = None, summary_interval_s: float = 1.0) -> None:
         self.service = service
         self.instance_id = instance_id
         self.address = address
@@ -59,6 +60,8 @@ class ConfigAgent:
         self._retry = retry
         self._software_version = software_version
         self._lease_ttl = lease_ttl_s
+        self._summary = summary
+        self._summary_interval = summary_interval_s
         self._started_at = now_iso()
         self.current: dict[str, StoredDocument] = {}
         self.connected = asyncio.Event()
@@ -148,14 +151,34 @@ class ConfigAgent:
                 async with self._connector.connect(self._hello()) as link:
                     self.connected.set()
                     attempt = 0
-                    async for doc in link.pushes():
-                        await link.report(await self._apply(doc))
+                    summaries = asyncio.create_task(self._send_summaries(link)) if self._summary else None
+                    try:
+                        async for doc in link.pushes():
+                            await link.report(await self._apply(doc))
+                    finally:
+                        if summaries is not None:
+                            summaries.cancel()
+                            with contextlib.suppress(asyncio.CancelledError, FlareError):
+                                await summaries
             except FlareError as exc:
                 log.info("%s: control plane link down (%s)", self.instance_id, exc)
             finally:
                 self.connected.clear()
             attempt += 1
             await asyncio.sleep(self._retry.delay(min(attempt, 20)))
+
+    async def _send_summaries(self, link) -> None:
+        # Pushed, not scraped: the stream is already open, so liveness and numbers share it
+        # (ARCHITECTURE §7a). A summary that cannot be measured is skipped, never fatal.
+        assert self._summary is not None
+        while True:
+            try:
+                summary = self._summary()
+            except Exception as exc:
+                log.debug("%s: summary skipped: %s", self.instance_id, exc)
+            else:
+                await link.summary(summary)
+            await asyncio.sleep(self._summary_interval)
 
     async def _apply(self, doc: StoredDocument) -> Report:
         def report(ok: bool, error: str = "") -> Report:

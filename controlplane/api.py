@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import grpc
 import grpc.aio
@@ -26,8 +27,17 @@ from .roles import role_allows
 __all__ = ["ControlPlaneApi", "document_to_pb", "serve_grpc"]
 
 
+_SPEC_JSON: dict[tuple[str, int, str], str] = {}  # one encoding per version, not one per subscriber
+
+
 def document_to_pb(doc: StoredDocument) -> pb.Document:
-    return pb.Document(kind=doc.kind, version=doc.version, spec_json=codec.dumps_str(doc.spec), digest=doc.digest,
+    key = (doc.kind, doc.version, doc.digest)
+    spec_json = _SPEC_JSON.get(key)
+    if spec_json is None:
+        if len(_SPEC_JSON) >= 32:  # bounded: the served versions and a few older ones
+            _SPEC_JSON.pop(next(iter(_SPEC_JSON)))
+        spec_json = _SPEC_JSON[key] = codec.dumps_str(doc.spec)
+    return pb.Document(kind=doc.kind, version=doc.version, spec_json=spec_json, digest=doc.digest,
                        updated_at=doc.updated_at, updated_by=doc.updated_by, comment=doc.comment)
 
 
@@ -128,6 +138,20 @@ class ControlPlaneApi(pb_grpc.ControlPlaneServicer):
                                  not_before=result.get("not_before", 0.0), already=result.get("already", False),
                                  dry_run=result["dry_run"], by=result["by"])
 
+    async def Watch(self, request, context):
+        """The aggregated picture: a snapshot, then changes (controlplane/aggregate.py)."""
+        try:
+            self.authorize(context, "viewer")
+        except FlareError as exc:
+            await abort_with(context, exc)
+            return
+        if request.once:
+            yield pb.HealthUpdate(json=codec.dumps(await self._cp.aggregator.fresh_snapshot()))
+            return
+        interval = max(0.0, min(request.interval_s, 60.0))
+        async for update in self._cp.aggregator.updates(interval_s=interval):
+            yield pb.HealthUpdate(json=codec.dumps(update))
+
     async def Subscribe(self, request_iterator, context):
         try:
             try:
@@ -184,7 +208,13 @@ class ControlPlaneApi(pb_grpc.ControlPlaneServicer):
 
     async def _read_reports(self, request_iterator, session) -> None:
         async for message in request_iterator:
-            if message.HasField("report"):
+            if message.HasField("summary"):
+                try:
+                    summary = codec.loads(message.summary.json)
+                except codec.JSONDecodeError:
+                    continue  # a garbled summary costs one second of numbers, not the stream
+                self._cp.hub.summary(session, summary)
+            elif message.HasField("report"):
                 r = message.report
                 await self._cp.hub.report(session, Report(kind=r.kind, version=r.version, digest=r.digest, ok=r.ok,
                                                           error=r.error))
@@ -196,7 +226,10 @@ async def serve_grpc(daemon: ControlPlane, host: str = "127.0.0.1", port: int = 
     The daemon stops the server when it stops."""
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
     pb_grpc.add_ControlPlaneServicer_to_server(ControlPlaneApi(daemon), server)
-    bound = server.add_insecure_port(f"{host}:{port}")
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError as exc:  # grpc's only word for "cannot bind"; callers handle OSError
+        raise OSError(errno.EADDRINUSE, f"cannot bind the control plane to {host}:{port} (in use?)") from exc
     await server.start()
     daemon.attach_server(server)
     return bound

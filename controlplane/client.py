@@ -96,6 +96,24 @@ class AdminClient:
                 "rejections": [{"kind": r.kind, "mod_revision": r.mod_revision, "error": r.error, "at": r.at,
                                 "serving_version": r.serving_version} for r in resp.rejections]}
 
+    async def health(self) -> dict:
+        """The aggregated snapshot once (controlplane/aggregate.py)."""
+        async for update in self.watch(once=True):
+            return update
+        raise BackendUnavailable(f"control plane at {self.address} ended the watch without a snapshot")
+
+    async def watch(self, *, interval_s: float = 0.0, once: bool = False):
+        """The snapshot, then changes, as dicts, until the caller stops or the link drops
+        (BackendUnavailable). No deadline: the stream is meant to stay open."""
+        call = self._stub.Watch(pb.WatchRequest(interval_s=interval_s, once=once), metadata=self._metadata)
+        try:
+            async for message in call:
+                yield codec.loads(message.json)
+        except grpc.aio.AioRpcError as exc:
+            raise translate_rpc_error(exc, f"control plane at {self.address}") from exc
+        finally:
+            call.cancel()
+
     async def issue_token(self, role: str, *, subject: str = "flarectl", ttl_s: int = 0) -> dict:
         resp = await self._call(self._stub.IssueToken, pb.IssueTokenRequest(role=role, subject=subject, ttl_s=ttl_s))
         return {"token": resp.token, "id": resp.token_id, "role": resp.role, "expires_at": resp.expires_at}

@@ -26,6 +26,7 @@ from services.common.errors import BackendError, CompactedError, FlareError, Inv
 from services.common.model import validate_name
 
 from . import keys
+from .aggregate import Aggregator
 from .desired import ApplyResult, DesiredState
 from .roles import ISSUABLE_ROLES
 from services.common.documents import KINDS, StoredDocument, parse_manifest
@@ -40,7 +41,8 @@ log = logging.getLogger("flare.controlplane")
 
 class ControlPlane:
     def __init__(self, store: ConfigStore, secret: bytes, *, resync_interval_s: float = 10.0,
-                 lease_ttl_s: int = 10, ack_timeout_s: float = 30.0, owns_store: bool = True) -> None:
+                 lease_ttl_s: int = 10, ack_timeout_s: float = 30.0, owns_store: bool = True,
+                 health_tick_s: float = 1.0) -> None:
         self.store = store
         self.secret = secret
         self._owns_store = owns_store
@@ -48,6 +50,8 @@ class ControlPlane:
         self._lease_ttl = lease_ttl_s
         self.desired = DesiredState(store, on_change=self._on_change)
         self.hub = Hub(store, self.desired, ack_timeout_s=ack_timeout_s)
+        self.aggregator = Aggregator(self.hub, self.desired, tick_s=health_tick_s)
+        self.hub.observer = self.aggregator
         self.revocations = Revocations(store)
         self._tasks: list[asyncio.Task] = []
         self._servers: list = []
@@ -55,6 +59,7 @@ class ControlPlane:
     def _on_change(self, doc: StoredDocument) -> None:
         log.info("serving %s v%d (%s)", doc.kind, doc.version, doc.digest)
         self.hub.broadcast(doc)
+        self.aggregator.poke()
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -67,7 +72,8 @@ class ControlPlane:
         await self.revocations.start()
         self._tasks = [asyncio.create_task(self._watch_loop(revision), name="cp-watch"),
                        asyncio.create_task(self._resync_loop(), name="cp-resync"),
-                       asyncio.create_task(self._keepalive_loop(), name="cp-keepalive")]
+                       asyncio.create_task(self._keepalive_loop(), name="cp-keepalive"),
+                       asyncio.create_task(self.aggregator.run(refresh_store=self._store_view), name="cp-health")]
 
     async def _forget_previous_registrations(self) -> None:
         # Topology keys a previous daemon wrote for its streams outlive it by the lease TTL;
@@ -173,6 +179,10 @@ class ControlPlane:
         return {"instances": await collect_status(self.store, self.desired.served),
                 "documents": [doc.to_dict() for doc in self.desired.served.values()],
                 "rejections": await self.desired.rejections()}
+
+    async def _store_view(self) -> list[dict]:
+        self.aggregator.rejections = await self.desired.rejections()
+        return await collect_status(self.store, self.desired.served)
 
     def issue_token(self, role: str, *, subject: str = "flarectl", ttl_s: int = 7 * 86400) -> str:
         if role not in ISSUABLE_ROLES:

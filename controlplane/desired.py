@@ -40,9 +40,18 @@ class ApplyResult:
     diff: str
 
 
+# libyaml's emitter when present: PyYAML's pure-Python one takes seconds on a 10,000-word
+# document, and every apply renders its diff (bench/controlplane_propagation.py --filter-words).
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def _yaml_lines(spec: dict) -> list[str]:
+    return yaml.dump(spec, Dumper=_DUMPER, sort_keys=True, allow_unicode=True).splitlines(keepends=True)
+
+
 def render_diff(kind: str, old: StoredDocument | None, new_spec: dict) -> str:
-    before = yaml.safe_dump(old.spec, sort_keys=True, allow_unicode=True).splitlines(keepends=True) if old else []
-    after = yaml.safe_dump(new_spec, sort_keys=True, allow_unicode=True).splitlines(keepends=True)
+    before = _yaml_lines(old.spec) if old else []
+    after = _yaml_lines(new_spec)
     label = f"{kind} v{old.version}" if old else f"{kind} (none)"
     return "".join(difflib.unified_diff(before, after, fromfile=label, tofile=f"{kind} (new)"))
 
@@ -140,12 +149,15 @@ class DesiredState:
             current = served.version if served else 0
             if expect_version is not None and expect_version != current:
                 raise Conflict(f"{kind} is at version {current}, not {expect_version}", kind=kind, version=current)
-            diff = render_diff(kind, served, spec)
             if served is not None and served.digest == spec_digest(spec):
                 return ApplyResult(kind, current, current, changed=False, dry_run=dry_run, diff="")
             version = await self._next_version(kind)
             if dry_run:
-                return ApplyResult(kind, version, current, changed=True, dry_run=True, diff=diff)
+                return ApplyResult(kind, version, current, changed=True, dry_run=True,
+                                   diff=render_diff(kind, served, spec))
+            # A real apply answers without the diff (`config diff` / --dry-run show it): rendering
+            # it costs more than the apply itself on a 10,000-word document (bench/controlplane_propagation.py).
+            diff = ""
             doc = StoredDocument(kind=kind, version=version, spec=spec, digest=spec_digest(spec),
                                  updated_at=now_iso(), updated_by=actor, comment=comment)
             existing = await self._store.get(keys.config_key(kind))

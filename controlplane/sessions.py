@@ -47,6 +47,7 @@ class Hub:
         self.sessions: dict[tuple[str, str], Session] = {}
         self._unwritten: set[tuple[tuple[str, str], str]] = set()  # status records etcd did not take yet
         self.lease_id = 0  # the daemon's lease for the topology keys it writes for instances
+        self.observer = None  # the Aggregator (controlplane/aggregate.py): told of attach, detach, reports, summaries
 
     async def attach(self, hello: Hello) -> Session:
         unknown = [k for k in hello.kinds if k not in KINDS]
@@ -57,6 +58,8 @@ class Hub:
         if previous is not None:
             previous.outbox.put_nowait(None)  # a reconnect replaces the stale stream
         self.sessions[session.key] = session
+        if self.observer is not None:
+            self.observer.attached(session)
         await self._register(session)
         for kind in hello.applied:
             if kind in hello.kinds:
@@ -67,6 +70,8 @@ class Hub:
     async def detach(self, session: Session) -> None:
         if self.sessions.get(session.key) is session:
             del self.sessions[session.key]
+            if self.observer is not None:
+                self.observer.detached(session)
             if not session.hello.self_registered:
                 try:
                     await self._store.delete(keys.topology_key(*session.key))
@@ -103,8 +108,15 @@ class Hub:
             session.nacked.pop(report.kind, None)
         else:
             session.nacked[report.kind] = (report.version, report.digest, report.error)
+        if self.observer is not None:
+            self.observer.reported(session)
         await self._write_status(session, report.kind, state="ACK" if report.ok else "NACK",
                                  version=(report.version, report.digest), error=report.error)
+
+    def summary(self, session: Session, summary: dict) -> None:
+        """An instance's pushed numbers; only a session still current is heard."""
+        if self.observer is not None and self.sessions.get(session.key) is session:
+            self.observer.summary(session, summary)
 
     async def resync(self) -> None:
         """The periodic level-triggered pass: re-register, rewrite lost status, re-push."""

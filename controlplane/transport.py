@@ -6,6 +6,7 @@ Both give `connect(hello)` -> an async context manager yielding a Link with `pus
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Protocol
@@ -27,6 +28,9 @@ class Link(Protocol):
 
     async def report(self, report: Report) -> None: ...
 
+    async def summary(self, summary: dict) -> None:
+        """What the instance measured (services/common/metrics_summary.py)."""
+
 
 class Connector(Protocol):
     def connect(self, hello: Hello) -> contextlib.AbstractAsyncContextManager[Link]: ...
@@ -43,6 +47,9 @@ class _LocalLink:
 
     async def report(self, report: Report) -> None:
         await self._hub.report(self._session, report)
+
+    async def summary(self, summary: dict) -> None:
+        self._hub.summary(self._session, summary)
 
 
 class LocalConnector:
@@ -63,6 +70,7 @@ class LocalConnector:
 class _GrpcLink:
     def __init__(self, call) -> None:
         self._call = call
+        self._writing = asyncio.Lock()  # reports and summaries come from two tasks; gRPC takes one write at a time
 
     async def pushes(self) -> AsyncIterator[StoredDocument]:
         from .client import document_from_pb, translate_rpc_error
@@ -83,9 +91,21 @@ class _GrpcLink:
 
         import grpc.aio
 
+        await self._write(pb.AgentMessage(report=pb.Report(
+            kind=report.kind, version=report.version, digest=report.digest, ok=report.ok, error=report.error)))
+
+    async def summary(self, summary: dict) -> None:
+        from services.common import codec
+        from services.common.proto import controlplane_pb2 as pb
+
+        await self._write(pb.AgentMessage(summary=pb.Summary(json=codec.dumps(summary))))
+
+    async def _write(self, message) -> None:
+        import grpc.aio
+
         try:
-            await self._call.write(pb.AgentMessage(report=pb.Report(
-                kind=report.kind, version=report.version, digest=report.digest, ok=report.ok, error=report.error)))
+            async with self._writing:
+                await self._call.write(message)
         except (grpc.aio.AioRpcError, grpc.aio.UsageError) as exc:
             raise BackendUnavailable(f"control plane stream closed: {exc}") from exc
 

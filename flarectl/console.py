@@ -8,6 +8,7 @@ to print an error and exit with a named code.
 from __future__ import annotations
 
 import enum
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
@@ -31,10 +32,24 @@ from services.common.errors import (
 
 from .exitcodes import ExitCode
 
-__all__ = ["OutputFormat", "out", "err", "emit", "fail", "fail_from", "table", "confirm_or_abort", "unwrapped"]
+__all__ = ["OutputFormat", "out", "err", "emit", "show", "fail", "fail_from", "table", "confirm_or_abort",
+           "unwrapped"]
 
-out = Console(soft_wrap=False)
-err = Console(stderr=True)
+class _Console(Console):
+    """Rich's console, except that with no terminal nothing is wrapped or cut at 80 columns:
+    a pipe has no width, and scripts capture tokens, paths and YAML from what is printed
+    (`COLUMNS` still sets a width when given)."""
+
+    def print(self, *objects, **kwargs) -> None:  # type: ignore[override]
+        if not self.is_terminal:
+            kwargs.setdefault("soft_wrap", True)
+            if not os.environ.get("COLUMNS"):
+                kwargs.setdefault("width", 10_000)
+        super().print(*objects, **kwargs)
+
+
+out = _Console(soft_wrap=False)
+err = _Console(stderr=True)
 
 
 class OutputFormat(str, enum.Enum):
@@ -43,8 +58,13 @@ class OutputFormat(str, enum.Enum):
     yaml = "yaml"
 
 
-def table(columns: Sequence[str], rows: Sequence[Sequence[object]], *, title: str | None = None) -> Table:
-    t = Table(title=title, header_style="bold")
+def table(columns: Sequence[str], rows: Sequence[Sequence[object]], *, title: str | None = None,
+          compact: bool = False) -> Table:
+    """`compact`: no borders, one space between columns, so a wide picture fits 80 columns."""
+    if compact:
+        t = Table(title=title, header_style="bold", box=None, pad_edge=False, padding=(0, 1))
+    else:
+        t = Table(title=title, header_style="bold")
     for column in columns:
         t.add_column(column)
     for row in rows:
@@ -64,11 +84,17 @@ def emit(data: object, fmt: OutputFormat = OutputFormat.table, *, human: Callabl
     elif fmt is OutputFormat.yaml:
         sys.stdout.write(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
     else:
-        rendered = human(data) if human is not None else data
-        if isinstance(rendered, unwrapped):
-            sys.stdout.write(rendered + "\n")
-        else:
-            out.print(rendered)
+        show(human(data) if human is not None else data)
+
+
+def show(renderable: object) -> None:
+    """Print for people. A plain string goes out exactly as it is (no markup, no wrapping:
+    scripts capture tokens and YAML from it)."""
+    if isinstance(renderable, str):
+        sys.stdout.write(renderable if renderable.endswith("\n") else renderable + "\n")
+        sys.stdout.flush()
+        return
+    out.print(renderable)
 
 
 def fail(message: str, code: ExitCode = ExitCode.FAILURE, *, hint: str | None = None) -> NoReturn:

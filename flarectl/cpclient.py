@@ -15,11 +15,16 @@ from .console import fail_from
 from .contexts import resolve_target
 from services.common.safeyaml import DocumentError, load_file, load_stream
 
-__all__ = ["call_controlplane", "read_manifest", "CONTEXT_OPTION"]
+__all__ = ["call_controlplane", "read_manifest", "CONTEXT_OPTION", "TOKEN_HINT"]
 
 T = TypeVar("T")
 
 CONTEXT_OPTION = typer.Option(None, "--context", help="Context from the flarectl contexts file.")
+
+# Said wherever a token is missing or refused: the order resolve_target looks in.
+TOKEN_HINT = ("flarectl takes the token from FLARE_TOKEN, else the current context (`flarectl context set NAME "
+              "--token …`), else ./.flare/admin.token (or $FLARE_DATA_DIR/admin.token) written by a local "
+              "`flarectl up` — run from that directory or set FLARE_TOKEN=$(cat /path/to/.flare/admin.token)")
 
 
 def call_controlplane(operation: Callable[[AdminClient], Awaitable[T]], *, context: str | None = None) -> T:
@@ -32,7 +37,7 @@ def call_controlplane(operation: Callable[[AdminClient], Awaitable[T]], *, conte
 
         return asyncio.run(run())
     except Unauthorized as exc:
-        fail_from(exc, hint="set FLARE_TOKEN, or `flarectl context set NAME --token …`")
+        fail_from(exc, hint=TOKEN_HINT)
     except FlareError as exc:
         fail_from(exc)
 

@@ -20,4 +20,5 @@ class ExitCode(enum.IntEnum):
     ABORTED = 9  # the user declined a confirmation
     LOCKED = 10  # another migration held the lock for longer than --lock-timeout
     REFUSED = 11  # refused as unsafe: a destructive migration without --allow-destructive, no undo file
+    TIMEOUT = 12  # waited for instances (config apply --wait) and some never answered
     INTERRUPTED = 130

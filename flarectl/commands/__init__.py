@@ -17,6 +17,7 @@ MODULES = [
     "flarectl.commands.chat",
     "flarectl.commands.loadtest",
     "flarectl.commands.status",
+    "flarectl.commands.tui",
     "flarectl.commands.config",
     "flarectl.commands.controlplane",
     "flarectl.commands.auth",

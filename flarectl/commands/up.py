@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import signal
+import socket
 from pathlib import Path
 
 import typer
 
-from flarectl.console import err, fail, out
+from flarectl.console import err, fail, fail_from, out
 from flarectl.exitcodes import ExitCode
 from services.common.config import load_config
 from services.common.errors import FlareError
@@ -74,6 +76,10 @@ def up(
     elif "workers" not in cfg.gateway.model_fields_set:
         cfg.gateway.workers = auto_gateway_workers()
 
+    taken = _taken_port(cfg)
+    if taken is not None:  # before anything is created: no data dir, no half-started backends
+        fail(taken, ExitCode.UNAVAILABLE)
+
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -84,7 +90,7 @@ def up(
             await monolith.start()
         except OSError as exc:
             await monolith.stop()
-            fail(f"cannot start: {exc}", ExitCode.UNAVAILABLE, hint="is another flare already using the port?")
+            fail(f"cannot start: {exc}", ExitCode.UNAVAILABLE)
         out.print(f"[bold green]Flare is up[/]  gateway [cyan]{monolith.gateway_url}[/]  "
                   f"control plane [cyan]{monolith.controlplane_address}[/]  metrics [cyan]{monolith.admin_url}/metrics[/]  "
                   f"data [cyan]{monolith.data_dir}[/]", highlight=False)
@@ -99,7 +105,24 @@ def up(
     try:
         _run(main())
     except FlareError as exc:
-        fail(str(exc), ExitCode.FAILURE)
+        fail_from(exc)  # an unreachable backend is 4, as the README says
+
+
+def _taken_port(cfg) -> str | None:
+    """The first configured port something else already listens on, said in one line."""
+    for what, host, port in (("gateway", cfg.gateway.host, cfg.gateway.port),
+                             ("admin (metrics)", cfg.admin.host, cfg.admin.port),
+                             ("control plane", cfg.controlplane.host, cfg.controlplane.port)):
+        if not port:
+            continue  # 0: the system picks a free one
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind: TIME_WAIT is no owner
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                reason = "already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+                return f"port {port} ({what}, {host}) is {reason}; pick another with --port/--admin-port/--controlplane-port"
+    return None
 
 
 def _run(coro) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
 from .params import LoadTestParams
 from .stats import LATENCIES, WorkerStats
@@ -92,6 +93,10 @@ def build_report(
         },
         "connection_errors": connection_errors,
         "error_frames": dict(stats.error_frames),
+        # Sends the filter refused, said as such: a spam rule's frequency limit, not a fault.
+        "refused_by_filter": {"rate_limited": stats.error_frames.get("rate_limited", 0),
+                              "rejected": stats.error_frames.get("rejected", 0)},
+        "per_user_rate": round(params.rate / params.users, 3) if params.users else 0.0,
         "errors": errors,
         "cpu": {
             "tester_s": round(cpu_s, 3),
@@ -136,6 +141,8 @@ def render_report(report: dict) -> Group:
         ("shed sends (busy)", report["shed"]),
         ("connection errors", report["connection_errors"]),
         ("reconnects (churn)", f"{report['connections']['reconnects']} ({report['connections']['churn_events']})"),
+        ("rate-limited sends (filter spam rule)", report["refused_by_filter"]["rate_limited"]),
+        ("rejected sends (filter sensitive word)", report["refused_by_filter"]["rejected"]),
         ("error frames", ", ".join(f"{k}={v}" for k, v in report["error_frames"].items()) or "0"),
         ("tester CPU", f"{report['cpu']['tester_s']:.1f} s ({report['cpu']['tester_pct']} %)"),
     ]
@@ -160,4 +167,11 @@ def render_report(report: dict) -> Group:
         if t["limit"] is None:
             continue
         checks.add_row(t["name"], str(t["value"]), str(t["limit"]), "ok" if t["ok"] else "[bold red]BREACHED[/]")
-    return Group(summary, latency, checks)
+    parts: list[object] = [summary, latency, checks]
+    limited = report["refused_by_filter"]["rate_limited"]
+    if limited:
+        parts.append(Text(
+            f"note: {limited} sends were refused as rate_limited by a filter-rules spam rule (a frequency limit per "
+            f"sender); this test sends {report['per_user_rate']:g} messages/s per user. See `flarectl config get "
+            f"filter-rules`, raise the limit, or use more --users for the same --rate."))
+    return Group(*parts)

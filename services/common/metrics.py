@@ -30,9 +30,10 @@ __all__ = [
     "AdminServer",
     "metric_snapshot",
     "merged_exposition",
+    "LATENCY_BUCKETS",
 ]
 
-_LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+LATENCY_BUCKETS = _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 
 CONNECTIONS = Gauge("flare_connections", "Open client WebSocket connections")
 MESSAGES_IN = Counter("flare_messages_in_total", "Messages accepted from clients", ["content_type"])

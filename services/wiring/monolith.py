@@ -28,6 +28,7 @@ from services.backends.registry import open_cache, open_configstore, open_log, o
 from services.common.config import FlareConfig
 from services.common.ids import MessageIdGenerator
 from services.common.metrics import AdminServer
+from services.common.metrics_summary import summary_source
 from services.delivery import Delivery, Membership
 from services.filter import FilterService
 from services.gateway import GatewayService, LocalGateways
@@ -143,11 +144,14 @@ class Monolith:
         ensure_admin_token(self.data_dir, self.token_secret)
         consumers = [("filter", self.filter, ["filter-rules"]), ("router", self.router, ["routing"]),
                      ("session", self.session, ["routing"]), ("store", self.store, ["tiering"])]
+        # Each service is its own instance with its own id (the gateway keeps its gateway id),
+        # and each pushes the summary of the metrics its code moves (ARCHITECTURE §7a).
         self.agents = [
-            ConfigAgent(name, self.gateway_id, "in-process", appliers_for(service, kinds),
-                        self.data_dir / "agents" / name, self.controlplane)
+            ConfigAgent(name, f"{name}-{cfg.node_id}", "in-process", appliers_for(service, kinds),
+                        self.data_dir / "agents" / name, self.controlplane, summary=summary_source(name))
             for name, service, kinds in consumers
         ]
+
         for agent in self.agents:
             await agent.start()
 
@@ -160,6 +164,13 @@ class Monolith:
                                              revocations=self.controlplane.revocations)
         else:
             await self.gateway.start()
+        # The gateway consumes no document, but it is an instance on call wants to see
+        # (with gateway workers: their summary is the core's view of them).
+        gateway_agent = ConfigAgent("gateway", self.gateway_id, self.gateway_url, {},
+                                    self.data_dir / "agents" / "gateway", self.controlplane,
+                                    summary=summary_source("gateway"))
+        await gateway_agent.start()
+        self.agents.append(gateway_agent)
         await self.admin.start()
         self._started = True
         log.info("flare monolith up: gateway %s, admin %s, data %s", self.gateway_url, self.admin_url, self.data_dir)

@@ -42,6 +42,7 @@ from services.common.errors import FlareError
 from services.common.grpcio import GrpcServer, start_server
 from services.common.logs import setup_logging
 from services.common.metrics import AdminServer
+from services.common.metrics_summary import summary_source
 from services.common.runtime import tune_interpreter
 from services.wiring.discovery import TOPOLOGY_PREFIX, Topology
 
@@ -208,6 +209,7 @@ async def _serve(ctx: ProcessContext, build: Callable[[ProcessContext], Awaitabl
             ctx.data_dir / "agents" / ctx.service / ctx.instance_id, cp_address,
             token=controlplane_token(cfg, f"{ctx.service}/{ctx.instance_id}"),
             registry=ctx.configstore, lease_ttl_s=cfg.split.lease_ttl_s,
+            summary=summary_source(ctx.service),
         )
         await agent.start()
         admin = AdminServer(host, args.admin_port, health=lambda: _health(ctx, server, running, ready))

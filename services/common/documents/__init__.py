@@ -135,9 +135,10 @@ class StoredDocument:
     extra: dict = field(default_factory=dict, repr=False)
 
     def to_json(self) -> bytes:
-        data = asdict(self)
-        data.pop("extra")
-        return codec.dumps(data)
+        # No asdict(): its deep copy of a 10,000-word spec costs more than the encoding, and
+        # every agent writes its known-good document with this on each apply.
+        return codec.dumps({"kind": self.kind, "version": self.version, "spec": self.spec, "digest": self.digest,
+                            "updated_at": self.updated_at, "updated_by": self.updated_by, "comment": self.comment})
 
     def to_dict(self) -> dict:
         data = asdict(self)

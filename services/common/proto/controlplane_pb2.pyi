@@ -73,13 +73,21 @@ class Report(_message.Message):
     digest: str
     def __init__(self, kind: _Optional[str] = ..., version: _Optional[int] = ..., ok: _Optional[bool] = ..., error: _Optional[str] = ..., digest: _Optional[str] = ...) -> None: ...
 
+class Summary(_message.Message):
+    __slots__ = ("json",)
+    JSON_FIELD_NUMBER: _ClassVar[int]
+    json: bytes
+    def __init__(self, json: _Optional[bytes] = ...) -> None: ...
+
 class AgentMessage(_message.Message):
-    __slots__ = ("hello", "report")
+    __slots__ = ("hello", "report", "summary")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     REPORT_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     report: Report
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., report: _Optional[_Union[Report, _Mapping]] = ...) -> None: ...
+    summary: Summary
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., report: _Optional[_Union[Report, _Mapping]] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ...) -> None: ...
 
 class Push(_message.Message):
     __slots__ = ("document",)
@@ -258,3 +266,17 @@ class RevokeResponse(_message.Message):
     dry_run: bool
     by: str
     def __init__(self, kind: _Optional[str] = ..., id: _Optional[str] = ..., revoked_at: _Optional[float] = ..., not_before: _Optional[float] = ..., already: _Optional[bool] = ..., dry_run: _Optional[bool] = ..., by: _Optional[str] = ...) -> None: ...
+
+class WatchRequest(_message.Message):
+    __slots__ = ("interval_s", "once")
+    INTERVAL_S_FIELD_NUMBER: _ClassVar[int]
+    ONCE_FIELD_NUMBER: _ClassVar[int]
+    interval_s: float
+    once: bool
+    def __init__(self, interval_s: _Optional[float] = ..., once: _Optional[bool] = ...) -> None: ...
+
+class HealthUpdate(_message.Message):
+    __slots__ = ("json",)
+    JSON_FIELD_NUMBER: _ClassVar[int]
+    json: bytes
+    def __init__(self, json: _Optional[bytes] = ...) -> None: ...

@@ -74,6 +74,11 @@ class ControlPlaneStub:
                 request_serializer=controlplane__pb2.RevokeRequest.SerializeToString,
                 response_deserializer=controlplane__pb2.RevokeResponse.FromString,
                 _registered_method=True)
+        self.Watch = channel.unary_stream(
+                '/flare.controlplane.v1.ControlPlane/Watch',
+                request_serializer=controlplane__pb2.WatchRequest.SerializeToString,
+                response_deserializer=controlplane__pb2.HealthUpdate.FromString,
+                _registered_method=True)
 
 
 class ControlPlaneServicer:
@@ -136,6 +141,14 @@ class ControlPlaneServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Watch(self, request, context):
+        """The aggregated live picture (controlplane/aggregate.py): a snapshot, then changes.
+        viewer
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlPlaneServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -178,6 +191,11 @@ def add_ControlPlaneServicer_to_server(servicer, server):
                     servicer.Revoke,
                     request_deserializer=controlplane__pb2.RevokeRequest.FromString,
                     response_serializer=controlplane__pb2.RevokeResponse.SerializeToString,
+            ),
+            'Watch': grpc.unary_stream_rpc_method_handler(
+                    servicer.Watch,
+                    request_deserializer=controlplane__pb2.WatchRequest.FromString,
+                    response_serializer=controlplane__pb2.HealthUpdate.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -396,6 +414,33 @@ class ControlPlane:
             '/flare.controlplane.v1.ControlPlane/Revoke',
             controlplane__pb2.RevokeRequest.SerializeToString,
             controlplane__pb2.RevokeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Watch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/flare.controlplane.v1.ControlPlane/Watch',
+            controlplane__pb2.WatchRequest.SerializeToString,
+            controlplane__pb2.HealthUpdate.FromString,
             options,
             channel_credentials,
             insecure,
