@@ -130,8 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fd", type=int, required=True, help="the inherited socketpair end")
     args = parser.parse_args(argv)
-    # Ctrl-C reaches the whole process group; the core stops its workers in order.
+    # Ctrl-C, and a SIGTERM sent to the process group, reach the workers too; the core
+    # stops them in order (or its channel closing does), so they ignore both rather than
+    # die first and be restarted by a core that is itself stopping.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     tune_interpreter()
     try:
         import uvloop

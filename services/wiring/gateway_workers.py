@@ -232,6 +232,8 @@ class GatewayWorkers:
             if worker.client.channel is not None:
                 await worker.client.channel.close()
             await asyncio.sleep(_RESTART_DELAY_S)
+            if self._stopping:
+                return
             try:
                 await self._spawn(worker)
             except OSError:
