@@ -19,7 +19,7 @@ from services.common.grpc_errors import abort_with
 from services.common.proto import controlplane_pb2 as pb
 from services.common.proto import controlplane_pb2_grpc as pb_grpc
 
-from services.common.documents import StoredDocument
+from services.common.documents import StoredDocument, check_document_size
 from .daemon import ControlPlane
 from .messages import Hello, Report
 from .roles import role_allows
@@ -89,6 +89,7 @@ class ControlPlaneApi(pb_grpc.ControlPlaneServicer):
 
     @_rpc("operator")
     async def ApplyConfig(self, request, context, claims):
+        check_document_size("document", len(request.manifest_json))
         try:
             manifest = codec.loads(request.manifest_json)
         except codec.JSONDecodeError as exc:
@@ -224,7 +225,13 @@ async def serve_grpc(daemon: ControlPlane, host: str = "127.0.0.1", port: int = 
     """Serve the push stream and the admin API of `daemon`; return the bound port (0 picks one).
 
     The daemon stops the server when it stops."""
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    from .client import MAX_MESSAGE_BYTES
+
+    server = grpc.aio.server(options=[
+        ("grpc.so_reuseport", 0),
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ])
     pb_grpc.add_ControlPlaneServicer_to_server(ControlPlaneApi(daemon), server)
     try:
         bound = server.add_insecure_port(f"{host}:{port}")

@@ -11,11 +11,18 @@ from services.common.grpc_errors import error_from_rpc
 from services.common.proto import controlplane_pb2 as pb
 from services.common.proto import controlplane_pb2_grpc as pb_grpc
 
-from services.common.documents import StoredDocument
+from services.common.documents import MAX_DOCUMENT_BYTES, StoredDocument
 
-__all__ = ["AdminClient", "translate_rpc_error", "document_from_pb", "CHANNEL_OPTIONS"]
+__all__ = ["AdminClient", "translate_rpc_error", "document_from_pb", "CHANNEL_OPTIONS", "MAX_MESSAGE_BYTES"]
 
-CHANNEL_OPTIONS = [("grpc.use_local_subchannel_pool", 1)]
+# A document plus the envelope around it (an apply request, a push, a history page of one).
+# gRPC's default of 4 MiB refused a 100k-word filter list that validation accepts.
+MAX_MESSAGE_BYTES = MAX_DOCUMENT_BYTES + 1024 * 1024
+CHANNEL_OPTIONS = [
+    ("grpc.use_local_subchannel_pool", 1),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+]
 
 def translate_rpc_error(exc: grpc.aio.AioRpcError, what: str) -> FlareError:
     """The shared mapping (services.common.grpc_errors), so details survive the wire too;

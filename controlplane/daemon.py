@@ -29,7 +29,7 @@ from . import keys
 from .aggregate import Aggregator
 from .desired import ApplyResult, DesiredState
 from .roles import ISSUABLE_ROLES
-from services.common.documents import KINDS, StoredDocument, parse_manifest
+from services.common.documents import KINDS, StoredDocument, manifest_parts
 from .sessions import Hub
 from .status import collect_status
 from .transport import LocalConnector
@@ -163,7 +163,7 @@ class ControlPlane:
 
     async def apply_manifest(self, manifest: object, *, expect_version: int | None = None, dry_run: bool = False,
                              actor: str = "", comment: str = "") -> ApplyResult:
-        kind, spec = parse_manifest(manifest)
+        kind, spec = manifest_parts(manifest)  # the spec is validated once, off the loop, in apply
         return await self.desired.apply(kind, spec, expect_version=expect_version, dry_run=dry_run, actor=actor,
                                         comment=comment)
 

@@ -23,7 +23,9 @@ from services.common import codec
 from services.common.errors import Conflict, InvalidInput, NotFound
 
 from . import keys
-from services.common.documents import KINDS, StoredDocument, decode_stored, now_iso, spec_digest, validate_spec
+from services.common.documents import (
+    KINDS, StoredDocument, check_document_size, decode_stored, now_iso, spec_digest, validate_spec,
+)
 
 __all__ = ["ApplyResult", "DesiredState", "HISTORY_LIMIT"]
 
@@ -40,8 +42,10 @@ class ApplyResult:
     diff: str
 
 
+_DIFF_LINES = 2_000  # past this a line diff is unreadable and slow (yaml: 8 s for 100k words)
+_DIFF_SAMPLES = 20
 # libyaml's emitter when present: PyYAML's pure-Python one takes seconds on a 10,000-word
-# document, and every apply renders its diff (bench/controlplane_propagation.py --filter-words).
+# document (bench/controlplane_propagation.py --filter-words).
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
@@ -50,10 +54,48 @@ def _yaml_lines(spec: dict) -> list[str]:
 
 
 def render_diff(kind: str, old: StoredDocument | None, new_spec: dict) -> str:
+    label = f"{kind} v{old.version}" if old else f"{kind} (none)"
+    if _size(old.spec if old else {}) + _size(new_spec) > _DIFF_LINES:
+        return _summary_diff(label, kind, old.spec if old else {}, new_spec)
     before = _yaml_lines(old.spec) if old else []
     after = _yaml_lines(new_spec)
-    label = f"{kind} v{old.version}" if old else f"{kind} (none)"
     return "".join(difflib.unified_diff(before, after, fromfile=label, tofile=f"{kind} (new)"))
+
+
+def _size(spec: dict) -> int:
+    return sum(len(v) if isinstance(v, (list, dict)) else 1 for v in spec.values())
+
+
+def _summary_diff(label: str, kind: str, before: dict, after: dict) -> str:
+    """Per top-level field: lists as added/removed counts with a few samples; the rest as
+    old -> new. What an operator can read for a 100k-word list, in milliseconds."""
+    lines = [f"--- {label}\n", f"+++ {kind} (new)\n"]
+    for key in sorted(set(before) | set(after)):
+        old, new = before.get(key), after.get(key)
+        if old == new:
+            continue
+        if isinstance(old, list) or isinstance(new, list):
+            old_items = {codec.dumps(item): item for item in old or []}
+            new_items = {codec.dumps(item): item for item in new or []}
+            added = [new_items[k] for k in new_items if k not in old_items]
+            removed = [old_items[k] for k in old_items if k not in new_items]
+            lines.append(f"@@ {key}: +{len(added)} -{len(removed)} of {len(new or [])} items @@\n")
+            lines += [f"-  {codec.dumps_str(item)}\n" for item in removed[:_DIFF_SAMPLES]]
+            lines += [f"+  {codec.dumps_str(item)}\n" for item in added[:_DIFF_SAMPLES]]
+            if len(added) + len(removed) > 2 * _DIFF_SAMPLES:
+                lines.append(f"   … {len(added) + len(removed) - 2 * _DIFF_SAMPLES} more changes not shown\n")
+        else:
+            lines.append(f"@@ {key} @@\n")
+            if key in before:
+                lines.append(f"-{key}: {codec.dumps_str(old)}\n")
+            if key in after:
+                lines.append(f"+{key}: {codec.dumps_str(new)}\n")
+    return "".join(lines)
+
+
+def _validated(kind: str, spec: object) -> tuple[dict, str]:
+    normalized = validate_spec(kind, spec)
+    return normalized, spec_digest(normalized)
 
 
 class DesiredState:
@@ -110,8 +152,8 @@ class DesiredState:
                 return
             await self._publish(doc)
 
-    async def _publish(self, doc: StoredDocument) -> None:
-        await self._store.put(keys.history_key(doc.kind, doc.version), doc.to_json())
+    async def _publish(self, doc: StoredDocument, encoded: bytes | None = None) -> None:
+        await self._store.put(keys.history_key(doc.kind, doc.version), encoded or doc.to_json())
         self.served[doc.kind] = doc
         await self._clear_rejection(doc.kind)
         self._on_change(doc)
@@ -136,39 +178,46 @@ class DesiredState:
 
     async def _next_version(self, kind: str) -> int:
         served = self.served.get(kind)
-        newest = await self.history(kind, limit=1)
-        return max(served.version if served else 0, newest[0].version if newest else 0) + 1
+        # The newest history key names its version: no need to decode (and re-validate) it.
+        kvs, _ = await self._store.get_prefix(keys.history_prefix(kind))
+        newest = max((int(kv.key.rsplit("/", 1)[1]) for kv in kvs if kv.key.rsplit("/", 1)[1].isdigit()), default=0)
+        return max(served.version if served else 0, newest) + 1
 
     # -- writes -----------------------------------------------------------------------------
 
     async def apply(self, kind: str, spec: object, *, expect_version: int | None = None, actor: str = "",
                     comment: str = "", dry_run: bool = False) -> ApplyResult:
-        spec = validate_spec(kind, spec)
+        # Validation, digest and diff are CPU work proportional to the document (seconds for
+        # a 100k-word filter list): a worker thread keeps the event loop — in the monolith,
+        # every client's — running beside it.
+        spec, digest = await asyncio.to_thread(_validated, kind, spec)
         async with self._lock:
             served = self.served.get(kind)
             current = served.version if served else 0
             if expect_version is not None and expect_version != current:
                 raise Conflict(f"{kind} is at version {current}, not {expect_version}", kind=kind, version=current)
-            if served is not None and served.digest == spec_digest(spec):
+            if served is not None and served.digest == digest:
                 return ApplyResult(kind, current, current, changed=False, dry_run=dry_run, diff="")
             version = await self._next_version(kind)
             if dry_run:
                 return ApplyResult(kind, version, current, changed=True, dry_run=True,
-                                   diff=render_diff(kind, served, spec))
+                                   diff=await asyncio.to_thread(render_diff, kind, served, spec))
             # A real apply answers without the diff (`config diff` / --dry-run show it): rendering
             # it costs more than the apply itself on a 10,000-word document (bench/controlplane_propagation.py).
             diff = ""
-            doc = StoredDocument(kind=kind, version=version, spec=spec, digest=spec_digest(spec),
+            doc = StoredDocument(kind=kind, version=version, spec=spec, digest=digest,
                                  updated_at=now_iso(), updated_by=actor, comment=comment)
             existing = await self._store.get(keys.config_key(kind))
+            encoded = await asyncio.to_thread(doc.to_json)
+            check_document_size(kind, len(encoded))
             try:
                 revision = await self._store.compare_and_swap(
-                    keys.config_key(kind), doc.to_json(),
+                    keys.config_key(kind), encoded,
                     expected_mod_revision=existing.mod_revision if existing else 0)
             except Conflict as exc:
                 raise Conflict(f"{kind} changed while applying; retry", kind=kind) from exc
             self._seen_revision[kind] = revision
-            await self._publish(doc)
+            await self._publish(doc, encoded)
             await self._prune(kind)
             return ApplyResult(kind, version, current, changed=True, dry_run=False, diff=diff)
 

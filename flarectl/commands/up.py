@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import os
 import signal
 import socket
 from pathlib import Path
@@ -18,17 +17,7 @@ from services.common.errors import FlareError
 from services.common.logs import setup_logging
 from services.common.runtime import tune_interpreter
 
-__all__ = ["COMMANDS", "up", "auto_gateway_workers", "AUTO_GATEWAY_WORKERS"]
-
-# Two workers and the core on two cores measured better than one worker (the core then
-# waits on the channel less) and much better than one process (docs/architecture.md §3).
-AUTO_GATEWAY_WORKERS = 2
-
-
-def auto_gateway_workers() -> int:
-    """Gateway workers when neither the config nor --gateway-workers says: one process
-    cannot use a second core, so the gateway leaves the core's process on 2+ cores."""
-    return AUTO_GATEWAY_WORKERS if (os.cpu_count() or 1) >= 2 else 0
+__all__ = ["COMMANDS", "up"]
 
 
 def up(
@@ -43,8 +32,9 @@ def up(
     log_format: str = typer.Option("auto", "--log-format", help="json | text | auto"),
     gateway_workers: int | None = typer.Option(
         None, "--gateway-workers", min=0, max=64,
-        help="Gateway worker processes next to the core (\\[gateway] workers); 0 = the gateway in the core's "
-             f"process [default: {AUTO_GATEWAY_WORKERS} on a machine with 2+ cores, else 0]."),
+        help="Gateway worker processes next to the core (\\[gateway] workers), opt-in: the default 0 runs the "
+             "gateway in the core's one process, which measured faster on 2 cores (bench/results/README.md) "
+             "[default: 0]."),
     split: bool = typer.Option(False, "--split", help="One process per service instance ([split] in the config)."),
     detach: bool = typer.Option(False, "--detach", help="With --split: return once up; stop with `flarectl down`."),
 ) -> None:
@@ -73,8 +63,6 @@ def up(
         cfg.controlplane.port = controlplane_port
     if gateway_workers is not None:
         cfg.gateway.workers = gateway_workers
-    elif "workers" not in cfg.gateway.model_fields_set:
-        cfg.gateway.workers = auto_gateway_workers()
 
     taken = _taken_port(cfg)
     if taken is not None:  # before anything is created: no data dir, no half-started backends

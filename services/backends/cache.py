@@ -49,6 +49,9 @@ class Cache(Protocol):
 
     async def hgetall(self, key: str) -> dict[str, bytes]: ...
 
+    async def hgetall_many(self, keys: Sequence[str]) -> list[dict[str, bytes]]:
+        """`hgetall` of each key, in order, as one batch (a fan-out reads thousands of keys)."""
+
     async def hdel(self, key: str, *fields: str) -> int: ...
 
     # -- sorted sets -----------------------------------------------------------

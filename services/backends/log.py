@@ -83,8 +83,15 @@ class Log(Protocol):
 
     async def close(self) -> None: ...
 
-    async def create_topic(self, topic: str, *, partitions: int) -> None:
-        """Create the topic if it does not exist (idempotent; never shrinks)."""
+    async def create_topic(self, topic: str, *, partitions: int, retention_ms: int | None = None,
+                           retention_bytes: int | None = None) -> None:
+        """Create the topic if it does not exist (idempotent; never shrinks).
+
+        Retention (Kafka's retention.ms / retention.bytes, bytes per partition): records
+        older, or beyond the size, are deleted whole segments at a time, whether or not
+        a consumer read them (it then resumes at the new start). Given for an existing
+        topic, it replaces the topic's retention; None keeps what the topic has.
+        """
 
     async def partitions_for(self, topic: str) -> int: ...
 

@@ -24,6 +24,7 @@ __all__ = [
     "GatewayConfig",
     "AdminConfig",
     "StoreConfig",
+    "MemoryConfig",
     "RouterConfig",
     "SyncConfig",
     "SessionConfig",
@@ -52,7 +53,9 @@ class GatewayConfig(_Section):
     port: int = Field(8700, ge=0, le=65535)
     max_frame_bytes: int = Field(64 * 1024, ge=1024)
     max_body_bytes: int = Field(16 * 1024, ge=1)
-    outbound_queue: int = Field(4096, ge=8)
+    outbound_queue: int = Field(4096, ge=8)  # frames per connection
+    outbound_queue_bytes: int = Field(1 << 20, ge=64 * 1024)  # bytes per connection
+    outbound_total_bytes: int = Field(128 << 20, ge=1 << 20)  # bytes over all connections
     heartbeat_timeout_s: float = Field(90.0, gt=0)
     gateway_id: str = ""
     # Monolith only: gateway worker processes next to the core (services/wiring/gateway_workers.py);
@@ -65,6 +68,16 @@ class AdminConfig(_Section):
     port: int = Field(8701, ge=0, le=65535)
 
 
+class MemoryConfig(_Section):
+    """Byte caps of the embedded backends' in-memory parts. The defaults, with the gateway's
+    outbound cap, keep a monolith well inside 1 GiB. Only used to build the embedded
+    default URLs: a configured `file://` or `memory://` URL carries its own
+    `tail_bytes=` / `max_bytes=` instead."""
+
+    log_tail_bytes: int = Field(64 << 20, ge=0)  # newest log records kept for consumers that keep up
+    cache_bytes: int = Field(128 << 20, ge=1 << 20)  # memory:// cache: L0 copies, dedup hints, routes
+
+
 class StoreConfig(_Section):
     topic: str = "flare.messages"
     partitions: int = Field(8, ge=1, le=1024)
@@ -72,10 +85,27 @@ class StoreConfig(_Section):
     max_batch: int = Field(2000, ge=1)
     l0_ttl_s: int = Field(24 * 3600, ge=1)
     dedup_ttl_s: int = Field(24 * 3600, ge=1)
+    # The message log is a buffer in front of the MessageDB: its records are persisted
+    # within moments, so a day (or 1 GiB per partition) is plenty, and it bounds the log's
+    # disk and its in-memory index.
+    log_retention_s: int = Field(24 * 3600, ge=60)
+    log_retention_bytes: int = Field(1 << 30, ge=1 << 20)  # per partition
 
 
 class RouterConfig(_Section):
     offline_topic: str = "flare.offline"
+    offline_retention_s: int = Field(24 * 3600, ge=60)  # a push notification older than this is useless
+    offline_retention_bytes: int = Field(256 << 20, ge=1 << 20)  # per partition
+    offline_consumer_group: str = "flare-notify"  # the notification service's position on the topic
+    # Fan-out: members per step (routes looked up, frames queued, then the loop runs others),
+    # and each sender's budget of member deliveries (services/delivery/budget.py).
+    fanout_chunk: int = Field(500, ge=1, le=100_000)
+    fanout_budget: int = Field(1_000_000, ge=1)
+    fanout_budget_per_s: float = Field(10_000.0, ge=0)
+    # DELIVERED acks are tracked per recipient for messages with at most this many
+    # recipients; a bigger group's sender would get one ack frame per member.
+    delivered_max_recipients: int = Field(1000, ge=1)
+    pending_delivered_bytes: int = Field(64 << 20, ge=1 << 20)  # messages awaiting DELIVERED
     max_attempts: int = Field(5, ge=1)
     base_delay: float = Field(0.05, ge=0)
     max_delay: float = Field(2.0, ge=0)
@@ -131,6 +161,7 @@ class FlareConfig(_Section):
     backends: BackendsConfig = BackendsConfig()
     gateway: GatewayConfig = GatewayConfig()
     admin: AdminConfig = AdminConfig()
+    memory: MemoryConfig = MemoryConfig()
     store: StoreConfig = StoreConfig()
     router: RouterConfig = RouterConfig()
     sync: SyncConfig = SyncConfig()
@@ -145,8 +176,8 @@ class FlareConfig(_Section):
             return url
         base = self.data_dir.resolve()
         return {
-            "log": f"file://{base}/log",
-            "cache": "memory://",
+            "log": f"file://{base}/log?tail_bytes={self.memory.log_tail_bytes}",
+            "cache": f"memory://?max_bytes={self.memory.cache_bytes}",
             "messagedb": f"sqlite:///{base}/messages.db",
             "objectstore": f"file://{base}/objects",
             "configstore": f"sqlite:///{base}/config.db",

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import ctypes
+import ctypes.util
 import sys
 
 try:
@@ -9,7 +13,7 @@ try:
 except ImportError:  # pragma: no cover - not on Windows
     resource = None  # type: ignore[assignment]
 
-__all__ = ["tune_interpreter", "raise_open_file_limit", "GIL_SWITCH_INTERVAL_S"]
+__all__ = ["tune_interpreter", "raise_open_file_limit", "GIL_SWITCH_INTERVAL_S", "HeapTrimmer"]
 
 # The embedded backends finish their I/O in worker threads (SQLite, log writes, fsync), and
 # each completion must take the GIL back from a busy event loop. At CPython's default 5 ms
@@ -21,6 +25,58 @@ GIL_SWITCH_INTERVAL_S = 0.0005
 def tune_interpreter() -> None:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     raise_open_file_limit()
+    _limit_malloc_arenas()
+
+
+def _libc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+
+
+_M_ARENA_MAX = -8
+
+
+def _limit_malloc_arenas(arenas: int = 2) -> None:
+    """glibc gives each thread that allocates its own arena (up to 8 per core): message
+    values decoded in log-read and SQLite worker threads and freed on the loop fragment them
+    all, and RSS creeps up although the heap holds a constant amount. Two arenas keep the
+    free space where the next allocation finds it. Must run before worker threads start."""
+    libc = _libc()
+    if libc is not None and hasattr(libc, "mallopt"):
+        libc.mallopt(_M_ARENA_MAX, arenas)
+
+
+class HeapTrimmer:
+    """Every `interval_s`, hand the pages malloc holds free back to the OS (malloc_trim).
+
+    A server whose byte-capped caches churn 2 KiB values frees as much as it allocates,
+    but glibc keeps freed pages mapped, so RSS creeps up while the heap stays constant
+    (tracemalloc flat, RSS rising: bench/soak_rss.py)."""
+
+    def __init__(self, interval_s: float = 30.0) -> None:
+        self._interval_s = interval_s
+        self._libc = _libc()
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        if self._libc is not None and hasattr(self._libc, "malloc_trim") and self._task is None:
+            self._task = asyncio.create_task(self._trim_forever(), name="heap-trimmer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _trim_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval_s)
+            self._libc.malloc_trim(0)  # a few ms on the loop; in a thread it would contend the same locks
 
 
 def raise_open_file_limit(ceiling: int = 1 << 20) -> int:

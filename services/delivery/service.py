@@ -1,18 +1,25 @@
 """Delivery: persisted messages to every member device, and DELIVERED back to senders.
 
 deliver:  the store hands over each persisted batch, in seq order per conversation, and
-          awaits it before the next (so per-conversation order holds on the way out):
-          look up members and their routes, push one pre-serialized frame per message to
-          every member device, batched per gateway. Users with no online device go to
-          the offline topic for the notification service.
+          awaits it before the next (so per-conversation order holds on the way out, and
+          a slow fan-out slows the consumer rather than piling up). Members are handled
+          `fanout_chunk` users at a time: look up their routes, push one pre-serialized
+          frame per message to each of their devices, batched per gateway, await that,
+          then let the event loop run everyone else before the next chunk — a 5,000-member
+          group no longer holds the loop for the whole of it. Members with no online
+          device go to the offline topic, one record per message (offline.py).
 DELIVERED: a device ack tells the sending device DELIVERED, once per recipient user. The message
-          is remembered as pending when delivered; in the split deployment the ack may
-          reach another router instance, which then asks the MessageDB who sent it and
-          keeps "once" with a shared cache marker (keys.delivered_key).
+          is remembered as pending when delivered (bounded by bytes, and only for messages
+          with at most `delivered_max_recipients` recipients); in the split deployment the
+          ack may reach another router instance, which then asks the MessageDB who sent it
+          and keeps "once" with a shared cache marker (keys.delivered_key).
+budget:   each sender's member deliveries are bounded (budget.py); the router charges a
+          send before it is stored.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import random
@@ -25,15 +32,18 @@ from services.backends.log import Log
 from services.backends.messagedb import MessageDB
 from services.common import codec
 from services.common.config import RouterConfig
-from services.common.errors import BackendUnavailable
+from services.common.bounds import ENTRY_OVERHEAD, ByteBudget
+from services.common.errors import RateLimited
 from services.common.metrics import ACK_DELIVERED, DELIVERY_FAILURES, MESSAGES_OUT
 from services.common.model import AckLevel, Message, now_ms
 from services.common.retry import RetryPolicy
 
+from .budget import FanoutBudget
 from .fanout import Fanout, Routes
 from .groups import Groups
 from .keys import delivered_key
 from .membership import Membership
+from .offline import OfflineTopic
 from .pressure import Backlog
 from .seam import GatewayDirectory, Push
 
@@ -41,7 +51,7 @@ __all__ = ["Delivery"]
 
 log = logging.getLogger("flare.delivery")
 
-_PENDING_LIMIT = 200_000  # messages awaiting DELIVERED; oldest forgotten beyond this
+_WAITING_COST = 80  # bytes per recipient in a pending message's waiting set
 
 
 @dataclass(slots=True)
@@ -74,13 +84,34 @@ class Delivery:
         self.groups = Groups(db=db, membership=self.membership, fanout=self.fanout)
         self.backlog = Backlog()
         self._pending: OrderedDict[tuple[str, int], _Pending] = OrderedDict()
+        self.pending_budget = ByteBudget("pending_delivered", config.pending_delivered_bytes)
+        self.budget = FanoutBudget(burst=config.fanout_budget, per_s=config.fanout_budget_per_s)
+        self.offline = OfflineTopic(log, config)
         # Test-only fault switch: drop 1 in N live deliveries (the message stays stored).
         drop = int(os.environ.get("FLARE_FAULT_DROP_DELIVERY", "0") or 0)
         self._drop_one_in = drop if drop > 0 else 0
         self._rng = random.Random(7)
 
     async def start(self) -> None:
-        await self._log.create_topic(self._config.offline_topic, partitions=4)
+        await self.offline.start()
+
+    async def stop(self) -> None:
+        await self.offline.stop()
+
+    def problems(self) -> list[str]:
+        return self.offline.problems()
+
+    def charge(self, sender_id: str, recipients: int) -> None:
+        """Take a message to `recipients` users from the sender's fan-out budget, or raise
+        RateLimited (before the message is stored)."""
+        retry_after = self.budget.charge(sender_id, max(1, recipients))
+        if retry_after is None:
+            return
+        if retry_after == float("inf"):
+            raise RateLimited(f"a message to {recipients} recipients is over the fan-out budget of "
+                              f"{self.budget.burst} deliveries", retry_after=None)
+        raise RateLimited(f"fan-out budget used up: {recipients} deliveries fit in {retry_after:.1f}s",
+                          retry_after=round(retry_after, 3))
 
     # -- deliver -------------------------------------------------------------------------
     async def deliver(self, messages: Sequence[Message]) -> None:
@@ -88,54 +119,77 @@ class Delivery:
         by_conversation: dict[str, list[Message]] = defaultdict(list)
         for message in messages:
             by_conversation[message.conversation_id].append(message)
-        members_of = {c: await self.membership.members(c) for c in by_conversation}
-        users = sorted({u for ms in members_of.values() for u in ms})
+        frames: dict[str, list[tuple[Message, bytes]]] = {}
+        member_of: dict[str, list[str]] = defaultdict(list)  # user -> conversations of this batch
+        offline: dict[str, list[str]] = {}  # conversation -> its members with no device online
+        for conversation_id, batch in by_conversation.items():
+            members = await self.membership.members(conversation_id)
+            frames[conversation_id] = [(m, codec.dumps({"type": "message", **m.to_wire()})) for m in batch]
+            offline[conversation_id] = []
+            for message in batch:
+                self._remember_pending(message, members)
+            for user in members:
+                member_of[user].append(conversation_id)
+        users = list(member_of)
+        chunk = self._config.fanout_chunk
+        for start in range(0, len(users), chunk):
+            if start:
+                await asyncio.sleep(0)  # everyone else's frames, acks and sends run here
+            await self._deliver_to(users[start:start + chunk], member_of, frames, offline)
+        # Handed to the gateways (every chunk, or nobody online): the load shedder's backlog.
+        self.backlog.delivered(messages)
+        for conversation_id, absent in offline.items():
+            if not absent:
+                continue
+            for message, _ in frames[conversation_id]:
+                recipients = [u for u in absent if u != message.sender_id]
+                if recipients:
+                    await self.offline.write(message, recipients)
+
+    async def _deliver_to(self, users: list[str], member_of: dict[str, list[str]],
+                          frames: dict[str, list[tuple[Message, bytes]]], offline: dict[str, list[str]]) -> None:
         routes = await self.fanout.routes(users)
         per_gateway: dict[str, list[Push]] = defaultdict(list)
-        offline: list[tuple[str, Message]] = []
-        for conversation_id, batch in by_conversation.items():
-            members = members_of[conversation_id]
-            for message in batch:
-                frame = codec.dumps({"type": "message", **message.to_wire()})
-                recipients = {u for u in members if u != message.sender_id}
-                self._remember_pending(message, recipients)
-                for user in members:
-                    sessions = routes.get(user, [])
-                    if not sessions and user != message.sender_id:
-                        offline.append((user, message))
+        for user in users:
+            sessions = routes.get(user, [])
+            if not sessions:
+                for conversation_id in member_of[user]:
+                    offline[conversation_id].append(user)
+                continue
+            for conversation_id in member_of[user]:
+                for message, frame in frames[conversation_id]:
                     for session in sessions:
                         if self._drop_one_in and self._rng.randrange(self._drop_one_in) == 0:
                             DELIVERY_FAILURES.labels("fault_injected").inc()
                             continue
                         per_gateway[session.gateway_id].append(
                             Push(session.connection_id, conversation_id, message.seq, frame))
-        gone = await self.fanout.push_many(per_gateway) if per_gateway else []
-        self.backlog.delivered(messages)
+        if not per_gateway:
+            return
+        # Awaited before the next chunk: a gateway that is slow to take them slows this
+        # fan-out (and the store consumer behind it) instead of queueing without end.
+        gone = await self.fanout.push_many(per_gateway)
         MESSAGES_OUT.inc(sum(len(p) for p in per_gateway.values()))
         if gone:
             DELIVERY_FAILURES.labels("connection_gone").inc(len(gone))
-        if offline:
-            await self._to_offline(offline)
 
-    async def _to_offline(self, offline: list[tuple[str, Message]]) -> None:
-        records = [
-            (user.encode(), codec.dumps({"user_id": user, "message": message.to_wire()}))
-            for user, message in offline
-        ]
-        try:
-            await self._log.produce_batch(self._config.offline_topic, records)
-        except BackendUnavailable:
-            log.warning("offline topic unavailable; %d push notifications skipped", len(records))
-
-    def _remember_pending(self, message: Message, recipients: set[str]) -> None:
-        if not recipients:
+    def _remember_pending(self, message: Message, members: Sequence[str]) -> None:
+        recipients = len(members) - (message.sender_id in members)
+        if not recipients or recipients > self._config.delivered_max_recipients:
             return
-        self._pending[(message.conversation_id, message.seq)] = _Pending(
-            message.msg_id, message.sender_id, message.sender_device, message.client_msg_id, message.created_at,
-            set(recipients),
-        )
-        while len(self._pending) > _PENDING_LIMIT:
-            self._pending.popitem(last=False)
+        waiting = {u for u in members if u != message.sender_id}
+        key = (message.conversation_id, message.seq)
+        old = self._pending.pop(key, None)
+        if old is not None:
+            self.pending_budget.used -= _pending_cost(old)
+        pending = _Pending(message.msg_id, message.sender_id, message.sender_device, message.client_msg_id,
+                           message.created_at, waiting)
+        self._pending[key] = pending
+        self.pending_budget.used += _pending_cost(pending)
+        while self.pending_budget.over() and self._pending:
+            _, dropped = self._pending.popitem(last=False)
+            self.pending_budget.used -= _pending_cost(dropped)
+            self.pending_budget.evictions += 1
 
     # -- DELIVERED -----------------------------------------------------------------------
     async def on_delivered(self, user_id: str, conversation_id: str, seqs: Sequence[int]) -> None:
@@ -152,8 +206,10 @@ class Delivery:
             if user_id not in pending.waiting:
                 continue
             pending.waiting.discard(user_id)
+            self.pending_budget.used -= _WAITING_COST
             if not pending.waiting:
                 del self._pending[(conversation_id, seq)]
+                self.pending_budget.used -= ENTRY_OVERHEAD
             # Split deployment: another device of this user may have acked through another
             # router instance, which knows the message only from the MessageDB and keeps
             # "once" with the shared marker; this path must take the marker too.
@@ -184,6 +240,10 @@ class Delivery:
             if first:
                 frames[(message.sender_id, message.sender_device)].append(_delivered_frame(
                     message.client_msg_id, message.msg_id, conversation_id, message.seq, user_id))
+
+
+def _pending_cost(pending: _Pending) -> int:
+    return ENTRY_OVERHEAD + _WAITING_COST * len(pending.waiting)
 
 
 def _delivered_frame(client_msg_id: str, msg_id: int, conversation_id: str, seq: int, user_id: str) -> bytes:

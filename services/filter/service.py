@@ -2,10 +2,11 @@
 
 Every message on the send path passes `check` once, so the hot path is kept to: one
 reference read of the current compiled rules, one case fold and one Aho-Corasick scan
-(Rust, all words at once) per text, and a deque append per frequency rule. Everything
+(C, all words at once) per text, and a deque append per frequency rule. Everything
 that can be computed from the rules alone (the automaton, each pattern's action, the
-allowed MIME set) is computed once in `apply_config`, off the event loop, and swapped
-in as one reference, so checks already running finish on the rules they started with.
+allowed MIME set) is computed once in `apply_config`, off the event loop — validation in
+a thread, a large automaton in a child process (_automaton.py) — and swapped in as one
+reference, so checks already running finish on the rules they started with.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 
-import ahocorasick_rs
 from prometheus_client import REGISTRY
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
@@ -23,6 +23,7 @@ from services.common.documents.filter_rules import FILTER_RULES_KIND, FilterRule
 from services.common.errors import InvalidInput
 from services.common.model import Message
 
+from ._automaton import Automaton, build, build_off_loop
 from .limiter import FrequencyLimiter, InMemoryFrequencyLimiter, LimiterFactory
 from .types import VERDICTS, FilterVerdict
 
@@ -75,19 +76,15 @@ class _Compiled:
 
     __slots__ = ("rules", "generation", "find", "masks_only", "mask_pattern", "limiters", "max_size", "allowed_types")
 
-    def __init__(self, rules: FilterRules, limiters: tuple[FrequencyLimiter, ...], generation: int) -> None:
+    def __init__(self, rules: FilterRules, limiters: tuple[FrequencyLimiter, ...], generation: int,
+                 automaton: Automaton | None, actions: dict[str, str]) -> None:
+        """`automaton`: built over `actions` (rules.word_actions()) in that order (None: no words)."""
         self.rules = rules
         self.generation = generation
         self.limiters = limiters
-        actions = rules.word_actions()
-        self.find: Callable[..., list[tuple[int, int, int]]] | None = None
+        self.find: Callable[[str], list[tuple[int, int, int]]] | None = automaton.find if automaton else None
         self.mask_pattern: tuple[bool, ...] = tuple(action == "mask" for action in actions.values())
         self.masks_only = all(self.mask_pattern)
-        if actions:
-            # The library's own choice (a contiguous NFA here) beats a full DFA on large
-            # lists: the DFA's tables miss the CPU cache (bench/filter_bench.py).
-            automaton = ahocorasick_rs.AhoCorasick(list(actions), store_patterns=False)
-            self.find = automaton.find_matches_as_indexes
         media = rules.media_rules
         self.max_size = media.max_size if media else None
         self.allowed_types = frozenset(media.allowed_types) if media and media.allowed_types is not None else None
@@ -96,7 +93,7 @@ class _Compiled:
         """None if clean, _BLOCKED if a block word matched, else the masked text."""
         # Overlapping matches: masking covers the union of every word's span, so no
         # word survives partly visible because a neighbour matched first.
-        matches = self.find(fold_case(text), overlapping=True)  # type: ignore[misc]
+        matches = self.find(fold_case(text))  # type: ignore[misc]
         if not matches:
             return None
         if not self.masks_only:
@@ -167,7 +164,10 @@ class FilterService:
         self._limiter_factory = limiter_factory
         self._apply_lock = asyncio.Lock()
         self._generation = 0
-        self._rules = self._compile(parse_rules(dict(rules or {})), previous=None, generation=0)
+        initial = parse_rules(dict(rules or {}))
+        actions = initial.word_actions()
+        self._rules = self._compile(initial, previous=None, generation=0,
+                                    automaton=build(list(actions)) if actions else None, actions=actions)
 
     @property
     def rules(self) -> FilterRules:
@@ -181,22 +181,24 @@ class FilterService:
     async def apply_config(self, kind: str, document: dict) -> int:
         """Validate and swap in a new filter-rules document; return its local generation.
 
-        On InvalidInput the running rules are untouched. Building the automaton for
-        100k words takes a while, so it happens in a worker thread; the swap itself is
-        one reference assignment on the event loop.
+        On InvalidInput the running rules are untouched. Validation runs in a worker
+        thread and a large automaton is built in a child process (it holds the GIL for
+        seconds); the swap itself is one reference assignment on the event loop.
         """
         if kind != FILTER_RULES_KIND:
             raise InvalidInput(f"the filter service applies {FILTER_RULES_KIND!r} documents, not {kind!r}", field="kind")
         async with self._apply_lock:
             rules = await asyncio.to_thread(parse_rules, document)
+            actions = await asyncio.to_thread(rules.word_actions)
+            automaton = await build_off_loop(list(actions)) if actions else None
             previous = self._rules
-            compiled = await asyncio.to_thread(
-                self._compile, rules, previous=previous, generation=previous.generation + 1
-            )
+            compiled = self._compile(rules, previous=previous, generation=previous.generation + 1,
+                                     automaton=automaton, actions=actions)
             self._rules = compiled
         return compiled.generation
 
-    def _compile(self, rules: FilterRules, *, previous: _Compiled | None, generation: int) -> _Compiled:
+    def _compile(self, rules: FilterRules, *, previous: _Compiled | None, generation: int,
+                 automaton: Automaton | None, actions: dict[str, str]) -> _Compiled:
         # Keep the counters of unchanged frequency rules: a word-list push must not
         # hand every spammer a fresh window.
         reusable = {(l.limit, l.window): l for l in previous.limiters} if previous else {}
@@ -204,7 +206,7 @@ class FilterService:
             reusable.get((rule.limit, rule.window)) or self._limiter_factory(limit=rule.limit, window=rule.window)
             for rule in rules.spam_rules
         )
-        return _Compiled(rules, limiters, generation)
+        return _Compiled(rules, limiters, generation, automaton, actions)
 
     async def check(self, message: Message) -> FilterVerdict:
         compiled = self._rules  # one read: a concurrent swap does not affect this check

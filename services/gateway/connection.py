@@ -2,7 +2,10 @@
 
 The queue is what keeps one slow client from stalling everyone: pushes never await the
 socket, and a connection whose queue overflows is closed (4008) — its messages are stored,
-so it catches up with `sync` after reconnecting.
+so it catches up with `sync` after reconnecting. It overflows at `max_queue` frames, at
+`max_queue_bytes` bytes, or when every connection of the gateway together holds more than
+their shared budget (`flare_memory_bytes{structure="gateway_outbound"}`). Every frame taken
+off the queue gives back exactly the bytes it added when pushed.
 
 A client that connected with `compact=1` (docs/protocol.md, "Compact frames") is sent
 fewer frames for the same events: when several frames wait in its queue the writer sends
@@ -21,6 +24,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
+from services.common.bounds import ByteBudget
 from services.common.ids import DeviceId, UserId
 from services.common.model import DeviceType
 
@@ -44,28 +48,35 @@ _FAST_WRITE_LIMIT = 32 * 1024  # websockets' own write_limit: below it, send() w
 class Replaceable:
     """A queued frame that may still be swapped for another until the writer takes it."""
 
-    __slots__ = ("frame", "taken")
+    __slots__ = ("frame", "taken", "size")
 
     def __init__(self, frame: bytes) -> None:
         self.frame = frame
         self.taken = False
+        # Bytes it was accounted for when pushed: a replacement may be longer or shorter,
+        # and the queue gives back what it took, not what it sends.
+        self.size = len(frame)
 
 
 class ClientConnection:
     __slots__ = (
         "ws", "user_id", "device_id", "device_type", "connection_id", "max_queue",
         "last_seen", "_queue", "_started", "_flush_scheduled", "_closed", "_writer", "close_reason", "_pushed_seq",
-        "held", "compact", "max_batch_bytes",
+        "held", "compact", "max_batch_bytes", "max_queue_bytes", "_queued_bytes", "_budget",
     )
 
     def __init__(self, ws: ServerConnection, *, user_id: UserId, device_id: DeviceId, device_type: DeviceType,
-                 connection_id: str, max_queue: int, compact: bool = False, max_batch_bytes: int = 64 * 1024) -> None:
+                 connection_id: str, max_queue: int, compact: bool = False, max_batch_bytes: int = 64 * 1024,
+                 max_queue_bytes: int = 1 << 20, budget: ByteBudget | None = None) -> None:
         self.ws = ws
         self.user_id = user_id
         self.device_id = device_id
         self.device_type = device_type
         self.connection_id = connection_id
         self.max_queue = max_queue
+        self.max_queue_bytes = max_queue_bytes
+        self._queued_bytes = 0
+        self._budget = budget if budget is not None else ByteBudget("gateway_outbound", 1 << 62)
         self.last_seen = asyncio.get_running_loop().time()
         self._queue: deque[bytes | Replaceable] = deque()
         self._started = False
@@ -102,13 +113,22 @@ class ClientConnection:
             return False
         if seq and not self._first_push(conversation_id, seq):
             return True
-        if len(self._queue) >= self.max_queue:
+        if type(frame) is bytes:
+            size = len(frame)
+        else:
+            size = frame.size = len(frame.frame)
+        if self._queue and (len(self._queue) >= self.max_queue or self._queued_bytes + size > self.max_queue_bytes
+                            or self._budget.used + size > self._budget.limit):
+            self._budget.evictions += len(self._queue)
             self.close_soon(CLOSE_SLOW, "slow_consumer: outbound queue overflowed; reconnect and sync")
             return False
         self._queue.append(frame)
+        self._queued_bytes += size
+        self._budget.used += size
         if self._started and self._writer is None:
             self._schedule_flush()
         return True
+
 
     def _first_push(self, conversation_id: str, seq: int) -> bool:
         if seq <= self._pushed_seq.get(conversation_id, 0):
@@ -123,6 +143,8 @@ class ClientConnection:
             return
         self._closed = True
         self.close_reason = reason
+        self._budget.used -= self._queued_bytes
+        self._queued_bytes = 0
         self._queue.clear()
         asyncio.get_running_loop().create_task(self._close(code, reason, error_frame))
 
@@ -162,8 +184,21 @@ class ClientConnection:
             asyncio.get_running_loop().call_soon(self._flush)
 
     def _take_batch(self) -> list[bytes]:
+        """Up to _BATCH_MAX_FRAMES frames off the queue, their pushed bytes given back."""
         queue = self._queue
-        batch = [_take(queue.popleft()) for _ in range(min(len(queue), _BATCH_MAX_FRAMES))]
+        batch: list[bytes] = []
+        size = 0
+        for _ in range(min(len(queue), _BATCH_MAX_FRAMES)):
+            item = queue.popleft()
+            if type(item) is bytes:
+                size += len(item)
+                batch.append(item)
+            else:
+                size += item.size
+                item.taken = True
+                batch.append(item.frame)
+        self._queued_bytes -= size
+        self._budget.used -= size
         if self.compact and len(batch) > 1:
             batch = _envelopes(batch, self.max_batch_bytes)
         return batch
@@ -188,17 +223,13 @@ class ClientConnection:
 
     async def stop(self) -> None:
         self._closed = True
+        self._budget.used -= self._queued_bytes
+        self._queued_bytes = 0
+        self._queue.clear()
         if self._writer is not None:
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
-
-
-def _take(item: bytes | Replaceable) -> bytes:
-    if type(item) is bytes:
-        return item
-    item.taken = True
-    return item.frame
 
 
 def _envelopes(frames: list[bytes], max_bytes: int) -> list[bytes]:

@@ -95,10 +95,11 @@ def _check_depth(frame: dict) -> None:
 
 def require_str(frame: Mapping, field: str, *, max_len: int = MAX_ID_LENGTH) -> str:
     value = frame.get(field)
-    if not isinstance(value, str) or not value:
-        raise BadFrame(f"field '{field}' is required and must be a non-empty string")
-    if len(value) > max_len:
-        raise InvalidInput(f"field '{field}' is longer than {max_len} characters")
+    if not isinstance(value, str):
+        raise BadFrame(f"field '{field}' is required and must be a string")
+    # Right type, absurd value (docs/protocol.md §10): empty is as invalid as too long.
+    if not value or len(value) > max_len:
+        raise InvalidInput(f"field '{field}' must be 1 to {max_len} characters")
     return value
 
 

@@ -160,8 +160,10 @@ class FrameHandlers:
                                              connection_id=conn.connection_id)
             return
         users = frame.get("user_ids")
-        if not isinstance(users, list) or not users or len(users) > 1000 or not all(isinstance(u, str) for u in users):
-            raise BadFrame("presence needs 'status', or 'user_ids' as a list of 1..1000 strings")
+        if not isinstance(users, list) or not all(isinstance(u, str) for u in users):
+            raise BadFrame("presence needs 'status', or 'user_ids' as a list of strings")
+        if not 1 <= len(users) <= 1000:  # the right type, a count out of range: §10 invalid_input
+            raise InvalidInput("field 'user_ids' must list 1 to 1000 user ids")
         statuses = await self.gw.session.presence(users)
         conn.push(codec.dumps({
             "type": "presence", "ref": frame.get("id"),

@@ -20,6 +20,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from services.backends.revocations import Revocations
+from services.common.bounds import ByteBudget
 from services.common import codec
 from services.common.auth import AUDIENCE_CLIENT, TokenClaims, verify_token
 from services.common.config import GatewayConfig, SyncConfig
@@ -71,6 +72,7 @@ class GatewayService:
         self.gate = SendGate()
         self._handlers = FrameHandlers(Peers(config, router, sync, session, self._acks.note, self.gate), ids)
         self._connections: dict[str, ClientConnection] = {}
+        self.outbound_budget = ByteBudget("gateway_outbound", config.outbound_total_bytes)
         self._token_issued_at: dict[str, float] = {}  # connection id -> its token's iat
         self._revocations = revocations
         if revocations is not None:
@@ -200,7 +202,8 @@ class GatewayService:
         compact = self._wants_compact(ws)
         conn = ClientConnection(ws, user_id=user_id, device_id=device_id, device_type=device_type,
                                 connection_id=connection_id, max_queue=self.config.outbound_queue,
-                                compact=compact)
+                                compact=compact, max_queue_bytes=self.config.outbound_queue_bytes,
+                                budget=self.outbound_budget)
         try:
             result = await self.session.login(user_id, device_id, device_type=device_type,
                                               connection_id=connection_id, gateway_id=self.gateway_id)

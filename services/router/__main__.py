@@ -26,7 +26,8 @@ async def build(ctx: ProcessContext) -> Running:
     delivery = Delivery(session=session_client, gateways=gateways, db=await ctx.messagedb(), log=await ctx.log(),
                         config=ctx.config.router, shared=cache)
     router = RouterService(filter=filter_client, store=store_client, delivery=delivery)
-    return Running([api.register(router)], start=router.start, appliers=appliers_for(router, ["routing"]))
+    return Running([api.register(router)], start=router.start, stop=router.stop,
+                   appliers=appliers_for(router, ["routing"]), health=lambda: {"problems": router.problems()})
 
 
 if __name__ == "__main__":

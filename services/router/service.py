@@ -44,6 +44,12 @@ class RouterService:
     async def start(self) -> None:
         await self.delivery.start()
 
+    async def stop(self) -> None:
+        await self.delivery.stop()
+
+    def problems(self) -> list[str]:
+        return self.delivery.problems()
+
     async def apply_config(self, kind: str, document: dict) -> int:
         """Control-plane documents this service consumes: `routing` (batch_size: deliveries
         per gateway push; conn_pool_size: gateway pushes in flight at once)."""
@@ -66,6 +72,7 @@ class RouterService:
         backlog = self.delivery.backlog
         backlog.check()
         await self.membership.require_sender(message.sender_id, message.conversation_id)
+        members = await self.membership.members(message.conversation_id)  # cached by require_sender
         verdict = await self._filter.check(message)
         if verdict.action == "block":
             raise Rejected(verdict.reason or "message blocked by a filter rule", rule=verdict.rule)
@@ -73,6 +80,7 @@ class RouterService:
             raise RateLimited(verdict.reason or "too many messages", retry_after=verdict.retry_after)
         if verdict.action == "mask":
             message.body = verdict.body
+        self.delivery.charge(message.sender_id, len(members) - 1)  # RateLimited past the sender's budget
         result = await self._store.accept(message)
         if not result.duplicate:
             backlog.admitted()

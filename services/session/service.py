@@ -352,13 +352,9 @@ class SessionService:
             log.warning("could not publish route invalidation for %s", user_id)
 
     async def _hgetall_many(self, keys: Sequence[str]) -> list[dict[str, bytes]]:
-        # The Cache port has no multi-key hash read yet. An adapter that offers
-        # `hgetall_many` (a Redis pipeline: one round trip) is used as is; otherwise the
-        # reads are issued concurrently, which the embedded cache answers without I/O.
-        batched = getattr(self._cache, "hgetall_many", None)
-        if batched is not None:
-            return await batched(keys)
-        return list(await asyncio.gather(*(self._cache.hgetall(key) for key in keys)))
+        # One batch (a Redis pipeline), never one concurrent command per key: a fan-out to a
+        # 5000-member group would otherwise want 5000 pooled connections at once.
+        return await self._cache.hgetall_many(keys)
 
     @asynccontextmanager
     async def _device_lock(self, user_id: UserId, device_id: DeviceId) -> AsyncIterator[None]:

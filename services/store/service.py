@@ -38,7 +38,8 @@ from services.backends.messagedb import MessageDB
 from services.common import codec
 from services.common.config import StoreConfig
 from services.common.documents import load_spec
-from services.common.errors import BackendError, BackendUnavailable, FlareError, InvalidInput
+from services.common.errors import BackendError, BackendUnavailable, Conflict, FlareError, InvalidInput
+from services.common.health import Faults
 from services.common.metrics import DEDUP_HITS, LOG_LAG, STORE_BATCH
 from services.common.model import Message, conversation_kind
 from services.delivery.client import DeliveryClient
@@ -51,6 +52,9 @@ from services.common.retry import RetryPolicy
 __all__ = ["StoreService"]
 
 log = logging.getLogger("flare.store")
+
+_MAX_COUNTERS = 100_000  # conversations whose seq counter is kept between batches
+
 
 def _report_death(task: asyncio.Task) -> None:
     # The consumer runs until stop(); ending any other way means nothing is persisted any
@@ -99,6 +103,7 @@ class StoreService:
         self._backlog_end: dict[int, int] | None = None  # end offsets when this instance started
         self._persisting = asyncio.Lock()  # held while a batch is sequenced and written
         self._generation = 0  # bumped by every revoke
+        self._faults = Faults("store", logging.getLogger("flare.store"))  # `log` is the Log here
 
     async def apply_config(self, kind: str, document: dict) -> int:
         """`tiering`: l0_ttl applies to every message persisted from now on; the rest of the
@@ -112,7 +117,9 @@ class StoreService:
         return 1
 
     async def start(self, *, consume: bool = True) -> None:
-        await self._log.create_topic(self._config.topic, partitions=self._config.partitions)
+        await self._log.create_topic(self._config.topic, partitions=self._config.partitions,
+                                     retention_ms=self._config.log_retention_s * 1000,
+                                     retention_bytes=self._config.log_retention_bytes)
         # Partitions that held records when this instance started (none: nothing to wait for).
         end = await self._log.end_offsets(self._config.topic)
         self._backlog_end = {p: offset for p, offset in end.items() if offset > 0} or None
@@ -250,15 +257,20 @@ class StoreService:
             self._generation += 1
             self._counters.clear()
 
+    def problems(self) -> list[str]:
+        return self._faults.reasons()
+
     async def _consume_forever(self) -> None:
         assert self._consumer is not None
+        commit_failures = 0
         while True:
             try:
                 batches = await self._consumer.getmany(timeout_ms=500, max_records=self._config.max_batch)
             except FlareError as exc:  # the broker is away: the consumer reconnects by itself
-                log.warning("store consumer cannot fetch (%s); retrying", exc)
+                self._faults.fail("fetch", f"cannot fetch from the log ({exc}); retrying")
                 await asyncio.sleep(0.5)
                 continue
+            self._faults.recover("fetch")
             if not batches:
                 continue
             records = [r for recs in batches.values() for r in recs]
@@ -277,10 +289,12 @@ class StoreService:
                     # do not commit, do not skip; wait and try the same batch.
                     attempt += 1
                     delay = self._retry.delay(min(attempt, 10))
-                    log.warning("store batch failed (%s); retrying in %.2fs", exc, delay,
-                                exc_info=not isinstance(exc, BackendError))
+                    if not isinstance(exc, BackendError):
+                        log.warning("store batch failed unexpectedly", exc_info=exc)
+                    self._faults.fail("persist", f"cannot persist a batch ({exc}); retrying with back-off")
                     self._counters.clear()
                     await asyncio.sleep(delay)
+            self._faults.recover("persist")
             if stored is None:
                 log.warning("store batch dropped: its partitions were revoked before it was persisted")
                 await self._rewind(batches)
@@ -288,14 +302,22 @@ class StoreService:
             try:
                 await self._consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batches.items()})
             except FlareError as exc:
-                # A rebalance took the partitions (or the broker is away). Whoever consumes
-                # them next re-reads this batch, finds it stored with its seqs and delivers
-                # it; delivering here too would push it to the devices twice. If they are
-                # still ours, rewind so that "whoever" is this instance.
-                log.warning("store commit failed (%s); the batch is re-read and delivered then", exc)
+                # A rebalance took the partitions (or the broker is away, or the disk is
+                # full). Whoever consumes them next re-reads this batch, finds it stored with
+                # its seqs and delivers it; delivering here too would push it to the devices
+                # twice. If they are still ours, rewind so that "whoever" is this instance —
+                # after a back-off: a commit that fails for want of disk fails again at once.
                 self._counters.clear()
                 await self._rewind(batches)
+                if isinstance(exc, Conflict):  # a rebalance: routine, and the new owner is ready
+                    log.info("store commit refused (%s); the batch is re-read and delivered then", exc)
+                    continue
+                commit_failures += 1
+                self._faults.fail("commit", f"cannot commit log offsets ({exc}); the batch is re-read")
+                await asyncio.sleep(self._retry.delay(min(commit_failures, 10)))
                 continue
+            commit_failures = 0
+            self._faults.recover("commit")
             if stored and self._delivery is not None:
                 try:
                     await self._delivery.deliver(stored)
@@ -350,6 +372,10 @@ class StoreService:
         return redeliver + fresh
 
     async def _allocate_seqs(self, messages: list[Message]) -> None:
+        if len(self._counters) > _MAX_COUNTERS:
+            # Forgetting is always safe between batches: a counter is re-read from the
+            # MessageDB's max seq, which has every seq this consumer handed out.
+            self._counters.clear()
         unknown = sorted({m.conversation_id for m in messages if m.conversation_id not in self._counters})
         if unknown:
             recovered = await self._db.max_seqs(unknown)

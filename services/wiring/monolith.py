@@ -26,9 +26,11 @@ from services.backends.messagedb import MessageDB
 from services.backends.objectstore import ObjectStore
 from services.backends.registry import open_cache, open_configstore, open_log, open_messagedb, open_objectstore
 from services.common.config import FlareConfig
+from services.common.health import health_status, problems_of
 from services.common.ids import MessageIdGenerator
 from services.common.metrics import AdminServer
 from services.common.metrics_summary import summary_source
+from services.common.runtime import HeapTrimmer
 from services.delivery import Delivery, Membership
 from services.filter import FilterService
 from services.gateway import GatewayService, LocalGateways
@@ -172,12 +174,16 @@ class Monolith:
         await gateway_agent.start()
         self.agents.append(gateway_agent)
         await self.admin.start()
+        self._heap = HeapTrimmer()
+        self._heap.start()
         self._started = True
         log.info("flare monolith up: gateway %s, admin %s, data %s", self.gateway_url, self.admin_url, self.data_dir)
 
     def health(self) -> dict:
+        problems = problems_of([self.log, self.db, self.cache, self.store, self.router]) if self._started else []
         return {
-            "status": "ok" if self._started else "starting",
+            "status": health_status(problems) if self._started else "starting",
+            "problems": problems,
             "gateway_id": self.gateway_id,
             "connections": self._connection_count() if self._started else 0,
             "persisted": self.store.persisted if self._started else 0,
@@ -194,7 +200,8 @@ class Monolith:
             return
         self._started = False
         front = self.gateway_workers if self.gateway_workers is not None else self.gateway
-        steps = [front.stop, self.admin.stop, self.store.stop, self.sync.stop, self.session.stop]
+        steps = [front.stop, self.admin.stop, self.store.stop, self.router.stop, self.sync.stop,
+                 self.session.stop, self._heap.stop]
         steps += [agent.stop for agent in self.agents] + [self.controlplane.stop]
         for step in steps:
             with contextlib.suppress(Exception):

@@ -40,10 +40,11 @@ from services.common.auth import ROLE_SERVICE, issue_token
 from services.common.config import FlareConfig, load_config
 from services.common.errors import FlareError
 from services.common.grpcio import GrpcServer, start_server
+from services.common.health import health_status, problems_of
 from services.common.logs import setup_logging
 from services.common.metrics import AdminServer
 from services.common.metrics_summary import summary_source
-from services.common.runtime import tune_interpreter
+from services.common.runtime import HeapTrimmer, tune_interpreter
 from services.wiring.discovery import TOPOLOGY_PREFIX, Topology
 
 __all__ = ["ProcessContext", "Running", "main", "controlplane_token"]
@@ -190,6 +191,7 @@ async def _serve(ctx: ProcessContext, build: Callable[[ProcessContext], Awaitabl
     server: GrpcServer | None = None
     agent: ConfigAgent | None = None
     admin: AdminServer | None = None
+    heap = HeapTrimmer()
     ready = False
     await ctx.configstore.start()
     try:
@@ -214,6 +216,7 @@ async def _serve(ctx: ProcessContext, build: Callable[[ProcessContext], Awaitabl
         await agent.start()
         admin = AdminServer(host, args.admin_port, health=lambda: _health(ctx, server, running, ready))
         await admin.start()
+        heap.start()
         ready = True
         fields = {"grpc": server.address, "admin": f"http://{host}:{admin.port}", **running.announce}
         print(f"ready {ctx.service} {ctx.instance_id} " + " ".join(f"{k}={v}" for k, v in fields.items()), flush=True)
@@ -233,6 +236,7 @@ async def _serve(ctx: ProcessContext, build: Callable[[ProcessContext], Awaitabl
             await server.stop(2.0)
         if admin is not None:
             await admin.stop()
+        await heap.stop()
         await ctx.close()
         with contextlib.suppress(Exception):
             await ctx.configstore.close()
@@ -244,4 +248,8 @@ def _health(ctx: ProcessContext, server: GrpcServer | None, running: Running, re
     if running.health is not None:
         with contextlib.suppress(Exception):
             health.update(running.health())
+    problems = health.get("problems", []) + problems_of(ctx._backends)
+    if ready:
+        health["problems"] = problems
+        health["status"] = health_status(problems)
     return health

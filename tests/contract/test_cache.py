@@ -119,6 +119,16 @@ async def test_hashes(cache, unique):
     assert await cache.delete(key) == 0  # an emptied hash is gone
 
 
+async def test_hgetall_many(cache, unique):
+    keys = [f"hm{i}:{unique}" for i in range(3000)]
+    for i in (0, 1500, 2999):
+        await cache.hset(keys[i], {"f": str(i).encode()})
+    got = await cache.hgetall_many(keys + [f"absent:{unique}"])
+    assert len(got) == 3001 and got[-1] == {}
+    assert {i: h for i, h in enumerate(got) if h} == {0: {"f": b"0"}, 1500: {"f": b"1500"}, 2999: {"f": b"2999"}}
+    assert await cache.hgetall_many([]) == []
+
+
 async def test_hash_ttl(cache, unique):
     key = f"ht:{unique}"
     await cache.hset(key, {"a": b"1"})

@@ -67,6 +67,16 @@ async def test_get_prefix_sorted_with_revision(configstore, prefix):
     assert await configstore.get_prefix(prefix + "zzz") == ([], revision)
 
 
+async def test_a_value_as_large_as_the_largest_document_round_trips(configstore, prefix):
+    # The largest filter-rules document validation accepts is ~7 MB of JSON; a store that
+    # refused it would make the control plane's limits disagree (issue 10 item 3).
+    value = b"w" * (7 * 1024 * 1024)
+    await configstore.put(prefix + "big", value)
+    assert (await configstore.get(prefix + "big")).value == value
+    kvs, _ = await configstore.get_prefix(prefix)
+    assert [kv.value for kv in kvs] == [value]
+
+
 async def test_delete(configstore, prefix):
     key = prefix + "gone"
     await configstore.put(key, b"v")

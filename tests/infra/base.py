@@ -257,8 +257,11 @@ class Server:
             return "(no log)"
 
     def is_running(self) -> bool:
-        if self._popen is not None:
-            self._popen.poll()
+        # The child we started is alive: running. Checked first because, right after Popen on a
+        # loaded machine, the child may not have reached setsid() and chdir() yet, so neither the
+        # group nor the cwd test below finds it and a healthy start read as "exited".
+        if self._popen is not None and self._popen.poll() is None:
+            return True
         if self.pid is not None and _group_alive(self.pid):
             return True
         return bool(_processes_under(self.root))

@@ -38,6 +38,9 @@ class EtcdServer(Server):
             "--initial-cluster-state", "new",
             "--logger", "zap",
             "--log-level", "warn",
+            # The control plane's largest document (MAX_DOCUMENT_BYTES, 32 MiB) plus the
+            # request around it; etcd's default of 1.5 MiB refuses a 100k-word filter list.
+            "--max-request-bytes", str(33 * 1024 * 1024),
         ]
 
     def environment(self) -> dict[str, str]:

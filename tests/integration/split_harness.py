@@ -30,7 +30,8 @@ _redis_dbs = itertools.cycle(range(1, 16))  # db 0 is left to whoever else share
 
 
 def split_config_text(*, data_dir: Path, name: str, etcd: str, redis: str, postgres: str, kafka: str, s3: str,
-                      gateways: int = 2, routers: int = 2, stores: int = 2, partitions: int = 4) -> str:
+                      gateways: int = 2, routers: int = 2, stores: int = 2, partitions: int = 4,
+                      filters: int = 1) -> str:
     return f"""\
 data_dir = "{data_dir}"
 [backends]
@@ -45,10 +46,12 @@ consumer_group = "{name}-store"
 partitions = {partitions}
 [router]
 offline_topic = "{name}.offline"
+offline_consumer_group = "{name}-notify"
 [split]
 gateways = {gateways}
 routers = {routers}
 stores = {stores}
+filters = {filters}
 lease_ttl_s = 5
 """
 
@@ -69,7 +72,7 @@ class SplitUnderTest:
 
 @contextlib.asynccontextmanager
 async def split_on(tmp_path: Path, servers: dict, *, gateways: int = 2, routers: int = 2, stores: int = 2,
-                   partitions: int = 4) -> AsyncIterator[SplitUnderTest]:
+                   partitions: int = 4, filters: int = 1) -> AsyncIterator[SplitUnderTest]:
     name = f"split-{uuid.uuid4().hex[:10]}"
     database = name.replace("-", "_")
     postgres_url = await asyncio.to_thread(servers["postgres"].create_database, database)
@@ -80,7 +83,7 @@ async def split_on(tmp_path: Path, servers: dict, *, gateways: int = 2, routers:
     config_path.write_text(split_config_text(
         data_dir=tmp_path / "flare", name=name, etcd=servers["etcd"].url, redis=f"{redis.url}/{redis_db}",
         postgres=postgres_url, kafka=servers["kafka"].url, s3=servers["s3"].url_for("flare-split"),
-        gateways=gateways, routers=routers, stores=stores, partitions=partitions))
+        gateways=gateways, routers=routers, stores=stores, partitions=partitions, filters=filters))
     deployment = SplitDeployment.from_config_file(config_path, log_level=os.environ.get("SPLIT_LOG_LEVEL", "warning"))
     db = open_messagedb(postgres_url)
     try:

@@ -3,14 +3,14 @@ from the segment files, and the two join without a gap or a repeat."""
 
 from __future__ import annotations
 
-import services.backends.embedded._logfiles as logfiles
 from services.backends.embedded.filelog import FileLog
+from services.common.bounds import ENTRY_OVERHEAD
 from services.backends.log import TopicPartition
 
 
-async def test_reads_cross_from_files_to_the_tail_without_gaps(tmp_path, monkeypatch):
-    monkeypatch.setattr(logfiles, "TAIL_RECORDS", 50)
-    log = FileLog(tmp_path, fsync=False)
+async def test_reads_cross_from_files_to_the_tail_without_gaps(tmp_path):
+    record_cost = len(b"k") + len(b"v100") + ENTRY_OVERHEAD
+    log = FileLog(tmp_path, fsync=False, tail_bytes=50 * record_cost)  # 50 records of 4-byte values
     await log.start()
     await log.create_topic("t", partitions=1)
     await log.produce_batch("t", [(b"k", f"v{i}".encode()) for i in range(120)])  # 70 only in files
@@ -30,3 +30,20 @@ async def test_reads_cross_from_files_to_the_tail_without_gaps(tmp_path, monkeyp
     assert [r.offset for r in again[TopicPartition("t", 0)]] == [85, 86, 87, 88, 89]
     await consumer.stop()
     await log.close()
+
+
+async def test_the_tail_stays_under_its_byte_budget_across_partitions(tmp_path):
+    log = FileLog(tmp_path, fsync=False, tail_bytes=64 * 1024)
+    await log.start()
+    await log.create_topic("a", partitions=3)
+    await log.create_topic("b", partitions=1)
+    for _ in range(20):
+        await log.produce_batch("a", [(f"k{i}".encode(), b"x" * 2048) for i in range(30)])
+        await log.produce_batch("b", [(None, b"y" * 4096) for _ in range(10)])
+        assert log.tail_budget.used <= 64 * 1024
+    assert log.tail_budget.evictions > 0
+    parts = [f for t in ("a", "b") for f in log._topics[t]]
+    assert sum(f.tail_bytes for f in parts) == log.tail_budget.used
+    assert all(f.tail for f in parts)  # every partition keeps its share, none starves
+    await log.close()
+    assert log.tail_budget.used == 0

@@ -5,10 +5,10 @@ A record is
 
     length u32 | crc32 u32 | offset i64 | timestamp_ms i64 | key_len i32 (-1: no key) | key | value
 
-where `length` counts the bytes after the crc and the crc covers exactly those bytes. A crash
-can only tear the tail of the newest segment (writes are sequential), so opening a partition
-validates every record and truncates the newest segment at the first bad one; damage in an
-older segment is real corruption and is reported rather than silently cut away.
+where `length` counts the bytes after the crc and the crc covers exactly those bytes.
+key_len -2 marks a placeholder for a record lost to corruption (no key, no value): it keeps
+offsets contiguous, and readers skip it. Opening a partition validates every record and
+tells a torn tail from corruption: see _logrepair.py.
 
 The index keeps, per record, its file position and a running maximum of timestamps. The
 running maximum makes "first record with timestamp >= t" a bisect even when producers pass
@@ -21,6 +21,7 @@ changed on the loop thread and reads computed there stay consistent.
 
 from __future__ import annotations
 
+import errno
 import os
 import struct
 import zlib
@@ -31,28 +32,45 @@ from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
-from services.common.errors import BackendError
-from services.common.paths import create_private, ensure_private_dir
+from services.common.bounds import ENTRY_OVERHEAD, ByteBudget
+from services.common.paths import create_private
 
-__all__ = ["Segment", "PartitionFiles", "encode_record", "decode_records", "MAX_RECORD_BYTES"]
+__all__ = ["Segment", "PartitionFiles", "encode_record", "decode_records", "MAX_RECORD_BYTES", "check_disk_fault"]
 
 _FRAME = struct.Struct(">II")  # length, crc32
 _HEAD = struct.Struct(">qqi")  # offset, timestamp_ms, key_len
 MAX_RECORD_BYTES = 16 * 1024 * 1024
 _SUFFIX = ".log"
-TAIL_RECORDS = 16_384  # per partition, kept in memory for consumers that keep up
+LOST_KEY_LEN = -2
+# Test-only fault switch: while the file this names exists, writes of the log fail with
+# ENOSPC, as on a full disk: all of them, or only the committed offsets if the file says
+# "offsets" (a nearly full disk: appends still fit the segment's last block, a new file does not).
+_ENOSPC_SWITCH = os.environ.get("FLARE_FAULT_ENOSPC_FILE", "")
 
 
-def encode_record(offset: int, timestamp_ms: int, key: bytes | None, value: bytes) -> bytes:
-    head = _HEAD.pack(offset, timestamp_ms, -1 if key is None else len(key))
+def check_disk_fault(what: str = "records") -> None:
+    if not _ENOSPC_SWITCH:
+        return
+    try:
+        with open(_ENOSPC_SWITCH) as handle:
+            mode = handle.read().strip() or "all"
+    except FileNotFoundError:
+        return
+    if mode == "all" or mode == what:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def encode_record(offset: int, timestamp_ms: int, key: bytes | None, value: bytes, *, lost: bool = False) -> bytes:
+    head = _HEAD.pack(offset, timestamp_ms, LOST_KEY_LEN if lost else -1 if key is None else len(key))
     key_bytes = key or b""
     crc = zlib.crc32(value, zlib.crc32(key_bytes, zlib.crc32(head)))
     return b"".join((_FRAME.pack(len(head) + len(key_bytes) + len(value), crc), head, key_bytes, value))
 
 
-def decode_records(buffer: bytes, count: int) -> list[tuple[int, int, bytes | None, bytes]]:
+def decode_records(buffer: bytes, count: int) -> list[tuple[int, int, bytes | None, bytes | None]]:
     """(offset, timestamp_ms, key, value) for the first `count` records of a buffer the index
-    vouches for (already validated at open or written by us), so no crc check here."""
+    vouches for (already validated at open or written by us), so no crc check here. A lost
+    record's placeholder comes back with value None."""
     out = []
     view = memoryview(buffer)
     pos = 0
@@ -62,6 +80,10 @@ def decode_records(buffer: bytes, count: int) -> list[tuple[int, int, bytes | No
         start = pos + frame_size
         offset, timestamp_ms, key_len = _HEAD.unpack_from(buffer, start)
         body = start + head_size
+        if key_len == LOST_KEY_LEN:
+            pos = start + length
+            out.append((offset, timestamp_ms, None, None))
+            continue
         if key_len < 0:
             key = None
             value_start = body
@@ -96,35 +118,12 @@ class PartitionFiles:
         self.write_fd = write_fd  # O_APPEND fd of the newest segment
         # The newest records, as written: a consumer that keeps up reads them from here
         # instead of from the file, which saves a thread hop per fetch on the hot path.
-        self.tail: deque[tuple[int, int, bytes | None, bytes]] = deque(maxlen=TAIL_RECORDS)
+        # Bounded by bytes (the FileLog's tail budget), not by count: 2 KiB bodies times
+        # a fixed count was most of the RSS of a busy node.
+        self.tail: deque[tuple[int, int, bytes | None, bytes]] = deque()
+        self.tail_bytes = 0
         self._bases = [s.base_offset for s in segments]
         self.tp: object = None  # the TopicPartition, set by the FileLog that opened it
-
-    # -- opening ---------------------------------------------------------------------
-    @classmethod
-    def open_sync(cls, directory: Path) -> tuple[PartitionFiles, int]:
-        """Open (creating if needed), validate and index; return it and the bytes cut off a torn tail."""
-        ensure_private_dir(directory)
-        paths = sorted(directory.glob(f"*{_SUFFIX}"))
-        if not paths:
-            paths = [_create_segment_file(directory, 0)]
-        segments: list[Segment] = []
-        max_timestamps = array("q")
-        truncated = 0
-        expected = int(paths[0].stem)
-        for i, path in enumerate(paths):
-            if int(path.stem) != expected:
-                raise BackendError(f"log segment {path} starts at {path.stem}, expected offset {expected}")
-            segment, torn_at = _scan_segment(path, expected, max_timestamps)
-            if torn_at is not None:
-                if i != len(paths) - 1:
-                    raise BackendError(f"log segment {path} is corrupt at byte {torn_at} (not the newest segment)")
-                truncated = path.stat().st_size - torn_at
-                os.truncate(path, torn_at)
-            segments.append(segment)
-            expected = segment.next_offset
-        write_fd = os.open(segments[-1].path, os.O_WRONLY | os.O_APPEND)
-        return cls(directory, segments, max_timestamps, write_fd), truncated
 
     def close_sync(self) -> None:
         for fd in [self.write_fd] + [s.read_fd for s in self.segments]:
@@ -166,6 +165,16 @@ class PartitionFiles:
         path = _create_segment_file(self.directory, base_offset)
         return Segment(base_offset, path, os.open(path, os.O_RDONLY)), os.open(path, os.O_WRONLY | os.O_APPEND)
 
+    def drop_oldest(self, count: int) -> list[Segment]:
+        """Forget the `count` oldest segments (never the active one); the caller unlinks them."""
+        count = min(count, len(self.segments) - 1)
+        if count <= 0:
+            return []
+        gone, self.segments = self.segments[:count], self.segments[count:]
+        del self._bases[:count]
+        del self.max_timestamps[: sum(len(segment.positions) for segment in gone)]
+        return gone
+
     def install_segment(self, segment: Segment, write_fd: int) -> None:
         os.close(self.write_fd)
         self.segments.append(segment)
@@ -176,6 +185,7 @@ class PartitionFiles:
         """Append one batch with as few syscalls as the OS allows; undo a partial write."""
         size_before = self.active.size
         try:
+            check_disk_fault()
             view = memoryview(payload)
             while view:
                 written = os.write(self.write_fd, view)
@@ -187,12 +197,31 @@ class PartitionFiles:
                 pass  # reopen will cut the torn tail instead
             raise
 
-    def remember_tail(self, first_offset: int, records: list[tuple[int, bytes | None, bytes]]) -> None:
-        """Keep (offset, timestamp, key, value) of records just appended, in offset order."""
+    def remember_tail(self, first_offset: int, records: list[tuple[int, bytes | None, bytes]], *,
+                      budget: ByteBudget, share: int) -> None:
+        """Keep (offset, timestamp, key, value) of records just appended, in offset order,
+        then drop the oldest until this partition holds at most `share` bytes (its part
+        of the log-wide `budget`)."""
         tail = self.tail
         if tail and tail[-1][0] != first_offset - 1:
-            tail.clear()  # never leave a hole: the tail is always one contiguous run
-        tail.extend((first_offset + i, ts, key, value) for i, (ts, key, value) in enumerate(records))
+            self.drop_tail(budget)  # never leave a hole: the tail is always one contiguous run
+        added = 0
+        for i, (ts, key, value) in enumerate(records):
+            tail.append((first_offset + i, ts, key, value))
+            added += _tail_cost(key, value)
+        self.tail_bytes += added
+        budget.used += added
+        while tail and self.tail_bytes > share:
+            _, _, key, value = tail.popleft()
+            cost = _tail_cost(key, value)
+            self.tail_bytes -= cost
+            budget.used -= cost
+            budget.evictions += 1
+
+    def drop_tail(self, budget: ByteBudget) -> None:
+        budget.used -= self.tail_bytes
+        self.tail_bytes = 0
+        self.tail.clear()
 
     def from_tail(self, offset: int, max_records: int) -> list[tuple[int, int, bytes | None, bytes]] | None:
         """Records from offset if the tail still holds offset, else None (read the file)."""
@@ -213,6 +242,10 @@ class PartitionFiles:
         segment.size = new_size
 
 
+def _tail_cost(key: bytes | None, value: bytes) -> int:
+    return len(value) + (len(key) if key else 0) + ENTRY_OVERHEAD
+
+
 def read_sync(plan: tuple[int, int, int, int]) -> list[tuple[int, int, bytes | None, bytes]]:
     fd, position, nbytes, count = plan
     return decode_records(os.pread(fd, nbytes, position), count)
@@ -231,32 +264,3 @@ def _create_segment_file(directory: Path, base_offset: int) -> Path:
     os.close(create_private(path))  # 0600: messages are nobody else's to read
     fsync_dir_sync(directory)  # the new name must survive a crash as well as its bytes
     return path
-
-
-def _scan_segment(path: Path, base_offset: int, max_timestamps: array) -> tuple[Segment, int | None]:
-    """Index a segment; also return the byte position of the first invalid record, if any."""
-    data = path.read_bytes()
-    segment = Segment(base_offset, path, os.open(path, os.O_RDONLY))
-    running = max_timestamps[-1] if max_timestamps else -(1 << 63)
-    pos, expected, total = 0, base_offset, len(data)
-    frame_size, head_size = _FRAME.size, _HEAD.size
-    while pos < total:
-        if pos + frame_size + head_size > total:
-            break
-        length, crc = _FRAME.unpack_from(data, pos)
-        end = pos + frame_size + length
-        if length < head_size or length > MAX_RECORD_BYTES + head_size or end > total:
-            break
-        if zlib.crc32(memoryview(data)[pos + frame_size : end]) != crc:
-            break
-        offset, timestamp_ms, key_len = _HEAD.unpack_from(data, pos + frame_size)
-        if offset != expected or not -1 <= key_len <= length - head_size:
-            break
-        segment.positions.append(pos)
-        if timestamp_ms > running:
-            running = timestamp_ms
-        max_timestamps.append(running)
-        expected += 1
-        pos = end
-    segment.size = pos
-    return segment, (pos if pos < total else None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,11 +19,14 @@ from typing import Protocol
 
 from services.backends.log import LogRecord, RebalanceCallback, TopicPartition
 from services.common.errors import BackendError, BackendUnavailable, Conflict, InvalidInput
+from services.common.health import Faults
 from services.common.paths import create_private
 
-from ._logfiles import PartitionFiles, fsync_dir_sync
+from ._logfiles import PartitionFiles, check_disk_fault, fsync_dir_sync
 
 __all__ = ["GroupCoordinator", "FileLogConsumer"]
+
+_log = logging.getLogger(__name__)
 
 
 class _Log(Protocol):
@@ -33,6 +37,7 @@ class _Log(Protocol):
     _waiters: dict[TopicPartition, set[asyncio.Event]]
     _consumers: set[FileLogConsumer]
     _closed: bool
+    _faults: Faults
 
     async def _group(self, name: str) -> GroupCoordinator: ...
 
@@ -56,6 +61,17 @@ class GroupCoordinator:
         except FileNotFoundError:
             return {}
         return {TopicPartition(t, int(p)): int(o) for t, parts in raw.items() for p, o in parts.items()}
+
+    @staticmethod
+    def write_offsets_sync(path: Path, committed: dict[TopicPartition, int]) -> None:
+        snapshot: dict[str, dict[str, int]] = {}
+        for tp, offset in sorted(committed.items()):
+            snapshot.setdefault(tp.topic, {})[str(tp.partition)] = offset
+        tmp = path.with_suffix(".tmp")
+        with os.fdopen(create_private(tmp, os.O_WRONLY | os.O_TRUNC), "wb") as handle:
+            handle.write(json.dumps(snapshot).encode())
+        os.replace(tmp, path)
+        fsync_dir_sync(path.parent)
 
     def rebalance(self, log: _Log) -> None:
         """Round-robin every partition of the subscribed topics over the members subscribed to it."""
@@ -96,6 +112,7 @@ class GroupCoordinator:
 
     def _write_sync(self, payload: bytes) -> None:
         # temp + rename: a crash leaves either the old or the new offsets, never half a file.
+        check_disk_fault("offsets")
         tmp = self.path.with_suffix(".tmp")
         with os.fdopen(create_private(tmp, os.O_WRONLY | os.O_TRUNC), "wb") as handle:
             handle.write(payload)
@@ -199,6 +216,8 @@ class FileLogConsumer:
             batch = await self._fetch(max_records)
             if batch:
                 return batch
+            if self._lagging():  # only placeholders were read: more may follow at once
+                continue
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return {}
@@ -207,11 +226,21 @@ class FileLogConsumer:
             except TimeoutError:
                 pass
 
+    def _lagging(self) -> bool:
+        return any(self._log._topics[tp.topic][tp.partition].next_offset > self._positions[tp] for tp in self._owned)
+
     async def _fetch(self, max_records: int) -> dict[TopicPartition, list[LogRecord]]:
         # Water-filling: a partition with a deep backlog cannot starve the others.
         available = []
         for tp in self._owned:
             files = self._log._topics[tp.topic][tp.partition]
+            if self._positions[tp] < files.log_start:
+                # Retention deleted records this group had not read: resume at the new start
+                # (Kafka's auto.offset.reset=earliest), and say how many were skipped.
+                _log.warning("%s[%d]: group %r was at offset %d, retention deleted up to %d; %d records skipped",
+                             tp.topic, tp.partition, self._group_name, self._positions[tp], files.log_start,
+                             files.log_start - self._positions[tp])
+                self._positions[tp] = files.log_start
             lag = files.next_offset - self._positions[tp]
             if lag > 0:
                 available.append((lag, tp, files))
@@ -240,12 +269,21 @@ class FileLogConsumer:
             # A seek or revoke during the read makes these rows stale: drop them.
             if tp not in self._owned or not rows or rows[0][0] != self._positions[tp]:
                 continue
-            out[tp] = [LogRecord(tp.topic, tp.partition, o, ts, k, v) for o, ts, k, v in rows]
             self._positions[tp] = rows[-1][0] + 1
+            # Placeholders of records lost to corruption keep offsets contiguous; nobody reads them.
+            records = [LogRecord(tp.topic, tp.partition, o, ts, k, v) for o, ts, k, v in rows if v is not None]
+            if records:
+                out[tp] = records
         return out
 
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
-        await self._check_running().commit(self, offsets)
+        group = self._check_running()
+        try:
+            await group.commit(self, offsets)
+        except BackendError as exc:
+            self._log._faults.fail("commit", str(exc))
+            raise
+        self._log._faults.recover("commit")
 
     async def committed(self, tp: TopicPartition) -> int | None:
         if self._group is not None:

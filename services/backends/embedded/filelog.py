@@ -1,9 +1,9 @@
-"""`file:///abs/dir[?fsync=batch|never&segment_bytes=N]` — the Log port on local segment files.
+"""`file:///abs/dir[?fsync=batch|never&segment_bytes=N&tail_bytes=N]` — the Log port on local segment files.
 
 Layout under the directory:
 
     .lock                                   flock: one FileLog per directory at a time
-    topics/<topic>/meta.json                {"partitions": N}
+    topics/<topic>/meta.json                {"partitions": N, "retention_ms": …, "retention_bytes": …}
     topics/<topic>/<partition>/<base>.log   segments (format in _logfiles.py)
     groups/<quoted group>.json              committed offsets, replaced atomically
 
@@ -11,11 +11,17 @@ Group commit: `produce` queues its record and a single writer task drains the qu
 every produce issued while the previous batch was on its way to disk (at least all of one
 event-loop tick) shares one write and one fsync per partition. A record is visible to
 consumers, and its produce returns, only after that write (and fsync, with fsync=batch).
+
+Memory: the newest records of each partition stay in memory for consumers that keep up;
+all partitions together hold at most `tail_bytes` (default 64 MiB), each an equal share,
+oldest dropped first (`flare_memory_bytes{structure="log_tail"}`). Everything else is
+read from the segment files.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import json
 import logging
@@ -29,10 +35,14 @@ from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
 from services.backends.log import LogConsumer, RebalanceCallback, RecordMetadata, TopicPartition
+from services.common.bounds import ByteBudget, MiB
 from services.common.errors import BackendError, BackendUnavailable, InvalidInput, NotFound
+from services.common.health import Faults
 from services.common.paths import create_private, ensure_private_dir, write_private
 
 from ._logfiles import MAX_RECORD_BYTES, PartitionFiles, encode_record, fsync_dir_sync, read_sync
+from ._logrepair import Damage, open_partition_sync, read_reports_sync, write_report_sync
+from ._logretention import Retention, expired_segments, unlink_segments_sync
 from ._loggroups import FileLogConsumer, GroupCoordinator
 
 __all__ = ["FileLog"]
@@ -40,6 +50,7 @@ __all__ = ["FileLog"]
 _log = logging.getLogger(__name__)
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,200}$")  # Kafka's alphabet: safe as a directory name
 _DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
+DEFAULT_TAIL_BYTES = 64 * MiB
 
 
 
@@ -70,10 +81,12 @@ _Pending = tuple[PartitionFiles, "bytes | None", bytes, int, _Sink, int]
 
 
 class FileLog:
-    def __init__(self, directory: str | Path, *, fsync: bool = True, segment_bytes: int = _DEFAULT_SEGMENT_BYTES) -> None:
+    def __init__(self, directory: str | Path, *, fsync: bool = True, segment_bytes: int = _DEFAULT_SEGMENT_BYTES,
+                 tail_bytes: int = DEFAULT_TAIL_BYTES, retention_check_s: float = 30.0) -> None:
         self._dir = Path(directory)
         self._fsync = fsync
         self._segment_bytes = segment_bytes
+        self.tail_budget = ByteBudget("log_tail", tail_bytes)
         self._topics: dict[str, list[PartitionFiles]] = {}
         self._groups: dict[str, GroupCoordinator] = {}
         self._waiters: dict[TopicPartition, set[asyncio.Event]] = {}
@@ -87,6 +100,13 @@ class FileLog:
         self._topic_lock = asyncio.Lock()
         self._closed = False
         self.truncated_bytes = 0  # torn-tail bytes cut at the last start(), for tests and ops
+        self.damage: list[Damage] = []  # what the last start() found and repaired
+        self._reports: list[str] = []  # damage reports not yet cleared by the operator
+        self._faults = Faults("log", _log)  # write faults now (a full disk), rate-limited in the log
+        self._retention: dict[str, Retention] = {}
+        self._retention_check_s = retention_check_s
+        self._retention_task: asyncio.Task[None] | None = None
+        self._retired: list = []  # deleted segments whose fds a read in flight may still use
 
     @classmethod
     def from_url(cls, url: str) -> FileLog:
@@ -97,11 +117,15 @@ class FileLog:
         mode = query.get("fsync", ["batch"])[0]
         if mode not in ("batch", "never"):
             raise InvalidInput("fsync must be 'batch' or 'never'", url=url)
-        try:
-            segment_bytes = int(query.get("segment_bytes", [str(_DEFAULT_SEGMENT_BYTES)])[0])
-        except ValueError as exc:
-            raise InvalidInput("segment_bytes must be an integer", url=url) from exc
-        return cls(parts.path, fsync=mode == "batch", segment_bytes=segment_bytes)
+        sizes = {}
+        for name, default in (("segment_bytes", _DEFAULT_SEGMENT_BYTES), ("tail_bytes", DEFAULT_TAIL_BYTES)):
+            try:
+                sizes[name] = int(query.get(name, [str(default)])[0])
+            except ValueError as exc:
+                raise InvalidInput(f"{name} must be an integer", url=url) from exc
+            if sizes[name] < 0:
+                raise InvalidInput(f"{name} cannot be negative", url=url)
+        return cls(parts.path, fsync=mode == "batch", **sizes)
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -109,15 +133,21 @@ class FileLog:
             return
         self._closed = False
         try:
-            self._lock_fd, self._topics, self.truncated_bytes = await asyncio.to_thread(self._open_sync)
+            self._lock_fd, self._topics, self.damage, self._retention = await asyncio.to_thread(self._open_sync)
+            self._reports = await asyncio.to_thread(read_reports_sync, self._dir)
         except OSError as exc:
             raise BackendUnavailable(f"cannot open log directory {self._dir}: {exc}") from exc
-        if self.truncated_bytes:
-            _log.warning("log %s: cut %d bytes of torn records", self._dir, self.truncated_bytes)
+        self.truncated_bytes = sum(d.bad_bytes for d in self.damage if d.kind == "torn_tail")
+        for damage in self.damage:
+            if damage.kind == "torn_tail":
+                _log.warning("log %s: %s", self._dir, damage.describe())
+            else:
+                _log.error("log %s: %s", self._dir, damage.describe())
         self._io = ThreadPoolExecutor(max_workers=8, thread_name_prefix="filelog-io")
         self._writer = asyncio.create_task(self._write_forever(), name=f"filelog-writer:{self._dir}")
+        self._retention_task = asyncio.create_task(self._retain_forever(), name=f"filelog-retention:{self._dir}")
 
-    def _open_sync(self) -> tuple[int, dict[str, list[PartitionFiles]], int]:
+    def _open_sync(self) -> tuple[int, dict[str, list[PartitionFiles]], list[Damage], dict[str, Retention]]:
         ensure_private_dir(self._dir / "topics")
         ensure_private_dir(self._dir / "groups")
         lock_fd = create_private(self._dir / ".lock", os.O_RDWR)
@@ -127,23 +157,52 @@ class FileLog:
             os.close(lock_fd)
             raise BackendUnavailable(f"log directory {self._dir} is in use by another FileLog") from exc
         topics: dict[str, list[PartitionFiles]] = {}
-        truncated = 0
+        damages: list[Damage] = []
+        retention: dict[str, Retention] = {}
         try:
             for meta in sorted((self._dir / "topics").glob("*/meta.json")):
-                count = json.loads(meta.read_text())["partitions"]
-                topics[meta.parent.name] = []
+                described = json.loads(meta.read_text())
+                count = described["partitions"]
+                topic = meta.parent.name
+                retention[topic] = Retention.from_meta(described)
+                topics[topic] = []
                 for partition in range(count):
-                    files, cut = PartitionFiles.open_sync(meta.parent / str(partition))
-                    files.tp = TopicPartition(meta.parent.name, partition)
-                    topics[meta.parent.name].append(files)
-                    truncated += cut
+                    files, found = open_partition_sync(meta.parent / str(partition), log_dir=self._dir,
+                                                       topic=topic, partition=partition)
+                    files.tp = TopicPartition(topic, partition)
+                    topics[topic].append(files)
+                    damages += found
+            damages += self._check_committed_sync(topics)
+            for damage in damages:
+                if damage.kind != "torn_tail":
+                    write_report_sync(self._dir, damage)
         except BaseException:
             for parts in topics.values():
                 for files in parts:
                     files.close_sync()
             os.close(lock_fd)
             raise
-        return lock_fd, topics, truncated
+        return lock_fd, topics, damages, retention
+
+    def _check_committed_sync(self, topics: dict[str, list[PartitionFiles]]) -> list[Damage]:
+        """A group whose committed offset is past the end of the log (its records were cut
+        or lost) would skip that many *new* records: the next ones get the offsets it
+        believes it has read. Move such offsets back to the end, before anyone produces."""
+        damages = []
+        for path in sorted((self._dir / "groups").glob("*.json")):
+            committed = GroupCoordinator.load_sync(path)
+            changed = False
+            for tp, offset in committed.items():
+                parts = topics.get(tp.topic, [])
+                if tp.partition >= len(parts) or offset <= parts[tp.partition].next_offset:
+                    continue
+                end = parts[tp.partition].next_offset
+                damages.append(Damage(tp.topic, tp.partition, str(path), "committed_past_end", 0, 0, [end, offset]))
+                committed[tp] = end
+                changed = True
+            if changed:
+                GroupCoordinator.write_offsets_sync(path, committed)
+        return damages
 
     async def close(self) -> None:
         if self._writer is None:
@@ -151,6 +210,11 @@ class FileLog:
         # Refuse new work, then let the writer drain what is queued before it exits.
         self._closed = True
         self._pending_ready.set()
+        if self._retention_task is not None:
+            self._retention_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retention_task
+            self._retention_task = None
         try:
             await self._writer
         except asyncio.CancelledError:
@@ -162,7 +226,12 @@ class FileLog:
         self._consumers.clear()
         self._groups.clear()
         self._waiters.clear()
+        retired, self._retired = self._retired, []
+        await asyncio.to_thread(unlink_segments_sync, retired)
         topics, self._topics = self._topics, {}
+        for parts in topics.values():
+            for files in parts:
+                files.drop_tail(self.tail_budget)
         lock_fd, self._lock_fd = self._lock_fd, None
         await asyncio.to_thread(self._close_sync, topics, lock_fd)
 
@@ -179,33 +248,43 @@ class FileLog:
             raise BackendUnavailable("the log is not started or already closed")
 
     # -- topics ----------------------------------------------------------------------
-    async def create_topic(self, topic: str, *, partitions: int) -> None:
+    async def create_topic(self, topic: str, *, partitions: int, retention_ms: int | None = None,
+                           retention_bytes: int | None = None) -> None:
         self._check_open()
         if not _TOPIC_NAME.match(topic):
             raise InvalidInput("topic names use letters, digits, '.', '_' and '-' only", topic=topic)
         if partitions < 1:
             raise InvalidInput("a topic needs at least one partition", partitions=partitions)
+        for name, value in (("retention_ms", retention_ms), ("retention_bytes", retention_bytes)):
+            if value is not None and (not isinstance(value, int) or value <= 0):
+                raise InvalidInput(f"{name} must be a positive integer", **{name: value})
         async with self._topic_lock:
             existing = len(self._topics.get(topic, ()))
-            if partitions <= existing:
+            current = self._retention.get(topic, Retention())
+            wanted = Retention(retention_ms, retention_bytes) if (retention_ms or retention_bytes) else current
+            if partitions <= existing and wanted == current:
                 return
             topic_dir = self._dir / "topics" / topic
             try:
-                added = await asyncio.to_thread(self._grow_topic_sync, topic_dir, existing, partitions)
+                added = await asyncio.to_thread(self._grow_topic_sync, topic_dir, existing, max(partitions, existing),
+                                                wanted)
             except OSError as exc:
                 raise BackendError(f"cannot create topic {topic!r}: {exc}") from exc
             self._topics.setdefault(topic, []).extend(added)
+            self._retention[topic] = wanted
         for group in self._groups.values():
             if any(topic in member.topics for member in group.members):
                 group.rebalance(self)
 
-    def _grow_topic_sync(self, topic_dir: Path, existing: int, partitions: int) -> list[PartitionFiles]:
+    def _grow_topic_sync(self, topic_dir: Path, existing: int, partitions: int,
+                         retention: Retention) -> list[PartitionFiles]:
         # Partition directories first, meta last: a crash in between leaves the old count.
-        added = [PartitionFiles.open_sync(topic_dir / str(p))[0] for p in range(existing, partitions)]
+        added = [open_partition_sync(topic_dir / str(p), log_dir=self._dir, topic=topic_dir.name, partition=p)[0]
+                 for p in range(existing, partitions)]
         for p, files in enumerate(added, start=existing):
             files.tp = TopicPartition(topic_dir.name, p)
         tmp = topic_dir / "meta.json.tmp"
-        write_private(tmp, json.dumps({"partitions": partitions}).encode())
+        write_private(tmp, json.dumps({"partitions": partitions, **retention.to_meta()}).encode())
         os.replace(tmp, topic_dir / "meta.json")
         fsync_dir_sync(topic_dir)
         fsync_dir_sync(topic_dir.parent)
@@ -286,6 +365,7 @@ class FileLog:
         for item in batch:
             by_partition.setdefault(item[0], []).append(item)
         loop = asyncio.get_running_loop()
+        tail_share = self.tail_budget.limit // max(1, sum(len(parts) for parts in self._topics.values()))
         work = []
         for files, items in by_partition.items():
             try:
@@ -293,6 +373,7 @@ class FileLog:
                     segment, write_fd = await loop.run_in_executor(self._io, files.roll_sync, files.next_offset)
                     files.install_segment(segment, write_fd)
             except OSError as exc:
+                self._faults.fail("write", f"cannot roll a segment of {files.tp.topic}[{files.tp.partition}]: {exc}")
                 _fail(items, BackendError(f"cannot roll log segment: {exc}"))
                 continue
             work.append((files, items, files.next_offset, files.active.size))
@@ -309,11 +390,14 @@ class FileLog:
             results = [r if isinstance(r, BaseException) else (next(pending) or r) for r in results]
         for (files, items, first_offset, _), result in zip(work, results):
             if isinstance(result, BaseException):
+                self._faults.fail("write", f"cannot write to {files.tp.topic}[{files.tp.partition}]: {result}")
                 _fail(items, BackendUnavailable(f"log write failed: {result}"))
                 continue
+            self._faults.recover("write")
             positions, new_size = result
             files.apply_append(positions, [item[3] for item in items], new_size)
-            files.remember_tail(first_offset, [(item[3], item[1], item[2]) for item in items])
+            files.remember_tail(first_offset, [(item[3], item[1], item[2]) for item in items],
+                                budget=self.tail_budget, share=tail_share)
             for i, item in enumerate(items):
                 item[4].resolve(item[5], first_offset + i)
             for event in self._waiters.get(files.tp, ()):
@@ -350,6 +434,39 @@ class FileLog:
             # per commit cost more kernel time than everything else on the message path.
             group = self._groups.setdefault(name, GroupCoordinator(name, path, committed, fsync=False))
         return group
+
+    async def _retain_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._retention_check_s)
+            try:
+                await self.enforce_retention()
+            except OSError:
+                _log.warning("log %s: could not delete expired segments", self._dir, exc_info=True)
+
+    async def enforce_retention(self) -> int:
+        """Delete the segments each topic's retention lets go now; return how many."""
+        retired, self._retired = self._retired, []
+        now = int(time.time() * 1000)
+        gone = []
+        for topic, policy in self._retention.items():
+            for files in self._topics.get(topic, ()):
+                gone += files.drop_oldest(expired_segments(files, policy, now))
+        # Close and unlink the previous round's: a read planned before it was dropped has
+        # long finished, and this round's may still be in flight.
+        await asyncio.to_thread(unlink_segments_sync, retired)
+        for segment in gone:
+            with contextlib.suppress(OSError):
+                os.rename(segment.path, segment.path.with_suffix(".deleted"))
+                segment.path = segment.path.with_suffix(".deleted")
+        self._retired = gone
+        if gone:
+            _log.info("log %s: retention deleted %d segments", self._dir, len(gone))
+        return len(gone)
+
+    def problems(self) -> list[str]:
+        """Why this log is degraded: damage found at start that the operator has not cleared
+        (docs/operations.md), and write faults going on now."""
+        return list(self._reports) + self._faults.reasons()
 
     async def committed_offsets(self, group: str, topic: str) -> dict[int, int]:
         coordinator = await self._group(group)

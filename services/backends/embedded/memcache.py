@@ -5,21 +5,33 @@ and sorted sets (a type mismatch is InvalidInput, Redis' WRONGTYPE), `set` clear
 while `incr`/`hset`/`zadd` keep it, and an empty hash or sorted set disappears.
 Expiry is lazy (checked on every access) plus a periodic sweep, so memory held by keys
 nobody reads again is still given back.
+
+Memory: `memory://?max_bytes=N` (default 128 MiB) caps the estimated bytes of every key
+and value. Past the cap the least recently used *string with a TTL* goes first: those
+are the bulk (L0 copies, dedup hints, which the MessageDB backs) and the cheapest to lose.
+Hashes and sorted sets (routes, presence) go only when no such string is left, and keys
+without a TTL last: evicting a live route would silently turn an online device offline.
+`flare_memory_bytes{structure="cache"}` and `flare_memory_evictions_total` report it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from urllib.parse import parse_qs, urlsplit
 
+from services.common.bounds import ENTRY_OVERHEAD, ByteBudget, MiB
 from services.common.errors import InvalidInput
 
 __all__ = ["MemoryCache"]
 
 _STR, _HASH, _ZSET = "string", "hash", "zset"
 _CLOSED = object()  # sentinel pushed to subscriber queues on close
+DEFAULT_MAX_BYTES = 128 * MiB
+_SUBSCRIBER_QUEUE = 10_000  # messages a subscriber may fall behind before the oldest are dropped
+_FIELD_OVERHEAD = 80  # a hash field or sorted-set member beyond its own bytes
 
 
 class _Subscription:
@@ -29,7 +41,7 @@ class _Subscription:
     def __init__(self, cache: MemoryCache, channel: str) -> None:
         self._cache = cache
         self._channel = channel
-        self._queue: asyncio.Queue[object] = asyncio.Queue()
+        self._queue: asyncio.Queue[object] = asyncio.Queue(_SUBSCRIBER_QUEUE)
         self._done = False
         cache._subscribers.setdefault(channel, set()).add(self._queue)
 
@@ -57,9 +69,17 @@ class _Subscription:
 
 
 class MemoryCache:
-    def __init__(self, *, sweep_interval_s: float = 1.0) -> None:
+    def __init__(self, *, sweep_interval_s: float = 1.0, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self._values: dict[str, tuple[str, object]] = {}
         self._expires_at: dict[str, float] = {}  # monotonic deadline per key with a TTL
+        self._sizes: dict[str, int] = {}  # estimated bytes per key
+        # Recency per eviction class, least recent first (see the module docstring); a live
+        # key is in exactly one, and _rank says which.
+        self._strings_with_ttl: OrderedDict[str, None] = OrderedDict()
+        self._others_with_ttl: OrderedDict[str, None] = OrderedDict()
+        self._without_ttl: OrderedDict[str, None] = OrderedDict()
+        self._rank: dict[str, OrderedDict[str, None]] = {}
+        self.budget = ByteBudget("cache", max_bytes)
         self._subscribers: dict[str, set[asyncio.Queue[object]]] = {}
         self._sweep_interval_s = sweep_interval_s
         self._sweeper: asyncio.Task[None] | None = None
@@ -74,7 +94,13 @@ class MemoryCache:
             interval = float(query.get("sweep_interval", ["1.0"])[0])
         except ValueError as exc:
             raise InvalidInput("sweep_interval must be a number", url=url) from exc
-        return cls(sweep_interval_s=interval)
+        try:
+            max_bytes = int(query.get("max_bytes", [str(DEFAULT_MAX_BYTES)])[0])
+        except ValueError as exc:
+            raise InvalidInput("max_bytes must be an integer", url=url) from exc
+        if max_bytes < 0:
+            raise InvalidInput("max_bytes cannot be negative", url=url)
+        return cls(sweep_interval_s=interval, max_bytes=max_bytes)
 
     async def start(self) -> None:
         if self._sweeper is None or self._sweeper.done():
@@ -90,6 +116,8 @@ class MemoryCache:
             self._sweeper = None
         for queues in list(self._subscribers.values()):
             for queue in list(queues):
+                if queue.full():
+                    queue.get_nowait()
                 queue.put_nowait(_CLOSED)
 
     async def _sweep_forever(self) -> None:
@@ -108,6 +136,10 @@ class MemoryCache:
     # -- internals -----------------------------------------------------------------
     def _drop(self, key: str) -> bool:
         self._expires_at.pop(key, None)
+        rank = self._rank.pop(key, None)
+        if rank is not None:
+            del rank[key]
+        self.budget.used -= self._sizes.pop(key, 0)
         return self._values.pop(key, None) is not None
 
     def _live(self, key: str) -> tuple[str, object] | None:
@@ -115,7 +147,10 @@ class MemoryCache:
         if deadline is not None and deadline <= time.monotonic():
             self._drop(key)
             return None
-        return self._values.get(key)
+        entry = self._values.get(key)
+        if entry is not None:
+            self._rank[key].move_to_end(key)
+        return entry
 
     def _typed(self, key: str, kind: str) -> object | None:
         entry = self._live(key)
@@ -128,10 +163,46 @@ class MemoryCache:
     def _set_ttl(self, key: str, ttl: float | None) -> None:
         if ttl is None:
             self._expires_at.pop(key, None)
-            return
-        if ttl <= 0:
+        elif ttl <= 0:
             raise InvalidInput("ttl must be positive", ttl=ttl)
-        self._expires_at[key] = time.monotonic() + ttl
+        else:
+            self._expires_at[key] = time.monotonic() + ttl
+        if key in self._values:
+            self._place(key)
+
+    def _place(self, key: str) -> None:
+        """Put key, most recent, into the eviction class its kind and TTL give it."""
+        if key not in self._expires_at:
+            rank = self._without_ttl
+        elif self._values[key][0] == _STR:
+            rank = self._strings_with_ttl
+        else:
+            rank = self._others_with_ttl
+        old = self._rank.get(key)
+        if old is not None and old is not rank:
+            del old[key]
+        self._rank[key] = rank
+        rank[key] = None
+        rank.move_to_end(key)
+
+    def _store(self, key: str, kind: str, value: object, size: int) -> None:
+        self._values[key] = (kind, value)
+        self.budget.used += size - self._sizes.get(key, 0)
+        self._sizes[key] = size
+        self._place(key)
+
+    def _grow(self, key: str, delta: int) -> None:
+        self._sizes[key] += delta
+        self.budget.used += delta
+
+    def _enforce(self) -> None:
+        budget = self.budget
+        while budget.used > budget.limit:
+            rank = self._strings_with_ttl or self._others_with_ttl or self._without_ttl
+            if not rank:
+                return
+            self._drop(next(iter(rank)))
+            budget.evictions += 1
 
     @staticmethod
     def _check_bytes(value: object) -> bytes:
@@ -146,7 +217,8 @@ class MemoryCache:
     async def set(self, key: str, value: bytes, *, ttl: float | None = None) -> None:
         value = self._check_bytes(value)
         self._set_ttl(key, ttl)
-        self._values[key] = (_STR, value)
+        self._store(key, _STR, value, _string_size(key, value))
+        self._enforce()
 
     async def set_nx(self, key: str, value: bytes, *, ttl: float | None = None) -> bool:
         if self._live(key) is not None:
@@ -166,7 +238,8 @@ class MemoryCache:
         checked = {key: self._check_bytes(value) for key, value in items.items()}
         for key, value in checked.items():
             self._set_ttl(key, ttl)
-            self._values[key] = (_STR, value)
+            self._store(key, _STR, value, _string_size(key, value))
+        self._enforce()
 
     async def delete(self, *keys: str) -> int:
         return sum(1 for key in keys if self._live(key) is not None and self._drop(key))
@@ -178,7 +251,9 @@ class MemoryCache:
         except ValueError as exc:
             raise InvalidInput(f"key {key!r} does not hold an integer", key=key) from exc
         number += amount
-        self._values[key] = (_STR, str(number).encode())
+        encoded = str(number).encode()
+        self._store(key, _STR, encoded, _string_size(key, encoded))
+        self._enforce()
         return number
 
     async def expire(self, key: str, ttl: float) -> bool:
@@ -199,8 +274,14 @@ class MemoryCache:
         current = self._typed(key, _HASH)
         if current is None:
             current = {}
-            self._values[key] = (_HASH, current)
+            self._store(key, _HASH, current, len(key) + ENTRY_OVERHEAD)
+        delta = 0
+        for field, value in checked.items():
+            old = current.get(field)  # type: ignore[attr-defined]
+            delta += len(value) - (len(old) if old is not None else -(len(field) + _FIELD_OVERHEAD))
         current.update(checked)  # type: ignore[attr-defined]
+        self._grow(key, delta)
+        self._enforce()
 
     async def hget(self, key: str, field: str) -> bytes | None:
         current = self._typed(key, _HASH)
@@ -210,13 +291,23 @@ class MemoryCache:
         current = self._typed(key, _HASH)
         return {} if current is None else dict(current)  # type: ignore[call-overload]
 
+    async def hgetall_many(self, keys: Sequence[str]) -> list[dict[str, bytes]]:
+        return [await self.hgetall(key) for key in keys]
+
     async def hdel(self, key: str, *fields: str) -> int:
         current: dict[str, bytes] | None = self._typed(key, _HASH)  # type: ignore[assignment]
         if current is None:
             return 0
-        removed = sum(1 for field in fields if current.pop(field, None) is not None)
+        removed, delta = 0, 0
+        for field in fields:
+            old = current.pop(field, None)
+            if old is not None:
+                removed += 1
+                delta -= len(field) + len(old) + _FIELD_OVERHEAD
         if not current:
             self._drop(key)
+        elif delta:
+            self._grow(key, delta)
         return removed
 
     # -- sorted sets ---------------------------------------------------------------
@@ -224,10 +315,13 @@ class MemoryCache:
         current: dict[str, float] | None = self._typed(key, _ZSET)  # type: ignore[assignment]
         if current is None:
             current = {}
-            self._values[key] = (_ZSET, current)
-        added = sum(1 for member in mapping if member not in current)
+            self._store(key, _ZSET, current, len(key) + ENTRY_OVERHEAD)
+        new_members = [member for member in mapping if member not in current]
         current.update({member: float(score) for member, score in mapping.items()})
-        return added
+        if new_members:
+            self._grow(key, sum(len(member) + _FIELD_OVERHEAD for member in new_members))
+            self._enforce()
+        return len(new_members)
 
     async def zrangebyscore(
         self, key: str, min_score: float, max_score: float, *, limit: int | None = None
@@ -246,10 +340,12 @@ class MemoryCache:
         current: dict[str, float] | None = self._typed(key, _ZSET)  # type: ignore[assignment]
         if current is None:
             return 0
-        removed = sum(1 for member in members if current.pop(member, None) is not None)
+        gone = [member for member in members if current.pop(member, None) is not None]
         if not current:
             self._drop(key)
-        return removed
+        elif gone:
+            self._grow(key, -sum(len(member) + _FIELD_OVERHEAD for member in gone))
+        return len(gone)
 
     async def zremrangebyscore(self, key: str, min_score: float, max_score: float) -> int:
         current: dict[str, float] | None = self._typed(key, _ZSET)  # type: ignore[assignment]
@@ -267,8 +363,14 @@ class MemoryCache:
         message = self._check_bytes(message)
         queues = self._subscribers.get(channel, ())
         for queue in queues:
+            if queue.full():  # a subscriber that stopped reading loses its oldest, not our memory
+                queue.get_nowait()
             queue.put_nowait(message)
         return len(queues)
 
     def subscribe(self, channel: str) -> AsyncIterator[bytes]:
         return _Subscription(self, channel)
+
+
+def _string_size(key: str, value: bytes) -> int:
+    return len(key) + len(value) + ENTRY_OVERHEAD

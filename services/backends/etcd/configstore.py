@@ -24,6 +24,8 @@ from services.common.errors import BackendError, BackendUnavailable, CompactedEr
 
 __all__ = ["EtcdConfigStore"]
 
+MAX_VALUE_BYTES = 64 * 1024 * 1024  # a whole get_prefix page of the largest documents
+
 T = TypeVar("T")
 
 _EVENT_TYPES = {0: WatchEventType.PUT, 1: WatchEventType.DELETE}
@@ -93,6 +95,12 @@ class EtcdConfigStore:
         # Few fast retries: a caller starting against a dead cluster should learn it quickly.
         self._client = Etcd3Client(self._endpoints, rpc_max_attempts=3, watch_reconnect_backoff_seconds=0.2,
                                    watch_max_reconnect_backoff_seconds=2.0)
+        # gRPC's 4 MiB default would refuse the control plane's largest documents (a
+        # 100k-word filter list is ~7 MB); etcd3aio has no option for it, so its channel
+        # options are extended before it connects. The server needs --max-request-bytes too.
+        self._client._manager.grpc_options.extend([
+            ("grpc.max_send_message_length", MAX_VALUE_BYTES), ("grpc.max_receive_message_length", MAX_VALUE_BYTES),
+        ])
         await self._client.connect()
         try:
             await self.current_revision()

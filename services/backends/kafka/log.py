@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka import TopicPartition as KafkaTP
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import for_code
 
@@ -134,18 +135,29 @@ class KafkaLog:
             raise NotFound(f"no topic {topic!r}", topic=topic)
         return count
 
-    async def create_topic(self, topic: str, *, partitions: int) -> None:
+    async def create_topic(self, topic: str, *, partitions: int, retention_ms: int | None = None,
+                           retention_bytes: int | None = None) -> None:
         self._check()
         if not _TOPIC_NAME.match(topic):
             raise InvalidInput("topic names use letters, digits, '.', '_' and '-' only", topic=topic)
         if partitions < 1:
             raise InvalidInput("a topic needs at least one partition", partitions=partitions)
+        configs = {}
+        for name, key, value in (("retention_ms", "retention.ms", retention_ms),
+                                 ("retention_bytes", "retention.bytes", retention_bytes)):
+            if value is not None:
+                if not isinstance(value, int) or value <= 0:
+                    raise InvalidInput(f"{name} must be a positive integer", **{name: value})
+                configs[key] = str(value)
         existing = await self._partition_count(topic)
         with translated("create Kafka topic", topic=topic):
+            if existing is not None and configs:
+                await self._admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs)])
             if existing is None:
                 replication = self._replication_factor or min(3, len(self._client.cluster.brokers()) or 1)
                 response = await self._admin.create_topics(
-                    [NewTopic(topic, num_partitions=partitions, replication_factor=replication)])
+                    [NewTopic(topic, num_partitions=partitions, replication_factor=replication,
+                              topic_configs=configs or None)])
                 for entry in response.topic_errors:
                     code = entry[1]
                     if code and code != _TOPIC_ALREADY_EXISTS:

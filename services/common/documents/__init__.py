@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import orjson
@@ -27,9 +27,15 @@ from .routing import RoutingConfig
 from .tiering import TieringPolicy
 from .topology import Topology
 
-__all__ = ["KINDS", "MODELS", "StoredDocument", "load_spec", "validate_spec", "parse_manifest", "spec_digest", "decode_stored", "now_iso",
-           "effective_document"]
+__all__ = ["MAX_DOCUMENT_BYTES", "check_document_size", "KINDS", "MODELS", "StoredDocument", "load_spec", "validate_spec",
+           "parse_manifest", "manifest_parts", "spec_digest", "decode_stored", "now_iso", "effective_document"]
 
+
+# The largest stored document (spec and metadata, as JSON) the control plane accepts. The
+# largest filter-rules document validation allows — 100k words of 64 characters, up to 4
+# bytes each in UTF-8 — is ~26 MB; the gRPC limits of the daemon and every client are
+# derived from this (controlplane.client.MAX_MESSAGE_BYTES), so what validates also travels.
+MAX_DOCUMENT_BYTES = 32 * 1024 * 1024
 
 # The kinds whose spec is one pydantic model (filter-rules has its own validator).
 MODELS: dict[str, type[BaseModel]] = {
@@ -101,6 +107,12 @@ def validate_spec(kind: str, spec: object) -> dict:
 
 def parse_manifest(data: object) -> tuple[str, dict]:
     """`{kind, spec}` from a file an operator wrote -> (kind, normalized spec)."""
+    kind, spec = manifest_parts(data)
+    return kind, validate_spec(kind, spec)
+
+
+def manifest_parts(data: object) -> tuple[str, object]:
+    """(kind, spec as written): the manifest's shape checked, the spec not validated yet."""
     if not isinstance(data, dict):
         raise InvalidInput("document must be an object with kind and spec", field="")
     unknown = sorted(set(data) - _MANIFEST_FIELDS)
@@ -108,8 +120,13 @@ def parse_manifest(data: object) -> tuple[str, dict]:
         raise InvalidInput(f"{unknown[0]}: unknown top-level field (expected kind and spec)", field=unknown[0])
     if "spec" not in data:
         raise InvalidInput("spec: field required", field="spec")
-    kind = _check_kind(data.get("kind"))
-    return kind, validate_spec(kind, data["spec"])
+    return _check_kind(data.get("kind")), data["spec"]
+
+
+def check_document_size(kind: str, size: int) -> None:
+    if size > MAX_DOCUMENT_BYTES:
+        raise InvalidInput(f"{kind}: the document is {size} bytes; the largest accepted is {MAX_DOCUMENT_BYTES} "
+                           "bytes", field="spec", size=size, limit=MAX_DOCUMENT_BYTES)
 
 
 def spec_digest(spec: dict) -> str:
@@ -135,15 +152,13 @@ class StoredDocument:
     extra: dict = field(default_factory=dict, repr=False)
 
     def to_json(self) -> bytes:
-        # No asdict(): its deep copy of a 10,000-word spec costs more than the encoding, and
-        # every agent writes its known-good document with this on each apply.
-        return codec.dumps({"kind": self.kind, "version": self.version, "spec": self.spec, "digest": self.digest,
-                            "updated_at": self.updated_at, "updated_by": self.updated_by, "comment": self.comment})
+        return codec.dumps(self.to_dict())
 
     def to_dict(self) -> dict:
-        data = asdict(self)
-        data.pop("extra")
-        return data
+        # Shallow on purpose: dataclasses.asdict deep-copies the spec, 4.5 s for a
+        # 100k-word filter list, on the event loop. The spec is never mutated in place.
+        return {"kind": self.kind, "version": self.version, "spec": self.spec, "digest": self.digest,
+                "updated_at": self.updated_at, "updated_by": self.updated_by, "comment": self.comment}
 
 
 def decode_stored(kind: str, raw: bytes) -> StoredDocument:
