@@ -17,6 +17,8 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,34 +29,120 @@ from tests.infra.base import free_port, wait_listening  # noqa: E402
 
 
 def run_trial(*, users: int, devices_per_user: int, groups: int, group_size: int, rate: float, duration: float,
-              churn: float = 0, workers: int = 1, group_fraction: float | None = None) -> dict:
-    """One monolith in a subprocess, one load test against it; the summary as a dict."""
+              churn: float = 0, workers: int = 1, group_fraction: float | None = None,
+              profile: Path | None = None, up_args: list[str] | None = None, idle: int = 0,
+              compact: bool = True) -> dict:
+    """One monolith in a subprocess, one load test against it; the summary as a dict.
+
+    `profile`: record the server's Python stacks with py-spy (the `bench` extra) while the
+    load runs, as a speedscope/flamegraph file there (by its suffix) plus `.top.txt`, the
+    top frames by own time. `up_args`: extra `flarectl up` options. `idle`: that many more
+    clients (bench/idle_clients.py) connect first and stay idle through the run; the summary
+    then says how much server memory each of them costs."""
     with tempfile.TemporaryDirectory(prefix="flare-bench-") as tmp:
         data_dir = Path(tmp) / "flare"
         port, admin = free_port(), free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("FLARE_")}
         server = subprocess.Popen(
             [sys.executable, "-m", "flarectl.main", "up", "--data-dir", str(data_dir), "--port", str(port),
-             "--admin-port", str(admin), "--controlplane-port", "0", "--log-level", "warning"],
+             "--admin-port", str(admin), "--controlplane-port", "0", "--log-level", "warning", *(up_args or [])],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(Path(tmp) / "server.log", "w"),
         )
+        idlers: list[subprocess.Popen] = []
+        memory: dict = {}
         try:
             wait_listening(port)
+            time.sleep(1.0)  # gateway workers bind after the core
+            memory["rss_mb_start"] = _tree_rss_mb(server.pid)
+            if idle:
+                idlers, connected = _open_idle(f"ws://127.0.0.1:{port}/ws", data_dir / "token.secret", idle)
+                time.sleep(2.0)
+                memory["idle_connected"] = connected
+                memory["rss_mb_with_idle"] = _tree_rss_mb(server.pid)
+                memory["bytes_per_idle_connection"] = round(
+                    (memory["rss_mb_with_idle"] - memory["rss_mb_start"]) * 2**20 / max(1, connected))
+            peak = _PeakRss(server.pid)
             extra = {} if group_fraction is None else {"group_fraction": group_fraction}
             params = build_params(
                 gateway=f"ws://127.0.0.1:{port}/ws", token_secret_file=data_dir / "token.secret", users=users,
                 devices_per_user=devices_per_user, groups=groups, group_size=group_size,
                 rate=rate, duration=duration, churn=churn, workers=workers,
-                server_pid=server.pid, drain_timeout=30, seed=1, **extra,
+                server_pid=server.pid, drain_timeout=30, seed=1, compact=compact, **extra,
             )
+            spy = _start_profile(server.pid, profile, duration) if profile else None
             report = asyncio.run(run_loadtest(params))
+            memory["rss_mb_peak"] = peak.stop()
+            memory["rss_mb_end"] = _tree_rss_mb(server.pid)
+            if spy is not None:
+                spy.wait(timeout=duration + 60)
         finally:
+            for idler in idlers:
+                idler.stdin.close()
+            for idler in idlers:
+                try:
+                    idler.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    idler.kill()
             server.terminate()
             try:
                 server.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 server.kill()
-    return summarize(report)
+    return {**summarize(report), "memory": memory}
+
+
+def _tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and its descendants (the core and its gateway workers)."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            status = Path(f"/proc/{entry}/status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        parents[int(entry)] = int(fields.get("PPid", "0").strip() or 0)
+        rss[int(entry)] = int(fields.get("VmRSS", "0 kB").split()[0] or 0)
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        total += rss.get(current, 0)
+        todo.extend(p for p, parent in parents.items() if parent == current)
+    return round(total / 1024, 1)
+
+
+class _PeakRss:
+    def __init__(self, pid: int, interval_s: float = 1.0) -> None:
+        self.peak = 0.0
+        self._stop = threading.Event()
+
+        def sample() -> None:
+            while not self._stop.wait(interval_s):
+                self.peak = max(self.peak, _tree_rss_mb(pid))
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join(5)
+        return self.peak
+
+
+def _open_idle(gateway: str, secret_file: Path, count: int, per_process: int = 2500) -> tuple[list, int]:
+    procs = []
+    for offset in range(0, count, per_process):
+        procs.append(subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("idle_clients.py")), "--gateway", gateway,
+             "--secret-file", str(secret_file), "--count", str(min(per_process, count - offset)),
+             "--offset", str(offset)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT))
+    connected = 0
+    for proc in procs:
+        line = proc.stdout.readline().split()
+        connected += int(line[1]) if len(line) > 1 and line[0] == "ready" else 0
+    return procs, connected
 
 
 def run_split_trial(*, users: int, devices_per_user: int, groups: int, group_size: int, rate: float,
@@ -88,6 +176,17 @@ def run_split_trial(*, users: int, devices_per_user: int, groups: int, group_siz
     return result
 
 
+def _start_profile(pid: int, out: Path, duration: float) -> subprocess.Popen:
+    """py-spy over the server and its gateway workers, the GIL holders only (--gil), for
+    the sending phase; the top frames are written next to `out` as text."""
+    spy = Path(sys.executable).with_name("py-spy")
+    fmt = "speedscope" if out.suffix == ".json" else "flamegraph" if out.suffix == ".svg" else "raw"
+    return subprocess.Popen(
+        [str(spy), "record", "--pid", str(pid), "--subprocesses", "--gil", "--nonblocking", "--rate", "200",
+         "--duration", str(max(1, int(duration))), "--format", fmt, "--output", str(out)],
+        stdout=subprocess.DEVNULL, stderr=open(out.with_suffix(".log"), "w"))
+
+
 def summarize(report: dict) -> dict:
     arrival = report["latency_ms"]["send_arrival"]
     return {
@@ -108,6 +207,8 @@ def summarize(report: dict) -> dict:
         "send_stored_p50_ms": report["latency_ms"]["send_stored"]["p50"],
         "send_stored_p99_ms": report["latency_ms"]["send_stored"]["p99"],
         "lost": report["lost"],
+        "shed": report["shed"],
+        "shed_per_s": report["shed_rate"],
         "duplicated": report["duplicated"],
         "out_of_order": report["out_of_order"],
         "errors": report["errors"],
@@ -131,12 +232,23 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20)
     parser.add_argument("--churn", type=float, default=0)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="py-spy the server while sending: FILE.txt (raw collapsed stacks), .svg or .json")
+    parser.add_argument("--up-arg", action="append", default=[], help="extra `flarectl up` option (repeatable)")
+    parser.add_argument("--compact", action=argparse.BooleanOptionalAction, default=True,
+                        help="the load tester asks for compact frames (docs/protocol.md)")
+    parser.add_argument("--idle", type=int, default=0, help="idle clients connected through the run (memory per connection)")
     parser.add_argument("--split", action="store_true",
                         help="the split deployment on real servers (tests/infra) instead of the embedded monolith")
     args = parser.parse_args()
-    result = (run_split_trial if args.split else run_trial)(users=args.users, devices_per_user=args.devices_per_user, groups=args.groups,
-                       group_size=args.group_size, rate=args.rate, duration=args.duration, churn=args.churn,
-                       workers=args.workers, group_fraction=args.group_fraction)
+    common = dict(users=args.users, devices_per_user=args.devices_per_user, groups=args.groups,
+                  group_size=args.group_size, rate=args.rate, duration=args.duration, churn=args.churn,
+                  workers=args.workers, group_fraction=args.group_fraction)
+    if args.split:
+        result = run_split_trial(**common)
+    else:
+        result = run_trial(**common, profile=args.profile, up_args=args.up_arg, idle=args.idle, compact=args.compact)
+        result["command"] = " ".join(["python", *sys.argv])
     print(json.dumps(result, indent=2))
 
 

@@ -45,6 +45,8 @@ def loadtest(
     server_pid: int = typer.Option(None, "--server-pid", help="Also report this process's CPU use."),
     seed: int = typer.Option(None, "--seed", help="Seed for the choice of groups and senders."),
     body_bytes: int = typer.Option(None, "--body-bytes", help="Padding added to each message body [default: 0]."),
+    compact: bool = typer.Option(None, "--compact/--no-compact",
+                                 help="Compact frames: batches, merged acks, cumulative acks [default: compact]."),
     scenario: Path = typer.Option(None, "--scenario", help="YAML file with any of these options; flags override it."),
     output: OutputFormat = typer.Option(OutputFormat.table, "--output", "-o", help="table, json or yaml."),
 ) -> None:
@@ -56,7 +58,7 @@ def loadtest(
         token_secret=token_secret, max_loss=max_loss, max_duplicates=max_duplicates, max_out_of_order=max_out_of_order,
         max_errors=max_errors, max_recovered=max_recovered, min_rate=min_rate, final_sync=final_sync,
         drain_timeout=drain_timeout, connect_timeout=connect_timeout, allow_remote=allow_remote, server_pid=server_pid,
-        seed=seed, body_bytes=body_bytes, max_p99=max_p99,
+        seed=seed, body_bytes=body_bytes, compact=compact, max_p99=max_p99,
     )
     try:
         params = build_params(scenario=scenario, **given)

@@ -35,9 +35,12 @@ class ConnectFailed(Exception):
         self.code = code
 
 
-def device_url(gateway: str, *, token: str, device_id: str, device_type: str = "mobile") -> str:
+def device_url(gateway: str, *, token: str, device_id: str, device_type: str = "mobile", compact: bool = False) -> str:
     parts = urlsplit(gateway)
-    query = urlencode({"token": token, "device_id": device_id, "device_type": device_type})
+    fields = {"token": token, "device_id": device_id, "device_type": device_type}
+    if compact:
+        fields["compact"] = "1"
+    query = urlencode(fields)
     return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", f"{parts.query}&{query}" if parts.query else query, ""))
 
 
@@ -92,6 +95,7 @@ class RunContext:
     connect_gate: asyncio.Semaphore
     gap_sync: bool = True
     body_padding: str = ""
+    compact: bool = False
     stored: dict[int, str] = field(default_factory=dict)  # msg_id -> conversation, for our sends
     seq_of: dict[int, tuple[str, int]] = field(default_factory=dict)  # msg_id -> (conversation, seq), anything seen
     seq_conflicts: int = 0
@@ -113,7 +117,9 @@ class SimulatedDevice:
         self.user_id = user_id
         self.device_id = device_id
         self.key = f"{user_id}/{device_id}"
-        self.url = device_url(ctx.gateway, token=token, device_id=device_id)
+        self.url = device_url(ctx.gateway, token=token, device_id=device_id, compact=ctx.compact)
+        self._acks_due: dict[str, tuple[int, int]] = {}  # compact: conversation -> highest (seq, msg_id) this tick
+        self._acks_scheduled = False
         self.ledger = DeviceLedger()
         self.pending: dict[str, PendingSend] = {}
         self.sent_times: dict[str, float] = {}  # stored sends, for the delivered acks
@@ -222,11 +228,22 @@ class SimulatedDevice:
     async def _write(self, ws: ClientConnection, outbox: asyncio.Queue[str | None]) -> None:
         try:
             while True:
-                frame = await outbox.get()
-                if frame is None:
+                frames = [await outbox.get()]
+                while not outbox.empty() and frames[-1] is not None:
+                    frames.append(outbox.get_nowait())
+                closing = frames[-1] is None
+                if closing:
+                    frames.pop()
+                if frames:
+                    # Everything queued in one write (websockets' send_context drives the
+                    # protocol directly): the tester must not spend a syscall per ack.
+                    async with ws.send_context():
+                        for frame in frames:
+                            ws.protocol.send_text(frame.encode())
+                        ws.transport.write(b"".join(ws.protocol.data_to_send()))
+                if closing:
                     await ws.close()
                     return
-                await ws.send(frame)
         except ConnectionClosed:
             pass
 
@@ -269,6 +286,10 @@ class SimulatedDevice:
 
     def _on_frame(self, frame: dict) -> None:
         kind = frame.get("type")
+        if kind == "batch":
+            for inner in frame.get("frames") or ():
+                self._on_frame(inner)
+            return
         if kind == "message":
             self._on_message(frame)
         elif kind == "ack":
@@ -279,7 +300,24 @@ class SimulatedDevice:
             self._on_error(frame)
 
     def _ack(self, acks: list[tuple[str, int, int]]) -> None:
+        if not self.ctx.compact:
+            for conversation_id, seq, msg_id in acks:
+                self._enqueue({"type": "ack", "conversation_id": conversation_id, "seq": seq, "msg_id": str(msg_id)})
+            return
+        # Cumulative: an ack of seq N proves every frame before it on this connection, so
+        # one ack per conversation per tick, of the highest seq, stands for all of them.
+        due = self._acks_due
         for conversation_id, seq, msg_id in acks:
+            if seq > due.get(conversation_id, (0, 0))[0]:
+                due[conversation_id] = (seq, msg_id)
+        if due and not self._acks_scheduled:
+            self._acks_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_acks)
+
+    def _flush_acks(self) -> None:
+        self._acks_scheduled = False
+        due, self._acks_due = self._acks_due, {}
+        for conversation_id, (seq, msg_id) in due.items():
             self._enqueue({"type": "ack", "conversation_id": conversation_id, "seq": seq, "msg_id": str(msg_id)})
 
     def _on_message(self, frame: dict) -> None:
@@ -326,6 +364,12 @@ class SimulatedDevice:
         client_msg_id = frame.get("client_msg_id")
         pending = self.pending.get(client_msg_id) if client_msg_id else None
         counters, latencies = self.ctx.stats.counters, self.ctx.stats.latencies
+        if level == "stored" and pending is not None and not pending.received:
+            # compact: a `stored` that replaced its `received` stands for both
+            counters["acked_received"] += 1
+            pending.received = True
+            if not pending.resent:
+                latencies["send_received"].record((time.perf_counter() - pending.sent_at) * 1e6)
         if level == "received":
             counters["acked_received"] += 1
             if pending is not None and not pending.resent and not pending.received:
@@ -353,7 +397,8 @@ class SimulatedDevice:
         self.ctx.stats.error_frames[code] += 1
         ref = frame.get("ref")
         if isinstance(ref, str) and self.pending.pop(ref, None) is not None:
-            self.ctx.stats.counters["send_failed"] += 1
+            # `busy`: the gateway shed this send under overload; not stored, so not lost.
+            self.ctx.stats.counters["shed" if code == "busy" else "send_failed"] += 1
         elif isinstance(ref, str) and ref.startswith("sync-"):
             self.sync_kind = None
             self.sync_idle.set()

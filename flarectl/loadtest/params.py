@@ -98,6 +98,9 @@ class LoadTestParams(BaseModel):
     server_pid: int | None = Field(None, ge=1)
     seed: int | None = None
     body_bytes: int = Field(0, ge=0, le=60_000)  # padding added to every message body
+    # Compact frames (docs/protocol.md): batch frames, `stored` standing for `received`, and
+    # one cumulative ack per conversation per tick instead of one per message.
+    compact: bool = True
 
     @field_validator("duration", "ramp", "max_p99", "drain_timeout", "connect_timeout", mode="before")
     @classmethod

@@ -31,7 +31,9 @@ def build_report(
     rate_ratio = verdict.stored / target if target else 0.0
     connection_errors = c["connect_failures"] + c["disconnects"]
     unconfirmed = totals.get("unconfirmed", 0)
-    errors = connection_errors + sum(stats.error_frames.values()) + unconfirmed
+    # `busy` (a shed send, docs/protocol.md) is the server protecting its latency, reported
+    # as `shed`, apart from errors and from losses.
+    errors = connection_errors + sum(n for code, n in stats.error_frames.items() if code != "busy") + unconfirmed
     p99 = latency["send_arrival"]["p99"]
     thresholds = [
         _check("lost", verdict.lost_messages, params.max_loss),
@@ -67,6 +69,8 @@ def build_report(
         "send_skipped": c["send_skipped"],
         "unconfirmed": unconfirmed,
         "send_failed": c["send_failed"],
+        "shed": c["shed"],
+        "shed_rate": round(c["shed"] / send_s, 1) if send_s else 0.0,
         "resent": c["resent"],
         "deliveries_expected": verdict.deliveries_expected,
         "received_live": totals.get("received_live", 0),
@@ -134,6 +138,7 @@ def render_report(report: dict) -> Group:
         ("crossed sync/push (not duplicates)", report["crossed_sync"]),
         ("out of order", report["out_of_order"]),
         ("unconfirmed sends", report["unconfirmed"]),
+        ("shed sends (busy)", report["shed"]),
         ("connection errors", report["connection_errors"]),
         ("reconnects (churn)", f"{report['connections']['reconnects']} ({report['connections']['churn_events']})"),
         ("rate-limited sends (filter spam rule)", report["refused_by_filter"]["rate_limited"]),

@@ -72,6 +72,7 @@ class Worker:
             gateway=self.params.gateway, stats=self.stats, connect_timeout=self.params.connect_timeout,
             connect_gate=asyncio.Semaphore(max(1, self.params.connect_concurrency // self.params.workers)),
             gap_sync=self.params.final_sync, body_padding="." * self.params.body_bytes,
+            compact=self.params.compact,
         )
         self.devices: dict[str, list[SimulatedDevice]] = {}
         for user_id in self.plan.users_of_worker(spec.index):

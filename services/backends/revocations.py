@@ -143,6 +143,16 @@ class Revocations:
         elif key.startswith(REVOKED_USERS):
             self._users.pop(key.removeprefix(REVOKED_USERS), None)
 
+    # -- mirroring into another process (the monolith's gateway workers) -------------------
+    def entries(self) -> list[tuple[str, bytes]]:
+        """What this mirror holds, as store entries, to seed another mirror with `apply`."""
+        users = [(REVOKED_USERS + u, orjson.dumps({"not_before": nb})) for u, nb in self._users.items()]
+        return users + [(REVOKED_TOKENS + t, orjson.dumps({"expires_at": e})) for t, e in self._tokens.items()]
+
+    def apply(self, key: str, value: bytes) -> None:
+        """One entry from another mirror (its listeners' news): as if the watch had sent it."""
+        self._observe(key, value)
+
     @staticmethod
     def _call(listeners: list, *args: object) -> None:
         for listener in listeners:

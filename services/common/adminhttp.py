@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import h11
 import orjson
@@ -38,12 +38,16 @@ class AdminServer:
     """GET /metrics and GET /healthz on a small bounded HTTP/1.1 server."""
 
     def __init__(self, host: str, port: int, *, health: Callable[[], dict] | None = None,
-                 max_connections: int = 32, request_deadline_s: float = 5.0) -> None:
+                 max_connections: int = 32, request_deadline_s: float = 5.0,
+                 metrics: Callable[[], Awaitable[bytes]] | None = None) -> None:
+        """`metrics`: the /metrics body, when it is more than this process's registry (the
+        monolith with gateway workers adds theirs in)."""
         if max_connections < 1 or request_deadline_s <= 0:
             raise ValueError("max_connections must be >= 1 and request_deadline_s > 0")
         self.host = host
         self.port = port
         self._health = health or (lambda: {"status": "ok"})
+        self._metrics = metrics
         self._max_connections = max_connections
         self._deadline = request_deadline_s
         self._server: asyncio.AbstractServer | None = None
@@ -110,16 +114,16 @@ class AdminServer:
             elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
                 break
         assert request is not None
-        status, ctype, body = self._answer(request)
+        status, ctype, body = await self._answer(request)
         self._send(writer, conn, status, ctype, body)
         await writer.drain()
 
-    def _answer(self, request: h11.Request) -> tuple[int, str, bytes]:
+    async def _answer(self, request: h11.Request) -> tuple[int, str, bytes]:
         if request.method != b"GET":
             return 405, "text/plain", b"only GET\n"
         path = request.target.split(b"?", 1)[0]
         if path == b"/metrics":
-            return 200, CONTENT_TYPE_LATEST, generate_latest()
+            return 200, CONTENT_TYPE_LATEST, await self._metrics() if self._metrics is not None else generate_latest()
         if path == b"/healthz":
             health = self._health()
             return (200 if health.get("status") == "ok" else 503), "application/json", orjson.dumps(health)

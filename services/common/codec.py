@@ -10,10 +10,10 @@ JSONDecodeError = orjson.JSONDecodeError
 
 
 def dumps(value: object) -> bytes:
-    # orjson (3.13) hands back its growth buffer as the bytes object: at least 4 KiB, 32 KiB
-    # for a 2 KiB message, of which RSS keeps 8 KiB. Values that stay in memory (the log
-    # tail, L0, queued frames) then cost four times their size, which was most of the
-    # "25-31 KB of RSS per message" of issue 10. A right-sized copy costs ~0.2 µs.
+    # orjson hands back its growth buffer as the bytes object (measured: a 60-byte result holds
+    # ~4 KiB, a 2 KiB message 32 KiB). Values kept in memory (sessions, the log tail, L0, dedup
+    # entries, queued frames) then cost several times their size: issue 10's "25-31 KB of RSS
+    # per message", 40 MiB of session records at 10,000 connections. A right-sized copy: ~0.2 µs.
     return bytes(memoryview(orjson.dumps(value)))
 
 

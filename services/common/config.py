@@ -58,6 +58,9 @@ class GatewayConfig(_Section):
     outbound_total_bytes: int = Field(128 << 20, ge=1 << 20)  # bytes over all connections
     heartbeat_timeout_s: float = Field(90.0, gt=0)
     gateway_id: str = ""
+    # Monolith only: gateway worker processes next to the core (services/wiring/gateway_workers.py);
+    # 0 runs the gateway in the core's own process.
+    workers: int = Field(0, ge=0, le=64)
 
 
 class AdminConfig(_Section):

@@ -21,6 +21,7 @@ __all__ = [
     "RateLimited",
     "Rejected",
     "TooLarge",
+    "Busy",
 ]
 
 
@@ -95,3 +96,9 @@ class Rejected(FlareError):
 
 class TooLarge(FlareError):
     code = "too_large"
+
+
+class Busy(FlareError):
+    """Overloaded: the send was shed, not queued (details: retry_after, in seconds)."""
+
+    code = "busy"

@@ -23,6 +23,7 @@ from services.common import errors as flare_errors
 from services.common.errors import (
     BackendError,
     BackendUnavailable,
+    Busy,
     CompactedError,
     Conflict,
     FlareError,
@@ -58,6 +59,7 @@ _STATUS: tuple[tuple[type[FlareError], grpc.StatusCode], ...] = (
     (Forbidden, grpc.StatusCode.PERMISSION_DENIED),
     (Unauthorized, grpc.StatusCode.UNAUTHENTICATED),
     (RateLimited, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (Busy, grpc.StatusCode.RESOURCE_EXHAUSTED),  # its code in the metadata tells it from RateLimited
     (Rejected, grpc.StatusCode.FAILED_PRECONDITION),
     (TooLarge, grpc.StatusCode.OUT_OF_RANGE),
     (CompactedError, grpc.StatusCode.OUT_OF_RANGE),

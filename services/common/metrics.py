@@ -6,7 +6,8 @@ admin port, through `AdminServer` (services.common.adminhttp: bounded against sl
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import Metric
 
 from .adminhttp import AdminServer
 
@@ -19,6 +20,7 @@ __all__ = [
     "RETRIES",
     "LOG_LAG",
     "DELIVERY_FAILURES",
+    "SENDS_SHED",
     "STORE_BATCH",
     "FRAME_ERRORS",
     "ACK_RECEIVED",
@@ -26,6 +28,8 @@ __all__ = [
     "ACK_DELIVERED",
     "MESSAGES_IN_TEXT",
     "AdminServer",
+    "metric_snapshot",
+    "merged_exposition",
     "LATENCY_BUCKETS",
 ]
 
@@ -42,6 +46,7 @@ DEDUP_HITS = Counter("flare_dedup_hits_total", "Resent messages recognised by cl
 RETRIES = Counter("flare_retries_total", "Retried operations", ["operation"])
 LOG_LAG = Gauge("flare_log_lag_records", "Records appended to the message log but not yet stored", ["partition"])
 DELIVERY_FAILURES = Counter("flare_delivery_failures_total", "Deliveries that could not reach a device", ["reason"])
+SENDS_SHED = Counter("flare_sends_shed_total", "Sends answered `busy` under overload, by what was behind", ["cause"])
 STORE_BATCH = Histogram(
     "flare_store_batch_size", "Messages per store-consumer batch",
     buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000),
@@ -55,3 +60,50 @@ ACK_RECEIVED = ACK_LATENCY.labels("received")
 ACK_STORED = ACK_LATENCY.labels("stored")
 ACK_DELIVERED = ACK_LATENCY.labels("delivered")
 MESSAGES_IN_TEXT = MESSAGES_IN.labels("text")
+
+
+def metric_snapshot() -> list[list]:
+    """This process's Flare metrics as plain data (for another process's /metrics): per
+    family [name, type, documentation, unit, [[sample name, labels, value], ...]]. The
+    interpreter's own (process_*, python_*) stay out: they do not add up across processes."""
+    return [
+        [family.name, family.type, family.documentation, family.unit,
+         [[s.name, s.labels, s.value] for s in family.samples if not s.name.endswith("_created")]]
+        for family in REGISTRY.collect() if family.samples and family.name.startswith("flare_")
+    ]
+
+
+def merged_exposition(others: list[list[list]]) -> bytes:
+    """The /metrics text of this process with other processes' snapshots added in."""
+    return generate_latest(_Merged(others)) if others else generate_latest()
+
+
+class _Merged:
+    """This process's registry plus other processes' snapshots, samples of the same name and
+    labels added up (counters, histogram buckets and gauges such as connections all sum)."""
+
+    def __init__(self, others: list[list[list]]) -> None:
+        self._others = others
+
+    def collect(self):
+        families: dict[str, Metric] = {}
+        values: dict[str, dict[tuple, float]] = {}
+
+        def add(name: str, kind: str, doc: str, unit: str, samples) -> None:
+            if name not in families:
+                families[name] = Metric(name, doc, kind, unit)
+                values[name] = {}
+            for sample_name, labels, value in samples:
+                key = (sample_name, tuple(sorted(labels.items())))
+                values[name][key] = values[name].get(key, 0.0) + value
+
+        for family in REGISTRY.collect():
+            add(family.name, family.type, family.documentation, family.unit,
+                [(s.name, s.labels, s.value) for s in family.samples if not s.name.endswith("_created")])
+        for snapshot in self._others:
+            for name, kind, doc, unit, samples in snapshot:
+                add(name, kind, doc, unit, samples)
+        for name, family in families.items():
+            for (sample_name, labels), value in values[name].items():
+                family.add_sample(sample_name, dict(labels), value)
+            yield family

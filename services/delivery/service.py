@@ -44,6 +44,7 @@ from .groups import Groups
 from .keys import delivered_key
 from .membership import Membership
 from .offline import OfflineTopic
+from .pressure import Backlog
 from .seam import GatewayDirectory, Push
 
 __all__ = ["Delivery"]
@@ -81,6 +82,7 @@ class Delivery:
         self.membership = membership or Membership(db)
         self.fanout = Fanout(session=session, gateways=gateways, retry=retry)
         self.groups = Groups(db=db, membership=self.membership, fanout=self.fanout)
+        self.backlog = Backlog()
         self._pending: OrderedDict[tuple[str, int], _Pending] = OrderedDict()
         self.pending_budget = ByteBudget("pending_delivered", config.pending_delivered_bytes)
         self.budget = FanoutBudget(burst=config.fanout_budget, per_s=config.fanout_budget_per_s)
@@ -134,6 +136,8 @@ class Delivery:
             if start:
                 await asyncio.sleep(0)  # everyone else's frames, acks and sends run here
             await self._deliver_to(users[start:start + chunk], member_of, frames, offline)
+        # Handed to the gateways (every chunk, or nobody online): the load shedder's backlog.
+        self.backlog.delivered(messages)
         for conversation_id, absent in offline.items():
             if not absent:
                 continue
@@ -206,6 +210,12 @@ class Delivery:
             if not pending.waiting:
                 del self._pending[(conversation_id, seq)]
                 self.pending_budget.used -= ENTRY_OVERHEAD
+            # Split deployment: another device of this user may have acked through another
+            # router instance, which knows the message only from the MessageDB and keeps
+            # "once" with the shared marker; this path must take the marker too.
+            if self._shared is not None and not await self._shared.set_nx(
+                    delivered_key(conversation_id, seq, user_id), b"1", ttl=3600):
+                continue
             ACK_DELIVERED.observe(max(0, now - pending.created_at) / 1000)
             frames[(pending.sender_id, pending.sender_device)].append(_delivered_frame(
                 pending.client_msg_id, pending.msg_id, conversation_id, seq, user_id))

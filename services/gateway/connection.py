@@ -1,10 +1,17 @@
-"""One client connection: a bounded outbound queue drained by its own writer task.
+"""One client connection: a bounded outbound queue, flushed at the end of each tick.
 
 The queue is what keeps one slow client from stalling everyone: pushes never await the
 socket, and a connection whose queue overflows is closed (4008) — its messages are stored,
 so it catches up with `sync` after reconnecting. It overflows at `max_queue` frames, at
 `max_queue_bytes` bytes, or when every connection of the gateway together holds more than
-their shared budget (`flare_memory_bytes{structure="gateway_outbound"}`).
+their shared budget (`flare_memory_bytes{structure="gateway_outbound"}`). Every frame taken
+off the queue gives back exactly the bytes it added when pushed.
+
+A client that connected with `compact=1` (docs/protocol.md, "Compact frames") is sent
+fewer frames for the same events: when several frames wait in its queue the writer sends
+them as one `batch` frame, and a `received` ack still waiting when its `stored` is ready
+is replaced by the `stored` ack (which then stands for both). The frames are never parsed
+for this: a batch is the queued bytes joined inside a fixed envelope.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from collections import deque
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from services.common.bounds import ByteBudget
 from services.common.ids import DeviceId, UserId
@@ -22,7 +30,8 @@ from services.common.model import DeviceType
 
 from .held import HeldFrames
 
-__all__ = ["ClientConnection", "CLOSE_IDLE", "CLOSE_UNAUTHORIZED", "CLOSE_BAD_PARAMETERS", "CLOSE_REPLACED", "CLOSE_SLOW"]
+__all__ = ["ClientConnection", "Replaceable", "CLOSE_IDLE", "CLOSE_UNAUTHORIZED", "CLOSE_BAD_PARAMETERS",
+           "CLOSE_REPLACED", "CLOSE_SLOW"]
 
 CLOSE_IDLE = 4000
 CLOSE_UNAUTHORIZED = 4001
@@ -30,17 +39,35 @@ CLOSE_BAD_PARAMETERS = 4002
 CLOSE_REPLACED = 4003
 CLOSE_SLOW = 4008
 
+_BATCH_OPEN = b'{"type":"batch","frames":['
+_BATCH_CLOSE = b"]}"
+_BATCH_MAX_FRAMES = 256
+_FAST_WRITE_LIMIT = 32 * 1024  # websockets' own write_limit: below it, send() would not wait either
+
+
+class Replaceable:
+    """A queued frame that may still be swapped for another until the writer takes it."""
+
+    __slots__ = ("frame", "taken", "size")
+
+    def __init__(self, frame: bytes) -> None:
+        self.frame = frame
+        self.taken = False
+        # Bytes it was accounted for when pushed: a replacement may be longer or shorter,
+        # and the queue gives back what it took, not what it sends.
+        self.size = len(frame)
+
 
 class ClientConnection:
     __slots__ = (
         "ws", "user_id", "device_id", "device_type", "connection_id", "max_queue",
-        "last_seen", "_queue", "_wakeup", "_closed", "_writer", "close_reason", "_pushed_seq", "held",
-        "max_queue_bytes", "_queued_bytes", "_budget",
+        "last_seen", "_queue", "_started", "_flush_scheduled", "_closed", "_writer", "close_reason", "_pushed_seq",
+        "held", "compact", "max_batch_bytes", "max_queue_bytes", "_queued_bytes", "_budget",
     )
 
     def __init__(self, ws: ServerConnection, *, user_id: UserId, device_id: DeviceId, device_type: DeviceType,
-                 connection_id: str, max_queue: int, max_queue_bytes: int = 1 << 20,
-                 budget: ByteBudget | None = None) -> None:
+                 connection_id: str, max_queue: int, compact: bool = False, max_batch_bytes: int = 64 * 1024,
+                 max_queue_bytes: int = 1 << 20, budget: ByteBudget | None = None) -> None:
         self.ws = ws
         self.user_id = user_id
         self.device_id = device_id
@@ -51,22 +78,29 @@ class ClientConnection:
         self._queued_bytes = 0
         self._budget = budget if budget is not None else ByteBudget("gateway_outbound", 1 << 62)
         self.last_seen = asyncio.get_running_loop().time()
-        self._queue: deque[bytes] = deque()
-        self._wakeup = asyncio.Event()
+        self._queue: deque[bytes | Replaceable] = deque()
+        self._started = False
+        self._flush_scheduled = False
         self._closed = False
         self._writer: asyncio.Task | None = None
         self.close_reason: str | None = None
         self._pushed_seq: dict[str, int] = {}  # conversation -> highest seq pushed here
         self.held = HeldFrames()  # what was queued here, to turn acks into held ranges
+        self.compact = compact
+        self.max_batch_bytes = max_batch_bytes
 
     @property
     def closed(self) -> bool:
         return self._closed
 
     def start(self) -> None:
-        self._writer = asyncio.create_task(self._write_forever(), name=f"ws-writer-{self.connection_id}")
+        """Frames pushed from now on are written (at the end of each tick, or by a task
+        while the client reads slowly)."""
+        self._started = True
+        if self._queue:
+            self._schedule_flush()
 
-    def push(self, frame: bytes, conversation_id: str = "", seq: int = 0) -> bool:
+    def push(self, frame: bytes | Replaceable, conversation_id: str = "", seq: int = 0) -> bool:
         """Queue a frame; False if the connection is closed or just overflowed.
 
         `conversation_id` and `seq` say which message the frame is (seq 0: not a message;
@@ -79,7 +113,10 @@ class ClientConnection:
             return False
         if seq and not self._first_push(conversation_id, seq):
             return True
-        size = len(frame)
+        if type(frame) is bytes:
+            size = len(frame)
+        else:
+            size = frame.size = len(frame.frame)
         if self._queue and (len(self._queue) >= self.max_queue or self._queued_bytes + size > self.max_queue_bytes
                             or self._budget.used + size > self._budget.limit):
             self._budget.evictions += len(self._queue)
@@ -88,13 +125,10 @@ class ClientConnection:
         self._queue.append(frame)
         self._queued_bytes += size
         self._budget.used += size
-        self._wakeup.set()
+        if self._started and self._writer is None:
+            self._schedule_flush()
         return True
 
-    def _took(self, frames: list[bytes] | bytes) -> None:
-        size = len(frames) if isinstance(frames, bytes) else sum(len(f) for f in frames)
-        self._queued_bytes -= size
-        self._budget.used -= size
 
     def _first_push(self, conversation_id: str, seq: int) -> bool:
         if seq <= self._pushed_seq.get(conversation_id, 0):
@@ -120,44 +154,95 @@ class ClientConnection:
                 await asyncio.wait_for(self.ws.send(error_frame, text=True), 2)
             await asyncio.wait_for(self.ws.close(code, reason[:120]), 5)
 
-    async def _write_forever(self) -> None:
+    def _flush(self) -> None:
+        """Write what is queued, at the end of the tick it was pushed in (no task per
+        connection: an idle connection costs no coroutine, a busy one no task switch)."""
+        self._flush_scheduled = False
         queue, ws = self._queue, self.ws
+        if self._closed or not queue or self._writer is not None:
+            return
+        protocol, transport = ws.protocol, ws.transport
+        if protocol.state is not State.OPEN or transport.get_write_buffer_size() >= _FAST_WRITE_LIMIT:
+            # Closing, or the client reads slowly: a task waits for the drain.
+            self._writer = asyncio.get_running_loop().create_task(
+                self._write_slowly(), name=f"ws-writer-{self.connection_id}")
+            return
+        # Frame everything waiting and hand the socket one buffer: at full rate this turns a
+        # write syscall per frame into one per tick, which is most of the gateway's CPU.
+        # Driving websockets' protocol object directly (no await, so nothing else writes in
+        # between) skips send()'s per-frame lock and drain, which have nothing to wait for
+        # below the transport's write limit.
+        for frame in self._take_batch():
+            protocol.send_text(frame)
+        transport.write(b"".join(protocol.data_to_send()))
+        if queue:
+            self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _take_batch(self) -> list[bytes]:
+        """Up to _BATCH_MAX_FRAMES frames off the queue, their pushed bytes given back."""
+        queue = self._queue
+        batch: list[bytes] = []
+        size = 0
+        for _ in range(min(len(queue), _BATCH_MAX_FRAMES)):
+            item = queue.popleft()
+            if type(item) is bytes:
+                size += len(item)
+                batch.append(item)
+            else:
+                size += item.size
+                item.taken = True
+                batch.append(item.frame)
+        self._queued_bytes -= size
+        self._budget.used -= size
+        if self.compact and len(batch) > 1:
+            batch = _envelopes(batch, self.max_batch_bytes)
+        return batch
+
+    async def _write_slowly(self) -> None:
+        """send_context() (websockets' documented way to drive the protocol) checks the
+        state and waits for the drain; back to tick flushes once the queue is empty."""
+        ws = self.ws
         try:
-            while not self._closed:
-                if not queue:
-                    self._wakeup.clear()
-                    await self._wakeup.wait()
-                    continue
-                if len(queue) == 1:
-                    frame = queue.popleft()
-                    self._took(frame)
-                    await ws.send(frame, text=True)
-                    continue
-                # Several frames waiting: frame them all and hand the socket one buffer. At
-                # full rate this turns a write syscall per frame into one per wakeup, which is
-                # most of the gateway's CPU. send_context() is websockets' documented way to
-                # drive its protocol object directly; it checks the state and applies
-                # flow control (drain) on exit.
-                batch = [queue.popleft() for _ in range(min(len(queue), 256))]
-                self._took(batch)
+            while self._queue and not self._closed:
+                batch = self._take_batch()
                 async with ws.send_context():
-                    protocol = ws.protocol
                     for frame in batch:
-                        protocol.send_text(frame)
-                    data = protocol.data_to_send()
-                    ws.transport.write(b"".join(data))
+                        ws.protocol.send_text(frame)
+                    ws.transport.write(b"".join(ws.protocol.data_to_send()))
         except ConnectionClosed:
             self._closed = True
         except asyncio.CancelledError:
             pass
+        finally:
+            self._writer = None
 
     async def stop(self) -> None:
         self._closed = True
         self._budget.used -= self._queued_bytes
         self._queued_bytes = 0
         self._queue.clear()
-        self._wakeup.set()
         if self._writer is not None:
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
+
+
+def _envelopes(frames: list[bytes], max_bytes: int) -> list[bytes]:
+    """Join frames into `batch` frames of at most `max_bytes` each (a bigger frame goes alone)."""
+    out: list[bytes] = []
+    run: list[bytes] = []
+    size = 0
+    for frame in frames:
+        if run and size + len(frame) + 1 > max_bytes:
+            out.append(run[0] if len(run) == 1 else _BATCH_OPEN + b",".join(run) + _BATCH_CLOSE)
+            run, size = [], 0
+        run.append(frame)
+        size += len(frame) + 1
+    if run:
+        out.append(run[0] if len(run) == 1 else _BATCH_OPEN + b",".join(run) + _BATCH_CLOSE)
+    return out

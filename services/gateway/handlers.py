@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from services.common import codec
 from services.common.config import GatewayConfig
-from services.common.errors import InvalidInput, TooLarge
+from services.common.errors import Busy, InvalidInput, TooLarge
 from services.common.ids import ConversationId, MessageIdGenerator
 from services.common.metrics import ACK_RECEIVED, MESSAGES_IN, MESSAGES_IN_TEXT
 from services.common.model import MAX_GROUP_MEMBERS, Message, SessionStatus, group_conversation_id, now_ms, validate_name
@@ -16,7 +16,8 @@ from services.router.client import RouterClient
 from services.session.client import SessionClient
 from services.sync.client import SyncClient
 
-from .connection import ClientConnection
+from .connection import ClientConnection, Replaceable
+from .pressure import SendGate
 from .frames import (
     BadFrame,
     conversation_field,
@@ -31,6 +32,15 @@ from .frames import (
 __all__ = ["FrameHandlers", "Peers"]
 
 Handler = Callable[[ClientConnection, dict], Awaitable[None]]
+_MAX_DELIVERED_PER_ACK = 5000  # a sync page's whole range at most (sync limit maximum)
+
+
+def _push_stored(conn: ClientConnection, waiting: Replaceable | None, stored: bytes) -> None:
+    """`stored`, in place of its `received` if that has not left yet (compact)."""
+    if waiting is not None and not waiting.taken:
+        waiting.frame = stored
+    else:
+        conn.push(stored)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +53,7 @@ class Peers:
     sync: SyncClient
     session: SessionClient
     note_delivered: Callable[[str, str, int], None]  # (user, conversation, seq), batched per tick
+    gate: SendGate  # load shedding: `busy` before admitting
 
 
 class FrameHandlers:
@@ -58,6 +69,7 @@ class FrameHandlers:
         }
 
     async def send(self, conn: ClientConnection, frame: dict) -> None:
+        self.gw.gate.check()  # overloaded: `busy` now, rather than queueing the send
         received_at = now_ms()
         client_msg_id = require_str(frame, "client_msg_id")
         conversation_id = conversation_of_send(frame, conn.user_id)
@@ -81,14 +93,21 @@ class FrameHandlers:
         ref = frame.get("id", client_msg_id)
         ack = {"type": "ack", "ref": ref, "client_msg_id": client_msg_id, "conversation_id": conversation_id,
                "msg_id": str(admitted.msg_id)}
-        conn.push(codec.dumps({**ack, "level": "received", "duplicate": admitted.duplicate}))
+        received = codec.dumps({**ack, "level": "received", "duplicate": admitted.duplicate})
+        # compact: a `received` still queued when `stored` is ready is replaced by it.
+        waiting = Replaceable(received) if conn.compact else None
+        conn.push(waiting or received)
         ACK_RECEIVED.observe(max(0, now_ms() - received_at) / 1000)
         if admitted.stored:  # the original is in the log: nothing to filter or produce again
-            conn.push(codec.dumps({**ack, "level": "stored", "duplicate": True}))
+            _push_stored(conn, waiting, codec.dumps({**ack, "level": "stored", "duplicate": True}))
             return
-        result = await self.gw.router.send(message)
-        conn.push(codec.dumps({**ack, "level": "stored", "msg_id": str(result.msg_id),
-                               "duplicate": admitted.duplicate or result.duplicate}))
+        try:
+            result = await self.gw.router.send(message)
+        except Busy as exc:
+            self.gw.gate.core_busy(exc)
+            raise
+        _push_stored(conn, waiting, codec.dumps({**ack, "level": "stored", "msg_id": str(result.msg_id),
+                                                 "duplicate": admitted.duplicate or result.duplicate}))
 
     async def ack(self, conn: ClientConnection, frame: dict) -> None:
         conversation_id = conversation_field(frame)
@@ -103,7 +122,12 @@ class FrameHandlers:
         for after, to in held.events:
             note_ack(conn.user_id, conn.device_id, conversation_id, event_id=to, after_event_id=after)
         if seq:
-            self.gw.note_delivered(conn.user_id, conversation_id, seq)
+            # An ack of N proves every frame before it on this connection (§7), so every seq
+            # the proven ranges cover is delivered, not only N: a client may ack only the
+            # highest seq per conversation (cumulative acks, docs/protocol.md §12).
+            for after, to in held.seqs:
+                for held_seq in range(max(after, to - _MAX_DELIVERED_PER_ACK) + 1, to + 1):
+                    self.gw.note_delivered(conn.user_id, conversation_id, held_seq)
 
     async def read(self, conn: ClientConnection, frame: dict) -> None:
         conversation_id = conversation_field(frame)

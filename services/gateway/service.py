@@ -37,6 +37,7 @@ from services.sync.client import SyncClient
 from .connection import CLOSE_BAD_PARAMETERS, CLOSE_IDLE, CLOSE_REPLACED, CLOSE_UNAUTHORIZED, ClientConnection
 from .frames import KNOWN_TYPES, MAX_DEPTH, error_frame, parse_frame
 from .handlers import FrameHandlers, Peers
+from .pressure import SendGate
 
 __all__ = ["GatewayService"]
 
@@ -51,21 +52,25 @@ class GatewayService:
         sync: SyncClient, session: SessionClient, ids: MessageIdGenerator, peers: GatewayDirectory | None = None,
         revocations: Revocations | None = None,
         recall_window_s: int = SyncConfig().recall_window_s, sync_page_limit: int = SyncConfig().page_limit,
+        reuse_port: bool = False,
     ) -> None:
-        """`peers`: the other gateways (split deployment), so a device that logs in here again
-        can have its old connection on another gateway closed. `revocations`: the revoked
-        tokens and users (started by the caller); a user's revoke also closes the
-        connections here whose token it revoked. `recall_window_s` and `sync_page_limit`:
-        message-sync's settings, advertised in hello."""
+        """`peers`: the other gateways (split deployment, gateway workers), so a device that
+        logs in here again can have its old connection on another gateway closed.
+        `revocations`: the revoked tokens and users (started by the caller); a user's revoke
+        also closes the connections here whose token it revoked. `recall_window_s` and
+        `sync_page_limit`: message-sync's settings, advertised in hello. `reuse_port`: share
+        the port with other gateway processes (SO_REUSEPORT)."""
         self.config = config
         self.gateway_id = gateway_id
         self.router = router
         self.sync = sync
         self.session = session
         self._peers = peers
+        self._reuse_port = reuse_port
         self._secret = token_secret
         self._acks = DeliveredAcks(lambda user, conversation, seqs: self.router.on_delivered(user, conversation, seqs))
-        self._handlers = FrameHandlers(Peers(config, router, sync, session, self._acks.note), ids)
+        self.gate = SendGate()
+        self._handlers = FrameHandlers(Peers(config, router, sync, session, self._acks.note, self.gate), ids)
         self._connections: dict[str, ClientConnection] = {}
         self.outbound_budget = ByteBudget("gateway_outbound", config.outbound_total_bytes)
         self._token_issued_at: dict[str, float] = {}  # connection id -> its token's iat
@@ -99,16 +104,21 @@ class GatewayService:
     async def start(self) -> None:
         self._server = await serve(
             self._serve_connection, self.config.host, self.config.port,
+            # No server pings: the idle watchdog (heartbeat_timeout_s, docs/protocol.md) already
+            # closes a connection that sends nothing, and a keepalive task per connection
+            # costs memory and a wakeup per ping at 10,000 connections.
             max_size=self.config.max_frame_bytes, compression=None,
-            ping_interval=20, ping_timeout=60, max_queue=64,
+            ping_interval=None, max_queue=64, reuse_port=self._reuse_port or None,
         )
         self.port = next(iter(self._server.sockets)).getsockname()[1]
         self._watchdog = asyncio.create_task(self._close_idle_forever(), name="gateway-idle-watchdog")
+        self.gate.start()
         log.info("gateway %s listening on %s", self.gateway_id, self.url)
 
     async def stop(self) -> None:
         if self._watchdog is not None:
             self._watchdog.cancel()
+        await self.gate.stop()
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(Exception):
@@ -172,6 +182,11 @@ class GatewayService:
                 conn.close_soon(CLOSE_UNAUTHORIZED, "token revoked",
                                 error_frame=error_frame("token_revoked", "your token was revoked; log in again"))
 
+    @staticmethod
+    def _wants_compact(ws: ServerConnection) -> bool:
+        query = parse_qs(urlsplit(ws.request.path).query) if ws.request else {}
+        return (query.get("compact") or ["0"])[0] in ("1", "true")
+
     async def _refuse(self, ws: ServerConnection, code: str, message: str, *, close: int = CLOSE_UNAUTHORIZED) -> None:
         FRAME_ERRORS.labels(code).inc()
         with contextlib.suppress(ConnectionClosed):
@@ -184,9 +199,11 @@ class GatewayService:
             return
         user_id, device_id, device_type, claims = identity
         connection_id = f"{self.gateway_id}/{uuid.uuid4().hex[:16]}"
+        compact = self._wants_compact(ws)
         conn = ClientConnection(ws, user_id=user_id, device_id=device_id, device_type=device_type,
                                 connection_id=connection_id, max_queue=self.config.outbound_queue,
-                                max_queue_bytes=self.config.outbound_queue_bytes, budget=self.outbound_budget)
+                                compact=compact, max_queue_bytes=self.config.outbound_queue_bytes,
+                                budget=self.outbound_budget)
         try:
             result = await self.session.login(user_id, device_id, device_type=device_type,
                                               connection_id=connection_id, gateway_id=self.gateway_id)
@@ -208,6 +225,7 @@ class GatewayService:
         conn.push(codec.dumps({
             "type": "hello", "user_id": user_id, "device_id": device_id, "connection_id": connection_id,
             "server_time": now_ms(), "protocol": PROTOCOL_VERSION, **self.limits,
+            **({"compact": True} if compact else {}),
         }))
         try:
             await self._read_forever(conn)

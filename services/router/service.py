@@ -67,7 +67,10 @@ class RouterService:
         return await self._store.reserve(message)
 
     async def send(self, message: Message) -> SendResult:
-        """Filter, then log durably. Raises Rejected / RateLimited / TooLarge / BackendUnavailable."""
+        """Filter, then log durably. Raises Rejected / RateLimited / TooLarge / BackendUnavailable,
+        and Busy when delivery is too far behind to take it (services.delivery.pressure)."""
+        backlog = self.delivery.backlog
+        backlog.check()
         await self.membership.require_sender(message.sender_id, message.conversation_id)
         members = await self.membership.members(message.conversation_id)  # cached by require_sender
         verdict = await self._filter.check(message)
@@ -79,6 +82,8 @@ class RouterService:
             message.body = verdict.body
         self.delivery.charge(message.sender_id, len(members) - 1)  # RateLimited past the sender's budget
         result = await self._store.accept(message)
+        if not result.duplicate:
+            backlog.admitted()
         ACK_STORED.observe(max(0, now_ms() - message.created_at) / 1000)
         return SendResult(result.msg_id, result.duplicate, message.body)
 

@@ -1,7 +1,11 @@
 """The monolith: every service in one process, wired in-process (ARCHITECTURE §3).
 
 The same service classes run split over gRPC; only this wiring differs. With no backend
-URLs configured, everything is embedded under data_dir (`flarectl up`).
+URLs configured, everything is embedded under data_dir (`flarectl up`). With
+`[gateway] workers = N` (`flarectl up --gateway-workers N`) the gateway runs instead in N
+worker processes next to this core process (services/wiring/gateway_workers.py), so the
+WebSocket work and the core's work use different cores; with 0, `gateway` is the one
+in-process GatewayService that tests may reach into.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from services.router import RouterService
 from services.session import SessionService
 from services.store import StoreService
 from services.sync import SyncService
+from services.wiring.gateway_workers import GatewayWorkers
 from services.common.paths import ensure_admin_token, ensure_data_dir, load_or_create_secret
 
 __all__ = ["Monolith"]
@@ -63,13 +68,14 @@ class Monolith:
     delivery: Delivery
     router: RouterService
     sync: SyncService
-    gateway: GatewayService
+    gateway: GatewayService | None  # None when the gateway runs in worker processes
+    gateway_workers: GatewayWorkers | None
     admin: AdminServer
     token_secret: bytes
 
     @property
     def gateway_url(self) -> str:
-        return self.gateway.url
+        return self.gateway_workers.url if self.gateway_workers is not None else self.gateway.url
 
     @property
     def controlplane_address(self) -> str:
@@ -94,10 +100,20 @@ class Monolith:
 
         # Each service object is its own in-process client (it satisfies its Protocol);
         # only the gateway is reached through an adapter, the delivery seam
-        # (services/delivery/seam.py), which is where gateway worker processes would join.
+        # (services/delivery/seam.py): in this process, or in gateway worker processes.
         self.filter = FilterService()
         self.session = SessionService(cache=self.cache, config=cfg.session)
-        gateways = LocalGateways()
+        ids = MessageIdGenerator(cfg.node_id)
+        gateways: LocalGateways | GatewayWorkers
+        if cfg.gateway.workers:
+            gateways = self.gateway_workers = GatewayWorkers(
+                count=cfg.gateway.workers, config=cfg.gateway, gateway_id=self.gateway_id, node_id=cfg.node_id,
+                token_secret=self.token_secret, recall_window_s=cfg.sync.recall_window_s,
+                sync_page_limit=cfg.sync.page_limit,
+                log_level=logging.getLevelName(logging.getLogger().getEffectiveLevel()).lower())
+        else:
+            gateways = LocalGateways()
+            self.gateway_workers = None
         membership = Membership(self.db)
         self.delivery = Delivery(session=self.session, gateways=gateways, db=self.db, log=self.log,
                                  config=cfg.router, membership=membership)
@@ -110,14 +126,18 @@ class Monolith:
         # The control plane runs in-process on the same ConfigStore (started below); the
         # gateway checks logins against its revocation list (one watch for both).
         self.controlplane = ControlPlane(self.configstore, self.token_secret, owns_store=True)
-        self.gateway = GatewayService(
-            config=cfg.gateway, gateway_id=self.gateway_id, token_secret=self.token_secret,
-            router=self.router, sync=self.sync, session=self.session, ids=MessageIdGenerator(cfg.node_id),
-            revocations=self.controlplane.revocations,
-            recall_window_s=cfg.sync.recall_window_s, sync_page_limit=cfg.sync.page_limit,
-        )
-        gateways.add(self.gateway)
-        self.admin = AdminServer(cfg.admin.host, cfg.admin.port, health=self.health)
+        if isinstance(gateways, LocalGateways):
+            self.gateway = GatewayService(
+                config=cfg.gateway, gateway_id=self.gateway_id, token_secret=self.token_secret,
+                router=self.router, sync=self.sync, session=self.session, ids=ids,
+                revocations=self.controlplane.revocations,
+                recall_window_s=cfg.sync.recall_window_s, sync_page_limit=cfg.sync.page_limit,
+            )
+            gateways.add(self.gateway)
+        else:
+            self.gateway = None
+        self.admin = AdminServer(cfg.admin.host, cfg.admin.port, health=self.health,
+                                 metrics=self.gateway_workers.metrics_exposition if self.gateway_workers else None)
 
         # Services take their documents through agents exactly as split instances do, and
         # flarectl reaches the control plane over gRPC on the control-plane port.
@@ -141,8 +161,13 @@ class Monolith:
         await self.router.start()
         await self.sync.start()
         await self.store.start()
-        await self.gateway.start()
-        # The gateway consumes no document, but it is an instance on call wants to see.
+        if self.gateway_workers is not None:
+            await self.gateway_workers.start({"router": self.router, "sync": self.sync, "session": self.session},
+                                             revocations=self.controlplane.revocations)
+        else:
+            await self.gateway.start()
+        # The gateway consumes no document, but it is an instance on call wants to see
+        # (with gateway workers: their summary is the core's view of them).
         gateway_agent = ConfigAgent("gateway", self.gateway_id, self.gateway_url, {},
                                     self.data_dir / "agents" / "gateway", self.controlplane,
                                     summary=summary_source("gateway"))
@@ -160,16 +185,22 @@ class Monolith:
             "status": health_status(problems) if self._started else "starting",
             "problems": problems,
             "gateway_id": self.gateway_id,
-            "connections": self.gateway.connection_count if self._started else 0,
+            "connections": self._connection_count() if self._started else 0,
             "persisted": self.store.persisted if self._started else 0,
         }
+
+    def _connection_count(self) -> int:
+        if self.gateway_workers is not None:
+            return self.gateway_workers.connection_count
+        return self.gateway.connection_count
 
     async def stop(self) -> None:
         """Stop accepting, drain what is in flight, close the backends."""
         if not self._started:
             return
         self._started = False
-        steps = [self.gateway.stop, self.admin.stop, self.store.stop, self.router.stop, self.sync.stop,
+        front = self.gateway_workers if self.gateway_workers is not None else self.gateway
+        steps = [front.stop, self.admin.stop, self.store.stop, self.router.stop, self.sync.stop,
                  self.session.stop, self._heap.stop]
         steps += [agent.stop for agent in self.agents] + [self.controlplane.stop]
         for step in steps:

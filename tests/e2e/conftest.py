@@ -1,4 +1,6 @@
-"""The deployment under test, parametrized by shape: the monolith, and the split deployment.
+"""The deployment under test, parametrized by shape: the monolith, the monolith with its
+gateway in two worker processes (`workers`: what `flarectl up --gateway-workers 2` runs, the
+channel between the processes in the path of every frame), and the split deployment.
 
 split = every service in its own process (2 gateways, 2 routers, 2 stores, 1 of the rest)
 on the real servers of tests/infra. Each test gets a deployment of its own on fresh names
@@ -91,11 +93,11 @@ class Deployment:
         return await db.count_messages(conversation_id)
 
 
-@pytest.fixture(params=["monolith", pytest.param("split", marks=pytest.mark.servers)])
+@pytest.fixture(params=["monolith", "workers", pytest.param("split", marks=pytest.mark.servers)])
 async def flare(request, tmp_path) -> AsyncIterator[Deployment]:
+    if request.param != "monolith" and request.node.get_closest_marker("monolith_only"):
+        pytest.skip("monolith only: the test reaches into the monolith's in-process objects")
     if request.param == "split":
-        if request.node.get_closest_marker("monolith_only"):
-            pytest.skip("monolith only: the test reaches into the monolith's in-process objects")
         async for deployment in _split(request, tmp_path):
             yield deployment
         return
@@ -103,9 +105,10 @@ async def flare(request, tmp_path) -> AsyncIterator[Deployment]:
     cfg.gateway.port = 0
     cfg.admin.port = 0
     cfg.controlplane.port = 0
+    cfg.gateway.workers = 2 if request.param == "workers" else 0
     monolith = Monolith(cfg)
     await monolith.start()
-    deployment = Deployment("monolith", [monolith.gateway_url], monolith.token_secret, monolith)
+    deployment = Deployment(request.param, [monolith.gateway_url], monolith.token_secret, monolith)
     try:
         yield deployment
     finally:

@@ -18,13 +18,19 @@ _ids = itertools.count(1)
 
 class WsClient:
     def __init__(self, gateway_url: str, secret: bytes, user: str, device: str = "phone", *,
-                 auto_ack: bool = True, token: str | None = None, device_type: str = "mobile") -> None:
+                 auto_ack: bool = True, token: str | None = None, device_type: str = "mobile",
+                 compact: bool = False) -> None:
+        """`compact`: ask for compact frames (docs/protocol.md); `batch` frames are unwrapped
+        into `frames` in order and counted in `batches`."""
         self.user = user
         self.device = device
         self.auto_ack = auto_ack
         token = token if token is not None else issue_token(secret, user)
         self.url = f"{gateway_url}?token={token}&device_id={device}&device_type={device_type}"
+        if compact:
+            self.url += "&compact=1"
         self.frames: list[dict] = []
+        self.batches = 0
         self.ws: ClientConnection | None = None
         self._changed = asyncio.Condition()
         self._reader: asyncio.Task | None = None
@@ -47,9 +53,14 @@ class WsClient:
         with contextlib.suppress(Exception):
             async for raw in self.ws:
                 frame = codec.loads(raw)
-                self.frames.append(frame)
-                if self.auto_ack and frame.get("type") == "message":
-                    await self.ack(frame["conversation_id"], frame["seq"])
+                inner = [frame]
+                if frame.get("type") == "batch":
+                    self.batches += 1
+                    inner = frame["frames"]
+                for frame in inner:
+                    self.frames.append(frame)
+                    if self.auto_ack and frame.get("type") == "message":
+                        await self.ack(frame["conversation_id"], frame["seq"])
                 async with self._changed:
                     self._changed.notify_all()
         async with self._changed:

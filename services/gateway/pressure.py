@@ -1,0 +1,63 @@
+"""The gateway's side of load shedding: refuse a send with `busy` before admitting it.
+
+Two signals. The core's: a send the router refused with Busy (services.delivery.pressure)
+closes the gate for a short hold-off, so the sends that follow are answered at once,
+before `received`, instead of each crossing to the core to be refused there. And this
+process's own: an event loop running late (measured by a ticker) means frames already
+wait in socket buffers, so taking more only makes everyone later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from services.common.errors import Busy
+from services.common.metrics import SENDS_SHED
+
+__all__ = ["SendGate"]
+
+
+class SendGate:
+    def __init__(self, *, max_loop_lag_ms: float = 75.0, hold_off_s: float = 0.1, tick_s: float = 0.025) -> None:
+        self.max_loop_lag_ms = max_loop_lag_ms
+        self.hold_off_s = hold_off_s
+        self._tick_s = tick_s
+        self.loop_lag_ms = 0.0
+        self._closed_until = 0.0
+        self._retry_after = 0.0
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._measure_forever(), name="gateway-loop-lag")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def check(self) -> None:
+        """Busy when the core said so a moment ago or this loop runs late."""
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._closed_until:
+            SENDS_SHED.labels("core").inc()
+            raise Busy("overloaded: retry later", retry_after=self._retry_after)
+        if self.loop_lag_ms > self.max_loop_lag_ms:
+            SENDS_SHED.labels("gateway").inc()
+            raise Busy(f"overloaded: the gateway runs {self.loop_lag_ms:.0f} ms late; retry later",
+                       retry_after=round(min(5.0, max(0.05, self.loop_lag_ms / 1000)), 3))
+
+    def core_busy(self, exc: Busy) -> None:
+        retry_after = exc.details.get("retry_after")
+        self._retry_after = retry_after if isinstance(retry_after, (int, float)) else 0.1
+        self._closed_until = asyncio.get_running_loop().time() + min(self.hold_off_s, self._retry_after)
+
+    async def _measure_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            await asyncio.sleep(self._tick_s)
+            lag = (loop.time() - started - self._tick_s) * 1000
+            # Decay, so one slow tick (a GC pause) does not shed by itself.
+            self.loop_lag_ms = max(0.0, 0.7 * self.loop_lag_ms + 0.3 * lag)
