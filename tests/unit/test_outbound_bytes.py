@@ -17,8 +17,10 @@ from services.common.model import DeviceType
 from services.gateway.connection import ClientConnection, Replaceable
 
 
-async def _with_connection(compact: bool, budget: ByteBudget, script) -> list[dict]:
-    """Run `script(conn)` on the server side of a real connection; what the client got."""
+async def _with_connection(compact: bool, budget: ByteBudget, script,
+                           messages: list[dict] | None = None) -> list[dict]:
+    """Run `script(conn)` on the server side of a real connection; the frames the client got
+    (batches opened), and in `messages` the WebSocket messages as they arrived."""
     done = asyncio.Event()
 
     async def handler(ws) -> None:
@@ -30,6 +32,7 @@ async def _with_connection(compact: bool, budget: ByteBudget, script) -> list[di
         await ws.wait_closed()
 
     received: list[dict] = []
+    messages = [] if messages is None else messages
     async with serve(handler, "127.0.0.1", 0) as server:
         port = server.sockets[0].getsockname()[1]
         async with connect(f"ws://127.0.0.1:{port}") as client:
@@ -40,6 +43,7 @@ async def _with_connection(compact: bool, budget: ByteBudget, script) -> list[di
                 except asyncio.TimeoutError:
                     break
                 frame = json.loads(raw)
+                messages.append(frame)
                 received.extend(frame["frames"] if frame.get("type") == "batch" else [frame])
     return received
 
@@ -81,3 +85,20 @@ async def test_stop_releases_what_is_still_queued() -> None:
     received = await _with_connection(True, budget, never_started)
     assert budget.used == 0
     assert received == []
+
+
+async def test_frames_waiting_together_leave_as_one_batch_only_for_a_compact_client() -> None:
+    async def three_waiting(conn: ClientConnection) -> None:
+        for n in (1, 2, 3):
+            conn.push(json.dumps({"n": n}).encode())
+        conn.start()
+        for _ in range(50):
+            await asyncio.sleep(0.01)
+            if not conn._queued_bytes:
+                break
+
+    for compact, expected in ((True, ["batch"]), (False, [None, None, None])):
+        messages: list[dict] = []
+        received = await _with_connection(compact, ByteBudget("gateway_outbound", 1 << 20), three_waiting, messages)
+        assert [f["n"] for f in received] == [1, 2, 3]
+        assert [m.get("type") for m in messages] == expected, compact
