@@ -10,19 +10,10 @@ import asyncio
 import pytest
 
 from services.backends.configstore import WatchEvent, WatchEventType
-from services.backends.embedded.sqliteconfig import SQLiteConfigStore
 from services.backends.prefixwatch import PrefixWatch
 from services.common.errors import BackendUnavailable
 
 PREFIX = "/flare/test/"
-
-
-@pytest.fixture
-async def store(tmp_path):
-    store = SQLiteConfigStore(tmp_path / "config.db", poll_interval_s=0.02)
-    await store.start()
-    yield store
-    await store.close()
 
 
 class Mirror:
@@ -54,39 +45,39 @@ async def _eventually(predicate, timeout: float = 5.0) -> None:
             await asyncio.sleep(0.02)
 
 
-async def test_start_lists_then_applies_every_later_event_until_stopped(store):
-    await store.put(PREFIX + "a", b"1")
-    await store.put("/flare/elsewhere/x", b"not ours")
-    mirror = Mirror(store)
-    watch = PrefixWatch(store, PREFIX, relist=mirror.relist, apply=mirror.apply, what="test")
+async def test_start_lists_then_applies_every_later_event_until_stopped(configstore):
+    await configstore.put(PREFIX + "a", b"1")
+    await configstore.put("/flare/elsewhere/x", b"not ours")
+    mirror = Mirror(configstore)
+    watch = PrefixWatch(configstore, PREFIX, relist=mirror.relist, apply=mirror.apply, what="test")
     await watch.start()
     try:
         assert mirror.values == {PREFIX + "a": b"1"} and len(mirror.lists) == 1  # right before start returns
-        put_b = await store.put(PREFIX + "b", b"2")
-        await store.delete(PREFIX + "a")
+        put_b = await configstore.put(PREFIX + "b", b"2")
+        await configstore.delete(PREFIX + "a")
         await _eventually(lambda: mirror.values == {PREFIX + "b": b"2"})
         assert mirror.events == [("put", PREFIX + "b", put_b), ("delete", PREFIX + "a", put_b + 1)]
     finally:
         await watch.stop()
-    await store.put(PREFIX + "c", b"3")
+    await configstore.put(PREFIX + "c", b"3")
     await asyncio.sleep(0.2)
     assert PREFIX + "c" not in mirror.values  # stopped means stopped
     await watch.stop()  # and a second stop is harmless
 
 
-async def test_a_compacted_watch_revision_is_repaired_by_listing_again(store):
-    mirror = Mirror(store)
+async def test_a_compacted_watch_revision_is_repaired_by_listing_again(configstore):
+    mirror = Mirror(configstore)
     stale = await mirror.relist()  # the mirror as a process saw it before it went away
-    await store.put(PREFIX + "a", b"1")
-    await store.put(PREFIX + "b", b"2")
-    await store.delete(PREFIX + "a")
-    await store.compact(await store.current_revision())  # the events it missed are gone
-    watch = PrefixWatch(store, PREFIX, relist=mirror.relist, apply=mirror.apply, what="test")
+    await configstore.put(PREFIX + "a", b"1")
+    await configstore.put(PREFIX + "b", b"2")
+    await configstore.delete(PREFIX + "a")
+    await configstore.compact(await configstore.current_revision())  # the events it missed are gone
+    watch = PrefixWatch(configstore, PREFIX, relist=mirror.relist, apply=mirror.apply, what="test")
     follower = asyncio.create_task(watch.follow(stale))
     try:
         await _eventually(lambda: len(mirror.lists) == 2)
         assert mirror.values == {PREFIX + "b": b"2"} and mirror.events == []  # from the list, not events
-        put_c = await store.put(PREFIX + "c", b"3")
+        put_c = await configstore.put(PREFIX + "c", b"3")
         await _eventually(lambda: PREFIX + "c" in mirror.values)
         assert mirror.events == [("put", PREFIX + "c", put_c)]  # the watch resumed after the new list
     finally:
@@ -114,9 +105,9 @@ class FailingWatches:
         yield  # an async generator, as a real watch is
 
 
-async def test_a_failing_store_is_retried_with_a_growing_delay_not_a_busy_loop(store, caplog):
-    await store.put(PREFIX + "a", b"1")
-    failing = FailingWatches(store)
+async def test_a_failing_store_is_retried_with_a_growing_delay_not_a_busy_loop(configstore, caplog):
+    await configstore.put(PREFIX + "a", b"1")
+    failing = FailingWatches(configstore)
     mirror = Mirror(failing)
     watch = PrefixWatch(failing, PREFIX, relist=mirror.relist, apply=mirror.apply, what="test")
     await watch.start()
@@ -132,16 +123,16 @@ async def test_a_failing_store_is_retried_with_a_growing_delay_not_a_busy_loop(s
         "test watch failed (store unreachable); re-listing in 0.4s"]
 
 
-async def test_a_failing_first_list_reaches_the_caller_and_starts_nothing(store):
+async def test_a_failing_first_list_reaches_the_caller_and_starts_nothing(configstore):
     async def relist() -> int:
         raise BackendUnavailable("store unreachable", service="configstore")
 
     async def apply(event: WatchEvent) -> None:
         raise AssertionError("no watch may run")
 
-    watch = PrefixWatch(store, PREFIX, relist=relist, apply=apply, what="test")
+    watch = PrefixWatch(configstore, PREFIX, relist=relist, apply=apply, what="test")
     with pytest.raises(BackendUnavailable):
         await watch.start()
-    await store.put(PREFIX + "a", b"1")
+    await configstore.put(PREFIX + "a", b"1")
     await asyncio.sleep(0.1)
     await watch.stop()
