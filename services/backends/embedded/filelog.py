@@ -95,7 +95,8 @@ class FileLog:
         self._pending: list[_Pending] = []
         self._pending_ready = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
-        self._io: ThreadPoolExecutor | None = None  # segment writes, one job per partition
+        self._io: ThreadPoolExecutor | None = None  # segment writes: one job per batch
+        self._sync: ThreadPoolExecutor | None = None  # that job's fdatasyncs, in parallel
         self._lock_fd: int | None = None
         self._topic_lock = asyncio.Lock()
         self._closed = False
@@ -144,6 +145,7 @@ class FileLog:
             else:
                 _log.error("log %s: %s", self._dir, damage.describe())
         self._io = ThreadPoolExecutor(max_workers=8, thread_name_prefix="filelog-io")
+        self._sync = ThreadPoolExecutor(max_workers=8, thread_name_prefix="filelog-sync")
         self._writer = asyncio.create_task(self._write_forever(), name=f"filelog-writer:{self._dir}")
         self._retention_task = asyncio.create_task(self._retain_forever(), name=f"filelog-retention:{self._dir}")
 
@@ -221,6 +223,7 @@ class FileLog:
             pass
         self._writer = None
         self._io.shutdown(wait=False)
+        self._sync.shutdown(wait=False)
         for consumer in list(self._consumers):
             consumer._wakeup.set()
         self._consumers.clear()
@@ -377,17 +380,11 @@ class FileLog:
                 _fail(items, BackendError(f"cannot roll log segment: {exc}"))
                 continue
             work.append((files, items, files.next_offset, files.active.size))
-        # All writes in one job (a thread hop costs more than a page-cache write), then the
-        # fdatasyncs in parallel: concurrent ones share an ext4 journal commit, so eight
-        # partitions cost about as much as one.
-        results = await loop.run_in_executor(self._io, _append_all_sync, work)
-        if self._fsync:
-            synced = await asyncio.gather(*(
-                loop.run_in_executor(self._io, _sync_sync, files, size)
-                for (files, _, _, size), result in zip(work, results) if not isinstance(result, BaseException)
-            ), return_exceptions=True)
-            pending = iter(synced)
-            results = [r if isinstance(r, BaseException) else (next(pending) or r) for r in results]
+        # All writes and their fdatasyncs in one job: a thread hop costs more than a
+        # page-cache write, and each hop back to the loop waits for the GIL. The fdatasyncs
+        # run in parallel inside the job (concurrent ones share an ext4 journal commit, so
+        # eight partitions cost about as much as one).
+        results = await loop.run_in_executor(self._io, _write_all_sync, work, self._sync if self._fsync else None)
         for (files, items, first_offset, _), result in zip(work, results):
             if isinstance(result, BaseException):
                 self._faults.fail("write", f"cannot write to {files.tp.topic}[{files.tp.partition}]: {result}")
@@ -487,6 +484,30 @@ def _append_all_sync(work: list) -> list:
             results.append((positions, position))
         except OSError as exc:
             results.append(exc)
+    return results
+
+
+def _write_all_sync(work: list, sync_pool: ThreadPoolExecutor | None) -> list:
+    """Append every partition's records, then (given a pool) fdatasync the partitions
+    written, in parallel; a partition whose write or sync failed gets its OSError."""
+    results = _append_all_sync(work)
+    if sync_pool is None:
+        return results
+    written = [(i, files, size) for i, ((files, _, _, size), result) in enumerate(zip(work, results))
+               if not isinstance(result, BaseException)]
+
+    def sync_one(entry: tuple[int, PartitionFiles, int]) -> tuple[int, OSError | None]:
+        index, files, size = entry
+        try:
+            _sync_sync(files, size)
+        except OSError as exc:
+            return index, exc
+        return index, None
+
+    outcomes = [sync_one(written[0])] if len(written) == 1 else list(sync_pool.map(sync_one, written))
+    for index, error in outcomes:
+        if error is not None:
+            results[index] = error
     return results
 
 
