@@ -66,15 +66,30 @@ class SQLiteMessages:
         keys = [(m.msg_id, m.sender_id, m.client_msg_id) for m in messages]
 
         def run(conn: sqlite3.Connection) -> dict[int, Message]:
+            # Two statements per chunk, not one per message: in a worker thread every
+            # execute gives the GIL back and waits to take it again from the busy loop.
+            by_id: dict[int, tuple] = {}
+            by_key: dict[tuple[str, str], tuple] = {}
+            for chunk in chunks(keys, _CHUNK // 2):
+                for row in conn.execute(
+                    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE msg_id IN ({','.join('?' * len(chunk))})",
+                    [msg_id for msg_id, _, _ in chunk],
+                ):
+                    by_id[row[0]] = row
+                # CROSS JOIN keeps the key list outside, so each key is an index search
+                # (a row-value IN (VALUES ...) was planned as a scan of the whole index).
+                pairs = ",".join("(?, ?)" for _ in chunk)
+                columns = ", ".join(f"m.{c}" for c in MESSAGE_COLUMNS.split(", "))
+                for row in conn.execute(
+                    f"WITH k(sender_id, client_msg_id) AS (VALUES {pairs}) SELECT {columns} FROM k CROSS JOIN "
+                    "messages m ON m.sender_id = k.sender_id AND m.client_msg_id = k.client_msg_id",
+                    [v for _, sender_id, client_msg_id in chunk for v in (sender_id, client_msg_id)],
+                ):
+                    by_key.setdefault((row[3], row[5]), row)
             found: dict[int, Message] = {}
             for msg_id, sender_id, client_msg_id in keys:
                 # Prefer the msg_id match: that is the row a retried insert would keep.
-                row = conn.execute(
-                    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE msg_id = ? "
-                    f"UNION ALL SELECT {MESSAGE_COLUMNS} FROM messages WHERE sender_id = ? AND client_msg_id = ? "
-                    "LIMIT 1",
-                    (msg_id, sender_id, client_msg_id),
-                ).fetchone()
+                row = by_id.get(msg_id) or by_key.get((sender_id, client_msg_id))
                 if row is not None:
                     found[msg_id] = row_to_message(row)
             return found
