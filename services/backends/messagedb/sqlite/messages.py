@@ -18,6 +18,7 @@ MESSAGE_COLUMNS = (
     "msg_id, conversation_id, seq, sender_id, sender_device, client_msg_id, content_type, body, created_at, flags"
 )
 _CHUNK = 500  # bound on host parameters per IN (...) list
+_INLINE_KEYS = 256  # index searches few enough to run on the loop (SQLiteThreads.read_small)
 
 
 def row_to_message(row: tuple) -> Message:
@@ -94,7 +95,8 @@ class SQLiteMessages:
                     found[msg_id] = row_to_message(row)
             return found
 
-        return await self._db.read(run, "find_existing")
+        small = len(keys) <= _INLINE_KEYS  # the reserve path's batches, most persist batches
+        return await (self._db.read_small if small else self._db.read)(run, "find_existing")
 
     async def max_seqs(self, conversation_ids: Sequence[str]) -> dict[str, int]:
         ids = list(dict.fromkeys(conversation_ids))
@@ -113,7 +115,7 @@ class SQLiteMessages:
                     out[conversation_id] = seq
             return out
 
-        return await self._db.read(run, "max_seqs")
+        return await (self._db.read_small if len(ids) <= _INLINE_KEYS else self._db.read)(run, "max_seqs")
 
     async def get_message(self, msg_id: int) -> Message | None:
         def run(conn: sqlite3.Connection) -> Message | None:
