@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 
 from services.common.errors import Busy
-from services.common.metrics import SENDS_SHED
+from services.common.metrics import LOOP_LAG, SENDS_SHED
 
 __all__ = ["SendGate"]
 
@@ -61,3 +61,4 @@ class SendGate:
             lag = (loop.time() - started - self._tick_s) * 1000
             # Decay, so one slow tick (a GC pause) does not shed by itself.
             self.loop_lag_ms = max(0.0, 0.7 * self.loop_lag_ms + 0.3 * lag)
+            LOOP_LAG.set(self.loop_lag_ms / 1000)

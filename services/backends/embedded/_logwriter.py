@@ -1,17 +1,18 @@
 """The pieces of FileLog's group commit that are not the writer task itself: what a produce
-waits on (`Sink`), what waits in the queue (`Pending`), and the blocking appends and
-fdatasyncs the writer runs in its I/O pool."""
+waits on (`Sink`), what waits in the queue (`Pending`), and the blocking job of appends and
+fdatasyncs the writer runs in its I/O pool (`write_all_sync`)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 from services.common.errors import InvalidInput
 
 from ._logfiles import MAX_RECORD_BYTES, PartitionFiles, encode_record
 
-__all__ = ["Sink", "Pending", "check_record", "append_all_sync", "sync_sync", "fail_pending"]
+__all__ = ["Sink", "Pending", "check_record", "write_all_sync", "fail_pending"]
 
 
 class Sink:
@@ -47,7 +48,7 @@ def check_record(key: bytes | None, value: bytes) -> None:
         raise InvalidInput(f"record larger than {MAX_RECORD_BYTES} bytes")
 
 
-def append_all_sync(work: list) -> list:
+def _append_all_sync(work: list) -> list:
     """Append each partition's records; per partition (file positions, new size) or the OSError."""
     results: list = []
     for files, items, first_offset, size in work:
@@ -65,7 +66,31 @@ def append_all_sync(work: list) -> list:
     return results
 
 
-def sync_sync(files: PartitionFiles, size_before: int) -> None:
+def write_all_sync(work: list, sync_pool: ThreadPoolExecutor | None) -> list:
+    """Append every partition's records, then (given a pool) fdatasync the partitions
+    written, in parallel; a partition whose write or sync failed gets its OSError."""
+    results = _append_all_sync(work)
+    if sync_pool is None:
+        return results
+    written = [(i, files, size) for i, ((files, _, _, size), result) in enumerate(zip(work, results))
+               if not isinstance(result, BaseException)]
+
+    def sync_one(entry: tuple[int, PartitionFiles, int]) -> tuple[int, OSError | None]:
+        index, files, size = entry
+        try:
+            _sync_sync(files, size)
+        except OSError as exc:
+            return index, exc
+        return index, None
+
+    outcomes = [sync_one(written[0])] if len(written) == 1 else list(sync_pool.map(sync_one, written))
+    for index, error in outcomes:
+        if error is not None:
+            results[index] = error
+    return results
+
+
+def _sync_sync(files: PartitionFiles, size_before: int) -> None:
     try:
         os.fdatasync(files.write_fd)  # the file size is metadata fdatasync does flush
     except OSError:

@@ -40,7 +40,7 @@ from ._logfiles import PartitionFiles, read_sync
 from ._loggroups import FileLogConsumer, GroupCoordinator
 from ._logrepair import Damage, read_reports_sync
 from ._logretention import Retention, expired_segments, unlink_segments_sync
-from ._logwriter import Pending, Sink, append_all_sync, check_record, fail_pending, sync_sync
+from ._logwriter import Pending, Sink, check_record, fail_pending, write_all_sync
 
 __all__ = ["FileLog"]
 
@@ -65,7 +65,8 @@ class FileLog:
         self._pending: list[Pending] = []
         self._pending_ready = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
-        self._io: ThreadPoolExecutor | None = None  # segment writes, one job per partition
+        self._io: ThreadPoolExecutor | None = None  # segment writes: one job per batch
+        self._sync: ThreadPoolExecutor | None = None  # that job's fdatasyncs, in parallel
         self._lock_fd: int | None = None
         self._topic_lock = asyncio.Lock()
         self._closed = False
@@ -103,7 +104,8 @@ class FileLog:
             return
         self._closed = False
         try:
-            self._lock_fd, self._topics, self.damage, self._retention = await asyncio.to_thread(open_log_dir_sync, self._dir)
+            opened = await asyncio.to_thread(open_log_dir_sync, self._dir)
+            self._lock_fd, self._topics, self.damage, self._retention = opened
             self._reports = await asyncio.to_thread(read_reports_sync, self._dir)
         except OSError as exc:
             raise BackendUnavailable(f"cannot open log directory {self._dir}: {exc}") from exc
@@ -114,6 +116,7 @@ class FileLog:
             else:
                 _log.error("log %s: %s", self._dir, damage.describe())
         self._io = ThreadPoolExecutor(max_workers=8, thread_name_prefix="filelog-io")
+        self._sync = ThreadPoolExecutor(max_workers=8, thread_name_prefix="filelog-sync")
         self._writer = asyncio.create_task(self._write_forever(), name=f"filelog-writer:{self._dir}")
         self._retention_task = asyncio.create_task(self._retain_forever(), name=f"filelog-retention:{self._dir}")
 
@@ -134,6 +137,7 @@ class FileLog:
             pass
         self._writer = None
         self._io.shutdown(wait=False)
+        self._sync.shutdown(wait=False)
         for consumer in list(self._consumers):
             consumer._wakeup.set()
         self._consumers.clear()
@@ -268,17 +272,11 @@ class FileLog:
                 fail_pending(items, BackendError(f"cannot roll log segment: {exc}"))
                 continue
             work.append((files, items, files.next_offset, files.active.size))
-        # All writes in one job (a thread hop costs more than a page-cache write), then the
-        # fdatasyncs in parallel: concurrent ones share an ext4 journal commit, so eight
-        # partitions cost about as much as one.
-        results = await loop.run_in_executor(self._io, append_all_sync, work)
-        if self._fsync:
-            synced = await asyncio.gather(*(
-                loop.run_in_executor(self._io, sync_sync, files, size)
-                for (files, _, _, size), result in zip(work, results) if not isinstance(result, BaseException)
-            ), return_exceptions=True)
-            pending = iter(synced)
-            results = [r if isinstance(r, BaseException) else (next(pending) or r) for r in results]
+        # All writes and their fdatasyncs in one job: a thread hop costs more than a
+        # page-cache write, and each hop back to the loop waits for the GIL. The fdatasyncs
+        # run in parallel inside the job (concurrent ones share an ext4 journal commit, so
+        # eight partitions cost about as much as one).
+        results = await loop.run_in_executor(self._io, write_all_sync, work, self._sync if self._fsync else None)
         for (files, items, first_offset, _), result in zip(work, results):
             if isinstance(result, BaseException):
                 self._faults.fail("write", f"cannot write to {files.tp.topic}[{files.tp.partition}]: {result}")
@@ -362,5 +360,3 @@ class FileLog:
     async def committed_offsets(self, group: str, topic: str) -> dict[int, int]:
         coordinator = await self._group(group)
         return {tp.partition: offset for tp, offset in coordinator.committed.items() if tp.topic == topic}
-
-
