@@ -90,7 +90,7 @@ async def test_recall_removes_body_and_delete_for_me_stays_out(outsider):
 
     # bob may not recall alice's message
     r = await b.request({"type": "recall", "msg_id": ids[0]})
-    assert r["type"] == "error" and r["code"] == "forbidden"
+    assert r["type"] == "error" and r["code"] == "forbidden", r
     await a.send_frame({"type": "recall", "id": "r1", "msg_id": ids[0]})
     for dev in (a, b):
         ev = await dev.expect(lambda f: f["type"] == "event" and f["sync_type"] == "recall")
