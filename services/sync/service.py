@@ -56,10 +56,6 @@ class SyncService:
         self._flush_interval = flush_interval_s
         # (user, device, conversation) -> ([seq runs], [event runs])
         self._buffer: dict[tuple[str, str, str], tuple[list[list[int]], list[list[int]]]] = {}
-        # Buffers taken by a flush whose write has not committed yet: until it has, the
-        # MessageDB does not show them, so cursors() must (else a page acked a moment ago
-        # is served again to a sync that lands during the flush).
-        self._flushing: list[dict[tuple[str, str, str], tuple[list[list[int]], list[list[int]]]]] = []
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -93,13 +89,6 @@ class SyncService:
         if not self._buffer:
             return
         buffered, self._buffer = self._buffer, {}
-        self._flushing.append(buffered)
-        try:
-            await self._write(buffered)
-        finally:
-            self._flushing.remove(buffered)
-
-    async def _write(self, buffered: dict[tuple[str, str, str], tuple[list[list[int]], list[list[int]]]]) -> None:
         updates: list[CursorUpdate] = []
         for (user_id, device_id, conversation_id), (seq_runs, event_runs) in buffered.items():
             ids = (UserId(user_id), DeviceId(device_id), ConversationId(conversation_id))
@@ -122,18 +111,12 @@ class SyncService:
 
     async def cursors(self, user_id: str, device_id: str) -> dict[str, Cursor]:
         """The stored cursors with the ranges still buffered applied (as the flush will)."""
-        # Taken before the read: a flush that commits while it runs leaves _flushing, and
-        # the read may still show the cursors from before that commit.
-        in_flight = list(self._flushing)
         stored = await self._db.get_cursors(user_id, device_id)
-        # Oldest first, as they will be written; applying a range the read already shows
-        # changes nothing (a cursor only moves forward).
-        for buffer in (*in_flight, *self._flushing, self._buffer):  # a buffer twice: no harm
-            for (u, d, conversation_id), (seq_runs, event_runs) in buffer.items():
-                if u == user_id and d == device_id:
-                    cursor = stored.setdefault(conversation_id, Cursor())
-                    cursor.seq = apply_ranges(cursor.seq, seq_runs)
-                    cursor.event_id = apply_ranges(cursor.event_id, event_runs)
+        for (u, d, conversation_id), (seq_runs, event_runs) in self._buffer.items():
+            if u == user_id and d == device_id:
+                cursor = stored.setdefault(conversation_id, Cursor())
+                cursor.seq = apply_ranges(cursor.seq, seq_runs)
+                cursor.event_id = apply_ranges(cursor.event_id, event_runs)
         return stored
 
     # -- sync -------------------------------------------------------------------------
