@@ -130,6 +130,7 @@ class SimulatedDevice:
         self.sync_idle = asyncio.Event()
         self.sync_idle.set()
         self.sync_kind: str | None = None
+        self.final_synced = False  # a final sync was answered in full (every page)
         self.last_gap_sync = 0.0
         self.event_ids: dict[str, int] = {}
         self.keep_connected = False
@@ -139,6 +140,11 @@ class SimulatedDevice:
         self._closing_by_us = False
 
     # -- lifecycle -----------------------------------------------------------------------
+
+    @property
+    def up(self) -> bool:
+        """Connected, and not on its way down (a churn bounce closes after what is queued)."""
+        return self.connected.is_set() and not self._closing_by_us
 
     def start(self) -> None:
         self.keep_connected = True
@@ -279,6 +285,27 @@ class SimulatedDevice:
         self.ctx.stats.counters["syncs"] += 1
         return self._enqueue({"type": "sync", "id": f"sync-{kind}", "cursors": cursors})
 
+    async def final_sync(self) -> None:
+        """Sync until one final sync is answered in full, on a connection that is up: a
+        device still coming back from churn reconnects first, and a connection lost in the
+        middle of the sync means syncing again on the next one."""
+        while True:
+            while not (self.up and self.sync_idle.is_set()):
+                await asyncio.sleep(0.05)
+            self.final_synced = False
+            if self.sync(SYNC_FINAL):
+                await self.sync_idle.wait()
+                if self.final_synced:
+                    return
+            await asyncio.sleep(0.05)  # refused (an error frame) or cut off: again
+
+    def _resend(self, client_msg_id: str) -> None:
+        """Resend one unconfirmed send on this connection (if down, the reconnect resends it)."""
+        pending = self.pending.get(client_msg_id)
+        if pending is not None and not self._closing_by_us:
+            self._enqueue({"type": "send", "client_msg_id": client_msg_id,
+                           "conversation_id": pending.conversation_id, "body": self._body()})
+
     def heartbeat(self) -> None:
         self._enqueue({"type": "heartbeat"})
 
@@ -356,6 +383,7 @@ class SimulatedDevice:
         if more:
             self.sync(kind)
         else:
+            self.final_synced = kind == SYNC_FINAL
             self.sync_kind = None
             self.sync_idle.set()
 
@@ -396,7 +424,18 @@ class SimulatedDevice:
         code = str(frame.get("code"))
         self.ctx.stats.error_frames[code] += 1
         ref = frame.get("ref")
-        if isinstance(ref, str) and self.pending.pop(ref, None) is not None:
+        pending = self.pending.get(ref) if isinstance(ref, str) else None
+        if pending is not None and code == "busy" and pending.resent:
+            # A resend after a reconnect: its first attempt may be stored already, its
+            # `stored` lost with the old connection, and `busy` speaks for this attempt only.
+            # Giving up would leave a stored message the run never counts; so resend it
+            # after retry_after with the same client_msg_id, as docs/protocol.md §12 says.
+            self.ctx.stats.counters["shed_retried"] += 1
+            retry_after = (frame.get("details") or {}).get("retry_after")
+            delay = min(5.0, max(0.05, retry_after)) if isinstance(retry_after, (int, float)) else 0.25
+            asyncio.get_running_loop().call_later(delay, self._resend, ref)
+        elif pending is not None:
+            del self.pending[ref]
             # `busy`: the gateway shed this send under overload; not stored, so not lost.
             self.ctx.stats.counters["shed" if code == "busy" else "send_failed"] += 1
         elif isinstance(ref, str) and ref.startswith("sync-"):
