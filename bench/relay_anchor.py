@@ -55,7 +55,7 @@ async def _serve(port: int) -> None:
 
 # -- the driver --------------------------------------------------------------------------
 async def _drive(port: int, indices: list[int], peers: int, rate: float, duration: float, padding: int,
-                 out) -> None:
+                 out, barrier) -> None:
     from websockets.asyncio.client import connect
 
     conns = [await connect(f"ws://127.0.0.1:{port}/r?i={i}", compression=None, max_queue=4096, ping_interval=None)
@@ -63,6 +63,9 @@ async def _drive(port: int, indices: list[int], peers: int, rate: float, duratio
     latencies: list[int] = []
     received = 0
     pad = "x" * padding
+    # Every driver connected before anyone sends, and all stop together: a frame for a
+    # peer that is not connected yet (or closed already) would read as a relay loss.
+    barrier.wait(timeout=60)
     stop_at = time.monotonic() + duration
 
     async def reader(ws) -> None:
@@ -106,12 +109,12 @@ async def _drive(port: int, indices: list[int], peers: int, rate: float, duratio
 
 
 def _driver_process(port: int, indices: list[int], peers: int, rate: float, duration: float, padding: int,
-                    out) -> None:
+                    out, barrier) -> None:
     try:
         import uvloop
-        uvloop.run(_drive(port, indices, peers, rate, duration, padding, out))
+        uvloop.run(_drive(port, indices, peers, rate, duration, padding, out, barrier))
     except ImportError:  # pragma: no cover
-        asyncio.run(_drive(port, indices, peers, rate, duration, padding, out))
+        asyncio.run(_drive(port, indices, peers, rate, duration, padding, out, barrier))
 
 
 def _cpu_s(pid: int) -> float:
@@ -126,9 +129,10 @@ def run_relay_trial(*, port: int, server_pid: int, connections: int, rate: float
                     workers: int, padding: int) -> dict:
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
+    barrier = ctx.Barrier(workers)
     groups = [list(range(w, connections, workers)) for w in range(workers)]
     cpu_before = _cpu_s(server_pid)
-    procs = [ctx.Process(target=_driver_process, args=(port, g, connections, rate / workers, duration, padding, out))
+    procs = [ctx.Process(target=_driver_process, args=(port, g, connections, rate / workers, duration, padding, out, barrier))
              for g in groups]
     for p in procs:
         p.start()

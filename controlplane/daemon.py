@@ -19,10 +19,11 @@ import asyncio
 import contextlib
 import logging
 
-from services.backends.configstore import ConfigStore, WatchEventType
+from services.backends.configstore import ConfigStore, WatchEvent, WatchEventType
+from services.backends.prefixwatch import PrefixWatch
 from services.backends.revocations import Revocations
 from services.common.auth import issue_token, peek_token_id
-from services.common.errors import BackendError, CompactedError, FlareError, InvalidInput, NotFound, Unauthorized
+from services.common.errors import BackendError, FlareError, InvalidInput, NotFound, Unauthorized
 from services.common.model import validate_name
 
 from . import keys
@@ -54,6 +55,9 @@ class ControlPlane:
         self.aggregator = Aggregator(self.hub, self.desired, tick_s=health_tick_s)
         self.hub.observer = self.aggregator
         self.revocations = Revocations(store)
+        # Every write to config/, including a direct etcdctl one, is validated and served there.
+        self._config_watch = PrefixWatch(store, keys.CONFIG, relist=self.desired.load,
+                                         apply=self._on_config_event, what="config", logger=log)
         self._tasks: list[asyncio.Task] = []
         self._servers: list = []
 
@@ -71,7 +75,7 @@ class ControlPlane:
         await self._forget_previous_registrations()
         revision = await self.desired.load()
         await self.revocations.start()
-        self._tasks = [asyncio.create_task(self._watch_loop(revision), name="cp-watch"),
+        self._tasks = [asyncio.create_task(self._config_watch.follow(revision), name="cp-watch"),
                        asyncio.create_task(self._resync_loop(), name="cp-resync"),
                        asyncio.create_task(self._keepalive_loop(), name="cp-keepalive"),
                        asyncio.create_task(self.aggregator.run(refresh_store=self._store_view), name="cp-health")]
@@ -112,25 +116,9 @@ class ControlPlane:
 
     # -- loops ------------------------------------------------------------------------------
 
-    async def _watch_loop(self, revision: int) -> None:
-        delay = 0.2
-        while True:
-            try:
-                async for event in self.store.watch_prefix(keys.CONFIG, start_revision=revision + 1):
-                    revision = event.mod_revision
-                    value = event.value if event.type is WatchEventType.PUT else None
-                    await self.desired.observe(event.key.removeprefix(keys.CONFIG), value, event.mod_revision)
-                    delay = 0.2
-            except CompactedError:
-                log.info("watch start revision compacted; re-listing")
-            except BackendError as exc:
-                log.warning("config watch failed (%s); re-listing in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-            try:
-                revision = await self.desired.load()
-            except FlareError as exc:
-                log.warning("re-list failed: %s", exc)
+    async def _on_config_event(self, event: WatchEvent) -> None:
+        value = event.value if event.type is WatchEventType.PUT else None
+        await self.desired.observe(event.key.removeprefix(keys.CONFIG), value, event.mod_revision)
 
     async def _resync_loop(self) -> None:
         while True:

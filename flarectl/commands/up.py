@@ -15,7 +15,7 @@ from flarectl.exitcodes import ExitCode
 from services.common.config import load_config
 from services.common.errors import FlareError
 from services.common.logs import setup_logging
-from services.common.runtime import tune_interpreter
+from services.common.runtime import freeze_startup_heap, tune_interpreter
 
 __all__ = ["COMMANDS", "up"]
 
@@ -79,6 +79,7 @@ def up(
         except OSError as exc:
             await monolith.stop()
             fail(f"cannot start: {exc}", ExitCode.UNAVAILABLE)
+        freeze_startup_heap()
         out.print(f"[bold green]Flare is up[/]  gateway [cyan]{monolith.gateway_url}[/]  "
                   f"control plane [cyan]{monolith.controlplane_address}[/]  metrics [cyan]{monolith.admin_url}/metrics[/]  "
                   f"data [cyan]{monolith.data_dir}[/]", highlight=False)

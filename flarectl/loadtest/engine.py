@@ -125,13 +125,16 @@ def _own_cpu_s() -> float:
     return total
 
 
-def _proc_cpu_s(pid: int | None) -> float | None:
-    """CPU seconds of a process and its live descendants (a monolith's gateway workers)."""
+def _proc_cpu_s(pid: int | None, *, descendants: bool = True) -> float | None:
+    """CPU seconds of a process and (unless told not to) its live descendants (a monolith's
+    gateway workers)."""
     if pid is None:
         return None
     stats = _proc_stats()
     if pid not in stats:
         return None
+    if not descendants:
+        return stats[pid][1]
     children: dict[int, list[int]] = {}
     for child, (ppid, _) in stats.items():
         children.setdefault(ppid, []).append(child)
@@ -173,7 +176,9 @@ class _CpuWindow:
 
     @staticmethod
     def _tester(processes: list) -> float | None:
-        parts = [_proc_cpu_s(os.getpid()), *(_proc_cpu_s(p.pid) for p in processes)]
+        # This process alone: the server may be its child too (bench/e2e_bench.py starts
+        # one), and the workers are counted next, each once.
+        parts = [_proc_cpu_s(os.getpid(), descendants=False), *(_proc_cpu_s(p.pid) for p in processes)]
         return None if any(v is None for v in parts) else sum(parts)
 
     def start(self, processes: list, server_pid: int | None) -> None:

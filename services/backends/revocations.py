@@ -22,7 +22,6 @@ entries are dropped from it as they are met.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
@@ -31,9 +30,9 @@ from collections.abc import Callable
 import orjson
 
 from services.common.auth import AUDIENCE_CLIENT, TokenClaims, TokenRevoked
-from services.common.errors import BackendError, CompactedError, FlareError
 
-from .configstore import ConfigStore, WatchEventType
+from .configstore import ConfigStore, WatchEvent, WatchEventType
+from .prefixwatch import PrefixWatch
 
 __all__ = ["REVOCATIONS", "REVOKED_TOKENS", "REVOKED_USERS", "Revocations", "UserRevoked"]
 
@@ -57,21 +56,17 @@ class Revocations:
         self._users: dict[str, float] = {}  # user -> not_before
         self._listeners: list[UserRevoked] = []
         self._token_listeners: list[TokenIdRevoked] = []
-        self._task: asyncio.Task | None = None
+        self._watch = PrefixWatch(store, REVOCATIONS, relist=self._load, apply=self._on_event,
+                                  what="revocation", logger=log)
         self.loaded = asyncio.Event()
 
     # -- following the store ----------------------------------------------------------------
     async def start(self) -> None:
         """List once (so `check` is right from the first call), then follow the watch."""
-        revision = await self._load()
-        self._task = asyncio.create_task(self._follow(revision), name="revocations-watch")
+        await self._watch.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
+        await self._watch.stop()
 
     def add_listener(self, listener: UserRevoked) -> None:
         self._listeners.append(listener)
@@ -95,29 +90,11 @@ class Revocations:
         self.loaded.set()
         return revision
 
-    async def _follow(self, revision: int) -> None:
-        delay = 0.2
-        while True:
-            try:
-                async for event in self._store.watch_prefix(REVOCATIONS, start_revision=revision + 1):
-                    revision = event.mod_revision
-                    if event.type is WatchEventType.PUT:
-                        self._observe(event.key, event.value)
-                    else:
-                        self._forget(event.key)
-                    delay = 0.2
-            except CompactedError:
-                pass  # re-list below, then watch from there
-            except BackendError as exc:
-                log.warning("revocation watch failed (%s); re-listing in %.1fs", exc, delay)
-            # Whatever ended the watch, wait before the next list: a store that keeps failing
-            # (or was closed under us) must not turn this into a busy loop.
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
-            try:
-                revision = await self._load()
-            except FlareError as exc:
-                log.warning("revocation re-list failed: %s", exc)
+    async def _on_event(self, event: WatchEvent) -> None:
+        if event.type is WatchEventType.PUT:
+            self._observe(event.key, event.value)
+        else:
+            self._forget(event.key)
 
     def _observe(self, key: str, value: bytes, *, notify: bool = True) -> None:
         try:

@@ -57,6 +57,7 @@ class GatewayConfig(_Section):
     outbound_queue_bytes: int = Field(1 << 20, ge=64 * 1024)  # bytes per connection
     outbound_total_bytes: int = Field(128 << 20, ge=1 << 20)  # bytes over all connections
     heartbeat_timeout_s: float = Field(90.0, gt=0)
+    shed_loop_lag_ms: float = Field(75.0, gt=0)  # `busy` while this process's loop runs this late, tick after tick
     gateway_id: str = ""
     # Monolith only: gateway worker processes next to the core (services/wiring/gateway_workers.py);
     # 0 runs the gateway in the core's own process.
@@ -106,6 +107,10 @@ class RouterConfig(_Section):
     # recipients; a bigger group's sender would get one ack frame per member.
     delivered_max_recipients: int = Field(1000, ge=1)
     pending_delivered_bytes: int = Field(64 << 20, ge=1 << 20)  # messages awaiting DELIVERED
+    # Load shedding (services/delivery/pressure.py): new sends get `busy` while at least
+    # shed_min_backlog admitted messages wait and deliveries run shed_delivery_lag_ms behind.
+    shed_delivery_lag_ms: float = Field(50.0, gt=0)
+    shed_min_backlog: int = Field(200, ge=1)
     max_attempts: int = Field(5, ge=1)
     base_delay: float = Field(0.05, ge=0)
     max_delay: float = Field(2.0, ge=0)

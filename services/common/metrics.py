@@ -21,6 +21,7 @@ __all__ = [
     "LOG_LAG",
     "DELIVERY_FAILURES",
     "SENDS_SHED",
+    "LOOP_LAG",
     "STORE_BATCH",
     "FRAME_ERRORS",
     "ACK_RECEIVED",
@@ -46,6 +47,7 @@ DEDUP_HITS = Counter("flare_dedup_hits_total", "Resent messages recognised by cl
 RETRIES = Counter("flare_retries_total", "Retried operations", ["operation"])
 LOG_LAG = Gauge("flare_log_lag_records", "Records appended to the message log but not yet stored", ["partition"])
 DELIVERY_FAILURES = Counter("flare_delivery_failures_total", "Deliveries that could not reach a device", ["reason"])
+LOOP_LAG = Gauge("flare_event_loop_lag_seconds", "How late this process's event loop runs a 25 ms timer (smoothed)")
 SENDS_SHED = Counter("flare_sends_shed_total", "Sends answered `busy` under overload, by what was behind", ["cause"])
 STORE_BATCH = Histogram(
     "flare_store_batch_size", "Messages per store-consumer batch",

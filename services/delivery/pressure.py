@@ -25,7 +25,7 @@ __all__ = ["Backlog"]
 
 
 class Backlog:
-    def __init__(self, *, max_lag_ms: float = 100.0, min_backlog: int = 200, max_backlog: int = 20_000) -> None:
+    def __init__(self, *, max_lag_ms: float = 50.0, min_backlog: int = 200, max_backlog: int = 20_000) -> None:
         """Shed when `min_backlog` admitted messages wait and deliveries run `max_lag_ms`
         behind their sends, or whenever `max_backlog` wait (delivery stalled)."""
         self.max_lag_ms = max_lag_ms

@@ -82,7 +82,7 @@ class Delivery:
         self.membership = membership or Membership(db)
         self.fanout = Fanout(session=session, gateways=gateways, retry=retry)
         self.groups = Groups(db=db, membership=self.membership, fanout=self.fanout)
-        self.backlog = Backlog()
+        self.backlog = Backlog(max_lag_ms=config.shed_delivery_lag_ms, min_backlog=config.shed_min_backlog)
         self._pending: OrderedDict[tuple[str, int], _Pending] = OrderedDict()
         self.pending_budget = ByteBudget("pending_delivered", config.pending_delivered_bytes)
         self.budget = FanoutBudget(burst=config.fanout_budget, per_s=config.fanout_budget_per_s)

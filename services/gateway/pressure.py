@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 
 from services.common.errors import Busy
-from services.common.metrics import SENDS_SHED
+from services.common.metrics import LOOP_LAG, SENDS_SHED
 
 __all__ = ["SendGate"]
 
@@ -68,3 +68,4 @@ class SendGate:
             # during it, read right after it with the loop on time again, were all shed.
             capped = min(lag, 2 * self.max_loop_lag_ms)
             self._sustained_lag_ms = 0.7 * self._sustained_lag_ms + 0.3 * capped
+            LOOP_LAG.set(self.loop_lag_ms / 1000)

@@ -69,7 +69,7 @@ class GatewayService:
         self._reuse_port = reuse_port
         self._secret = token_secret
         self._acks = DeliveredAcks(lambda user, conversation, seqs: self.router.on_delivered(user, conversation, seqs))
-        self.gate = SendGate()
+        self.gate = SendGate(max_loop_lag_ms=config.shed_loop_lag_ms)
         self._handlers = FrameHandlers(Peers(config, router, sync, session, self._acks.note, self.gate), ids)
         self._connections: dict[str, ClientConnection] = {}
         self.outbound_budget = ByteBudget("gateway_outbound", config.outbound_total_bytes)

@@ -36,6 +36,7 @@ from services.backends.cache import Cache
 from services.backends.log import Log, LogConsumer, LogRecord, TopicPartition
 from services.backends.messagedb import MessageDB
 from services.common import codec
+from services.common.coalesce import Coalescer
 from services.common.config import StoreConfig
 from services.common.documents import load_spec
 from services.common.errors import BackendError, BackendUnavailable, Conflict, FlareError, InvalidInput
@@ -88,6 +89,8 @@ class StoreService:
     ) -> None:
         self._log = log
         self._db = db
+        # reserve() asks the MessageDB about every new send: concurrent sends share one query.
+        self._find_existing = Coalescer(db.find_existing)
         self._cache = cache
         self._config = config
         self._delivery = delivery
@@ -173,7 +176,7 @@ class StoreService:
         return Reservation(msg_id, duplicate=True, stored=stored)
 
     async def _stored_as(self, message: Message) -> int | None:
-        existing = await self._db.find_existing([message])
+        existing = await self._find_existing(message)
         stored = existing.get(message.msg_id)
         return stored.msg_id if stored is not None else None
 

@@ -29,8 +29,9 @@ import grpc.aio
 import orjson
 
 from controlplane import keys
-from services.backends.configstore import ConfigStore, WatchEventType
-from services.common.errors import BackendError, BackendUnavailable, CompactedError, FlareError
+from services.backends.configstore import ConfigStore, WatchEvent, WatchEventType
+from services.backends.prefixwatch import PrefixWatch
+from services.common.errors import BackendUnavailable
 from services.common.grpc_errors import CODE_KEY
 
 __all__ = ["TOPOLOGY_PREFIX", "Topology", "ServicePool", "instance_unreachable"]
@@ -67,7 +68,8 @@ class Topology:
         self._instances: dict[str, dict[str, str]] = {}
         self._listeners: list[Listener] = []
         self._changed = asyncio.Condition()
-        self._task: asyncio.Task[None] | None = None
+        self._watch = PrefixWatch(store, TOPOLOGY_PREFIX, relist=self._relist, apply=self._on_event,
+                                  what="topology", logger=log)
 
     def instances(self, service: str) -> dict[str, str]:
         """Live instances of `service`: instance_id -> gRPC address (a copy)."""
@@ -78,15 +80,11 @@ class Topology:
         self._listeners.append(listener)
 
     async def start(self) -> None:
-        revision = await self._relist()
-        self._task = asyncio.create_task(self._watch_forever(revision), name="topology-watch")
+        """List once, then follow the watch (a lost one is repaired by listing again)."""
+        await self._watch.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._watch.stop()
 
     async def wait_for(self, service: str, count: int = 1, *, timeout: float = 30.0) -> dict[str, str]:
         """Until at least `count` instances of `service` are registered."""
@@ -129,27 +127,9 @@ class Topology:
             except Exception:  # one bad listener must not stop discovery for the others
                 log.exception("topology listener failed")
 
-    async def _watch_forever(self, revision: int) -> None:
-        delay = 0.2
-        while True:
-            try:
-                async for event in self._store.watch_prefix(TOPOLOGY_PREFIX, start_revision=revision + 1):
-                    revision = event.mod_revision
-                    value = event.value if event.type is WatchEventType.PUT else None
-                    await self._publish(self._apply(event.key, value))
-                    delay = 0.2
-            except CompactedError:
-                log.info("topology watch revision compacted; re-listing")
-            except BackendError as exc:
-                log.warning("topology watch failed (%s); re-listing in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-            try:
-                # Level-triggered repair: whatever the missed events were, the list is the truth.
-                revision = await self._relist()
-            except FlareError as exc:
-                log.warning("topology re-list failed: %s", exc)
-                await asyncio.sleep(delay)
+    async def _on_event(self, event: WatchEvent) -> None:
+        value = event.value if event.type is WatchEventType.PUT else None
+        await self._publish(self._apply(event.key, value))
 
 
 def instance_unreachable(exc: BaseException) -> bool:

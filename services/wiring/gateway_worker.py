@@ -24,7 +24,7 @@ from services.common.channel import Channel, Remote
 from services.common.ids import MessageIdGenerator
 from services.common.logs import setup_logging
 from services.common.metrics import metric_snapshot
-from services.common.runtime import tune_interpreter
+from services.common.runtime import freeze_startup_heap, tune_interpreter
 from services.gateway import GatewayService
 
 __all__ = ["main", "GATEWAY_METHODS"]
@@ -115,6 +115,7 @@ async def run(fd: int) -> None:
     )
     channel.expose("gateway", _WorkerTarget(gateway, stopped, revocations), GATEWAY_METHODS)
     await gateway.start()
+    freeze_startup_heap()
     channel.notify("core", "worker_ready", (settings["gateway_id"], gateway.port))
     try:
         while not stopped.is_set():

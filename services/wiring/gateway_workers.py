@@ -148,7 +148,11 @@ class GatewayWorkers:
 
         class Core:
             def worker_settings(self) -> dict:
-                return {"config": workers.config.model_copy(update={"port": workers.port}),
+                # The outbound byte budget is the gateway's, shared: each of N workers gets
+                # 1/N of it, so the process tree stays inside what the config promises.
+                share = max(1 << 20, workers.config.outbound_total_bytes // len(workers._workers))
+                return {"config": workers.config.model_copy(update={"port": workers.port,
+                                                                    "outbound_total_bytes": share}),
                         "gateway_id": worker.gateway_id, "node_id": worker.node_id,
                         "token_secret": workers._secret, "log_level": workers._log_level,
                         "log_format": workers._log_format, "advertised": workers._advertised,

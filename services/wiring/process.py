@@ -44,7 +44,7 @@ from services.common.health import health_status, problems_of
 from services.common.logs import setup_logging
 from services.common.metrics import AdminServer
 from services.common.metrics_summary import summary_source
-from services.common.runtime import HeapTrimmer, tune_interpreter
+from services.common.runtime import HeapTrimmer, freeze_startup_heap, tune_interpreter
 from services.wiring.discovery import TOPOLOGY_PREFIX, Topology
 
 __all__ = ["ProcessContext", "Running", "main", "controlplane_token"]
@@ -217,6 +217,7 @@ async def _serve(ctx: ProcessContext, build: Callable[[ProcessContext], Awaitabl
         admin = AdminServer(host, args.admin_port, health=lambda: _health(ctx, server, running, ready))
         await admin.start()
         heap.start()
+        freeze_startup_heap()
         ready = True
         fields = {"grpc": server.address, "admin": f"http://{host}:{admin.port}", **running.announce}
         print(f"ready {ctx.service} {ctx.instance_id} " + " ".join(f"{k}={v}" for k, v in fields.items()), flush=True)

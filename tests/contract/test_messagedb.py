@@ -115,6 +115,19 @@ async def test_find_existing(messagedb, conv, unique):
     assert await messagedb.find_existing([]) == {}
 
 
+async def test_find_existing_answers_a_batch_bigger_than_one_statement(messagedb, conv, unique):
+    sender = f"erin-{unique}"
+    stored = [_msg(conv, seq, sender=sender, client=f"c-{seq}") for seq in range(1, 601)]
+    await messagedb.insert_messages(stored)
+    # Every other one a resend under a new msg_id, the rest new: 1,200 lookups in one call.
+    asked = [_msg(conv, 0, sender=sender, client=f"c-{seq}") for seq in range(1, 601, 2)]
+    asked += [_msg(conv, 0, sender=sender, client=f"new-{n}") for n in range(900)]
+    found = await messagedb.find_existing(asked)
+    assert {m.client_msg_id for m in found.values()} == {f"c-{seq}" for seq in range(1, 601, 2)}
+    assert all(found[m.msg_id].client_msg_id == m.client_msg_id for m in asked if m.msg_id in found)
+    assert {found[m.msg_id].seq for m in asked if m.msg_id in found} == set(range(1, 601, 2))
+
+
 async def test_max_seqs(messagedb, conv, unique):
     other = f"group:{unique}-other"
     await messagedb.insert_messages([_msg(conv, s) for s in (1, 2, 3)] + [_msg(other, 1)])

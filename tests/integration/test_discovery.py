@@ -10,7 +10,6 @@ import pytest
 
 from .grpc_stack import FILTER_RULES
 from controlplane.agent import ConfigAgent
-from services.backends.embedded.sqliteconfig import SQLiteConfigStore
 from services.common import codec
 from services.wiring.discovery import TOPOLOGY_PREFIX, ServicePool, Topology
 from services.common.errors import BackendUnavailable, Rejected
@@ -40,32 +39,24 @@ def _message(text: str) -> Message:
                    created_at=1_700_000_000_000)
 
 
-@pytest.fixture
-async def store(tmp_path):
-    store = SQLiteConfigStore(tmp_path / "config.db", poll_interval_s=0.02)
-    await store.start()
-    yield store
-    await store.close()
-
-
-async def test_topology_follows_registrations_leases_and_deletes(store):
-    topology = Topology(store)
+async def test_topology_follows_registrations_leases_and_deletes(configstore):
+    topology = Topology(configstore)
     changes: list[dict] = []
 
     async def note() -> None:
         changes.append(topology.instances("router"))
 
     topology.on_change(note)
-    await store.put(TOPOLOGY_PREFIX + "router/r1", codec.dumps({"address": "127.0.0.1:1001"}))
+    await configstore.put(TOPOLOGY_PREFIX + "router/r1", codec.dumps({"address": "127.0.0.1:1001"}))
     await topology.start()
     try:
         assert topology.instances("router") == {"r1": "127.0.0.1:1001"}
-        lease = await store.lease_grant(1)
-        await store.put(TOPOLOGY_PREFIX + "router/r2", codec.dumps({"address": "127.0.0.1:1002"}), lease=lease)
-        await store.put(TOPOLOGY_PREFIX + "filter/f1", codec.dumps({"address": "in-process"}))  # no gRPC address
+        lease = await configstore.lease_grant(1)
+        await configstore.put(TOPOLOGY_PREFIX + "router/r2", codec.dumps({"address": "127.0.0.1:1002"}), lease=lease)
+        await configstore.put(TOPOLOGY_PREFIX + "filter/f1", codec.dumps({"address": "in-process"}))  # no gRPC address
         assert await topology.wait_for("router", 2, timeout=5) == {"r1": "127.0.0.1:1001", "r2": "127.0.0.1:1002"}
         assert topology.instances("filter") == {}
-        await store.delete(TOPOLOGY_PREFIX + "router/r1")
+        await configstore.delete(TOPOLOGY_PREFIX + "router/r1")
         await _eventually(lambda: "r1" not in topology.instances("router"))
         await _eventually(lambda: topology.instances("router") == {}, timeout=10)  # r2's lease expired
         assert changes[-1] == {}
@@ -73,12 +64,12 @@ async def test_topology_follows_registrations_leases_and_deletes(store):
         await topology.stop()
 
 
-async def test_agent_registration_is_what_discovery_sees(store, tmp_path):
-    topology = Topology(store)
+async def test_agent_registration_is_what_discovery_sees(configstore, tmp_path):
+    topology = Topology(configstore)
     await topology.start()
     # No control plane here (its link keeps retrying): only the self-registration matters.
     agent = ConfigAgent("store", "store-7", "127.0.0.1:4242", {}, tmp_path / "agent", _NeverConnects(),
-                        registry=store, lease_ttl_s=2)
+                        registry=configstore, lease_ttl_s=2)
     await agent.start()
     try:
         assert await topology.wait_for("store", timeout=5) == {"store-7": "127.0.0.1:4242"}
@@ -92,12 +83,12 @@ class _NeverConnects:
         raise BackendUnavailable("no control plane in this test")
 
 
-async def test_pool_round_robins_and_fails_over_to_a_live_instance(store):
+async def test_pool_round_robins_and_fails_over_to_a_live_instance(configstore):
     live = [await filter_api.serve(FilterService(FILTER_RULES)) for _ in range(2)]
     for index, server in enumerate(live):
-        await store.put(f"{TOPOLOGY_PREFIX}filter/live-{index}", codec.dumps({"address": server.address}))
-    await store.put(f"{TOPOLOGY_PREFIX}filter/dead", codec.dumps({"address": _dead_address()}))
-    topology = Topology(store)
+        await configstore.put(f"{TOPOLOGY_PREFIX}filter/live-{index}", codec.dumps({"address": server.address}))
+    await configstore.put(f"{TOPOLOGY_PREFIX}filter/dead", codec.dumps({"address": _dead_address()}))
+    topology = Topology(configstore)
     filters = pooled(topology, FILTER)
     await topology.start()
     try:
@@ -123,10 +114,10 @@ async def test_pool_round_robins_and_fails_over_to_a_live_instance(store):
             await server.stop(0)
 
 
-async def test_an_error_the_instance_answers_is_not_retried_elsewhere(store):
+async def test_an_error_the_instance_answers_is_not_retried_elsewhere(configstore):
     server = await filter_api.serve(FilterService(FILTER_RULES))
-    await store.put(f"{TOPOLOGY_PREFIX}filter/f1", codec.dumps({"address": server.address}))
-    topology = Topology(store)
+    await configstore.put(f"{TOPOLOGY_PREFIX}filter/f1", codec.dumps({"address": server.address}))
+    topology = Topology(configstore)
     pool = ServicePool(topology, "filter", GrpcFilterClient)
     await topology.start()
     calls = 0
@@ -146,8 +137,8 @@ async def test_an_error_the_instance_answers_is_not_retried_elsewhere(store):
         await server.stop(0)
 
 
-async def test_no_instance_is_backend_unavailable_and_the_gateway_directory_follows(store):
-    topology = Topology(store)
+async def test_no_instance_is_backend_unavailable_and_the_gateway_directory_follows(configstore):
+    topology = Topology(configstore)
     routers = pooled(topology, ROUTER)
     gateways = TopologyGatewayDirectory(topology)
     await topology.start()
@@ -155,10 +146,10 @@ async def test_no_instance_is_backend_unavailable_and_the_gateway_directory_foll
         with pytest.raises(BackendUnavailable, match="no router instance"):
             await routers.join_group("alice", "group:g")
         assert gateways.get("gw-1") is None
-        await store.put(f"{TOPOLOGY_PREFIX}gateway/gw-1", codec.dumps({"address": "127.0.0.1:9"}))
+        await configstore.put(f"{TOPOLOGY_PREFIX}gateway/gw-1", codec.dumps({"address": "127.0.0.1:9"}))
         await _eventually(lambda: gateways.get("gw-1") is not None)
         assert gateways.get("gw-1").gateway_id == "gw-1"
-        await store.delete(f"{TOPOLOGY_PREFIX}gateway/gw-1")
+        await configstore.delete(f"{TOPOLOGY_PREFIX}gateway/gw-1")
         await _eventually(lambda: gateways.get("gw-1") is None)
     finally:
         await routers.close()

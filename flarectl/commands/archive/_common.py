@@ -1,15 +1,14 @@
 """What every `flarectl archive` command shares: the tiering policy, opening L1 and L2, the
-cutoff from --older-than, and errors -> exit codes."""
+cutoff from --older-than, and which exit code each archive error leaves with (the frame they
+run in is flarectl.storage.run_on_stores)."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
 
 import typer
 
@@ -17,18 +16,17 @@ from flarectl.console import fail, fail_from
 from flarectl.cpclient import read_manifest
 from flarectl.durations import parse_duration
 from flarectl.exitcodes import ExitCode
-from flarectl.storage import load
+from flarectl.storage import ErrorExit, load
 from services.archive import ArchivePolicy, Archiver, ChunkMismatch
 from services.backends.messagedb.history import MigrationLocked, SchemaBehind
 from services.backends.messagedb.migrator import Migrator
 from services.backends.registry import open_messagedb, open_objectstore
 from services.common.documents import load_spec
-from services.common.errors import FlareError, InvalidInput
+from services.common.errors import InvalidInput
 from services.common.model import now_ms
 
-__all__ = ["POLICY_OPTION", "LOCK_TIMEOUT_OPTION", "Tier", "policy_from", "before_ms", "opened", "run", "parse_time"]
-
-T = TypeVar("T")
+__all__ = ["POLICY_OPTION", "LOCK_TIMEOUT_OPTION", "Tier", "policy_from", "before_ms", "opened", "ARCHIVE_ERRORS",
+           "parse_time"]
 
 POLICY_OPTION = typer.Option(None, "--policy", help="A tiering document {kind: tiering, spec} (default: its defaults).")
 LOCK_TIMEOUT_OPTION = typer.Option(60.0, "--lock-timeout", min=0.0, help="Seconds to wait for another archive job.")
@@ -112,14 +110,9 @@ async def opened(db_url: str, tier: Tier, *, on_step=None) -> AsyncIterator[tupl
         await db.close()
 
 
-def run(work: Callable[[], Awaitable[T]]) -> T:
-    try:
-        return asyncio.run(work())
-    except MigrationLocked as exc:  # ArchiveLocked is one
-        fail(str(exc), ExitCode.LOCKED, hint="raise --lock-timeout, or wait for the other archive job")
-    except SchemaBehind as exc:
-        fail(str(exc), ExitCode.FAILURE)
-    except ChunkMismatch as exc:
-        fail(str(exc), ExitCode.FAILURE, hint="`flarectl archive verify --all` lists every damaged chunk")
-    except FlareError as exc:
-        fail_from(exc)
+ARCHIVE_ERRORS = (
+    # ArchiveLocked is a MigrationLocked: the archive job holds the same kind of lock.
+    ErrorExit(MigrationLocked, ExitCode.LOCKED, hint="raise --lock-timeout, or wait for the other archive job"),
+    ErrorExit(SchemaBehind, ExitCode.FAILURE),
+    ErrorExit(ChunkMismatch, ExitCode.FAILURE, hint="`flarectl archive verify --all` lists every damaged chunk"),
+)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import typer
 
-from flarectl.console import OutputFormat, emit, table
-from flarectl.storage import CONFIG_OPTION, DATA_DIR_OPTION, OBJECTS_OPTION, URL_OPTION, messagedb_url
+from flarectl.console import OutputFormat, table
+from flarectl.storage import CONFIG_OPTION, DATA_DIR_OPTION, OBJECTS_OPTION, URL_OPTION, messagedb_url, run_on_stores
 
-from ._common import POLICY_OPTION, opened, policy_from, run
+from ._common import ARCHIVE_ERRORS, POLICY_OPTION, opened, policy_from
 
 
 def _when(ms: int) -> str:
@@ -35,9 +35,8 @@ def list_chunks(
     tier = policy_from(policy, config=config, data_dir=data_dir, objects=objects)
     db_url = messagedb_url(config, url, data_dir)
 
-    async def work() -> dict:
-        async with opened(db_url, tier) as (_, _objects, archiver):
-            chunks = await archiver.list()
+    async def use(_db, _objects, archiver) -> dict:
+        chunks = await archiver.list()
         return {"chunks": [{
             "chunk_id": c.chunk_id, "state": c.state, "rows": c.row_count, "conversations": len(c.ranges),
             "min_created_ms": min((r.min_created_ms for r in c.ranges), default=0),
@@ -47,4 +46,4 @@ def list_chunks(
                         "rows": r.row_count} for r in c.ranges],
         } for c in chunks]}
 
-    emit(run(work), output, human=render)
+    run_on_stores(use, opened=opened(db_url, tier), errors=ARCHIVE_ERRORS, output=output, human=render)

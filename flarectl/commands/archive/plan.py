@@ -7,12 +7,12 @@ from pathlib import Path
 
 import typer
 
-from flarectl.console import OutputFormat, emit, table
-from flarectl.storage import CONFIG_OPTION, DATA_DIR_OPTION, OBJECTS_OPTION, URL_OPTION, messagedb_url
+from flarectl.console import OutputFormat, table
+from flarectl.storage import CONFIG_OPTION, DATA_DIR_OPTION, OBJECTS_OPTION, URL_OPTION, messagedb_url, run_on_stores
 from services.archive import chunkfile
 from services.common import codec
 
-from ._common import POLICY_OPTION, before_ms, opened, policy_from, run
+from ._common import ARCHIVE_ERRORS, POLICY_OPTION, before_ms, opened, policy_from
 
 _SAMPLE_ROWS = 2000
 
@@ -44,14 +44,12 @@ def plan(
     tier = policy_from(policy, config=config, data_dir=data_dir, objects=objects)
     db_url, cutoff = messagedb_url(config, url, data_dir), before_ms(older_than, tier)
 
-    async def work() -> dict:
-        async with opened(db_url, tier) as (db, _, archiver):
-            ranges = await archiver.plan(before_ms=cutoff, conversation_id=conversation)
-            # Estimate from a real sample compressed with the policy's codec, not a guessed ratio.
-            sample = await db.archive_batch(before_ms=cutoff, limit=_SAMPLE_ROWS,  # type: ignore[attr-defined]
-                                            conversation_id=conversation)
-            sample_body = sum(len(codec.dumps(m.body)) for m in sample) or 1
-            compressed = len(chunkfile.encode(sample, tier.policy.codec)) if sample else 0
+    async def use(db, _objects, archiver) -> dict:
+        ranges = await archiver.plan(before_ms=cutoff, conversation_id=conversation)
+        # Estimate from a real sample compressed with the policy's codec, not a guessed ratio.
+        sample = await db.archive_batch(before_ms=cutoff, limit=_SAMPLE_ROWS, conversation_id=conversation)
+        sample_body = sum(len(codec.dumps(m.body)) for m in sample) or 1
+        compressed = len(chunkfile.encode(sample, tier.policy.codec)) if sample else 0
         per_body_byte = compressed / sample_body
         conversations = [{"conversation_id": r.conversation_id, "min_seq": r.min_seq, "max_seq": r.max_seq,
                           "rows": r.row_count, "min_created_ms": r.min_created_ms, "max_created_ms": r.max_created_ms,
@@ -62,4 +60,4 @@ def plan(
                 "chunks": -(-sum(c["rows"] for c in conversations) // tier.policy.chunk_rows),
                 "conversations": conversations}
 
-    emit(run(work), output, human=render)
+    run_on_stores(use, opened=opened(db_url, tier), errors=ARCHIVE_ERRORS, output=output, human=render)

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import typer
 
-from flarectl.console import OutputFormat, emit, fail
+from flarectl.console import OutputFormat, fail
 from flarectl.exitcodes import ExitCode
-from flarectl.storage import CONFIG_OPTION, DATA_DIR_OPTION, OBJECTS_OPTION, URL_OPTION, messagedb_url
+from flarectl.storage import CONFIG_OPTION, DATA_DIR_OPTION, OBJECTS_OPTION, URL_OPTION, messagedb_url, run_on_stores
 
-from ._common import LOCK_TIMEOUT_OPTION, POLICY_OPTION, opened, parse_time, policy_from, run
+from ._common import ARCHIVE_ERRORS, LOCK_TIMEOUT_OPTION, POLICY_OPTION, opened, parse_time, policy_from
 
 
 def restore(
@@ -36,10 +36,10 @@ def restore(
     tier = policy_from(policy, config=config, data_dir=data_dir, objects=objects, lock_timeout_s=lock_timeout)
     db_url = messagedb_url(config, url, data_dir)
 
-    async def work() -> dict:
-        async with opened(db_url, tier) as (_, _objects, archiver):
-            added = await archiver.restore(chunk_id=chunk, conversation_id=conversation, since_ms=since_ms,
-                                           until_ms=until_ms)
+    async def use(_db, _objects, archiver) -> dict:
+        added = await archiver.restore(chunk_id=chunk, conversation_id=conversation, since_ms=since_ms,
+                                       until_ms=until_ms)
         return {"restored": added, "rows": sum(added.values())}
 
-    emit(run(work), output, human=lambda d: f"restored {d['rows']} rows from {len(d['restored'])} chunk(s)")  # type: ignore[index]
+    run_on_stores(use, opened=opened(db_url, tier), errors=ARCHIVE_ERRORS, output=output,
+                  human=lambda d: f"restored {d['rows']} rows from {len(d['restored'])} chunk(s)")

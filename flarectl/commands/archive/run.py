@@ -12,11 +12,10 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from flarectl.console import OutputFormat, emit, err
-from flarectl.storage import CONFIG_OPTION, DATA_DIR_OPTION, OBJECTS_OPTION, URL_OPTION, messagedb_url
+from flarectl.console import OutputFormat, err
+from flarectl.storage import CONFIG_OPTION, DATA_DIR_OPTION, OBJECTS_OPTION, URL_OPTION, messagedb_url, run_on_stores
 
-from ._common import LOCK_TIMEOUT_OPTION, POLICY_OPTION, before_ms, opened, policy_from
-from ._common import run as run_work
+from ._common import ARCHIVE_ERRORS, LOCK_TIMEOUT_OPTION, POLICY_OPTION, before_ms, opened, policy_from
 
 
 def render(data: object) -> str:
@@ -65,14 +64,13 @@ def run(
             done = progress.tasks[0].completed
             progress.update(task, rate=f"{done / max(time.monotonic() - started, 1e-6):.0f} rows/s")
 
-    async def work() -> dict:
-        async with opened(db_url, tier, on_step=on_step) as (_, _objects, archiver):
-            if show_progress:
-                planned = sum(r.row_count for r in await archiver.plan(before_ms=cutoff, conversation_id=conversation))
-                progress.update(task, total=min(planned, limit) if limit else planned)
-            with progress:
-                report = await archiver.run(before_ms=cutoff, limit=limit, conversation_id=conversation,
-                                            dry_run=dry_run)
+    async def use(_db, _objects, archiver) -> dict:
+        if show_progress:
+            planned = sum(r.row_count for r in await archiver.plan(before_ms=cutoff, conversation_id=conversation))
+            progress.update(task, total=min(planned, limit) if limit else planned)
+        with progress:
+            report = await archiver.run(before_ms=cutoff, limit=limit, conversation_id=conversation,
+                                        dry_run=dry_run)
         elapsed = time.monotonic() - started
         return {"dry_run": report.dry_run, "before_ms": report.before_ms, "rows_archived": report.rows_archived,
                 "rows_deleted_from_l1": report.rows_left_l1, "bytes_written": report.bytes_written,
@@ -80,4 +78,5 @@ def run(
                 "seconds": round(elapsed, 3), "rows_per_s": report.rows_archived / elapsed if elapsed else 0.0,
                 "codec": tier.policy.codec}
 
-    emit(run_work(work), output, human=render)
+    run_on_stores(use, opened=opened(db_url, tier, on_step=on_step), errors=ARCHIVE_ERRORS, output=output,
+                  human=render)

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import typer
 
-from flarectl.console import OutputFormat, emit, fail
+from flarectl.console import OutputFormat, fail
 from flarectl.exitcodes import ExitCode
-from flarectl.storage import CONFIG_OPTION, DATA_DIR_OPTION, OBJECTS_OPTION, URL_OPTION, messagedb_url
+from flarectl.storage import CONFIG_OPTION, DATA_DIR_OPTION, OBJECTS_OPTION, URL_OPTION, messagedb_url, run_on_stores
 
-from ._common import LOCK_TIMEOUT_OPTION, POLICY_OPTION, opened, policy_from, run
+from ._common import ARCHIVE_ERRORS, LOCK_TIMEOUT_OPTION, POLICY_OPTION, opened, policy_from
 
 
 def render(data: object) -> str:
@@ -38,15 +38,13 @@ def verify(
     tier = policy_from(policy, config=config, data_dir=data_dir, objects=objects, lock_timeout_s=lock_timeout)
     db_url = messagedb_url(config, url, data_dir)
 
-    async def work() -> dict:
-        async with opened(db_url, tier) as (_, _objects, archiver):
-            results = await archiver.verify(chunk_id=chunk)
+    async def use(_db, _objects, archiver) -> dict:
+        results = await archiver.verify(chunk_id=chunk)
         return {"chunks": [{"chunk_id": r.chunk_id, "ok": r.ok, "rows": r.rows, "problem": r.problem}
                            for r in results],
                 "ok": sum(r.ok for r in results), "rows": sum(r.rows for r in results),
                 "failed": [r.chunk_id for r in results if not r.ok]}
 
-    result = run(work)
-    emit(result, output, human=render)
-    if result["failed"]:
-        raise typer.Exit(int(ExitCode.FAILURE))
+    # A damaged chunk is a finding, not an error: the report is printed, then the exit code says it.
+    run_on_stores(use, opened=opened(db_url, tier), errors=ARCHIVE_ERRORS, output=output, human=render,
+                  failed=lambda d: bool(d["failed"]))

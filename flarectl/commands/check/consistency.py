@@ -6,7 +6,6 @@ Missing seqs are also written where the control plane raises them as SEQ_GAP ale
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from pathlib import Path
 
@@ -15,10 +14,10 @@ from rich.console import Group
 from rich.text import Text
 
 from flarectl.commands.archive._common import POLICY_OPTION, parse_time, policy_from
-from flarectl.console import OutputFormat, emit, fail_from, table
+from flarectl.console import OutputFormat, table
 from flarectl.durations import parse_duration
-from flarectl.exitcodes import ExitCode
-from flarectl.storage import CONFIG_OPTION, DATA_DIR_OPTION, OBJECTS_OPTION, URL_OPTION, load, messagedb_url
+from flarectl.storage import CONFIG_OPTION, DATA_DIR_OPTION, OBJECTS_OPTION, URL_OPTION, load, messagedb_url, \
+    run_on_stores
 from flarectl.commands.check.report import report_findings
 from services.archive.consistency import LogScope, check_consistency
 from services.backends.registry import open_log, open_messagedb, open_objectstore
@@ -104,12 +103,7 @@ def consistency(
                 "counts": dict(Counter(f.kind for f in report.findings)), "checked": report.checked,
                 "skipped": skipped + report.skipped}
 
-    try:
-        result = asyncio.run(work())
-    except FlareError as exc:
-        fail_from(exc)
-    emit(result, output, human=render)
-    if not result["ok"]:
-        raise typer.Exit(int(ExitCode.FAILURE))
+    # work() opens the stores itself: the log is optional, and one that cannot be read is skipped.
+    run_on_stores(work, output=output, human=render, failed=lambda d: not d["ok"])
 
 

@@ -1,20 +1,18 @@
 """What every `flarectl migrate` command shares: the options that find the database, opening
-it, and turning migration errors into flarectl's named exit codes."""
+it, and which exit code each migration error leaves with (the frame they run in is
+flarectl.storage.run_on_stores)."""
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import replace
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
-from typing import TypeVar
 
 import typer
 
-from flarectl.console import fail, fail_from
 from flarectl.exitcodes import ExitCode
-from flarectl.storage import CONFIG_OPTION, DATA_DIR_OPTION, URL_OPTION, messagedb_url
+from flarectl.storage import CONFIG_OPTION, DATA_DIR_OPTION, URL_OPTION, ErrorExit, messagedb_url
 from services.backends.messagedb.history import (
     ChecksumDrift,
     HistoryRow,
@@ -31,10 +29,8 @@ from ._lint import INDEX_RULE, Finding, index_table, lint
 
 __all__ = [
     "CONFIG_OPTION", "URL_OPTION", "DATA_DIR_OPTION", "MIGRATIONS_OPTION", "LOCK_TIMEOUT_OPTION",
-    "messagedb_url", "opened", "run", "status_dict", "migration_dict", "row_dict", "findings_for",
+    "messagedb_url", "opened", "MIGRATE_ERRORS", "status_dict", "migration_dict", "row_dict", "findings_for",
 ]
-
-T = TypeVar("T")
 
 MIGRATIONS_OPTION = typer.Option(
     None, "--migrations", help="A folder of V*.sql/U*.sql files to use instead of the shipped ones (DIR/<dialect>/ or DIR).")
@@ -56,23 +52,17 @@ async def opened(url: str, *, migrations: Path | None = None,
         await db.close()
 
 
-def run(work: Callable[[], Awaitable[T]]) -> T:
-    """Run the command's coroutine; leave with the exit code its error names."""
-    try:
-        return asyncio.run(work())
-    except MigrationLocked as exc:
-        fail(str(exc), ExitCode.LOCKED, hint="raise --lock-timeout, or wait for the other migration to finish")
-    except NoDownScript as exc:
-        fail(str(exc), ExitCode.REFUSED)
-    except ChecksumDrift as exc:
-        fail(str(exc), ExitCode.FAILURE)
-    except MigrationFailed as exc:
-        fail(str(exc), ExitCode.FAILURE)
-    except NotFound as exc:
-        hint = "add --create-database to make it" if "does not exist" in str(exc) else None
-        fail_from(exc, hint=hint)
-    except FlareError as exc:
-        fail_from(exc)
+def _missing_database_hint(exc: FlareError) -> str | None:
+    return "add --create-database to make it" if "does not exist" in str(exc) else None
+
+
+MIGRATE_ERRORS = (
+    ErrorExit(MigrationLocked, ExitCode.LOCKED, hint="raise --lock-timeout, or wait for the other migration to finish"),
+    ErrorExit(NoDownScript, ExitCode.REFUSED),
+    ErrorExit(ChecksumDrift, ExitCode.FAILURE),
+    ErrorExit(MigrationFailed, ExitCode.FAILURE),
+    ErrorExit(NotFound, hint=_missing_database_hint),
+)
 
 
 def migration_dict(m: Migration, dialect: str, *, findings: list[Finding] | None = None) -> dict[str, object]:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import typer
 
-from flarectl.console import OutputFormat, confirm_or_abort, emit
+from flarectl.console import OutputFormat, confirm_or_abort
+from flarectl.storage import run_on_stores
 
 from ._common import (
     CONFIG_OPTION,
@@ -16,9 +17,9 @@ from ._common import (
     MIGRATIONS_OPTION,
     URL_OPTION,
     messagedb_url,
+    MIGRATE_ERRORS,
     opened,
     row_dict,
-    run,
 )
 
 
@@ -36,9 +37,9 @@ def baseline(
     target = messagedb_url(config, url, data_dir)
     confirm_or_abort(f"record that this database's schema is already at version {version}?", yes=yes)
 
-    async def work() -> dict:
-        async with opened(target, migrations=migrations) as (_, migrator):
-            row = await migrator.baseline(version=version, lock_timeout_s=lock_timeout)
+    async def use(_db, migrator) -> dict:
+        row = await migrator.baseline(version=version, lock_timeout_s=lock_timeout)
         return {"baseline": row_dict(row)}
 
-    emit(run(work), output, human=lambda d: f"baselined at version {d['baseline']['version']}")  # type: ignore[index]
+    run_on_stores(use, opened=opened(target, migrations=migrations), errors=MIGRATE_ERRORS, output=output,
+                  human=lambda d: f"baselined at version {d['baseline']['version']}")

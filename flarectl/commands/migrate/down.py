@@ -7,7 +7,8 @@ from pathlib import Path
 
 import typer
 
-from flarectl.console import OutputFormat, confirm_or_abort, emit, err
+from flarectl.console import OutputFormat, confirm_or_abort, err
+from flarectl.storage import run_on_stores
 
 from ._common import (
     CONFIG_OPTION,
@@ -16,9 +17,9 @@ from ._common import (
     MIGRATIONS_OPTION,
     URL_OPTION,
     messagedb_url,
+    MIGRATE_ERRORS,
     opened,
     row_dict,
-    run,
 )
 
 
@@ -46,17 +47,17 @@ def down(
     """Undo applied migrations above --to (their tables and rows are dropped)."""
     target = messagedb_url(config, url, data_dir)
 
-    async def work() -> dict:
-        async with opened(target, migrations=migrations) as (_, migrator):
-            undo = await migrator.down_plan(to=to)  # NoDownScript here: nothing has run
-            rows = []
-            if undo and not dry_run:
-                confirm_or_abort(f"undo {', '.join(m.name for m in undo)} and drop what they made?", yes=yes)
-                if output is OutputFormat.table:
-                    err.print(f"undoing {', '.join(m.name for m in undo)} …", highlight=False)
-                rows = await migrator.down(to=to, lock_timeout_s=lock_timeout)
-            st = await migrator.status()
+    async def use(_db, migrator) -> dict:
+        undo = await migrator.down_plan(to=to)  # NoDownScript here: nothing has run
+        rows = []
+        if undo and not dry_run:
+            confirm_or_abort(f"undo {', '.join(m.name for m in undo)} and drop what they made?", yes=yes)
+            if output is OutputFormat.table:
+                err.print(f"undoing {', '.join(m.name for m in undo)} …", highlight=False)
+            rows = await migrator.down(to=to, lock_timeout_s=lock_timeout)
+        st = await migrator.status()
         return {"dry_run": dry_run, "would_undo": [m.name for m in undo] if dry_run else [],
                 "undone": [row_dict(r) for r in rows], "current_version": st.current_version}
 
-    emit(run(work), output, human=render)
+    run_on_stores(use, opened=opened(target, migrations=migrations), errors=MIGRATE_ERRORS, output=output,
+                  human=render)

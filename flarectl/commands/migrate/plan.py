@@ -9,18 +9,19 @@ from rich.console import Group
 from rich.syntax import Syntax
 from rich.text import Text
 
-from flarectl.console import OutputFormat, emit
+from flarectl.console import OutputFormat
+from flarectl.storage import run_on_stores
 
 from ._common import (
     CONFIG_OPTION,
     DATA_DIR_OPTION,
     MIGRATIONS_OPTION,
+    MIGRATE_ERRORS,
     URL_OPTION,
     findings_for,
     messagedb_url,
     migration_dict,
     opened,
-    run,
 )
 from ._lint import linter_name
 
@@ -55,12 +56,11 @@ def plan(
     """Print the pending migrations' SQL in the order `up` runs it; flag destructive changes."""
     target = messagedb_url(config, url, data_dir)
 
-    async def work() -> dict:
-        async with opened(target, migrations=migrations) as (db, migrator):
-            steps = await migrator.plan(to=to)
-            st = await migrator.status()
-            dialect = db.dialect  # type: ignore[attr-defined]
-            findings = await findings_for(steps, dialect, db)
+    async def use(db, migrator) -> dict:
+        steps = await migrator.plan(to=to)
+        st = await migrator.status()
+        dialect = db.dialect
+        findings = await findings_for(steps, dialect, db)
         return {
             "dialect": dialect, "current_version": st.current_version,
             "target_version": to if to is not None else st.latest_version, "linter": linter_name(dialect),
@@ -68,4 +68,5 @@ def plan(
             "destructive": sorted({f.rule for fs in findings.values() for f in fs if f.blocking}),
         }
 
-    emit(run(work), output, human=render)
+    run_on_stores(use, opened=opened(target, migrations=migrations), errors=MIGRATE_ERRORS, output=output,
+                  human=render)

@@ -7,9 +7,19 @@ from pathlib import Path
 
 import typer
 
-from flarectl.console import OutputFormat, emit, table
+from flarectl.console import OutputFormat, table
+from flarectl.storage import run_on_stores
 
-from ._common import CONFIG_OPTION, DATA_DIR_OPTION, MIGRATIONS_OPTION, URL_OPTION, messagedb_url, opened, run, status_dict
+from ._common import (
+    CONFIG_OPTION,
+    DATA_DIR_OPTION,
+    MIGRATE_ERRORS,
+    MIGRATIONS_OPTION,
+    URL_OPTION,
+    messagedb_url,
+    opened,
+    status_dict,
+)
 
 
 def _when(ms: int | None) -> str:
@@ -36,8 +46,8 @@ def status(
     """Show every migration: applied (when, by whom, how long), pending, failed, drifted."""
     target = messagedb_url(config, url, data_dir)
 
-    async def work() -> dict:
-        async with opened(target, migrations=migrations) as (_, migrator):
-            return status_dict(await migrator.status(), migrator)
+    async def use(_db, migrator) -> dict:
+        return status_dict(await migrator.status(), migrator)
 
-    emit(run(work), output, human=render)
+    run_on_stores(use, opened=opened(target, migrations=migrations), errors=MIGRATE_ERRORS, output=output,
+                  human=render)

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import typer
 
-from flarectl.console import OutputFormat, emit, err, fail
+from flarectl.console import OutputFormat, err, fail
 from flarectl.exitcodes import ExitCode
+from flarectl.storage import run_on_stores
 from services.backends.messagedb.history import default_applied_by
 from services.backends.messagedb.migrations import Migration
 
@@ -24,9 +25,9 @@ from ._common import (
     findings_for,
     messagedb_url,
     migration_dict,
+    MIGRATE_ERRORS,
     opened,
     row_dict,
-    run,
 )
 
 
@@ -63,19 +64,18 @@ def up(
         if progress:
             err.print(f"applying {m.name} …", highlight=False)
 
-    async def work() -> dict:
-        async with opened(target, migrations=migrations, create_database=create_database) as (db, migrator):
-            dialect = db.dialect  # type: ignore[attr-defined]
-            steps = await migrator.plan(to=to)
-            findings = await findings_for(steps, dialect, db)
-            blocking = [f for fs in findings.values() for f in fs if f.blocking]
-            if blocking and not allow_destructive and not dry_run:
-                listed = "; ".join(f"{f.file}:{f.line} {f.rule}" for f in blocking)
-                fail(f"refusing destructive or locking changes: {listed}", ExitCode.REFUSED,
-                     hint="review `flarectl migrate plan`, then rerun with --allow-destructive")
-            rows = [] if dry_run else await migrator.up(
-                to=to, applied_by=applied_by or default_applied_by(), lock_timeout_s=lock_timeout, before=before)
-            st = await migrator.status()
+    async def use(db, migrator) -> dict:
+        dialect = db.dialect
+        steps = await migrator.plan(to=to)
+        findings = await findings_for(steps, dialect, db)
+        blocking = [f for fs in findings.values() for f in fs if f.blocking]
+        if blocking and not allow_destructive and not dry_run:
+            listed = "; ".join(f"{f.file}:{f.line} {f.rule}" for f in blocking)
+            fail(f"refusing destructive or locking changes: {listed}", ExitCode.REFUSED,
+                 hint="review `flarectl migrate plan`, then rerun with --allow-destructive")
+        rows = [] if dry_run else await migrator.up(
+            to=to, applied_by=applied_by or default_applied_by(), lock_timeout_s=lock_timeout, before=before)
+        st = await migrator.status()
         return {
             "dialect": dialect, "dry_run": dry_run, "current_version": st.current_version,
             "latest_version": st.latest_version, "up_to_date": st.up_to_date,
@@ -83,4 +83,5 @@ def up(
             "applied": [row_dict(r) for r in rows],
         }
 
-    emit(run(work), output, human=render)
+    run_on_stores(use, opened=opened(target, migrations=migrations, create_database=create_database),
+                  errors=MIGRATE_ERRORS, output=output, human=render)

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import typer
 
-from flarectl.console import OutputFormat, emit
-from flarectl.exitcodes import ExitCode
+from flarectl.console import OutputFormat
+from flarectl.storage import run_on_stores
 
-from ._common import CONFIG_OPTION, DATA_DIR_OPTION, MIGRATIONS_OPTION, URL_OPTION, messagedb_url, opened, run
+from ._common import CONFIG_OPTION, DATA_DIR_OPTION, MIGRATE_ERRORS, MIGRATIONS_OPTION, URL_OPTION, messagedb_url, \
+    opened
 
 
 def render(data: object) -> str:
@@ -30,14 +31,12 @@ def validate(
     """Compare each applied migration's recorded sha256 with its file today."""
     target = messagedb_url(config, url, data_dir)
 
-    async def work() -> dict:
-        async with opened(target, migrations=migrations) as (_, migrator):
-            st = await migrator.status()
+    async def use(_db, migrator) -> dict:
+        st = await migrator.status()
         return {"valid": not st.drift, "checked": sum(1 for r in st.applied if r.checksum),
                 "drift": [{"version": d.version, "file": d.filename, "applied_sha256": d.applied_checksum,
                            "file_sha256": d.file_checksum, "problem": d.describe()} for d in st.drift]}
 
-    result = run(work)
-    emit(result, output, human=render)
-    if not result["valid"]:
-        raise typer.Exit(int(ExitCode.FAILURE))
+    # Drift is a finding, not an error: the report is printed, then the exit code says it.
+    run_on_stores(use, opened=opened(target, migrations=migrations), errors=MIGRATE_ERRORS, output=output,
+                  human=render, failed=lambda d: not d["valid"])

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from ..format import ago, clock, severity
+from ..format import clock
+from ..widgets.alert_table import AlertTable, worst_first
 from ..widgets.status_bar import StatusBar
 from ..widgets.tables import add_fixed_columns
-from .overview_screen import ALERT_COLUMNS
+from .picture_screen import PictureScreen
 
 __all__ = ["AlertsScreen"]
 
 
-class AlertsScreen(Screen):
+class AlertsScreen(PictureScreen):
     BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
     DEFAULT_CSS = """
     AlertsScreen #active { height: 1fr; }
@@ -25,45 +25,28 @@ class AlertsScreen(Screen):
 
     def __init__(self) -> None:
         super().__init__()
-        self._active: list[dict] = []
         self._log: list[dict] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield StatusBar()
         yield Static("firing")
-        yield DataTable(id="active", cursor_type="row")
+        yield AlertTable(id="active")
         yield Static("log (newest first)")
         yield DataTable(id="log", cursor_type="row")
         yield Footer()
 
     def on_mount(self) -> None:
-        add_fixed_columns(self.query_one("#active", DataTable), ALERT_COLUMNS)
         add_fixed_columns(self.query_one("#log", DataTable),
                           [("AT", 8), ("EVENT", 7), ("ALERT", 11), ("INSTANCE", 16), ("REASON", 24)])
-        self._ready = True
-        self.refresh_picture()
+        self.picture_ready()
 
     def on_screen_resume(self) -> None:
         self.app.sub_title = "overview › alerts"
 
-    _ready = False  # columns exist only after on_mount; a picture may arrive before
-
-    def refresh_picture(self) -> None:
-        if not self._ready:
-            return
-        self.query_one(StatusBar).show(self.app)
-        picture = self.app.picture
-        if picture is None:
-            return
+    def draw(self, picture: dict) -> None:
         now = picture.get("at", 0)
-        active = sorted(picture["alerts"], key=lambda a: (severity(a), a["instance"], a["id"]))
-        table = self.query_one("#active", DataTable)
-        if [a["id"] for a in active] != [a["id"] for a in self._active]:
-            table.clear()
-            for alert in active:
-                table.add_row(alert["alert"], alert["instance"], ago(alert.get("since", 0), now), alert["reason"])
-        self._active = active
+        self.query_one("#active", AlertTable).show(worst_first(picture["alerts"]), now)
         log = list(reversed(picture.get("alert_log", [])))[:200]
         if [e.get("log_seq") for e in log] != [e.get("log_seq") for e in self._log]:
             log_table = self.query_one("#log", DataTable)
@@ -74,7 +57,7 @@ class AlertsScreen(Screen):
         self._log = log
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        rows = self._active if event.data_table.id == "active" else self._log
+        rows = self.query_one("#active", AlertTable).alerts if event.data_table.id == "active" else self._log
         if 0 <= event.cursor_row < len(rows):
             alert = rows[event.cursor_row]
             self.app.open_instance(alert["instance"], alert=alert)

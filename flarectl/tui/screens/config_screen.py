@@ -8,13 +8,13 @@ import difflib
 import yaml
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from ..messages import ConfigLoaded
 from ..widgets.status_bar import StatusBar
 from ..widgets.tables import add_fixed_columns
 from .confirm_screen import ConfirmScreen
+from .picture_screen import PictureScreen
 
 __all__ = ["ConfigScreen", "version_diff"]
 
@@ -28,7 +28,7 @@ def version_diff(older: dict, newer: dict) -> str:
     return "\n".join(diff) or f"v{older['version']} and v{newer['version']} have the same spec"
 
 
-class ConfigScreen(Screen):
+class ConfigScreen(PictureScreen):
     BINDINGS = [Binding("escape", "app.pop_screen", "Back"), Binding("m", "mark", "Mark"),
                 Binding("d", "diff", "Diff"), Binding("r", "rollback", "Roll back")]
     DEFAULT_CSS = """
@@ -56,21 +56,12 @@ class ConfigScreen(Screen):
         add_fixed_columns(self.query_one("#documents", DataTable), [("KIND", 12), ("SERVED", 6)])
         add_fixed_columns(self.query_one("#history", DataTable),
                           [("VERSION", 7), ("UPDATED", 24), ("BY", 12), ("COMMENT", 24)])
-        self._ready = True
-        self.refresh_picture()
+        self.picture_ready()
 
     def on_screen_resume(self) -> None:
         self.app.sub_title = "overview › config" + (f" › {self.kind}" if self.kind else "")
 
-    _ready = False  # columns exist only after on_mount; a picture may arrive before
-
-    def refresh_picture(self) -> None:
-        if not self._ready:
-            return
-        self.query_one(StatusBar).show(self.app)
-        picture = self.app.picture
-        if picture is None:
-            return
+    def draw(self, picture: dict) -> None:
         kinds = sorted(picture.get("documents", {}))
         if kinds != self._kinds:
             table = self.query_one("#documents", DataTable)

@@ -7,12 +7,13 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Sparkline, Static
 
 from ..format import ago, clock
+from ..widgets.alert_table import AlertTable
 from ..widgets.status_bar import StatusBar
 from ..widgets.tables import add_fixed_columns
+from .picture_screen import PictureScreen
 
 __all__ = ["InstanceScreen", "describe", "describe_finding"]
 
@@ -45,7 +46,7 @@ def describe_finding(alert: dict) -> str:
             "rerun it after a repair (flarectl replay) to clear this")
 
 
-class InstanceScreen(Screen):
+class InstanceScreen(PictureScreen):
     BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
     DEFAULT_CSS = """
     InstanceScreen #reason { color: $error; text-style: bold; height: auto; }
@@ -71,28 +72,18 @@ class InstanceScreen(Screen):
             yield Static("p99 ms")
             yield Sparkline([], id="spark-p99")
             yield DataTable(id="kinds", cursor_type="row")
-            yield DataTable(id="own-alerts", cursor_type="row")
+            yield AlertTable(id="own-alerts", show_instance=False, reason_width=50)
         yield Footer()
 
     def on_mount(self) -> None:
         add_fixed_columns(self.query_one("#kinds", DataTable),
                           [("KIND", 12), ("STATE", 8), ("APPLIED", 7), ("DESIRED", 7), ("LAST NACK", 30)])
-        add_fixed_columns(self.query_one("#own-alerts", DataTable), [("ALERT", 11), ("SINCE", 8), ("REASON", 50)])
-        self._ready = True
-        self.refresh_picture()
+        self.picture_ready()
 
     def on_screen_resume(self) -> None:
         self.app.sub_title = f"overview › {self.instance}"
 
-    _ready = False  # columns exist only after on_mount; a picture may arrive before
-
-    def refresh_picture(self) -> None:
-        if not self._ready:
-            return
-        self.query_one(StatusBar).show(self.app)
-        picture = self.app.picture
-        if picture is None:
-            return
+    def draw(self, picture: dict) -> None:
         now = picture.get("at", 0)
         row = picture["rows"].get(self.instance)
         reason = self.query_one("#reason", Static)
@@ -119,8 +110,5 @@ class InstanceScreen(Screen):
         for k in row.get("kinds", []):
             kinds.add_row(k["kind"], k["state"], f"v{k['applied_version']}", f"v{k['desired_version']}",
                           k.get("error") or "-")
-        own = self.query_one("#own-alerts", DataTable)
-        own.clear()
-        for alert in picture["alerts"]:
-            if alert["instance"] == self.instance:
-                own.add_row(alert["alert"], ago(alert.get("since", 0), now), alert["reason"])
+        own = [alert for alert in picture["alerts"] if alert["instance"] == self.instance]
+        self.query_one("#own-alerts", AlertTable).draw(own, now)

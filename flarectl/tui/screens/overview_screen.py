@@ -7,20 +7,20 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Sparkline, Static
 
 from flarectl.commands.status import headline_rate, kind_cell, load_cell, p99_ms, short_kind
 
-from ..format import ago, row_matches, severity
+from ..format import row_matches
+from ..widgets.alert_table import AlertTable, worst_first
 from ..widgets.status_bar import StatusBar
 from ..widgets.tables import add_fixed_columns
+from .picture_screen import PictureScreen
 
-__all__ = ["OverviewScreen", "instance_cells", "alert_cells"]
+__all__ = ["OverviewScreen", "instance_cells"]
 
 INSTANCE_COLUMNS = ("SERVICE", "INSTANCE", "HEALTH", "MSG/s", "P99ms", "LOAD", "CONFIG")
 INSTANCE_WIDTHS = (7, 11, 6, 6, 5, 8, 22)
-ALERT_COLUMNS = [("ALERT", 11), ("INSTANCE", 16), ("SINCE", 8), ("REASON", 35)]
 
 
 def instance_cells(row: dict) -> tuple[str, ...]:
@@ -29,11 +29,7 @@ def instance_cells(row: dict) -> tuple[str, ...]:
             config)
 
 
-def alert_cells(alert: dict, now: float) -> tuple[str, ...]:
-    return (alert["alert"], alert["instance"], ago(alert.get("since", 0), now), alert["reason"])
-
-
-class OverviewScreen(Screen):
+class OverviewScreen(PictureScreen):
     BINDINGS = [Binding("slash", "filter", "Filter", key_display="/"),
                 Binding("escape", "clear_filter", "Back", show=False),
                 Binding("enter", "open", "Open", show=False)]
@@ -52,7 +48,6 @@ class OverviewScreen(Screen):
         super().__init__()
         self.filter_text = ""
         self._shown: list[str] = []
-        self._alert_ids: list[str] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -63,15 +58,13 @@ class OverviewScreen(Screen):
             yield Sparkline([], id="spark-in")
             yield Static(" p99 ms", id="spark-p99-label")
             yield Sparkline([], id="spark-p99")
-        yield DataTable(id="alerts", cursor_type="row")
+        yield AlertTable(id="alerts")
         yield Input(placeholder="filter instances (service, id, health, kind, state) — Esc clears", id="filter")
         yield Footer()
 
     def on_mount(self) -> None:
         add_fixed_columns(self.query_one("#instances", DataTable), list(zip(INSTANCE_COLUMNS, INSTANCE_WIDTHS)))
-        add_fixed_columns(self.query_one("#alerts", DataTable), ALERT_COLUMNS)
-        self._ready = True
-        self.refresh_picture()
+        self.picture_ready()
 
     def on_screen_resume(self) -> None:
         self.app.sub_title = "overview"
@@ -79,16 +72,7 @@ class OverviewScreen(Screen):
 
     # -- drawing --------------------------------------------------------------------------
 
-    _ready = False  # columns exist only after on_mount; a picture may arrive before
-
-    def refresh_picture(self) -> None:
-        if not self._ready:
-            return
-        app = self.app
-        self.query_one(StatusBar).show(app)
-        picture = app.picture
-        if picture is None:
-            return
+    def draw(self, picture: dict) -> None:
         rows = [row for key, row in sorted(picture["rows"].items()) if row_matches(row, self.filter_text)]
         table = self.query_one("#instances", DataTable)
         keys = [row["id"] for row in rows]
@@ -103,18 +87,10 @@ class OverviewScreen(Screen):
         else:  # membership changed (or the filter): rebuild, keep the cursor on the same instance
             self._rebuild(table, rows, cells, keys)
         self._draw_sparks(picture)
-        alerts_table = self.query_one("#alerts", DataTable)
-        alerts = sorted(picture["alerts"], key=lambda a: (severity(a), a["instance"], a["id"]))
-        ids = [a["id"] for a in alerts]
+        alerts_table = self.query_one("#alerts", AlertTable)
         now = picture.get("at", 0)
-        if ids != self._alert_ids:
-            alerts_table.clear()
-            for alert in alerts:
-                alerts_table.add_row(*alert_cells(alert, now), key=alert["id"])
-            self._alert_ids = ids
-        else:
-            for index, alert in enumerate(alerts):
-                alerts_table.update_cell_at((index, 2), ago(alert.get("since", 0), now))
+        if not alerts_table.show(worst_first(picture["alerts"]), now):
+            alerts_table.refresh_since(now)
 
     def _rebuild(self, table: DataTable, rows: list[dict], cells: list[tuple[str, ...]], keys: list[str]) -> None:
         selected = self.selected_instance()
@@ -141,10 +117,10 @@ class OverviewScreen(Screen):
         return self._shown[table.cursor_row]
 
     def selected_alert(self) -> dict | None:
-        table = self.query_one("#alerts", DataTable)
-        if not self._alert_ids or table.cursor_row is None or table.cursor_row >= len(self._alert_ids):
+        table = self.query_one("#alerts", AlertTable)
+        if not table.alerts or table.cursor_row is None or table.cursor_row >= len(table.alerts):
             return None
-        alert_id = self._alert_ids[table.cursor_row]
+        alert_id = table.alerts[table.cursor_row]["id"]
         return next((a for a in self.app.picture["alerts"] if a["id"] == alert_id), None)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:

@@ -57,6 +57,12 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def _connect_inline(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=0.0)
+    conn.execute("PRAGMA query_only=ON")  # reads only: nothing here may take the write lock
+    return conn
+
+
 class SQLiteThreads:
     def __init__(self, path: Path, name: str) -> None:
         self.path = path
@@ -65,6 +71,7 @@ class SQLiteThreads:
         self._reader: ThreadPoolExecutor | None = None
         self._write_conn: sqlite3.Connection | None = None
         self._read_conn: sqlite3.Connection | None = None
+        self._inline_conn: sqlite3.Connection | None = None  # read_small's, on the loop thread
 
     @property
     def started(self) -> bool:
@@ -79,12 +86,16 @@ class SQLiteThreads:
         try:
             self._write_conn = await loop.run_in_executor(self._writer, _connect, self.path)
             self._read_conn = await loop.run_in_executor(self._reader, _connect, self.path)
+            self._inline_conn = await loop.run_in_executor(self._reader, _connect_inline, self.path)
         except (sqlite3.Error, OSError) as exc:
             await self.close()
             raise BackendUnavailable(f"cannot open {self.path}: {exc}") from exc
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()
+        inline, self._inline_conn = self._inline_conn, None
+        if inline is not None:
+            inline.close()
         for pool, attr in ((self._writer, "_write_conn"), (self._reader, "_read_conn")):
             conn = getattr(self, attr)
             setattr(self, attr, None)
@@ -104,6 +115,27 @@ class SQLiteThreads:
 
     async def read(self, fn: Callable[[sqlite3.Connection], T], what: str) -> T:
         return await self._run(self._reader, "_read_conn", fn, what)
+
+    async def read_small(self, fn: Callable[[sqlite3.Connection], T], what: str) -> T:
+        """A read of a few indexed rows, run on the calling (event-loop) thread.
+
+        In WAL mode a reader takes no lock a writer holds, and a handful of index searches
+        in the page cache take tens of microseconds: less than the thread hop they would
+        otherwise cost, whose completion waits for the GIL from a busy loop (milliseconds
+        at a thousand sends a second, per hop). The connection gives up on a busy database
+        at once (busy_timeout 0) and the read then goes to the reader thread, so the loop
+        never waits on a lock. Only for bounded point lookups: scans stay in read()."""
+        conn = self._inline_conn
+        if conn is None:
+            return await self.read(fn, what)
+        try:
+            return fn(conn)
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                return await self.read(fn, what)
+            raise translate_sqlite_error(exc, what) from exc
+        except (sqlite3.Error, OSError) as exc:
+            raise translate_sqlite_error(exc, what) from exc
 
     async def _run(self, pool, attr: str, fn, what: str):
         if pool is None:

@@ -1,15 +1,13 @@
 """`file:///abs/dir[?fsync=batch|never&segment_bytes=N&tail_bytes=N]` — the Log port on local segment files.
 
-Layout under the directory:
+The directory's layout, and taking and reading it, are in _logdir.py; segment files in
+_logfiles.py, repair at start in _logrepair.py, groups in _loggroups.py, retention in
+_logretention.py.
 
-    .lock                                   flock: one FileLog per directory at a time
-    topics/<topic>/meta.json                {"partitions": N, "retention_ms": …, "retention_bytes": …}
-    topics/<topic>/<partition>/<base>.log   segments (format in _logfiles.py)
-    groups/<quoted group>.json              committed offsets, replaced atomically
-
-Group commit: `produce` queues its record and a single writer task drains the queue, so
-every produce issued while the previous batch was on its way to disk (at least all of one
-event-loop tick) shares one write and one fsync per partition. A record is visible to
+Group commit (the writer task here, its pieces in _logwriter.py): `produce` queues its
+record and a single writer task drains the queue, so every produce issued while the
+previous batch was on its way to disk (at least all of one event-loop tick) shares one
+write and one fsync per partition. A record is visible to
 consumers, and its produce returns, only after that write (and fsync, with fsync=batch).
 
 Memory: the newest records of each partition stay in memory for consumers that keep up;
@@ -22,8 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
-import json
 import logging
 import os
 import re
@@ -38,12 +34,13 @@ from services.backends.log import LogConsumer, RebalanceCallback, RecordMetadata
 from services.common.bounds import ByteBudget, MiB
 from services.common.errors import BackendError, BackendUnavailable, InvalidInput, NotFound
 from services.common.health import Faults
-from services.common.paths import create_private, ensure_private_dir, write_private
 
-from ._logfiles import MAX_RECORD_BYTES, PartitionFiles, encode_record, fsync_dir_sync, read_sync
-from ._logrepair import Damage, open_partition_sync, read_reports_sync, write_report_sync
-from ._logretention import Retention, expired_segments, unlink_segments_sync
+from ._logdir import close_log_dir_sync, grow_topic_sync, open_log_dir_sync
+from ._logfiles import PartitionFiles, read_sync
 from ._loggroups import FileLogConsumer, GroupCoordinator
+from ._logrepair import Damage, read_reports_sync
+from ._logretention import Retention, expired_segments, unlink_segments_sync
+from ._logwriter import Pending, Sink, check_record, fail_pending, write_all_sync
 
 __all__ = ["FileLog"]
 
@@ -51,33 +48,6 @@ _log = logging.getLogger(__name__)
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,200}$")  # Kafka's alphabet: safe as a directory name
 _DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
 DEFAULT_TAIL_BYTES = 64 * MiB
-
-
-
-class _Sink:
-    """Collects the offsets of one produce/produce_batch call: one future per call rather
-    than per record keeps big batches cheap."""
-
-    __slots__ = ("future", "offsets", "missing")
-
-    def __init__(self, count: int) -> None:
-        self.future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
-        self.offsets = [0] * count
-        self.missing = count
-
-    def resolve(self, index: int, offset: int) -> None:
-        self.offsets[index] = offset
-        self.missing -= 1
-        if self.missing == 0 and not self.future.done():  # done: the caller was cancelled
-            self.future.set_result(self.offsets)
-
-    def fail(self, error: Exception) -> None:
-        if not self.future.done():
-            self.future.set_exception(error)
-
-
-# (partition files, key, value, timestamp_ms, sink, index in the sink) waiting for the writer task
-_Pending = tuple[PartitionFiles, "bytes | None", bytes, int, _Sink, int]
 
 
 class FileLog:
@@ -92,10 +62,11 @@ class FileLog:
         self._waiters: dict[TopicPartition, set[asyncio.Event]] = {}
         self._consumers: set[FileLogConsumer] = set()
         self._round_robin: dict[str, int] = {}
-        self._pending: list[_Pending] = []
+        self._pending: list[Pending] = []
         self._pending_ready = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
-        self._io: ThreadPoolExecutor | None = None  # segment writes, one job per partition
+        self._io: ThreadPoolExecutor | None = None  # segment writes: one job per batch
+        self._sync: ThreadPoolExecutor | None = None  # that job's fdatasyncs, in parallel
         self._lock_fd: int | None = None
         self._topic_lock = asyncio.Lock()
         self._closed = False
@@ -133,7 +104,8 @@ class FileLog:
             return
         self._closed = False
         try:
-            self._lock_fd, self._topics, self.damage, self._retention = await asyncio.to_thread(self._open_sync)
+            opened = await asyncio.to_thread(open_log_dir_sync, self._dir)
+            self._lock_fd, self._topics, self.damage, self._retention = opened
             self._reports = await asyncio.to_thread(read_reports_sync, self._dir)
         except OSError as exc:
             raise BackendUnavailable(f"cannot open log directory {self._dir}: {exc}") from exc
@@ -144,65 +116,9 @@ class FileLog:
             else:
                 _log.error("log %s: %s", self._dir, damage.describe())
         self._io = ThreadPoolExecutor(max_workers=8, thread_name_prefix="filelog-io")
+        self._sync = ThreadPoolExecutor(max_workers=8, thread_name_prefix="filelog-sync")
         self._writer = asyncio.create_task(self._write_forever(), name=f"filelog-writer:{self._dir}")
         self._retention_task = asyncio.create_task(self._retain_forever(), name=f"filelog-retention:{self._dir}")
-
-    def _open_sync(self) -> tuple[int, dict[str, list[PartitionFiles]], list[Damage], dict[str, Retention]]:
-        ensure_private_dir(self._dir / "topics")
-        ensure_private_dir(self._dir / "groups")
-        lock_fd = create_private(self._dir / ".lock", os.O_RDWR)
-        try:
-            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            os.close(lock_fd)
-            raise BackendUnavailable(f"log directory {self._dir} is in use by another FileLog") from exc
-        topics: dict[str, list[PartitionFiles]] = {}
-        damages: list[Damage] = []
-        retention: dict[str, Retention] = {}
-        try:
-            for meta in sorted((self._dir / "topics").glob("*/meta.json")):
-                described = json.loads(meta.read_text())
-                count = described["partitions"]
-                topic = meta.parent.name
-                retention[topic] = Retention.from_meta(described)
-                topics[topic] = []
-                for partition in range(count):
-                    files, found = open_partition_sync(meta.parent / str(partition), log_dir=self._dir,
-                                                       topic=topic, partition=partition)
-                    files.tp = TopicPartition(topic, partition)
-                    topics[topic].append(files)
-                    damages += found
-            damages += self._check_committed_sync(topics)
-            for damage in damages:
-                if damage.kind != "torn_tail":
-                    write_report_sync(self._dir, damage)
-        except BaseException:
-            for parts in topics.values():
-                for files in parts:
-                    files.close_sync()
-            os.close(lock_fd)
-            raise
-        return lock_fd, topics, damages, retention
-
-    def _check_committed_sync(self, topics: dict[str, list[PartitionFiles]]) -> list[Damage]:
-        """A group whose committed offset is past the end of the log (its records were cut
-        or lost) would skip that many *new* records: the next ones get the offsets it
-        believes it has read. Move such offsets back to the end, before anyone produces."""
-        damages = []
-        for path in sorted((self._dir / "groups").glob("*.json")):
-            committed = GroupCoordinator.load_sync(path)
-            changed = False
-            for tp, offset in committed.items():
-                parts = topics.get(tp.topic, [])
-                if tp.partition >= len(parts) or offset <= parts[tp.partition].next_offset:
-                    continue
-                end = parts[tp.partition].next_offset
-                damages.append(Damage(tp.topic, tp.partition, str(path), "committed_past_end", 0, 0, [end, offset]))
-                committed[tp] = end
-                changed = True
-            if changed:
-                GroupCoordinator.write_offsets_sync(path, committed)
-        return damages
 
     async def close(self) -> None:
         if self._writer is None:
@@ -221,6 +137,7 @@ class FileLog:
             pass
         self._writer = None
         self._io.shutdown(wait=False)
+        self._sync.shutdown(wait=False)
         for consumer in list(self._consumers):
             consumer._wakeup.set()
         self._consumers.clear()
@@ -233,15 +150,7 @@ class FileLog:
             for files in parts:
                 files.drop_tail(self.tail_budget)
         lock_fd, self._lock_fd = self._lock_fd, None
-        await asyncio.to_thread(self._close_sync, topics, lock_fd)
-
-    @staticmethod
-    def _close_sync(topics: dict[str, list[PartitionFiles]], lock_fd: int | None) -> None:
-        for parts in topics.values():
-            for files in parts:
-                files.close_sync()
-        if lock_fd is not None:
-            os.close(lock_fd)  # releases the flock
+        await asyncio.to_thread(close_log_dir_sync, topics, lock_fd)
 
     def _check_open(self) -> None:
         if self._writer is None or self._closed:
@@ -266,8 +175,8 @@ class FileLog:
                 return
             topic_dir = self._dir / "topics" / topic
             try:
-                added = await asyncio.to_thread(self._grow_topic_sync, topic_dir, existing, max(partitions, existing),
-                                                wanted)
+                added = await asyncio.to_thread(grow_topic_sync, self._dir, topic_dir, existing,
+                                                max(partitions, existing), wanted)
             except OSError as exc:
                 raise BackendError(f"cannot create topic {topic!r}: {exc}") from exc
             self._topics.setdefault(topic, []).extend(added)
@@ -275,20 +184,6 @@ class FileLog:
         for group in self._groups.values():
             if any(topic in member.topics for member in group.members):
                 group.rebalance(self)
-
-    def _grow_topic_sync(self, topic_dir: Path, existing: int, partitions: int,
-                         retention: Retention) -> list[PartitionFiles]:
-        # Partition directories first, meta last: a crash in between leaves the old count.
-        added = [open_partition_sync(topic_dir / str(p), log_dir=self._dir, topic=topic_dir.name, partition=p)[0]
-                 for p in range(existing, partitions)]
-        for p, files in enumerate(added, start=existing):
-            files.tp = TopicPartition(topic_dir.name, p)
-        tmp = topic_dir / "meta.json.tmp"
-        write_private(tmp, json.dumps({"partitions": partitions, **retention.to_meta()}).encode())
-        os.replace(tmp, topic_dir / "meta.json")
-        fsync_dir_sync(topic_dir)
-        fsync_dir_sync(topic_dir.parent)
-        return added
 
     def _partitions(self, topic: str) -> list[PartitionFiles]:
         self._check_open()
@@ -309,9 +204,9 @@ class FileLog:
     # -- producing -------------------------------------------------------------------
     def _enqueue(
         self, topic: str, parts: list[PartitionFiles], key: bytes | None, value: bytes,
-        partition: int | None, timestamp_ms: int | None, sink: _Sink, index: int,
+        partition: int | None, timestamp_ms: int | None, sink: Sink, index: int,
     ) -> tuple[int, int]:
-        _check_record(key, value)
+        check_record(key, value)
         if partition is None:
             if key is not None:
                 partition = zlib.crc32(key) % len(parts)  # stable across processes, unlike hash()
@@ -328,7 +223,7 @@ class FileLog:
         self, topic: str, value: bytes, *, key: bytes | None = None, partition: int | None = None,
         timestamp_ms: int | None = None,
     ) -> RecordMetadata:
-        sink = _Sink(1)
+        sink = Sink(1)
         partition, timestamp = self._enqueue(topic, self._partitions(topic), key, value, partition, timestamp_ms, sink, 0)
         self._pending_ready.set()
         return RecordMetadata(topic, partition, (await sink.future)[0], timestamp)
@@ -339,8 +234,8 @@ class FileLog:
             return []
         # Validate everything before queueing anything: a bad record fails the whole call.
         for key, value in records:
-            _check_record(key, value)
-        sink = _Sink(len(records))
+            check_record(key, value)
+        sink = Sink(len(records))
         placed = [self._enqueue(topic, parts, key, value, None, None, sink, i) for i, (key, value) in enumerate(records)]
         self._pending_ready.set()
         offsets = await sink.future
@@ -356,12 +251,12 @@ class FileLog:
                     await self._write_batch(batch)
                 except Exception as exc:  # never strand a producer on a dead writer
                     _log.exception("log writer failed")
-                    _fail(batch, BackendError(f"log write failed: {exc}"))
+                    fail_pending(batch, BackendError(f"log write failed: {exc}"))
             if self._closed and not self._pending:
                 return
 
-    async def _write_batch(self, batch: list[_Pending]) -> None:
-        by_partition: dict[PartitionFiles, list[_Pending]] = {}
+    async def _write_batch(self, batch: list[Pending]) -> None:
+        by_partition: dict[PartitionFiles, list[Pending]] = {}
         for item in batch:
             by_partition.setdefault(item[0], []).append(item)
         loop = asyncio.get_running_loop()
@@ -374,24 +269,18 @@ class FileLog:
                     files.install_segment(segment, write_fd)
             except OSError as exc:
                 self._faults.fail("write", f"cannot roll a segment of {files.tp.topic}[{files.tp.partition}]: {exc}")
-                _fail(items, BackendError(f"cannot roll log segment: {exc}"))
+                fail_pending(items, BackendError(f"cannot roll log segment: {exc}"))
                 continue
             work.append((files, items, files.next_offset, files.active.size))
-        # All writes in one job (a thread hop costs more than a page-cache write), then the
-        # fdatasyncs in parallel: concurrent ones share an ext4 journal commit, so eight
-        # partitions cost about as much as one.
-        results = await loop.run_in_executor(self._io, _append_all_sync, work)
-        if self._fsync:
-            synced = await asyncio.gather(*(
-                loop.run_in_executor(self._io, _sync_sync, files, size)
-                for (files, _, _, size), result in zip(work, results) if not isinstance(result, BaseException)
-            ), return_exceptions=True)
-            pending = iter(synced)
-            results = [r if isinstance(r, BaseException) else (next(pending) or r) for r in results]
+        # All writes and their fdatasyncs in one job: a thread hop costs more than a
+        # page-cache write, and each hop back to the loop waits for the GIL. The fdatasyncs
+        # run in parallel inside the job (concurrent ones share an ext4 journal commit, so
+        # eight partitions cost about as much as one).
+        results = await loop.run_in_executor(self._io, write_all_sync, work, self._sync if self._fsync else None)
         for (files, items, first_offset, _), result in zip(work, results):
             if isinstance(result, BaseException):
                 self._faults.fail("write", f"cannot write to {files.tp.topic}[{files.tp.partition}]: {result}")
-                _fail(items, BackendUnavailable(f"log write failed: {result}"))
+                fail_pending(items, BackendUnavailable(f"log write failed: {result}"))
                 continue
             self._faults.recover("write")
             positions, new_size = result
@@ -471,45 +360,3 @@ class FileLog:
     async def committed_offsets(self, group: str, topic: str) -> dict[int, int]:
         coordinator = await self._group(group)
         return {tp.partition: offset for tp, offset in coordinator.committed.items() if tp.topic == topic}
-
-
-def _append_all_sync(work: list) -> list:
-    results: list = []
-    for files, items, first_offset, size in work:
-        chunks, positions, position = [], [], size
-        for i, item in enumerate(items):
-            record = encode_record(first_offset + i, item[3], item[1], item[2])
-            chunks.append(record)
-            positions.append(position)
-            position += len(record)
-        try:
-            files.write_sync(b"".join(chunks))
-            results.append((positions, position))
-        except OSError as exc:
-            results.append(exc)
-    return results
-
-
-def _sync_sync(files: PartitionFiles, size_before: int) -> None:
-    try:
-        os.fdatasync(files.write_fd)  # the file size is metadata fdatasync does flush
-    except OSError:
-        # Unknown what reached the disk: cut it so the index and the file agree.
-        try:
-            os.ftruncate(files.write_fd, size_before)
-        except OSError:
-            pass
-        raise
-
-
-def _check_record(key: bytes | None, value: bytes) -> None:
-    if not isinstance(value, (bytes, bytearray)) or (key is not None and not isinstance(key, (bytes, bytearray))):
-        raise InvalidInput("log keys and values are bytes")
-    if len(value) + len(key or b"") > MAX_RECORD_BYTES:
-        raise InvalidInput(f"record larger than {MAX_RECORD_BYTES} bytes")
-
-
-def _fail(items: list[_Pending], error: Exception) -> None:
-    for item in items:
-        item[4].fail(error)
-

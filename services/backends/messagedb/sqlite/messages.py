@@ -18,6 +18,7 @@ MESSAGE_COLUMNS = (
     "msg_id, conversation_id, seq, sender_id, sender_device, client_msg_id, content_type, body, created_at, flags"
 )
 _CHUNK = 500  # bound on host parameters per IN (...) list
+_INLINE_KEYS = 256  # index searches few enough to run on the loop (SQLiteThreads.read_small)
 
 
 def row_to_message(row: tuple) -> Message:
@@ -66,20 +67,36 @@ class SQLiteMessages:
         keys = [(m.msg_id, m.sender_id, m.client_msg_id) for m in messages]
 
         def run(conn: sqlite3.Connection) -> dict[int, Message]:
+            # Two statements per chunk, not one per message: in a worker thread every
+            # execute gives the GIL back and waits to take it again from the busy loop.
+            by_id: dict[int, tuple] = {}
+            by_key: dict[tuple[str, str], tuple] = {}
+            for chunk in chunks(keys, _CHUNK // 2):
+                for row in conn.execute(
+                    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE msg_id IN ({','.join('?' * len(chunk))})",
+                    [msg_id for msg_id, _, _ in chunk],
+                ):
+                    by_id[row[0]] = row
+                # CROSS JOIN keeps the key list outside, so each key is an index search
+                # (a row-value IN (VALUES ...) was planned as a scan of the whole index).
+                pairs = ",".join("(?, ?)" for _ in chunk)
+                columns = ", ".join(f"m.{c}" for c in MESSAGE_COLUMNS.split(", "))
+                for row in conn.execute(
+                    f"WITH k(sender_id, client_msg_id) AS (VALUES {pairs}) SELECT {columns} FROM k CROSS JOIN "
+                    "messages m ON m.sender_id = k.sender_id AND m.client_msg_id = k.client_msg_id",
+                    [v for _, sender_id, client_msg_id in chunk for v in (sender_id, client_msg_id)],
+                ):
+                    by_key.setdefault((row[3], row[5]), row)
             found: dict[int, Message] = {}
             for msg_id, sender_id, client_msg_id in keys:
                 # Prefer the msg_id match: that is the row a retried insert would keep.
-                row = conn.execute(
-                    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE msg_id = ? "
-                    f"UNION ALL SELECT {MESSAGE_COLUMNS} FROM messages WHERE sender_id = ? AND client_msg_id = ? "
-                    "LIMIT 1",
-                    (msg_id, sender_id, client_msg_id),
-                ).fetchone()
+                row = by_id.get(msg_id) or by_key.get((sender_id, client_msg_id))
                 if row is not None:
                     found[msg_id] = row_to_message(row)
             return found
 
-        return await self._db.read(run, "find_existing")
+        small = len(keys) <= _INLINE_KEYS  # the reserve path's batches, most persist batches
+        return await (self._db.read_small if small else self._db.read)(run, "find_existing")
 
     async def max_seqs(self, conversation_ids: Sequence[str]) -> dict[str, int]:
         ids = list(dict.fromkeys(conversation_ids))
@@ -98,7 +115,7 @@ class SQLiteMessages:
                     out[conversation_id] = seq
             return out
 
-        return await self._db.read(run, "max_seqs")
+        return await (self._db.read_small if len(ids) <= _INLINE_KEYS else self._db.read)(run, "max_seqs")
 
     async def get_message(self, msg_id: int) -> Message | None:
         def run(conn: sqlite3.Connection) -> Message | None:

@@ -1,0 +1,107 @@
+"""The pieces of FileLog's group commit that are not the writer task itself: what a produce
+waits on (`Sink`), what waits in the queue (`Pending`), and the blocking job of appends and
+fdatasyncs the writer runs in its I/O pool (`write_all_sync`)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+from services.common.errors import InvalidInput
+
+from ._logfiles import MAX_RECORD_BYTES, PartitionFiles, encode_record
+
+__all__ = ["Sink", "Pending", "check_record", "write_all_sync", "fail_pending"]
+
+
+class Sink:
+    """Collects the offsets of one produce/produce_batch call: one future per call rather
+    than per record keeps big batches cheap."""
+
+    __slots__ = ("future", "offsets", "missing")
+
+    def __init__(self, count: int) -> None:
+        self.future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        self.offsets = [0] * count
+        self.missing = count
+
+    def resolve(self, index: int, offset: int) -> None:
+        self.offsets[index] = offset
+        self.missing -= 1
+        if self.missing == 0 and not self.future.done():  # done: the caller was cancelled
+            self.future.set_result(self.offsets)
+
+    def fail(self, error: Exception) -> None:
+        if not self.future.done():
+            self.future.set_exception(error)
+
+
+# (partition files, key, value, timestamp_ms, sink, index in the sink) waiting for the writer task
+Pending = tuple[PartitionFiles, "bytes | None", bytes, int, Sink, int]
+
+
+def check_record(key: bytes | None, value: bytes) -> None:
+    if not isinstance(value, (bytes, bytearray)) or (key is not None and not isinstance(key, (bytes, bytearray))):
+        raise InvalidInput("log keys and values are bytes")
+    if len(value) + len(key or b"") > MAX_RECORD_BYTES:
+        raise InvalidInput(f"record larger than {MAX_RECORD_BYTES} bytes")
+
+
+def _append_all_sync(work: list) -> list:
+    """Append each partition's records; per partition (file positions, new size) or the OSError."""
+    results: list = []
+    for files, items, first_offset, size in work:
+        chunks, positions, position = [], [], size
+        for i, item in enumerate(items):
+            record = encode_record(first_offset + i, item[3], item[1], item[2])
+            chunks.append(record)
+            positions.append(position)
+            position += len(record)
+        try:
+            files.write_sync(b"".join(chunks))
+            results.append((positions, position))
+        except OSError as exc:
+            results.append(exc)
+    return results
+
+
+def write_all_sync(work: list, sync_pool: ThreadPoolExecutor | None) -> list:
+    """Append every partition's records, then (given a pool) fdatasync the partitions
+    written, in parallel; a partition whose write or sync failed gets its OSError."""
+    results = _append_all_sync(work)
+    if sync_pool is None:
+        return results
+    written = [(i, files, size) for i, ((files, _, _, size), result) in enumerate(zip(work, results))
+               if not isinstance(result, BaseException)]
+
+    def sync_one(entry: tuple[int, PartitionFiles, int]) -> tuple[int, OSError | None]:
+        index, files, size = entry
+        try:
+            _sync_sync(files, size)
+        except OSError as exc:
+            return index, exc
+        return index, None
+
+    outcomes = [sync_one(written[0])] if len(written) == 1 else list(sync_pool.map(sync_one, written))
+    for index, error in outcomes:
+        if error is not None:
+            results[index] = error
+    return results
+
+
+def _sync_sync(files: PartitionFiles, size_before: int) -> None:
+    try:
+        os.fdatasync(files.write_fd)  # the file size is metadata fdatasync does flush
+    except OSError:
+        # Unknown what reached the disk: cut it so the index and the file agree.
+        try:
+            os.ftruncate(files.write_fd, size_before)
+        except OSError:
+            pass
+        raise
+
+
+def fail_pending(items: list[Pending], error: Exception) -> None:
+    for item in items:
+        item[4].fail(error)
