@@ -44,8 +44,10 @@ def device_url(gateway: str, *, token: str, device_id: str, device_type: str = "
     return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", f"{parts.query}&{query}" if parts.query else query, ""))
 
 
-async def open_device(url: str, *, timeout: float) -> tuple[ClientConnection, dict]:
-    """Connect and read `hello`; ConnectFailed (auth=True for a refused token) otherwise."""
+async def open_device(url: str, *, timeout: float) -> tuple[ClientConnection, dict, list[dict]]:
+    """Connect and read `hello`; ConnectFailed (auth=True for a refused token) otherwise.
+    Also returns the frames that came in one `batch` with the hello (a compact connection's
+    hello is the first inner frame when others waited with it: docs/protocol.md §12)."""
     try:
         ws = await connect(url, open_timeout=timeout, close_timeout=2, ping_interval=None,
                            compression=None, max_size=2**22, max_queue=1024)
@@ -63,6 +65,9 @@ async def open_device(url: str, *, timeout: float) -> tuple[ClientConnection, di
     except (TimeoutError, OSError) as exc:
         await ws.close()
         raise ConnectFailed("no hello from the gateway") from exc
+    after_hello: list[dict] = []
+    if first.get("type") == "batch" and first.get("frames"):
+        first, *after_hello = first["frames"]
     if first.get("type") != "hello":
         code = first.get("code")
         try:  # the gateway closes right after the error frame; its close code says more
@@ -74,7 +79,7 @@ async def open_device(url: str, *, timeout: float) -> tuple[ClientConnection, di
         close = f", close {ws.close_code}" if ws.close_code else ""
         raise ConnectFailed(f"refused ({detail}{close})", auth=code in ("unauthorized", "token_expired")
                             or ws.close_code == CLOSE_UNAUTHORIZED, code=ws.close_code)
-    return ws, first
+    return ws, first, after_hello
 
 
 @dataclass(slots=True)
@@ -185,7 +190,7 @@ class SimulatedDevice:
                     break
             try:
                 async with self.ctx.connect_gate:
-                    ws, _hello = await open_device(self.url, timeout=self.ctx.connect_timeout)
+                    ws, _hello, after_hello = await open_device(self.url, timeout=self.ctx.connect_timeout)
             except ConnectFailed as exc:
                 stats["connect_failures"] += 1
                 if exc.auth:
@@ -198,13 +203,13 @@ class SimulatedDevice:
             if self.ever_connected:
                 stats["reconnects"] += 1
             self.ever_connected = True
-            code = await self._serve(ws)
+            code = await self._serve(ws, after_hello)
             if not self._closing_by_us:
                 stats["disconnects"] += 1
                 self.ctx.stats.close_codes[str(code)] += 1
             self._closing_by_us = False
 
-    async def _serve(self, ws: ClientConnection) -> int | None:
+    async def _serve(self, ws: ClientConnection, after_hello: list[dict]) -> int | None:
         self.ws = ws
         self.outbox = asyncio.Queue()
         self.ledger.new_connection()
@@ -218,6 +223,8 @@ class SimulatedDevice:
             self.ctx.stats.counters["resent"] += 1
             self._enqueue({"type": "send", "client_msg_id": client_msg_id,
                            "conversation_id": pending.conversation_id, "body": self._body()})
+        for frame in after_hello:  # live pushes that shared the hello's batch
+            self._on_frame(frame)
         try:
             async for raw in ws:
                 self._on_frame(orjson.loads(raw))
