@@ -56,9 +56,12 @@ class SyncService:
         self._flush_interval = flush_interval_s
         # (user, device, conversation) -> ([seq runs], [event runs])
         self._buffer: dict[tuple[str, str, str], tuple[list[list[int]], list[list[int]]]] = {}
-        # Batches taken off the buffer whose write has not finished, oldest first: until it
-        # has, the stored cursors do not show them, so cursors() applies them itself.
-        self._writing: list[dict[tuple[str, str, str], tuple[list[list[int]], list[list[int]]]]] = []
+        # A cursor read and a cursor write never overlap (see cursors()): reads run side by
+        # side, a flush waits for them and holds new ones off until its write is done.
+        self._write_lock = asyncio.Lock()
+        self._reads = 0
+        self._no_reads = asyncio.Event()
+        self._no_reads.set()
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -89,10 +92,14 @@ class SyncService:
             asyncio.get_running_loop().create_task(self.flush())
 
     async def flush(self) -> None:
+        async with self._write_lock:
+            await self._no_reads.wait()
+            await self._write_buffered()
+
+    async def _write_buffered(self) -> None:
         if not self._buffer:
             return
         buffered, self._buffer = self._buffer, {}
-        self._writing.append(buffered)
         updates: list[CursorUpdate] = []
         for (user_id, device_id, conversation_id), (seq_runs, event_runs) in buffered.items():
             ids = (UserId(user_id), DeviceId(device_id), ConversationId(conversation_id))
@@ -107,8 +114,6 @@ class SyncService:
                     self.note_ack(user_id, device_id, conversation_id, seq=to, after_seq=after)
                 for after, to in event_runs:
                     self.note_ack(user_id, device_id, conversation_id, event_id=to, after_event_id=after)
-        finally:
-            self._writing.remove(buffered)
 
     async def _flush_forever(self) -> None:
         while True:
@@ -116,24 +121,27 @@ class SyncService:
             await self.flush()
 
     async def cursors(self, user_id: str, device_id: str) -> dict[str, Cursor]:
-        """The stored cursors with every range acked so far applied, written or not.
+        """The stored cursors with the ranges still buffered applied (as the flush will).
 
-        A flush takes the buffer before its write: a read that runs meanwhile (or that read
-        the rows just before the write committed) does not see those ranges stored, and
-        without them a device's ack would not count for the sync it sent right after
-        (docs/protocol.md §7). So the batches being written, and those that were buffered or
-        being written when this read began, are applied here too, oldest first, as the
-        flushes apply them; applying a range again changes nothing."""
-        noted = [*self._writing, self._buffer]
-        stored = await self._db.get_cursors(user_id, device_id)
-        since = [b for b in (*self._writing, self._buffer) if not any(b is n for n in noted)]
-        for batch in (*noted, *since):
-            for (u, d, conversation_id), (seq_runs, event_runs) in batch.items():
+        Never during a flush's write: the flush takes the buffer before writing it, so a
+        read in between (or one that read the rows just before the write committed) would
+        see those ranges neither stored nor buffered, and a device's ack would not count
+        for the sync it sent right after (docs/protocol.md §7)."""
+        async with self._write_lock:  # no write under way, and none starts until this read is done
+            self._reads += 1
+            self._no_reads.clear()
+        try:
+            stored = await self._db.get_cursors(user_id, device_id)
+            for (u, d, conversation_id), (seq_runs, event_runs) in self._buffer.items():
                 if u == user_id and d == device_id:
                     cursor = stored.setdefault(conversation_id, Cursor())
                     cursor.seq = apply_ranges(cursor.seq, seq_runs)
                     cursor.event_id = apply_ranges(cursor.event_id, event_runs)
-        return stored
+            return stored
+        finally:
+            self._reads -= 1
+            if not self._reads:
+                self._no_reads.set()
 
     # -- sync -------------------------------------------------------------------------
     async def sync(

@@ -93,9 +93,11 @@ async def test_an_ack_whose_write_is_under_way_counts_for_the_next_sync(env) -> 
     await _to_the_service(client)
     flush = asyncio.create_task(stack.sync.flush())
     await writing.wait()
-    page = await client.sync("bob", "phone")
+    sync = asyncio.create_task(client.sync("bob", "phone"))
+    await asyncio.sleep(0.05)  # the sync is on its way while the write is under way
     release.set()
     await flush
+    page = await sync
     assert (page[C2C]["after"]["seq"], [m["seq"] for m in page[C2C]["messages"]]) == (2, [3])
     assert (await stack.sync.cursors("bob", "phone"))[C2C].seq == 2
 
@@ -118,9 +120,11 @@ async def test_an_ack_written_while_a_sync_reads_the_cursors_counts_for_that_syn
     stack.db.get_cursors = stale_read
     sync = asyncio.create_task(client.sync("bob", "phone"))
     await reading.wait()
-    await stack.sync.flush()  # written and committed while the read holds older rows
+    flush = asyncio.create_task(stack.sync.flush())  # would commit while the read holds older rows
+    await asyncio.sleep(0.05)
     release.set()
     page = await sync
+    await flush
     assert (page[C2C]["after"]["seq"], [m["seq"] for m in page[C2C]["messages"]]) == (2, [3])
 
 
