@@ -44,8 +44,10 @@ def device_url(gateway: str, *, token: str, device_id: str, device_type: str = "
     return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", f"{parts.query}&{query}" if parts.query else query, ""))
 
 
-async def open_device(url: str, *, timeout: float) -> tuple[ClientConnection, dict]:
-    """Connect and read `hello`; ConnectFailed (auth=True for a refused token) otherwise."""
+async def open_device(url: str, *, timeout: float) -> tuple[ClientConnection, dict, list[dict]]:
+    """Connect and read `hello`; ConnectFailed (auth=True for a refused token) otherwise.
+    Also returns the frames that came in one `batch` with the hello (a compact connection's
+    hello is the first inner frame when others waited with it: docs/protocol.md §12)."""
     try:
         ws = await connect(url, open_timeout=timeout, close_timeout=2, ping_interval=None,
                            compression=None, max_size=2**22, max_queue=1024)
@@ -63,6 +65,9 @@ async def open_device(url: str, *, timeout: float) -> tuple[ClientConnection, di
     except (TimeoutError, OSError) as exc:
         await ws.close()
         raise ConnectFailed("no hello from the gateway") from exc
+    after_hello: list[dict] = []
+    if first.get("type") == "batch" and first.get("frames"):
+        first, *after_hello = first["frames"]
     if first.get("type") != "hello":
         code = first.get("code")
         try:  # the gateway closes right after the error frame; its close code says more
@@ -74,7 +79,7 @@ async def open_device(url: str, *, timeout: float) -> tuple[ClientConnection, di
         close = f", close {ws.close_code}" if ws.close_code else ""
         raise ConnectFailed(f"refused ({detail}{close})", auth=code in ("unauthorized", "token_expired")
                             or ws.close_code == CLOSE_UNAUTHORIZED, code=ws.close_code)
-    return ws, first
+    return ws, first, after_hello
 
 
 @dataclass(slots=True)
@@ -130,6 +135,7 @@ class SimulatedDevice:
         self.sync_idle = asyncio.Event()
         self.sync_idle.set()
         self.sync_kind: str | None = None
+        self.final_synced = False  # a final sync was answered in full (every page)
         self.last_gap_sync = 0.0
         self.event_ids: dict[str, int] = {}
         self.keep_connected = False
@@ -139,6 +145,11 @@ class SimulatedDevice:
         self._closing_by_us = False
 
     # -- lifecycle -----------------------------------------------------------------------
+
+    @property
+    def up(self) -> bool:
+        """Connected, and not on its way down (a churn bounce closes after what is queued)."""
+        return self.connected.is_set() and not self._closing_by_us
 
     def start(self) -> None:
         self.keep_connected = True
@@ -179,7 +190,7 @@ class SimulatedDevice:
                     break
             try:
                 async with self.ctx.connect_gate:
-                    ws, _hello = await open_device(self.url, timeout=self.ctx.connect_timeout)
+                    ws, _hello, after_hello = await open_device(self.url, timeout=self.ctx.connect_timeout)
             except ConnectFailed as exc:
                 stats["connect_failures"] += 1
                 if exc.auth:
@@ -192,13 +203,13 @@ class SimulatedDevice:
             if self.ever_connected:
                 stats["reconnects"] += 1
             self.ever_connected = True
-            code = await self._serve(ws)
+            code = await self._serve(ws, after_hello)
             if not self._closing_by_us:
                 stats["disconnects"] += 1
                 self.ctx.stats.close_codes[str(code)] += 1
             self._closing_by_us = False
 
-    async def _serve(self, ws: ClientConnection) -> int | None:
+    async def _serve(self, ws: ClientConnection, after_hello: list[dict]) -> int | None:
         self.ws = ws
         self.outbox = asyncio.Queue()
         self.ledger.new_connection()
@@ -212,6 +223,8 @@ class SimulatedDevice:
             self.ctx.stats.counters["resent"] += 1
             self._enqueue({"type": "send", "client_msg_id": client_msg_id,
                            "conversation_id": pending.conversation_id, "body": self._body()})
+        for frame in after_hello:  # live pushes that shared the hello's batch
+            self._on_frame(frame)
         try:
             async for raw in ws:
                 self._on_frame(orjson.loads(raw))
@@ -278,6 +291,27 @@ class SimulatedDevice:
                    for conv, seq in self.ledger.sync_request().items()}
         self.ctx.stats.counters["syncs"] += 1
         return self._enqueue({"type": "sync", "id": f"sync-{kind}", "cursors": cursors})
+
+    async def final_sync(self) -> None:
+        """Sync until one final sync is answered in full, on a connection that is up: a
+        device still coming back from churn reconnects first, and a connection lost in the
+        middle of the sync means syncing again on the next one."""
+        while True:
+            while not (self.up and self.sync_idle.is_set()):
+                await asyncio.sleep(0.05)
+            self.final_synced = False
+            if self.sync(SYNC_FINAL):
+                await self.sync_idle.wait()
+                if self.final_synced:
+                    return
+            await asyncio.sleep(0.05)  # refused (an error frame) or cut off: again
+
+    def _resend(self, client_msg_id: str) -> None:
+        """Resend one unconfirmed send on this connection (if down, the reconnect resends it)."""
+        pending = self.pending.get(client_msg_id)
+        if pending is not None and not self._closing_by_us:
+            self._enqueue({"type": "send", "client_msg_id": client_msg_id,
+                           "conversation_id": pending.conversation_id, "body": self._body()})
 
     def heartbeat(self) -> None:
         self._enqueue({"type": "heartbeat"})
@@ -356,6 +390,7 @@ class SimulatedDevice:
         if more:
             self.sync(kind)
         else:
+            self.final_synced = kind == SYNC_FINAL
             self.sync_kind = None
             self.sync_idle.set()
 
@@ -396,7 +431,18 @@ class SimulatedDevice:
         code = str(frame.get("code"))
         self.ctx.stats.error_frames[code] += 1
         ref = frame.get("ref")
-        if isinstance(ref, str) and self.pending.pop(ref, None) is not None:
+        pending = self.pending.get(ref) if isinstance(ref, str) else None
+        if pending is not None and code == "busy" and pending.resent:
+            # A resend after a reconnect: its first attempt may be stored already, its
+            # `stored` lost with the old connection, and `busy` speaks for this attempt only.
+            # Giving up would leave a stored message the run never counts; so resend it
+            # after retry_after with the same client_msg_id, as docs/protocol.md §12 says.
+            self.ctx.stats.counters["shed_retried"] += 1
+            retry_after = (frame.get("details") or {}).get("retry_after")
+            delay = min(5.0, max(0.05, retry_after)) if isinstance(retry_after, (int, float)) else 0.25
+            asyncio.get_running_loop().call_later(delay, self._resend, ref)
+        elif pending is not None:
+            del self.pending[ref]
             # `busy`: the gateway shed this send under overload; not stored, so not lost.
             self.ctx.stats.counters["shed" if code == "busy" else "send_failed"] += 1
         elif isinstance(ref, str) and ref.startswith("sync-"):

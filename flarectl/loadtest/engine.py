@@ -68,7 +68,7 @@ class Progress:
 async def preflight(params: LoadTestParams, plan: Plan, secret: bytes) -> None:
     token = issue_token(secret, plan.users[0], ttl_s=600)
     try:
-        ws, _hello = await open_device(device_url(params.gateway, token=token, device_id="d0"), timeout=params.connect_timeout)
+        ws, _hello, _ = await open_device(device_url(params.gateway, token=token, device_id="d0"), timeout=params.connect_timeout)
     except ConnectFailed as exc:
         if exc.auth:
             raise LoadTestError(
@@ -90,7 +90,7 @@ async def create_groups(params: LoadTestParams, plan: Plan, secret: bytes) -> No
         async with gate:
             token = issue_token(secret, creator, ttl_s=600)
             try:
-                ws, _ = await open_device(device_url(params.gateway, token=token, device_id=plan.devices[0]),
+                ws, _, _ = await open_device(device_url(params.gateway, token=token, device_id=plan.devices[0]),
                                           timeout=params.connect_timeout)
             except ConnectFailed as exc:
                 raise LoadTestError(f"group setup: cannot connect {creator}: {exc}", ExitCode.UNAVAILABLE) from None

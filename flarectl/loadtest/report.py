@@ -71,6 +71,7 @@ def build_report(
         "send_failed": c["send_failed"],
         "shed": c["shed"],
         "shed_rate": round(c["shed"] / send_s, 1) if send_s else 0.0,
+        "shed_retried": c["shed_retried"],  # resends answered `busy`, sent again until stored
         "resent": c["resent"],
         "deliveries_expected": verdict.deliveries_expected,
         "received_live": totals.get("received_live", 0),
@@ -138,7 +139,8 @@ def render_report(report: dict) -> Group:
         ("crossed sync/push (not duplicates)", report["crossed_sync"]),
         ("out of order", report["out_of_order"]),
         ("unconfirmed sends", report["unconfirmed"]),
-        ("shed sends (busy)", report["shed"]),
+        ("shed sends (busy)", f"{report['shed']} (+{report['shed_retried']} resends answered busy, sent again)"
+         if report["shed_retried"] else report["shed"]),
         ("connection errors", report["connection_errors"]),
         ("reconnects (churn)", f"{report['connections']['reconnects']} ({report['connections']['churn_events']})"),
         ("rate-limited sends (filter spam rule)", report["refused_by_filter"]["rate_limited"]),

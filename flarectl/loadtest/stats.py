@@ -12,7 +12,7 @@ __all__ = ["WorkerStats", "LATENCIES", "COUNTERS"]
 LATENCIES = ("send_received", "send_stored", "send_delivered", "send_arrival")
 COUNTERS = (
     "sent", "resent", "send_skipped", "acked_received", "acked_stored", "stored_duplicate_flag",
-    "delivered_acks", "send_failed", "shed", "live_messages", "sync_messages", "syncs",
+    "delivered_acks", "send_failed", "shed", "shed_retried", "live_messages", "sync_messages", "syncs",
     "connects", "connect_failures", "disconnects", "reconnects", "churn_events", "auth_failures",
 )
 

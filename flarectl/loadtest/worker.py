@@ -107,6 +107,7 @@ class Worker:
                 return await self._finish(aborted=True)
             drain_deadline = min(deadline, time.monotonic() + self.params.drain_timeout)
             await self._connect(self.offline, timeout=max(0.1, drain_deadline - time.monotonic()))
+            await self._await_back(drain_deadline)
             await self._wait_quiet(drain_deadline)
             if self.params.final_sync:
                 await self._final_sync(drain_deadline)
@@ -187,6 +188,16 @@ class Worker:
                 break  # the gateway is gone: waiting longer changes nothing
             await asyncio.sleep(0.05)
 
+    async def _await_back(self, deadline: float) -> None:
+        """Until every device is connected again and its connect sync answered. Churn may
+        have taken a device down just before the send phase ended, for up to its downtime
+        plus a reconnect: what it missed reaches it only by that sync, and a device the
+        run ends without is counted as missing everything since (a loss the server never
+        made)."""
+        devices = self.all_devices()
+        while time.monotonic() < deadline and not all(d.up and d.sync_idle.is_set() for d in devices):
+            await asyncio.sleep(0.05)
+
     async def _wait_quiet(self, deadline: float) -> None:
         """Until no message has arrived for QUIET_S and no device waits on a sync."""
         self.ctx.last_frame_at = max(self.ctx.last_frame_at, time.monotonic())
@@ -198,12 +209,9 @@ class Worker:
             await asyncio.sleep(0.1)
 
     async def _final_sync(self, deadline: float) -> None:
-        devices = self.all_devices()
-        waiting = [d for d in devices if d.sync(kind="final")]
         try:
             async with asyncio.timeout(max(0.1, deadline - time.monotonic())):
-                for device in waiting:
-                    await device.sync_idle.wait()
+                await asyncio.gather(*(d.final_sync() for d in self.all_devices()))
         except TimeoutError:
             pass
 

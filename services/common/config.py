@@ -57,7 +57,7 @@ class GatewayConfig(_Section):
     outbound_queue_bytes: int = Field(1 << 20, ge=64 * 1024)  # bytes per connection
     outbound_total_bytes: int = Field(128 << 20, ge=1 << 20)  # bytes over all connections
     heartbeat_timeout_s: float = Field(90.0, gt=0)
-    shed_loop_lag_ms: float = Field(75.0, gt=0)  # `busy` while this process's event loop runs later than this
+    shed_loop_lag_ms: float = Field(75.0, gt=0)  # `busy` while this process's loop runs this late, tick after tick
     gateway_id: str = ""
     # Monolith only: gateway worker processes next to the core (services/wiring/gateway_workers.py);
     # 0 runs the gateway in the core's own process.

@@ -56,6 +56,12 @@ class SyncService:
         self._flush_interval = flush_interval_s
         # (user, device, conversation) -> ([seq runs], [event runs])
         self._buffer: dict[tuple[str, str, str], tuple[list[list[int]], list[list[int]]]] = {}
+        # A cursor read and a cursor write never overlap (see cursors()): reads run side by
+        # side, a flush waits for them and holds new ones off until its write is done.
+        self._write_lock = asyncio.Lock()
+        self._reads = 0
+        self._no_reads = asyncio.Event()
+        self._no_reads.set()
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -86,6 +92,11 @@ class SyncService:
             asyncio.get_running_loop().create_task(self.flush())
 
     async def flush(self) -> None:
+        async with self._write_lock:
+            await self._no_reads.wait()
+            await self._write_buffered()
+
+    async def _write_buffered(self) -> None:
         if not self._buffer:
             return
         buffered, self._buffer = self._buffer, {}
@@ -110,14 +121,27 @@ class SyncService:
             await self.flush()
 
     async def cursors(self, user_id: str, device_id: str) -> dict[str, Cursor]:
-        """The stored cursors with the ranges still buffered applied (as the flush will)."""
-        stored = await self._db.get_cursors(user_id, device_id)
-        for (u, d, conversation_id), (seq_runs, event_runs) in self._buffer.items():
-            if u == user_id and d == device_id:
-                cursor = stored.setdefault(conversation_id, Cursor())
-                cursor.seq = apply_ranges(cursor.seq, seq_runs)
-                cursor.event_id = apply_ranges(cursor.event_id, event_runs)
-        return stored
+        """The stored cursors with the ranges still buffered applied (as the flush will).
+
+        Never during a flush's write: the flush takes the buffer before writing it, so a
+        read in between (or one that read the rows just before the write committed) would
+        see those ranges neither stored nor buffered, and a device's ack would not count
+        for the sync it sent right after (docs/protocol.md §7)."""
+        async with self._write_lock:  # no write under way, and none starts until this read is done
+            self._reads += 1
+            self._no_reads.clear()
+        try:
+            stored = await self._db.get_cursors(user_id, device_id)
+            for (u, d, conversation_id), (seq_runs, event_runs) in self._buffer.items():
+                if u == user_id and d == device_id:
+                    cursor = stored.setdefault(conversation_id, Cursor())
+                    cursor.seq = apply_ranges(cursor.seq, seq_runs)
+                    cursor.event_id = apply_ranges(cursor.event_id, event_runs)
+            return stored
+        finally:
+            self._reads -= 1
+            if not self._reads:
+                self._no_reads.set()
 
     # -- sync -------------------------------------------------------------------------
     async def sync(

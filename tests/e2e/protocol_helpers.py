@@ -9,6 +9,7 @@ the test name."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 from services.common.model import c2c_conversation_id
 
@@ -20,13 +21,35 @@ AB = c2c_conversation_id("alice", "bob")
 
 
 async def send_stored(sender: WsClient, n: int, *, to: str = "bob", prefix: str = "m") -> list[str]:
-    cmids = [await sender.send(f"{prefix}{i}", to=to) for i in range(n)]
-    stored = await sender.wait_count(lambda f: f.get("level") == "stored" and f["client_msg_id"] in cmids, n)
-    return [a["msg_id"] for a in stored]
+    """Send n messages until each is `stored`; the msg_ids, in send order. A send answered
+    `busy` (a loaded machine: docs/protocol.md §12) is resent after its retry_after with the
+    same client_msg_id, as a client must; any other error fails the test."""
+    bodies = {}
+    for i in range(n):
+        bodies[await sender.send(f"{prefix}{i}", to=to)] = f"{prefix}{i}"
+    stored: dict[str, str] = {}
+    seen = 0
+    async with asyncio.timeout(90):  # 101 sends on a busy split deployment took 11 s
+        while len(stored) < n:
+            await sender.wait_for(lambda _: len(sender.frames) > seen, timeout=90)
+            new, seen = sender.frames[seen:], len(sender.frames)
+            for frame in new:
+                cmid = frame.get("client_msg_id") or frame.get("ref")
+                if cmid not in bodies or cmid in stored:
+                    continue
+                if frame.get("type") == "ack" and frame.get("level") == "stored":
+                    stored[cmid] = frame["msg_id"]
+                elif frame.get("type") == "error" and frame.get("code") == "busy":
+                    await asyncio.sleep(frame["details"]["retry_after"])
+                    await sender.send(bodies[cmid], to=to, client_msg_id=cmid)
+                elif frame.get("type") == "error":
+                    raise AssertionError(f"send {cmid} failed: {frame}")
+    return [stored[cmid] for cmid in bodies]
 
 
 async def wait_persisted(flare, conversation_id: str, count: int) -> None:
-    for _ in range(300):
+    deadline = time.monotonic() + 60  # the store's writes lag the log on a busy machine
+    while time.monotonic() < deadline:
         if await flare.count_messages(conversation_id) >= count:
             return
         await asyncio.sleep(0.05)

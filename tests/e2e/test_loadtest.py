@@ -88,15 +88,26 @@ def test_clean_run_with_churn_loses_nothing_and_matches_the_message_db(cli, serv
     result = loadtest(
         cli, server, "--users", "30", "--devices-per-user", "2", "--groups", "4", "--group-size", "6",
         "--rate", "60", "--duration", "12s", "--ramp", "2s", "--churn", "60", "--offline-fraction", "0.1",
-        "--workers", "2", "--max-recovered", "0", "-o", "json",
+        # A busy machine (the whole suite) can make the gateway shed sends: `busy` is the
+        # server's documented answer to overload (docs/protocol.md §12), a send that is not
+        # stored and so not lost. This test is about losses, not speed: no minimum rate,
+        # but every send must end stored or shed (below).
+        "--workers", "2", "--max-recovered", "0", "--min-rate", "0",
+        # Waiting, not asserting: at a load average of 17 WebSocket handshakes took over the
+        # default 5 s (a connect failure, counted as an error), and a drain cut short reads
+        # as loss; neither time is a promise of docs/protocol.md.
+        "--connect-timeout", "20s", "--drain-timeout", "30s", "-o", "json",
     )
+    print(result.stdout)  # the whole report, shown when the test fails (the assertions abbreviate it)
     report = json.loads(result.stdout)
-    detail = {k: report[k] for k in ("breached", "duplicate_kinds", "lost_sample", "error_frames", "connections")}
+    detail = {k: report[k] for k in ("breached", "duplicate_kinds", "lost_sample", "error_frames", "connections",
+                                     "sent", "stored", "shed")}
     assert result.exit_code == ExitCode.OK, (detail, result.stderr)
     assert report["ok"] and report["breached"] == []
     assert (report["lost"], report["duplicated"], report["out_of_order"]) == (0, 0, 0)
     assert report["lost_deliveries"] == 0 and report["unconfirmed"] == 0
     assert report["stored"] > 0
+    assert report["stored"] + report["shed"] == report["sent"], detail
     assert report["stored"] == server.call(server.monolith.db.count_messages())
     assert report["received_live"] + report["received_sync"] == report["deliveries_expected"]
     assert report["received_sync"] > 0  # the offline users got theirs by sync

@@ -69,6 +69,65 @@ async def test_note_ack_advances_the_server_side_cursor(env) -> None:
     assert [m["seq"] for m in result[C2C]["messages"]] == [3]
 
 
+async def _to_the_service(client) -> None:
+    """What the gRPC client buffers reaches the service's buffer (in-process it is there)."""
+    if isinstance(client, GrpcSyncClient):
+        await client.flush()
+
+
+async def test_an_ack_whose_write_is_under_way_counts_for_the_next_sync(env) -> None:
+    # The flush takes the buffered ranges off the buffer, then writes them: a sync that reads
+    # the cursors in between must still see them (docs/protocol.md §7: an ack sent before a
+    # sync always counts for that sync).
+    client, stack = env
+    writing, release = asyncio.Event(), asyncio.Event()
+    advance = stack.db.advance_cursors
+
+    async def slow_write(updates):
+        writing.set()
+        await release.wait()
+        await advance(updates)
+
+    stack.db.advance_cursors = slow_write
+    client.note_ack("bob", "phone", C2C, seq=2, after_seq=0)  # a page (0, 2]
+    await _to_the_service(client)
+    flush = asyncio.create_task(stack.sync.flush())
+    await writing.wait()
+    sync = asyncio.create_task(client.sync("bob", "phone"))
+    await asyncio.sleep(0.05)  # the sync is on its way while the write is under way
+    release.set()
+    await flush
+    page = await sync
+    assert (page[C2C]["after"]["seq"], [m["seq"] for m in page[C2C]["messages"]]) == (2, [3])
+    assert (await stack.sync.cursors("bob", "phone"))[C2C].seq == 2
+
+
+async def test_an_ack_written_while_a_sync_reads_the_cursors_counts_for_that_sync(env) -> None:
+    # The sync's read of the stored cursors began before the flush committed (so it returns
+    # the old rows) and ends after it (so the range is no longer buffered either).
+    client, stack = env
+    reading, release = asyncio.Event(), asyncio.Event()
+    read = stack.db.get_cursors
+
+    async def stale_read(user_id, device_id):
+        rows = await read(user_id, device_id)
+        reading.set()
+        await release.wait()
+        return rows
+
+    client.note_ack("bob", "phone", C2C, seq=2, after_seq=0)
+    await _to_the_service(client)
+    stack.db.get_cursors = stale_read
+    sync = asyncio.create_task(client.sync("bob", "phone"))
+    await reading.wait()
+    flush = asyncio.create_task(stack.sync.flush())  # would commit while the read holds older rows
+    await asyncio.sleep(0.05)
+    release.set()
+    page = await sync
+    await flush
+    assert (page[C2C]["after"]["seq"], [m["seq"] for m in page[C2C]["messages"]]) == (2, [3])
+
+
 async def test_recall_delete_read_return_events(env) -> None:
     client, _ = env
     recall = await client.recall("alice", MESSAGES[0].msg_id)

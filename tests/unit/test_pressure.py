@@ -4,6 +4,7 @@ gateway's gate (services.gateway.pressure)."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -60,8 +61,29 @@ async def test_gate_sheds_while_its_event_loop_runs_late():
         await asyncio.sleep(0.03)
         gate.check()
         for _ in range(6):  # block the loop: the ticker wakes up late
-            import time
             time.sleep(0.06)
+            await asyncio.sleep(0)
+        with pytest.raises(Busy):
+            gate.check()
+    finally:
+        await gate.stop()
+
+
+async def test_gate_does_not_shed_after_one_long_pause_of_its_loop():
+    # One stall (a GC pause, the process descheduled on a busy machine) that is over: the
+    # sends read right after it must be admitted; a loop that stays late still sheds.
+    gate = SendGate(max_loop_lag_ms=20, tick_s=0.005)
+    gate.start()
+    try:
+        await asyncio.sleep(0.03)
+        time.sleep(0.3)  # 15 times the limit, once
+        await asyncio.sleep(0.001)  # the ticker wakes up (late) and measures
+        await asyncio.sleep(0)
+        assert gate.loop_lag_ms > 20  # it did see the pause
+        gate.check()
+        for _ in range(3):  # late again and again: sustained, so shed
+            time.sleep(0.3)
+            await asyncio.sleep(0.001)
             await asyncio.sleep(0)
         with pytest.raises(Busy):
             gate.check()
