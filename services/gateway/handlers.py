@@ -69,7 +69,11 @@ class FrameHandlers:
         }
 
     async def send(self, conn: ClientConnection, frame: dict) -> None:
-        self.gw.gate.check()  # overloaded: `busy` now, rather than queueing the send
+        try:
+            self.gw.gate.check()  # overloaded: `busy`, rather than queueing the send ...
+            shed: Busy | None = None
+        except Busy as exc:
+            shed = exc  # ... unless it is a resend of a stored message (below)
         received_at = now_ms()
         client_msg_id = require_str(frame, "client_msg_id")
         conversation_id = conversation_of_send(frame, conn.user_id)
@@ -88,6 +92,10 @@ class FrameHandlers:
         # Membership and the dedup reservation come before `received`: a non-member is
         # refused without one, and a resend is told its original msg_id from the first ack.
         admitted = await self.gw.router.admit(message)
+        if shed is not None and not admitted.stored:
+            raise shed
+        # A resend of a stored message is answered even under overload: it costs nothing
+        # more, and §12 promises that nothing that got `stored` is ever shed.
         message.msg_id = admitted.msg_id
         (MESSAGES_IN_TEXT if content_type == "text" else MESSAGES_IN.labels(content_type)).inc()
         ref = frame.get("id", client_msg_id)

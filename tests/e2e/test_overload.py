@@ -36,3 +36,26 @@ async def test_busy_with_retry_after_then_the_resend_is_stored_once(flare):
     await asyncio.sleep(0.2)
     assert len(bob.messages()) == 1
     assert await flare.count_messages(conv) == 1
+
+
+@pytest.mark.monolith_only
+async def test_a_resend_of_a_stored_message_is_answered_even_while_the_gateway_sheds(flare):
+    """§12: nothing that got `stored` is ever shed — its resend costs nothing more, so it
+    gets its `stored` (duplicate) while new sends get `busy`."""
+    alice = await flare.client("alice")
+    conv = c2c_conversation_id("alice", "bob")
+    cmid = await alice.send("kept", conversation_id=conv)
+    first = await alice.wait_for(lambda f: f.get("level") == "stored" and f.get("client_msg_id") == cmid)
+    gate = flare.monolith.gateway.gate
+    limit, gate.max_loop_lag_ms = gate.max_loop_lag_ms, -1.0  # as if the loop ran late
+    try:
+        fresh = await alice.send("new", conversation_id=conv)
+        refused = await alice.wait_for(lambda f: f.get("type") == "error" and f.get("ref") == fresh)
+        assert refused["code"] == "busy"
+        await alice.send("kept", conversation_id=conv, client_msg_id=cmid)
+        again = await alice.wait_for(lambda f: f.get("level") == "stored" and f.get("client_msg_id") == cmid
+                                     and f is not first)
+        assert again["msg_id"] == first["msg_id"] and again["duplicate"] is True
+    finally:
+        gate.max_loop_lag_ms = limit
+    assert await flare.count_messages(conv) == 1
