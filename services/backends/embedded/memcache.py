@@ -17,6 +17,7 @@ without a TTL last: evicting a live route would silently turn an online device o
 from __future__ import annotations
 
 import asyncio
+import heapq
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -72,6 +73,10 @@ class MemoryCache:
     def __init__(self, *, sweep_interval_s: float = 1.0, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self._values: dict[str, tuple[str, object]] = {}
         self._expires_at: dict[str, float] = {}  # monotonic deadline per key with a TTL
+        # (deadline, key) for the sweep, soonest first. An entry whose key got another
+        # deadline, or went, is skipped when it comes up; the heap is rebuilt from
+        # _expires_at when such entries outnumber the live ones, so it stays within 2x.
+        self._deadlines: list[tuple[float, str]] = []
         self._sizes: dict[str, int] = {}  # estimated bytes per key
         # Recency per eviction class, least recent first (see the module docstring); a live
         # key is in exactly one, and _rank says which.
@@ -126,12 +131,20 @@ class MemoryCache:
             self.sweep()
 
     def sweep(self) -> int:
-        """Drop every expired key now; return how many went."""
+        """Drop every expired key now; return how many went.
+
+        Only the expired keys are visited (the heap is in deadline order): walking every
+        key with a TTL each second stopped the loop ~25 ms per 300,000 keys, and the dedup
+        hints alone live a day."""
         now = time.monotonic()
-        expired = [key for key, deadline in self._expires_at.items() if deadline <= now]
-        for key in expired:
-            self._drop(key)
-        return len(expired)
+        deadlines, expires_at = self._deadlines, self._expires_at
+        dropped = 0
+        while deadlines and deadlines[0][0] <= now:
+            deadline, key = heapq.heappop(deadlines)
+            if expires_at.get(key) == deadline:
+                self._drop(key)
+                dropped += 1
+        return dropped
 
     # -- internals -----------------------------------------------------------------
     def _drop(self, key: str) -> bool:
@@ -166,7 +179,11 @@ class MemoryCache:
         elif ttl <= 0:
             raise InvalidInput("ttl must be positive", ttl=ttl)
         else:
-            self._expires_at[key] = time.monotonic() + ttl
+            deadline = self._expires_at[key] = time.monotonic() + ttl
+            heapq.heappush(self._deadlines, (deadline, key))
+            if len(self._deadlines) > 2 * len(self._expires_at) + 1024:
+                self._deadlines = [(d, k) for k, d in self._expires_at.items()]
+                heapq.heapify(self._deadlines)
         if key in self._values:
             self._place(key)
 
