@@ -69,11 +69,9 @@ class FrameHandlers:
         }
 
     async def send(self, conn: ClientConnection, frame: dict) -> None:
-        try:
-            self.gw.gate.check()  # overloaded: `busy`, rather than queueing the send ...
-            shed: Busy | None = None
-        except Busy as exc:
-            shed = exc  # ... unless it is a resend of a stored message (below)
+        # Overloaded: `busy`, rather than queueing the send, unless it is a resend of a
+        # stored message (below); counted as shed only when it is refused.
+        shed = self.gw.gate.refusal()
         received_at = now_ms()
         client_msg_id = require_str(frame, "client_msg_id")
         conversation_id = conversation_of_send(frame, conn.user_id)
@@ -93,7 +91,7 @@ class FrameHandlers:
         # refused without one, and a resend is told its original msg_id from the first ack.
         admitted = await self.gw.router.admit(message)
         if shed is not None and not admitted.stored:
-            raise shed
+            self.gw.gate.shed(shed)
         # A resend of a stored message is answered even under overload: it costs nothing
         # more, and §12 promises that nothing that got `stored` is ever shed.
         message.msg_id = admitted.msg_id

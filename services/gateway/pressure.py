@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import NoReturn
 
 from services.common.errors import Busy
 from services.common.metrics import LOOP_LAG, SENDS_SHED
@@ -40,14 +41,25 @@ class SendGate:
 
     def check(self) -> None:
         """Busy when the core said so a moment ago or this loop runs late."""
-        loop = asyncio.get_running_loop()
-        if loop.time() < self._closed_until:
-            SENDS_SHED.labels("core").inc()
-            raise Busy("overloaded: retry later", retry_after=self._retry_after)
+        refusal = self.refusal()
+        if refusal is not None:
+            self.shed(refusal)
+
+    def refusal(self) -> tuple[str, Busy] | None:
+        """What check() would raise (and the cause it counts), without counting it: the
+        caller may still answer the send (a resend of a stored message is never shed)."""
+        if asyncio.get_running_loop().time() < self._closed_until:
+            return "core", Busy("overloaded: retry later", retry_after=self._retry_after)
         if self._sustained_lag_ms > self.max_loop_lag_ms:
-            SENDS_SHED.labels("gateway").inc()
-            raise Busy(f"overloaded: the gateway runs {self.loop_lag_ms:.0f} ms late; retry later",
-                       retry_after=round(min(5.0, max(0.05, self.loop_lag_ms / 1000)), 3))
+            return "gateway", Busy(f"overloaded: the gateway runs {self.loop_lag_ms:.0f} ms late; retry later",
+                                   retry_after=round(min(5.0, max(0.05, self.loop_lag_ms / 1000)), 3))
+        return None
+
+    @staticmethod
+    def shed(refusal: tuple[str, Busy]) -> NoReturn:
+        cause, busy = refusal
+        SENDS_SHED.labels(cause).inc()
+        raise busy
 
     def core_busy(self, exc: Busy) -> None:
         retry_after = exc.details.get("retry_after")

@@ -7,7 +7,12 @@ import asyncio
 
 import pytest
 
+from services.common.metrics import SENDS_SHED
 from services.common.model import c2c_conversation_id
+
+
+def _shed_by_gateway() -> float:
+    return SENDS_SHED.labels("gateway")._value.get()
 
 
 @pytest.mark.monolith_only
@@ -52,10 +57,12 @@ async def test_a_resend_of_a_stored_message_is_answered_even_while_the_gateway_s
         fresh = await alice.send("new", conversation_id=conv)
         refused = await alice.wait_for(lambda f: f.get("type") == "error" and f.get("ref") == fresh)
         assert refused["code"] == "busy"
+        shed_so_far = _shed_by_gateway()
         await alice.send("kept", conversation_id=conv, client_msg_id=cmid)
         again = await alice.wait_for(lambda f: f.get("level") == "stored" and f.get("client_msg_id") == cmid
                                      and f is not first)
         assert again["msg_id"] == first["msg_id"] and again["duplicate"] is True
+        assert _shed_by_gateway() == shed_so_far  # answered, so not counted as shed
     finally:
         gate.max_loop_lag_ms = limit
     # `stored` means in the log; the MessageDB row follows when the store persists it.
