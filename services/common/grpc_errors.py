@@ -6,6 +6,10 @@ INTERNAL without leaking the exception text. Client side, `error_from_rpc` rebui
 SAME Flare error type with the same message and details from that metadata, and falls
 back to the status code when the metadata is missing (a proxy, an unreachable server, a
 server that is not Flare), so callers only ever see Flare errors.
+
+A batch RPC answers each item's error in the reply instead (common.proto ItemError):
+`item_error` and `error_from_item` are the same translation for one item, so a caller
+of a batched client raises exactly what the unary call would have raised.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import grpc.aio
 import orjson
 
 from services.common import errors as flare_errors
+from services.common.proto import common_pb2
 from services.common.errors import (
     BackendError,
     BackendUnavailable,
@@ -44,6 +49,9 @@ __all__ = [
     "abort_with",
     "rpc_errors",
     "error_from_rpc",
+    "flare_error_of",
+    "item_error",
+    "error_from_item",
 ]
 
 log = logging.getLogger("flare.grpc")
@@ -130,19 +138,48 @@ def rpc_errors(method: _Handler) -> _Handler:
     async def handler(self: object, request: object, context: grpc.aio.ServicerContext) -> Any:
         try:
             return await method(self, request, context)
-        except FlareError as exc:
-            await abort_with(context, exc)
-        except (TypeError, ValueError) as exc:
-            # From decoding a request (bad JSON body) or a service's own argument checks
-            # (conversation_kind raises ValueError): the caller's input, not a server fault,
-            # and a Python exception type cannot cross the wire anyway.
-            await abort_with(context, InvalidInput(f"bad request: {exc}"))
-        except Exception:
-            log.exception("unhandled error in %s", method.__qualname__)
-            await context.abort(grpc.StatusCode.INTERNAL, f"internal error in {method.__name__}",
-                                trailing_metadata=((CODE_KEY, FlareError.code),))
+        except Exception as exc:
+            await abort_with(context, flare_error_of(exc, method.__qualname__))
 
     return handler  # type: ignore[return-value]
+
+
+def flare_error_of(exc: Exception, where: str) -> FlareError:
+    """What a server answers for `exc` raised in `where` (a method's qualified name)."""
+    if isinstance(exc, FlareError):
+        return exc
+    if isinstance(exc, (TypeError, ValueError)):
+        # From decoding a request (bad JSON body) or a service's own argument checks
+        # (conversation_kind raises ValueError): the caller's input, not a server fault,
+        # and a Python exception type cannot cross the wire anyway.
+        return InvalidInput(f"bad request: {exc}")
+    log.error("unhandled error in %s", where, exc_info=exc)
+    return FlareError(f"internal error in {where.rpartition('.')[2]}")  # without leaking the text
+
+
+def item_error(exc: Exception, where: str) -> common_pb2.ItemError:
+    """One batch item's error, as a batch reply carries it."""
+    error = flare_error_of(exc, where)
+    details = orjson.dumps(error.details, default=str) if error.details else b""  # default=str: see error_metadata
+    return common_pb2.ItemError(code=error.code, message=error.message, details_json=details)
+
+
+def error_from_item(item: common_pb2.ItemError) -> FlareError:
+    """The Flare error a batch item's ItemError stands for (the same as error_from_rpc's)."""
+    details = _details(item.details_json) if item.details_json else {}
+    error = _rebuild(item.code, item.message, details)
+    # An unknown code (a newer server): still a failure of the peer, with its message.
+    return error if error is not None else BackendError(item.message or f"failed with {item.code}")
+
+
+def _rebuild(code: str | None, message: str, details: dict[str, Any]) -> FlareError | None:
+    kind = _BY_CODE.get(code) if code else None
+    if kind is None:
+        return None
+    try:
+        return kind(message, **details)
+    except TypeError:  # details that no longer fit the constructor (version skew)
+        return kind(message) if kind is not CompactedError else FlareError(message, **details)
 
 
 def error_from_rpc(exc: grpc.aio.AioRpcError, what: str) -> FlareError:
@@ -150,12 +187,9 @@ def error_from_rpc(exc: grpc.aio.AioRpcError, what: str) -> FlareError:
     status = exc.code()
     message = exc.details() or ""
     code, details = _read_metadata(exc)
-    kind = _BY_CODE.get(code) if code else None
-    if kind is not None:
-        try:
-            return kind(message, **details)
-        except TypeError:  # details that no longer fit the constructor (version skew)
-            return kind(message) if kind is not CompactedError else FlareError(message, **details)
+    rebuilt = _rebuild(code, message, details)
+    if rebuilt is not None:
+        return rebuilt
     fallback = _FALLBACK.get(status, BackendError)
     if fallback is RateLimited and "larger than max" in message:
         fallback = TooLarge  # gRPC's own message-size limit, not a Flare rate limit
@@ -171,10 +205,13 @@ def _read_metadata(exc: grpc.aio.AioRpcError) -> tuple[str | None, dict[str, Any
         if key == CODE_KEY:
             code = value.decode() if isinstance(value, bytes) else value
         elif key == DETAILS_KEY:
-            try:
-                decoded = orjson.loads(value)
-            except orjson.JSONDecodeError:
-                continue
-            if isinstance(decoded, dict):
-                details = decoded
+            details = _details(value) or details
     return code, details
+
+
+def _details(data: bytes | str) -> dict[str, Any]:
+    try:
+        decoded = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return {}
+    return decoded if isinstance(decoded, dict) else {}

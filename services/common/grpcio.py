@@ -14,6 +14,7 @@ import grpc.aio
 
 from services.common.errors import BackendError
 
+from .grpc_batch import BatchRpc
 from .grpc_errors import error_from_rpc
 
 __all__ = [
@@ -174,6 +175,10 @@ class GrpcClientBase:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+    def _batched(self, rpc: str) -> BatchRpc[Any]:
+        """The client's calls of batch RPC `rpc` (services.common.grpc_batch), batched."""
+        return BatchRpc(lambda: self._stub, self.service_name, rpc, what=self._what, timeout_s=self.timeout_s)
 
     async def _call(self, method: grpc.aio.UnaryUnaryMultiCallable, request: Any, *,
                     timeout_s: float | None = None) -> Any:

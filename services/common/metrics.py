@@ -23,6 +23,7 @@ __all__ = [
     "SENDS_SHED",
     "LOOP_LAG",
     "STORE_BATCH",
+    "GRPC_BATCH",
     "FRAME_ERRORS",
     "ACK_RECEIVED",
     "ACK_STORED",
@@ -52,6 +53,10 @@ SENDS_SHED = Counter("flare_sends_shed_total", "Sends answered `busy` under over
 STORE_BATCH = Histogram(
     "flare_store_batch_size", "Messages per store-consumer batch",
     buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000),
+)
+GRPC_BATCH = Histogram(
+    "flare_grpc_batch_size", "Messages per batch RPC a gRPC client sent (services/common/grpc_batch.py)",
+    ["rpc"], buckets=(1, 2, 5, 10, 20, 50, 100, 256),
 )
 FRAME_ERRORS = Counter("flare_frame_errors_total", "Client frames answered with an error", ["code"])
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import grpc.aio
 
+from services.common.grpc_batch import answer_batch
 from services.common.grpc_errors import rpc_errors
 from services.common.grpcio import GrpcServer, start_server
 from services.common.proto import common_pb2
@@ -22,6 +23,15 @@ class FilterApi(pb_grpc.FilterServicer):
 
     @rpc_errors
     async def Check(self, request: common_pb2.Message, context: grpc.aio.ServicerContext) -> pb.Verdict:
+        return await self._check(request)
+
+    @rpc_errors
+    async def CheckBatch(self, request: common_pb2.MessageBatch,
+                         context: grpc.aio.ServicerContext) -> pb.CheckBatchResponse:
+        results = await answer_batch(request.items, self._check, pb.VerdictResult, where="FilterApi.CheckBatch")
+        return pb.CheckBatchResponse(results=results)
+
+    async def _check(self, request: common_pb2.Message) -> pb.Verdict:
         verdict = await self._service.check(message_from_pb(request))
         reply = pb.Verdict(action=verdict.action, reason=verdict.reason, rule=verdict.rule)
         if verdict.action == "mask":  # otherwise the body is the caller's own; do not echo it

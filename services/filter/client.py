@@ -50,9 +50,10 @@ class GrpcFilterClient(GrpcClientBase):
         # A short deadline: check is on every send, and a slow filter should fail the send
         # (the client resends) rather than pile up requests behind it.
         super().__init__(channel, timeout_s=timeout_s)
+        self._check = self._batched("CheckBatch")  # concurrent checks share a call
 
     async def check(self, message: Message) -> FilterVerdict:
-        reply: pb.Verdict = await self._call(self._stub.Check, message_to_pb(message))
+        reply: pb.Verdict = await self._check(message_to_pb(message))
         body = json_value(reply.body_json) if reply.HasField("body_json") else message.body
         retry_after = reply.retry_after if reply.HasField("retry_after") else None
         return FilterVerdict(reply.action, body, reply.reason, reply.rule, retry_after)

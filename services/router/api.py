@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import grpc.aio
 
+from services.common.grpc_batch import answer_batch
 from services.common.grpc_errors import rpc_errors
 from services.common.grpcio import GrpcServer, start_server
 from services.common.proto import common_pb2
@@ -24,11 +25,29 @@ class RouterApi(pb_grpc.RouterServicer):
 
     @rpc_errors
     async def Admit(self, request: common_pb2.Message, context: grpc.aio.ServicerContext) -> pb.AdmitResponse:
-        result = await self._service.admit(message_from_pb(request))
-        return pb.AdmitResponse(msg_id=result.msg_id, duplicate=result.duplicate, stored=result.stored)
+        return await self._admit(request)
 
     @rpc_errors
     async def Send(self, request: common_pb2.Message, context: grpc.aio.ServicerContext) -> pb.SendResponse:
+        return await self._send(request)
+
+    @rpc_errors
+    async def AdmitBatch(self, request: common_pb2.MessageBatch,
+                         context: grpc.aio.ServicerContext) -> pb.AdmitBatchResponse:
+        results = await answer_batch(request.items, self._admit, pb.AdmitResult, where="RouterApi.AdmitBatch")
+        return pb.AdmitBatchResponse(results=results)
+
+    @rpc_errors
+    async def SendBatch(self, request: common_pb2.MessageBatch,
+                        context: grpc.aio.ServicerContext) -> pb.SendBatchResponse:
+        results = await answer_batch(request.items, self._send, pb.SendResult, where="RouterApi.SendBatch")
+        return pb.SendBatchResponse(results=results)
+
+    async def _admit(self, request: common_pb2.Message) -> pb.AdmitResponse:
+        result = await self._service.admit(message_from_pb(request))
+        return pb.AdmitResponse(msg_id=result.msg_id, duplicate=result.duplicate, stored=result.stored)
+
+    async def _send(self, request: common_pb2.Message) -> pb.SendResponse:
         message = message_from_pb(request)
         sent_body = message.body
         result = await self._service.send(message)

@@ -8,7 +8,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-from services.common.grpcio import GrpcClientBase
+import grpc.aio
+
+from services.common.grpcio import DEFAULT_TIMEOUT_S, GrpcClientBase
 from services.common.model import Message
 from services.common.proto import router_pb2 as pb
 from services.common.proto import router_pb2_grpc as pb_grpc
@@ -71,12 +73,18 @@ class GrpcRouterClient(GrpcClientBase):
     service_name = "router"
     stub_class = pb_grpc.RouterStub
 
+    def __init__(self, channel: grpc.aio.Channel | str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        super().__init__(channel, timeout_s=timeout_s)
+        # Every send crosses twice: concurrent sends share AdmitBatch / SendBatch calls.
+        self._admit = self._batched("AdmitBatch")
+        self._send = self._batched("SendBatch")
+
     async def admit(self, message: Message) -> Reservation:
-        reply: pb.AdmitResponse = await self._call(self._stub.Admit, message_to_pb(message))
+        reply: pb.AdmitResponse = await self._admit(message_to_pb(message))
         return Reservation(reply.msg_id, reply.duplicate, reply.stored)
 
     async def send(self, message: Message) -> SendResult:
-        reply: pb.SendResponse = await self._call(self._stub.Send, message_to_pb(message))
+        reply: pb.SendResponse = await self._send(message_to_pb(message))
         if reply.HasField("body_json"):
             # In-process the router masks the caller's Message itself; keep that behaviour.
             message.body = json_value(reply.body_json)

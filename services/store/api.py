@@ -1,9 +1,10 @@
-"""message-store over gRPC: a thin binding of StoreService.accept (store.proto)."""
+"""message-store over gRPC: a thin binding of StoreService accept and reserve (store.proto)."""
 
 from __future__ import annotations
 
 import grpc.aio
 
+from services.common.grpc_batch import answer_batch
 from services.common.grpc_errors import rpc_errors
 from services.common.grpcio import GrpcServer, start_server
 from services.common.proto import common_pb2
@@ -22,11 +23,29 @@ class StoreApi(pb_grpc.StoreServicer):
 
     @rpc_errors
     async def Accept(self, request: common_pb2.Message, context: grpc.aio.ServicerContext) -> pb.AcceptResponse:
-        result = await self._service.accept(message_from_pb(request))
-        return pb.AcceptResponse(msg_id=result.msg_id, duplicate=result.duplicate)
+        return await self._accept(request)
 
     @rpc_errors
     async def Reserve(self, request: common_pb2.Message, context: grpc.aio.ServicerContext) -> pb.ReserveResponse:
+        return await self._reserve(request)
+
+    @rpc_errors
+    async def AcceptBatch(self, request: common_pb2.MessageBatch,
+                          context: grpc.aio.ServicerContext) -> pb.AcceptBatchResponse:
+        results = await answer_batch(request.items, self._accept, pb.AcceptResult, where="StoreApi.AcceptBatch")
+        return pb.AcceptBatchResponse(results=results)
+
+    @rpc_errors
+    async def ReserveBatch(self, request: common_pb2.MessageBatch,
+                           context: grpc.aio.ServicerContext) -> pb.ReserveBatchResponse:
+        results = await answer_batch(request.items, self._reserve, pb.ReserveResult, where="StoreApi.ReserveBatch")
+        return pb.ReserveBatchResponse(results=results)
+
+    async def _accept(self, request: common_pb2.Message) -> pb.AcceptResponse:
+        result = await self._service.accept(message_from_pb(request))
+        return pb.AcceptResponse(msg_id=result.msg_id, duplicate=result.duplicate)
+
+    async def _reserve(self, request: common_pb2.Message) -> pb.ReserveResponse:
         result = await self._service.reserve(message_from_pb(request))
         return pb.ReserveResponse(msg_id=result.msg_id, duplicate=result.duplicate, stored=result.stored)
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from services.common.grpcio import GrpcClientBase
+import grpc.aio
+
+from services.common.grpcio import DEFAULT_TIMEOUT_S, GrpcClientBase
 from services.common.model import Message
 from services.common.proto import store_pb2 as pb
 from services.common.proto import store_pb2_grpc as pb_grpc
@@ -39,10 +41,16 @@ class GrpcStoreClient(GrpcClientBase):
     service_name = "store"
     stub_class = pb_grpc.StoreStub
 
+    def __init__(self, channel: grpc.aio.Channel | str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        super().__init__(channel, timeout_s=timeout_s)
+        # Every send crosses twice: concurrent sends share ReserveBatch / AcceptBatch calls.
+        self._accept = self._batched("AcceptBatch")
+        self._reserve = self._batched("ReserveBatch")
+
     async def accept(self, message: Message) -> AcceptResult:
-        reply: pb.AcceptResponse = await self._call(self._stub.Accept, message_to_pb(message))
+        reply: pb.AcceptResponse = await self._accept(message_to_pb(message))
         return AcceptResult(reply.msg_id, reply.duplicate)
 
     async def reserve(self, message: Message) -> Reservation:
-        reply: pb.ReserveResponse = await self._call(self._stub.Reserve, message_to_pb(message))
+        reply: pb.ReserveResponse = await self._reserve(message_to_pb(message))
         return Reservation(reply.msg_id, reply.duplicate, reply.stored)

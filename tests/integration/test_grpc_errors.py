@@ -17,6 +17,8 @@ from services.common.grpc_errors import CODE_KEY, error_from_rpc, status_for
 from services.common.grpcio import start_server
 from services.common.ids import ConversationId, DeviceId, UserId
 from services.common.model import Message
+from services.common.proto.filter_pb2_grpc import FilterStub
+from services.common.proto_model import message_to_pb
 from services.filter.api import register, serve
 from services.filter.client import GrpcFilterClient
 from services.filter.service import FilterService
@@ -73,17 +75,33 @@ ERRORS = [
 
 @pytest.mark.parametrize("error,status", ERRORS, ids=[type(e).__name__ for e, _ in ERRORS])
 async def test_every_flare_error_comes_back_as_itself(scripted, error: FlareError, status) -> None:
+    """Through the client, which calls CheckBatch: the item's error, not the call's."""
     service, client = scripted
-    assert status_for(error) == status
     service.error = error
     with pytest.raises(FlareError) as caught:
         await client.check(MESSAGE)
     assert type(caught.value) is type(error)
     assert (caught.value.message, str(caught.value), caught.value.details) == (error.message, str(error), error.details)
-    assert isinstance(caught.value.__cause__, grpc.aio.AioRpcError)
-    assert caught.value.__cause__.code() == status
+    assert caught.value.__cause__ is None  # the server answered: not an unreachable instance to fail over
     if isinstance(error, E.CompactedError):
         assert caught.value.compact_revision == 9  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("error,status", ERRORS, ids=[type(e).__name__ for e, _ in ERRORS])
+async def test_every_flare_error_comes_back_as_itself_from_a_unary_call(scripted, error: FlareError, status) -> None:
+    """The unary Check the server keeps for older clients: a status with Flare metadata."""
+    service, client = scripted
+    assert status_for(error) == status
+    service.error = error
+    async with grpc.aio.insecure_channel(client.target) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as failed:
+            await FilterStub(channel).Check(message_to_pb(MESSAGE), timeout=2.0)
+    assert failed.value.code() == status
+    rebuilt = error_from_rpc(failed.value, "filter")
+    assert type(rebuilt) is type(error)
+    assert (rebuilt.message, str(rebuilt), rebuilt.details) == (error.message, str(error), error.details)
+    if isinstance(error, E.CompactedError):
+        assert rebuilt.compact_revision == 9  # type: ignore[attr-defined]
 
 
 async def test_a_bug_on_the_server_is_internal_and_does_not_leak(scripted) -> None:

@@ -24,25 +24,29 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0c\x63ommon.proto\x12\x0f\x66lare.common.v1\"\xcc\x01\n\x07Message\x12\x0e\n\x06msg_id\x18\x01 \x01(\x03\x12\x15\n\rclient_msg_id\x18\x02 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x03 \x01(\t\x12\x11\n\tsender_id\x18\x04 \x01(\t\x12\x15\n\rsender_device\x18\x05 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x06 \x01(\t\x12\x11\n\tbody_json\x18\x07 \x01(\x0c\x12\x12\n\ncreated_at\x18\x08 \x01(\x03\x12\x0b\n\x03seq\x18\t \x01(\x03\x12\r\n\x05\x66lags\x18\n \x01(\x03\"\xe8\x01\n\x11\x43onversationEvent\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12,\n\tsync_type\x18\x02 \x01(\x0e\x32\x19.flare.common.v1.SyncType\x12\x0e\n\x06msg_id\x18\x03 \x01(\x03\x12\x0b\n\x03seq\x18\x04 \x01(\x03\x12\x10\n\x08\x61\x63tor_id\x18\x05 \x01(\t\x12\x11\n\ttimestamp\x18\x06 \x01(\x03\x12\x15\n\x08\x66or_user\x18\x07 \x01(\tH\x00\x88\x01\x01\x12\x10\n\x08\x65vent_id\x18\x08 \x01(\x03\x12\x14\n\x0cpayload_json\x18\t \x01(\x0c\x42\x0b\n\t_for_user\"\'\n\x06\x43ursor\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\x03\"\xcf\x01\n\x07Session\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\x30\n\x0b\x64\x65vice_type\x18\x03 \x01(\x0e\x32\x1b.flare.common.v1.DeviceType\x12\x15\n\rconnection_id\x18\x04 \x01(\t\x12\x12\n\ngateway_id\x18\x05 \x01(\t\x12\x13\n\x0blast_active\x18\x06 \x01(\x03\x12.\n\x06status\x18\x07 \x01(\x0e\x32\x1e.flare.common.v1.SessionStatus*\xa4\x01\n\x08SyncType\x12\x19\n\x15SYNC_TYPE_UNSPECIFIED\x10\x00\x12\x11\n\rSYNC_TYPE_NEW\x10\x01\x12\x14\n\x10SYNC_TYPE_UPDATE\x10\x02\x12\x14\n\x10SYNC_TYPE_DELETE\x10\x03\x12\x14\n\x10SYNC_TYPE_RECALL\x10\x04\x12\x12\n\x0eSYNC_TYPE_READ\x10\x05\x12\x14\n\x10SYNC_TYPE_MEMBER\x10\x06*\x84\x01\n\nDeviceType\x12\x1b\n\x17\x44\x45VICE_TYPE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x44\x45VICE_TYPE_MOBILE\x10\x01\x12\x17\n\x13\x44\x45VICE_TYPE_DESKTOP\x10\x02\x12\x13\n\x0f\x44\x45VICE_TYPE_WEB\x10\x03\x12\x13\n\x0f\x44\x45VICE_TYPE_PAD\x10\x04*\x7f\n\rSessionStatus\x12\x1e\n\x1aSESSION_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15SESSION_STATUS_ONLINE\x10\x01\x12\x17\n\x13SESSION_STATUS_AWAY\x10\x02\x12\x1a\n\x16SESSION_STATUS_OFFLINE\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0c\x63ommon.proto\x12\x0f\x66lare.common.v1\"\xcc\x01\n\x07Message\x12\x0e\n\x06msg_id\x18\x01 \x01(\x03\x12\x15\n\rclient_msg_id\x18\x02 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x03 \x01(\t\x12\x11\n\tsender_id\x18\x04 \x01(\t\x12\x15\n\rsender_device\x18\x05 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x06 \x01(\t\x12\x11\n\tbody_json\x18\x07 \x01(\x0c\x12\x12\n\ncreated_at\x18\x08 \x01(\x03\x12\x0b\n\x03seq\x18\t \x01(\x03\x12\r\n\x05\x66lags\x18\n \x01(\x03\"7\n\x0cMessageBatch\x12\'\n\x05items\x18\x01 \x03(\x0b\x32\x18.flare.common.v1.Message\"@\n\tItemError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x14\n\x0c\x64\x65tails_json\x18\x03 \x01(\x0c\"\xe8\x01\n\x11\x43onversationEvent\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12,\n\tsync_type\x18\x02 \x01(\x0e\x32\x19.flare.common.v1.SyncType\x12\x0e\n\x06msg_id\x18\x03 \x01(\x03\x12\x0b\n\x03seq\x18\x04 \x01(\x03\x12\x10\n\x08\x61\x63tor_id\x18\x05 \x01(\t\x12\x11\n\ttimestamp\x18\x06 \x01(\x03\x12\x15\n\x08\x66or_user\x18\x07 \x01(\tH\x00\x88\x01\x01\x12\x10\n\x08\x65vent_id\x18\x08 \x01(\x03\x12\x14\n\x0cpayload_json\x18\t \x01(\x0c\x42\x0b\n\t_for_user\"\'\n\x06\x43ursor\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\x03\"\xcf\x01\n\x07Session\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\x30\n\x0b\x64\x65vice_type\x18\x03 \x01(\x0e\x32\x1b.flare.common.v1.DeviceType\x12\x15\n\rconnection_id\x18\x04 \x01(\t\x12\x12\n\ngateway_id\x18\x05 \x01(\t\x12\x13\n\x0blast_active\x18\x06 \x01(\x03\x12.\n\x06status\x18\x07 \x01(\x0e\x32\x1e.flare.common.v1.SessionStatus*\xa4\x01\n\x08SyncType\x12\x19\n\x15SYNC_TYPE_UNSPECIFIED\x10\x00\x12\x11\n\rSYNC_TYPE_NEW\x10\x01\x12\x14\n\x10SYNC_TYPE_UPDATE\x10\x02\x12\x14\n\x10SYNC_TYPE_DELETE\x10\x03\x12\x14\n\x10SYNC_TYPE_RECALL\x10\x04\x12\x12\n\x0eSYNC_TYPE_READ\x10\x05\x12\x14\n\x10SYNC_TYPE_MEMBER\x10\x06*\x84\x01\n\nDeviceType\x12\x1b\n\x17\x44\x45VICE_TYPE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x44\x45VICE_TYPE_MOBILE\x10\x01\x12\x17\n\x13\x44\x45VICE_TYPE_DESKTOP\x10\x02\x12\x13\n\x0f\x44\x45VICE_TYPE_WEB\x10\x03\x12\x13\n\x0f\x44\x45VICE_TYPE_PAD\x10\x04*\x7f\n\rSessionStatus\x12\x1e\n\x1aSESSION_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15SESSION_STATUS_ONLINE\x10\x01\x12\x17\n\x13SESSION_STATUS_AWAY\x10\x02\x12\x1a\n\x16SESSION_STATUS_OFFLINE\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SYNCTYPE']._serialized_start=727
-  _globals['_SYNCTYPE']._serialized_end=891
-  _globals['_DEVICETYPE']._serialized_start=894
-  _globals['_DEVICETYPE']._serialized_end=1026
-  _globals['_SESSIONSTATUS']._serialized_start=1028
-  _globals['_SESSIONSTATUS']._serialized_end=1155
+  _globals['_SYNCTYPE']._serialized_start=850
+  _globals['_SYNCTYPE']._serialized_end=1014
+  _globals['_DEVICETYPE']._serialized_start=1017
+  _globals['_DEVICETYPE']._serialized_end=1149
+  _globals['_SESSIONSTATUS']._serialized_start=1151
+  _globals['_SESSIONSTATUS']._serialized_end=1278
   _globals['_MESSAGE']._serialized_start=34
   _globals['_MESSAGE']._serialized_end=238
-  _globals['_CONVERSATIONEVENT']._serialized_start=241
-  _globals['_CONVERSATIONEVENT']._serialized_end=473
-  _globals['_CURSOR']._serialized_start=475
-  _globals['_CURSOR']._serialized_end=514
-  _globals['_SESSION']._serialized_start=517
-  _globals['_SESSION']._serialized_end=724
+  _globals['_MESSAGEBATCH']._serialized_start=240
+  _globals['_MESSAGEBATCH']._serialized_end=295
+  _globals['_ITEMERROR']._serialized_start=297
+  _globals['_ITEMERROR']._serialized_end=361
+  _globals['_CONVERSATIONEVENT']._serialized_start=364
+  _globals['_CONVERSATIONEVENT']._serialized_end=596
+  _globals['_CURSOR']._serialized_start=598
+  _globals['_CURSOR']._serialized_end=637
+  _globals['_SESSION']._serialized_start=640
+  _globals['_SESSION']._serialized_end=847
 # @@protoc_insertion_point(module_scope)

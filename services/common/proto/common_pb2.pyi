@@ -1,6 +1,8 @@
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -69,6 +71,22 @@ class Message(_message.Message):
     seq: int
     flags: int
     def __init__(self, msg_id: _Optional[int] = ..., client_msg_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., sender_id: _Optional[str] = ..., sender_device: _Optional[str] = ..., content_type: _Optional[str] = ..., body_json: _Optional[bytes] = ..., created_at: _Optional[int] = ..., seq: _Optional[int] = ..., flags: _Optional[int] = ...) -> None: ...
+
+class MessageBatch(_message.Message):
+    __slots__ = ("items",)
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[Message]
+    def __init__(self, items: _Optional[_Iterable[_Union[Message, _Mapping]]] = ...) -> None: ...
+
+class ItemError(_message.Message):
+    __slots__ = ("code", "message", "details_json")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    DETAILS_JSON_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    message: str
+    details_json: bytes
+    def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ..., details_json: _Optional[bytes] = ...) -> None: ...
 
 class ConversationEvent(_message.Message):
     __slots__ = ("conversation_id", "sync_type", "msg_id", "seq", "actor_id", "timestamp", "for_user", "event_id", "payload_json")

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from . import common_pb2 as common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0c\x66ilter.proto\x12\x0f\x66lare.filter.v1\x1a\x0c\x63ommon.proto\"\x87\x01\n\x07Verdict\x12\x0e\n\x06\x61\x63tion\x18\x01 \x01(\t\x12\x16\n\tbody_json\x18\x02 \x01(\x0cH\x00\x88\x01\x01\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0c\n\x04rule\x18\x04 \x01(\t\x12\x18\n\x0bretry_after\x18\x05 \x01(\x01H\x01\x88\x01\x01\x42\x0c\n\n_body_jsonB\x0e\n\x0c_retry_after\"9\n\x12\x41pplyConfigRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x15\n\rdocument_json\x18\x02 \x01(\x0c\")\n\x13\x41pplyConfigResponse\x12\x12\n\ngeneration\x18\x01 \x01(\x03\x32\x9f\x01\n\x06\x46ilter\x12;\n\x05\x43heck\x12\x18.flare.common.v1.Message\x1a\x18.flare.filter.v1.Verdict\x12X\n\x0b\x41pplyConfig\x12#.flare.filter.v1.ApplyConfigRequest\x1a$.flare.filter.v1.ApplyConfigResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0c\x66ilter.proto\x12\x0f\x66lare.filter.v1\x1a\x0c\x63ommon.proto\"\x87\x01\n\x07Verdict\x12\x0e\n\x06\x61\x63tion\x18\x01 \x01(\t\x12\x16\n\tbody_json\x18\x02 \x01(\x0cH\x00\x88\x01\x01\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0c\n\x04rule\x18\x04 \x01(\t\x12\x18\n\x0bretry_after\x18\x05 \x01(\x01H\x01\x88\x01\x01\x42\x0c\n\n_body_jsonB\x0e\n\x0c_retry_after\"n\n\rVerdictResult\x12&\n\x02ok\x18\x01 \x01(\x0b\x32\x18.flare.filter.v1.VerdictH\x00\x12+\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x1a.flare.common.v1.ItemErrorH\x00\x42\x08\n\x06result\"E\n\x12\x43heckBatchResponse\x12/\n\x07results\x18\x01 \x03(\x0b\x32\x1e.flare.filter.v1.VerdictResult\"9\n\x12\x41pplyConfigRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x15\n\rdocument_json\x18\x02 \x01(\x0c\")\n\x13\x41pplyConfigResponse\x12\x12\n\ngeneration\x18\x01 \x01(\x03\x32\xf1\x01\n\x06\x46ilter\x12;\n\x05\x43heck\x12\x18.flare.common.v1.Message\x1a\x18.flare.filter.v1.Verdict\x12P\n\nCheckBatch\x12\x1d.flare.common.v1.MessageBatch\x1a#.flare.filter.v1.CheckBatchResponse\x12X\n\x0b\x41pplyConfig\x12#.flare.filter.v1.ApplyConfigRequest\x1a$.flare.filter.v1.ApplyConfigResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,10 +34,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_VERDICT']._serialized_start=48
   _globals['_VERDICT']._serialized_end=183
-  _globals['_APPLYCONFIGREQUEST']._serialized_start=185
-  _globals['_APPLYCONFIGREQUEST']._serialized_end=242
-  _globals['_APPLYCONFIGRESPONSE']._serialized_start=244
-  _globals['_APPLYCONFIGRESPONSE']._serialized_end=285
-  _globals['_FILTER']._serialized_start=288
-  _globals['_FILTER']._serialized_end=447
+  _globals['_VERDICTRESULT']._serialized_start=185
+  _globals['_VERDICTRESULT']._serialized_end=295
+  _globals['_CHECKBATCHRESPONSE']._serialized_start=297
+  _globals['_CHECKBATCHRESPONSE']._serialized_end=366
+  _globals['_APPLYCONFIGREQUEST']._serialized_start=368
+  _globals['_APPLYCONFIGREQUEST']._serialized_end=425
+  _globals['_APPLYCONFIGRESPONSE']._serialized_start=427
+  _globals['_APPLYCONFIGRESPONSE']._serialized_end=468
+  _globals['_FILTER']._serialized_start=471
+  _globals['_FILTER']._serialized_end=712
 # @@protoc_insertion_point(module_scope)

@@ -1,7 +1,9 @@
 from . import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from typing import ClassVar as _ClassVar, Optional as _Optional
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -18,6 +20,20 @@ class Verdict(_message.Message):
     rule: str
     retry_after: float
     def __init__(self, action: _Optional[str] = ..., body_json: _Optional[bytes] = ..., reason: _Optional[str] = ..., rule: _Optional[str] = ..., retry_after: _Optional[float] = ...) -> None: ...
+
+class VerdictResult(_message.Message):
+    __slots__ = ("ok", "error")
+    OK_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ok: Verdict
+    error: _common_pb2.ItemError
+    def __init__(self, ok: _Optional[_Union[Verdict, _Mapping]] = ..., error: _Optional[_Union[_common_pb2.ItemError, _Mapping]] = ...) -> None: ...
+
+class CheckBatchResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[VerdictResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[VerdictResult, _Mapping]]] = ...) -> None: ...
 
 class ApplyConfigRequest(_message.Message):
     __slots__ = ("kind", "document_json")

@@ -40,6 +40,11 @@ class FilterStub:
                 request_serializer=common__pb2.Message.SerializeToString,
                 response_deserializer=filter__pb2.Verdict.FromString,
                 _registered_method=True)
+        self.CheckBatch = channel.unary_unary(
+                '/flare.filter.v1.Filter/CheckBatch',
+                request_serializer=common__pb2.MessageBatch.SerializeToString,
+                response_deserializer=filter__pb2.CheckBatchResponse.FromString,
+                _registered_method=True)
         self.ApplyConfig = channel.unary_unary(
                 '/flare.filter.v1.Filter/ApplyConfig',
                 request_serializer=filter__pb2.ApplyConfigRequest.SerializeToString,
@@ -52,6 +57,13 @@ class FilterServicer:
 
     def Check(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckBatch(self, request, context):
+        """Many messages per call (what the gRPC client uses); one result per item, in order.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -69,6 +81,11 @@ def add_FilterServicer_to_server(servicer, server):
                     servicer.Check,
                     request_deserializer=common__pb2.Message.FromString,
                     response_serializer=filter__pb2.Verdict.SerializeToString,
+            ),
+            'CheckBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckBatch,
+                    request_deserializer=common__pb2.MessageBatch.FromString,
+                    response_serializer=filter__pb2.CheckBatchResponse.SerializeToString,
             ),
             'ApplyConfig': grpc.unary_unary_rpc_method_handler(
                     servicer.ApplyConfig,
@@ -103,6 +120,33 @@ class Filter:
             '/flare.filter.v1.Filter/Check',
             common__pb2.Message.SerializeToString,
             filter__pb2.Verdict.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flare.filter.v1.Filter/CheckBatch',
+            common__pb2.MessageBatch.SerializeToString,
+            filter__pb2.CheckBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

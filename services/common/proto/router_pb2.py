@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from . import common_pb2 as common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0crouter.proto\x12\x0f\x66lare.router.v1\x1a\x0c\x63ommon.proto\"\x07\n\x05\x45mpty\"W\n\x0cSendResponse\x12\x0e\n\x06msg_id\x18\x01 \x01(\x03\x12\x11\n\tduplicate\x18\x02 \x01(\x08\x12\x16\n\tbody_json\x18\x03 \x01(\x0cH\x00\x88\x01\x01\x42\x0c\n\n_body_json\"B\n\rAdmitResponse\x12\x0e\n\x06msg_id\x18\x01 \x01(\x03\x12\x11\n\tduplicate\x18\x02 \x01(\x08\x12\x0e\n\x06stored\x18\x03 \x01(\x08\"J\n\x10\x44\x65liveredRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12\x0c\n\x04seqs\x18\x03 \x03(\x03\"x\n\x12\x43reateGroupRequest\x12\x12\n\ncreator_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12\x0f\n\x07members\x18\x03 \x03(\t\x12\x13\n\x0bjoin_policy\x18\x04 \x01(\t\x12\x0f\n\x07history\x18\x05 \x01(\t\"0\n\x0fGroupMemberRole\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\"\x94\x01\n\x11GroupInfoResponse\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\r\n\x05owner\x18\x02 \x01(\t\x12\x13\n\x0bjoin_policy\x18\x03 \x01(\t\x12\x0f\n\x07history\x18\x04 \x01(\t\x12\x31\n\x07members\x18\x05 \x03(\x0b\x32 .flare.router.v1.GroupMemberRole\"L\n\rMembersChange\x12\x10\n\x08\x61\x63tor_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12\x10\n\x08user_ids\x18\x03 \x03(\t\"Z\n\x0eSetRoleRequest\x12\x10\n\x08\x61\x63tor_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12\x0c\n\x04role\x18\x04 \x01(\t\"\"\n\x0fMembersResponse\x12\x0f\n\x07members\x18\x01 \x03(\t\"=\n\x11MembershipRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\"<\n\x0e\x44\x65liverRequest\x12*\n\x08messages\x18\x01 \x03(\x0b\x32\x18.flare.common.v1.Message2\xc4\x06\n\x06Router\x12\x41\n\x05\x41\x64mit\x12\x18.flare.common.v1.Message\x1a\x1e.flare.router.v1.AdmitResponse\x12?\n\x04Send\x12\x18.flare.common.v1.Message\x1a\x1d.flare.router.v1.SendResponse\x12H\n\x0bOnDelivered\x12!.flare.router.v1.DeliveredRequest\x1a\x16.flare.router.v1.Empty\x12V\n\x0b\x43reateGroup\x12#.flare.router.v1.CreateGroupRequest\x1a\".flare.router.v1.GroupInfoResponse\x12G\n\tJoinGroup\x12\".flare.router.v1.MembershipRequest\x1a\x16.flare.router.v1.Empty\x12H\n\nLeaveGroup\x12\".flare.router.v1.MembershipRequest\x1a\x16.flare.router.v1.Empty\x12N\n\nAddMembers\x12\x1e.flare.router.v1.MembersChange\x1a .flare.router.v1.MembersResponse\x12Q\n\rRemoveMembers\x12\x1e.flare.router.v1.MembersChange\x1a .flare.router.v1.MembersResponse\x12\x42\n\x07SetRole\x12\x1f.flare.router.v1.SetRoleRequest\x1a\x16.flare.router.v1.Empty\x12V\n\x0cGetGroupInfo\x12\".flare.router.v1.MembershipRequest\x1a\".flare.router.v1.GroupInfoResponse\x12\x42\n\x07\x44\x65liver\x12\x1f.flare.router.v1.DeliverRequest\x1a\x16.flare.router.v1.Emptyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0crouter.proto\x12\x0f\x66lare.router.v1\x1a\x0c\x63ommon.proto\"\x07\n\x05\x45mpty\"W\n\x0cSendResponse\x12\x0e\n\x06msg_id\x18\x01 \x01(\x03\x12\x11\n\tduplicate\x18\x02 \x01(\x08\x12\x16\n\tbody_json\x18\x03 \x01(\x0cH\x00\x88\x01\x01\x42\x0c\n\n_body_json\"B\n\rAdmitResponse\x12\x0e\n\x06msg_id\x18\x01 \x01(\x03\x12\x11\n\tduplicate\x18\x02 \x01(\x08\x12\x0e\n\x06stored\x18\x03 \x01(\x08\"r\n\x0b\x41\x64mitResult\x12,\n\x02ok\x18\x01 \x01(\x0b\x32\x1e.flare.router.v1.AdmitResponseH\x00\x12+\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x1a.flare.common.v1.ItemErrorH\x00\x42\x08\n\x06result\"C\n\x12\x41\x64mitBatchResponse\x12-\n\x07results\x18\x01 \x03(\x0b\x32\x1c.flare.router.v1.AdmitResult\"p\n\nSendResult\x12+\n\x02ok\x18\x01 \x01(\x0b\x32\x1d.flare.router.v1.SendResponseH\x00\x12+\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x1a.flare.common.v1.ItemErrorH\x00\x42\x08\n\x06result\"A\n\x11SendBatchResponse\x12,\n\x07results\x18\x01 \x03(\x0b\x32\x1b.flare.router.v1.SendResult\"J\n\x10\x44\x65liveredRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12\x0c\n\x04seqs\x18\x03 \x03(\x03\"x\n\x12\x43reateGroupRequest\x12\x12\n\ncreator_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12\x0f\n\x07members\x18\x03 \x03(\t\x12\x13\n\x0bjoin_policy\x18\x04 \x01(\t\x12\x0f\n\x07history\x18\x05 \x01(\t\"0\n\x0fGroupMemberRole\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\"\x94\x01\n\x11GroupInfoResponse\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\r\n\x05owner\x18\x02 \x01(\t\x12\x13\n\x0bjoin_policy\x18\x03 \x01(\t\x12\x0f\n\x07history\x18\x04 \x01(\t\x12\x31\n\x07members\x18\x05 \x03(\x0b\x32 .flare.router.v1.GroupMemberRole\"L\n\rMembersChange\x12\x10\n\x08\x61\x63tor_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12\x10\n\x08user_ids\x18\x03 \x03(\t\"Z\n\x0eSetRoleRequest\x12\x10\n\x08\x61\x63tor_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12\x0c\n\x04role\x18\x04 \x01(\t\"\"\n\x0fMembersResponse\x12\x0f\n\x07members\x18\x01 \x03(\t\"=\n\x11MembershipRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\"<\n\x0e\x44\x65liverRequest\x12*\n\x08messages\x18\x01 \x03(\x0b\x32\x18.flare.common.v1.Message2\xe6\x07\n\x06Router\x12\x41\n\x05\x41\x64mit\x12\x18.flare.common.v1.Message\x1a\x1e.flare.router.v1.AdmitResponse\x12?\n\x04Send\x12\x18.flare.common.v1.Message\x1a\x1d.flare.router.v1.SendResponse\x12P\n\nAdmitBatch\x12\x1d.flare.common.v1.MessageBatch\x1a#.flare.router.v1.AdmitBatchResponse\x12N\n\tSendBatch\x12\x1d.flare.common.v1.MessageBatch\x1a\".flare.router.v1.SendBatchResponse\x12H\n\x0bOnDelivered\x12!.flare.router.v1.DeliveredRequest\x1a\x16.flare.router.v1.Empty\x12V\n\x0b\x43reateGroup\x12#.flare.router.v1.CreateGroupRequest\x1a\".flare.router.v1.GroupInfoResponse\x12G\n\tJoinGroup\x12\".flare.router.v1.MembershipRequest\x1a\x16.flare.router.v1.Empty\x12H\n\nLeaveGroup\x12\".flare.router.v1.MembershipRequest\x1a\x16.flare.router.v1.Empty\x12N\n\nAddMembers\x12\x1e.flare.router.v1.MembersChange\x1a .flare.router.v1.MembersResponse\x12Q\n\rRemoveMembers\x12\x1e.flare.router.v1.MembersChange\x1a .flare.router.v1.MembersResponse\x12\x42\n\x07SetRole\x12\x1f.flare.router.v1.SetRoleRequest\x1a\x16.flare.router.v1.Empty\x12V\n\x0cGetGroupInfo\x12\".flare.router.v1.MembershipRequest\x1a\".flare.router.v1.GroupInfoResponse\x12\x42\n\x07\x44\x65liver\x12\x1f.flare.router.v1.DeliverRequest\x1a\x16.flare.router.v1.Emptyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,24 +38,32 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SENDRESPONSE']._serialized_end=143
   _globals['_ADMITRESPONSE']._serialized_start=145
   _globals['_ADMITRESPONSE']._serialized_end=211
-  _globals['_DELIVEREDREQUEST']._serialized_start=213
-  _globals['_DELIVEREDREQUEST']._serialized_end=287
-  _globals['_CREATEGROUPREQUEST']._serialized_start=289
-  _globals['_CREATEGROUPREQUEST']._serialized_end=409
-  _globals['_GROUPMEMBERROLE']._serialized_start=411
-  _globals['_GROUPMEMBERROLE']._serialized_end=459
-  _globals['_GROUPINFORESPONSE']._serialized_start=462
-  _globals['_GROUPINFORESPONSE']._serialized_end=610
-  _globals['_MEMBERSCHANGE']._serialized_start=612
-  _globals['_MEMBERSCHANGE']._serialized_end=688
-  _globals['_SETROLEREQUEST']._serialized_start=690
-  _globals['_SETROLEREQUEST']._serialized_end=780
-  _globals['_MEMBERSRESPONSE']._serialized_start=782
-  _globals['_MEMBERSRESPONSE']._serialized_end=816
-  _globals['_MEMBERSHIPREQUEST']._serialized_start=818
-  _globals['_MEMBERSHIPREQUEST']._serialized_end=879
-  _globals['_DELIVERREQUEST']._serialized_start=881
-  _globals['_DELIVERREQUEST']._serialized_end=941
-  _globals['_ROUTER']._serialized_start=944
-  _globals['_ROUTER']._serialized_end=1780
+  _globals['_ADMITRESULT']._serialized_start=213
+  _globals['_ADMITRESULT']._serialized_end=327
+  _globals['_ADMITBATCHRESPONSE']._serialized_start=329
+  _globals['_ADMITBATCHRESPONSE']._serialized_end=396
+  _globals['_SENDRESULT']._serialized_start=398
+  _globals['_SENDRESULT']._serialized_end=510
+  _globals['_SENDBATCHRESPONSE']._serialized_start=512
+  _globals['_SENDBATCHRESPONSE']._serialized_end=577
+  _globals['_DELIVEREDREQUEST']._serialized_start=579
+  _globals['_DELIVEREDREQUEST']._serialized_end=653
+  _globals['_CREATEGROUPREQUEST']._serialized_start=655
+  _globals['_CREATEGROUPREQUEST']._serialized_end=775
+  _globals['_GROUPMEMBERROLE']._serialized_start=777
+  _globals['_GROUPMEMBERROLE']._serialized_end=825
+  _globals['_GROUPINFORESPONSE']._serialized_start=828
+  _globals['_GROUPINFORESPONSE']._serialized_end=976
+  _globals['_MEMBERSCHANGE']._serialized_start=978
+  _globals['_MEMBERSCHANGE']._serialized_end=1054
+  _globals['_SETROLEREQUEST']._serialized_start=1056
+  _globals['_SETROLEREQUEST']._serialized_end=1146
+  _globals['_MEMBERSRESPONSE']._serialized_start=1148
+  _globals['_MEMBERSRESPONSE']._serialized_end=1182
+  _globals['_MEMBERSHIPREQUEST']._serialized_start=1184
+  _globals['_MEMBERSHIPREQUEST']._serialized_end=1245
+  _globals['_DELIVERREQUEST']._serialized_start=1247
+  _globals['_DELIVERREQUEST']._serialized_end=1307
+  _globals['_ROUTER']._serialized_start=1310
+  _globals['_ROUTER']._serialized_end=2308
 # @@protoc_insertion_point(module_scope)

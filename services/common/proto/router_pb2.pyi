@@ -31,6 +31,34 @@ class AdmitResponse(_message.Message):
     stored: bool
     def __init__(self, msg_id: _Optional[int] = ..., duplicate: _Optional[bool] = ..., stored: _Optional[bool] = ...) -> None: ...
 
+class AdmitResult(_message.Message):
+    __slots__ = ("ok", "error")
+    OK_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ok: AdmitResponse
+    error: _common_pb2.ItemError
+    def __init__(self, ok: _Optional[_Union[AdmitResponse, _Mapping]] = ..., error: _Optional[_Union[_common_pb2.ItemError, _Mapping]] = ...) -> None: ...
+
+class AdmitBatchResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[AdmitResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[AdmitResult, _Mapping]]] = ...) -> None: ...
+
+class SendResult(_message.Message):
+    __slots__ = ("ok", "error")
+    OK_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ok: SendResponse
+    error: _common_pb2.ItemError
+    def __init__(self, ok: _Optional[_Union[SendResponse, _Mapping]] = ..., error: _Optional[_Union[_common_pb2.ItemError, _Mapping]] = ...) -> None: ...
+
+class SendBatchResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[SendResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[SendResult, _Mapping]]] = ...) -> None: ...
+
 class DeliveredRequest(_message.Message):
     __slots__ = ("user_id", "conversation_id", "seqs")
     USER_ID_FIELD_NUMBER: _ClassVar[int]

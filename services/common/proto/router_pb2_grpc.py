@@ -45,6 +45,16 @@ class RouterStub:
                 request_serializer=common__pb2.Message.SerializeToString,
                 response_deserializer=router__pb2.SendResponse.FromString,
                 _registered_method=True)
+        self.AdmitBatch = channel.unary_unary(
+                '/flare.router.v1.Router/AdmitBatch',
+                request_serializer=common__pb2.MessageBatch.SerializeToString,
+                response_deserializer=router__pb2.AdmitBatchResponse.FromString,
+                _registered_method=True)
+        self.SendBatch = channel.unary_unary(
+                '/flare.router.v1.Router/SendBatch',
+                request_serializer=common__pb2.MessageBatch.SerializeToString,
+                response_deserializer=router__pb2.SendBatchResponse.FromString,
+                _registered_method=True)
         self.OnDelivered = channel.unary_unary(
                 '/flare.router.v1.Router/OnDelivered',
                 request_serializer=router__pb2.DeliveredRequest.SerializeToString,
@@ -103,6 +113,20 @@ class RouterServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Send(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AdmitBatch(self, request, context):
+        """The same, many messages per call (the gRPC clients use these; the unary ones stay
+        for older clients). One result per item, in order; one item's error fails only it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SendBatch(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -178,6 +202,16 @@ def add_RouterServicer_to_server(servicer, server):
                     servicer.Send,
                     request_deserializer=common__pb2.Message.FromString,
                     response_serializer=router__pb2.SendResponse.SerializeToString,
+            ),
+            'AdmitBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.AdmitBatch,
+                    request_deserializer=common__pb2.MessageBatch.FromString,
+                    response_serializer=router__pb2.AdmitBatchResponse.SerializeToString,
+            ),
+            'SendBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendBatch,
+                    request_deserializer=common__pb2.MessageBatch.FromString,
+                    response_serializer=router__pb2.SendBatchResponse.SerializeToString,
             ),
             'OnDelivered': grpc.unary_unary_rpc_method_handler(
                     servicer.OnDelivered,
@@ -279,6 +313,60 @@ class Router:
             '/flare.router.v1.Router/Send',
             common__pb2.Message.SerializeToString,
             router__pb2.SendResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AdmitBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flare.router.v1.Router/AdmitBatch',
+            common__pb2.MessageBatch.SerializeToString,
+            router__pb2.AdmitBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flare.router.v1.Router/SendBatch',
+            common__pb2.MessageBatch.SerializeToString,
+            router__pb2.SendBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

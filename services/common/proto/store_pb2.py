@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from . import common_pb2 as common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0bstore.proto\x12\x0e\x66lare.store.v1\x1a\x0c\x63ommon.proto\"D\n\x0fReserveResponse\x12\x0e\n\x06msg_id\x18\x01 \x01(\x03\x12\x11\n\tduplicate\x18\x02 \x01(\x08\x12\x0e\n\x06stored\x18\x03 \x01(\x08\"3\n\x0e\x41\x63\x63\x65ptResponse\x12\x0e\n\x06msg_id\x18\x01 \x01(\x03\x12\x11\n\tduplicate\x18\x02 \x01(\x08\x32\x91\x01\n\x05Store\x12\x42\n\x06\x41\x63\x63\x65pt\x12\x18.flare.common.v1.Message\x1a\x1e.flare.store.v1.AcceptResponse\x12\x44\n\x07Reserve\x12\x18.flare.common.v1.Message\x1a\x1f.flare.store.v1.ReserveResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0bstore.proto\x12\x0e\x66lare.store.v1\x1a\x0c\x63ommon.proto\"D\n\x0fReserveResponse\x12\x0e\n\x06msg_id\x18\x01 \x01(\x03\x12\x11\n\tduplicate\x18\x02 \x01(\x08\x12\x0e\n\x06stored\x18\x03 \x01(\x08\"3\n\x0e\x41\x63\x63\x65ptResponse\x12\x0e\n\x06msg_id\x18\x01 \x01(\x03\x12\x11\n\tduplicate\x18\x02 \x01(\x08\"u\n\rReserveResult\x12-\n\x02ok\x18\x01 \x01(\x0b\x32\x1f.flare.store.v1.ReserveResponseH\x00\x12+\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x1a.flare.common.v1.ItemErrorH\x00\x42\x08\n\x06result\"F\n\x14ReserveBatchResponse\x12.\n\x07results\x18\x01 \x03(\x0b\x32\x1d.flare.store.v1.ReserveResult\"s\n\x0c\x41\x63\x63\x65ptResult\x12,\n\x02ok\x18\x01 \x01(\x0b\x32\x1e.flare.store.v1.AcceptResponseH\x00\x12+\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x1a.flare.common.v1.ItemErrorH\x00\x42\x08\n\x06result\"D\n\x13\x41\x63\x63\x65ptBatchResponse\x12-\n\x07results\x18\x01 \x03(\x0b\x32\x1c.flare.store.v1.AcceptResult2\xb9\x02\n\x05Store\x12\x42\n\x06\x41\x63\x63\x65pt\x12\x18.flare.common.v1.Message\x1a\x1e.flare.store.v1.AcceptResponse\x12\x44\n\x07Reserve\x12\x18.flare.common.v1.Message\x1a\x1f.flare.store.v1.ReserveResponse\x12Q\n\x0b\x41\x63\x63\x65ptBatch\x12\x1d.flare.common.v1.MessageBatch\x1a#.flare.store.v1.AcceptBatchResponse\x12S\n\x0cReserveBatch\x12\x1d.flare.common.v1.MessageBatch\x1a$.flare.store.v1.ReserveBatchResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,6 +36,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RESERVERESPONSE']._serialized_end=113
   _globals['_ACCEPTRESPONSE']._serialized_start=115
   _globals['_ACCEPTRESPONSE']._serialized_end=166
-  _globals['_STORE']._serialized_start=169
-  _globals['_STORE']._serialized_end=314
+  _globals['_RESERVERESULT']._serialized_start=168
+  _globals['_RESERVERESULT']._serialized_end=285
+  _globals['_RESERVEBATCHRESPONSE']._serialized_start=287
+  _globals['_RESERVEBATCHRESPONSE']._serialized_end=357
+  _globals['_ACCEPTRESULT']._serialized_start=359
+  _globals['_ACCEPTRESULT']._serialized_end=474
+  _globals['_ACCEPTBATCHRESPONSE']._serialized_start=476
+  _globals['_ACCEPTBATCHRESPONSE']._serialized_end=544
+  _globals['_STORE']._serialized_start=547
+  _globals['_STORE']._serialized_end=860
 # @@protoc_insertion_point(module_scope)

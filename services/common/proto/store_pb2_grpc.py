@@ -45,6 +45,16 @@ class StoreStub:
                 request_serializer=common__pb2.Message.SerializeToString,
                 response_deserializer=store__pb2.ReserveResponse.FromString,
                 _registered_method=True)
+        self.AcceptBatch = channel.unary_unary(
+                '/flare.store.v1.Store/AcceptBatch',
+                request_serializer=common__pb2.MessageBatch.SerializeToString,
+                response_deserializer=store__pb2.AcceptBatchResponse.FromString,
+                _registered_method=True)
+        self.ReserveBatch = channel.unary_unary(
+                '/flare.store.v1.Store/ReserveBatch',
+                request_serializer=common__pb2.MessageBatch.SerializeToString,
+                response_deserializer=store__pb2.ReserveBatchResponse.FromString,
+                _registered_method=True)
 
 
 class StoreServicer:
@@ -63,6 +73,19 @@ class StoreServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AcceptBatch(self, request, context):
+        """Many messages per call (what the gRPC client uses); one result per item, in order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReserveBatch(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StoreServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -75,6 +98,16 @@ def add_StoreServicer_to_server(servicer, server):
                     servicer.Reserve,
                     request_deserializer=common__pb2.Message.FromString,
                     response_serializer=store__pb2.ReserveResponse.SerializeToString,
+            ),
+            'AcceptBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcceptBatch,
+                    request_deserializer=common__pb2.MessageBatch.FromString,
+                    response_serializer=store__pb2.AcceptBatchResponse.SerializeToString,
+            ),
+            'ReserveBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReserveBatch,
+                    request_deserializer=common__pb2.MessageBatch.FromString,
+                    response_serializer=store__pb2.ReserveBatchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -131,6 +164,60 @@ class Store:
             '/flare.store.v1.Store/Reserve',
             common__pb2.Message.SerializeToString,
             store__pb2.ReserveResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcceptBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flare.store.v1.Store/AcceptBatch',
+            common__pb2.MessageBatch.SerializeToString,
+            store__pb2.AcceptBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReserveBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flare.store.v1.Store/ReserveBatch',
+            common__pb2.MessageBatch.SerializeToString,
+            store__pb2.ReserveBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,
