@@ -24,7 +24,6 @@ import grpc.aio
 import orjson
 
 from services.common import errors as flare_errors
-from services.common.proto import common_pb2
 from services.common.errors import (
     BackendError,
     BackendUnavailable,
@@ -40,6 +39,7 @@ from services.common.errors import (
     TooLarge,
     Unauthorized,
 )
+from services.common.proto import common_pb2
 
 __all__ = [
     "CODE_KEY",
