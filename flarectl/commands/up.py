@@ -16,6 +16,7 @@ from services.common.config import load_config
 from services.common.errors import FlareError
 from services.common.logs import setup_logging
 from services.common.runtime import freeze_startup_heap, tune_interpreter
+from services.common.stalls import watchdog_from_env
 
 __all__ = ["COMMANDS", "up"]
 
@@ -80,6 +81,7 @@ def up(
             await monolith.stop()
             fail(f"cannot start: {exc}", ExitCode.UNAVAILABLE)
         freeze_startup_heap()
+        stalls = watchdog_from_env()  # opt-in: log where the loop was whenever it stalls
         out.print(f"[bold green]Flare is up[/]  gateway [cyan]{monolith.gateway_url}[/]  "
                   f"control plane [cyan]{monolith.controlplane_address}[/]  metrics [cyan]{monolith.admin_url}/metrics[/]  "
                   f"data [cyan]{monolith.data_dir}[/]", highlight=False)
@@ -89,6 +91,8 @@ def up(
             await stop.wait()
         finally:
             err.print("stopping…")
+            if stalls is not None:
+                stalls.stop()
             await monolith.stop()
 
     try:
