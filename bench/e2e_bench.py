@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,18 +32,21 @@ from tests.infra.base import free_port, wait_listening  # noqa: E402
 def run_trial(*, users: int, devices_per_user: int, groups: int, group_size: int, rate: float, duration: float,
               churn: float = 0, workers: int = 1, group_fraction: float | None = None,
               profile: Path | None = None, up_args: list[str] | None = None, idle: int = 0,
-              compact: bool = True) -> dict:
+              compact: bool = True, stall_ms: float | None = None, server_log: Path | None = None) -> dict:
     """One monolith in a subprocess, one load test against it; the summary as a dict.
 
     `profile`: record the server's Python stacks with py-spy (the `bench` extra) while the
     load runs, as a speedscope/flamegraph file there (by its suffix) plus `.top.txt`, the
     top frames by own time. `up_args`: extra `flarectl up` options. `idle`: that many more
     clients (bench/idle_clients.py) connect first and stay idle through the run; the summary
-    then says how much server memory each of them costs."""
+    then says how much server memory each of them costs. `stall_ms`: the server logs where its
+    loop was whenever it stalls longer (services.common.stalls); `server_log`: keep its log there."""
     with tempfile.TemporaryDirectory(prefix="flare-bench-") as tmp:
         data_dir = Path(tmp) / "flare"
         port, admin = free_port(), free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("FLARE_")}
+        if stall_ms:
+            env["FLARE_STALL_REPORT_MS"] = str(stall_ms)
         server = subprocess.Popen(
             [sys.executable, "-m", "flarectl.main", "up", "--data-dir", str(data_dir), "--port", str(port),
              "--admin-port", str(admin), "--controlplane-port", "0", "--log-level", "warning", *(up_args or [])],
@@ -88,6 +92,8 @@ def run_trial(*, users: int, devices_per_user: int, groups: int, group_size: int
                 server.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 server.kill()
+            if server_log is not None:
+                shutil.copyfile(Path(tmp) / "server.log", server_log)
     return {**summarize(report), "memory": memory}
 
 
@@ -238,6 +244,9 @@ def main() -> None:
     parser.add_argument("--compact", action=argparse.BooleanOptionalAction, default=True,
                         help="the load tester asks for compact frames (docs/protocol.md)")
     parser.add_argument("--idle", type=int, default=0, help="idle clients connected through the run (memory per connection)")
+    parser.add_argument("--stall-ms", type=float, default=None,
+                        help="the server logs where its event loop was in every stall longer than this")
+    parser.add_argument("--server-log", type=Path, default=None, help="keep the server's log (stderr) here")
     parser.add_argument("--split", action="store_true",
                         help="the split deployment on real servers (tests/infra) instead of the embedded monolith")
     args = parser.parse_args()
@@ -247,7 +256,8 @@ def main() -> None:
     if args.split:
         result = run_split_trial(**common)
     else:
-        result = run_trial(**common, profile=args.profile, up_args=args.up_arg, idle=args.idle, compact=args.compact)
+        result = run_trial(**common, profile=args.profile, up_args=args.up_arg, idle=args.idle, compact=args.compact,
+                           stall_ms=args.stall_ms, server_log=args.server_log)
         result["command"] = " ".join(["python", *sys.argv])
     print(json.dumps(result, indent=2))
 

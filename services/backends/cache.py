@@ -28,6 +28,10 @@ class Cache(Protocol):
     async def set_nx(self, key: str, value: bytes, *, ttl: float | None = None) -> bool:
         """Set only if absent; True if this call set it."""
 
+    async def set_nx_many(self, keys: Sequence[str], value: bytes, *, ttl: float | None = None) -> list[bool]:
+        """`set_nx` of each key to `value`, in order, as one batch: True where this call set
+        it (markers that make an action happen once: DELIVERED per recipient)."""
+
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]: ...
 
     async def set_many(self, items: Mapping[str, bytes], *, ttl: float | None = None) -> None: ...

@@ -60,7 +60,7 @@ class GatewayConfig(_Section):
     shed_loop_lag_ms: float = Field(75.0, gt=0)  # `busy` while this process's loop runs this late, tick after tick
     gateway_id: str = ""
     # Monolith only: gateway worker processes next to the core (services/wiring/gateway_workers.py);
-    # 0 runs the gateway in the core's own process.
+    # 0 runs the gateway in the core's own process. Unset: `flarectl up` picks (gateway_workers.default_worker_count).
     workers: int = Field(0, ge=0, le=64)
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "LOOP_LAG",
     "STORE_BATCH",
     "GRPC_BATCH",
+    "LOG_WRITE",
     "FRAME_ERRORS",
     "ACK_RECEIVED",
     "ACK_STORED",
@@ -50,6 +51,12 @@ LOG_LAG = Gauge("flare_log_lag_records", "Records appended to the message log bu
 DELIVERY_FAILURES = Counter("flare_delivery_failures_total", "Deliveries that could not reach a device", ["reason"])
 LOOP_LAG = Gauge("flare_event_loop_lag_seconds", "How late this process's event loop runs a 25 ms timer (smoothed)")
 SENDS_SHED = Counter("flare_sends_shed_total", "Sends answered `busy` under overload, by what was behind", ["cause"])
+LOG_WRITE = Histogram(
+    "flare_log_write_seconds",
+    "One append job of the embedded file log: its writes and (fsync=batch) fdatasyncs; the disk's "
+    "share of every send->stored latency",
+    buckets=_LATENCY_BUCKETS,
+)
 STORE_BATCH = Histogram(
     "flare_store_batch_size", "Messages per store-consumer batch",
     buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000),

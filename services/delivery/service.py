@@ -198,6 +198,7 @@ class Delivery:
         frames: dict[tuple[str, str], list[bytes]] = defaultdict(list)
         now = now_ms()
         unknown: list[int] = []
+        told: list[tuple[int, _Pending]] = []
         for seq in seqs:
             pending = self._pending.get((conversation_id, seq))
             if pending is None:
@@ -210,12 +211,16 @@ class Delivery:
             if not pending.waiting:
                 del self._pending[(conversation_id, seq)]
                 self.pending_budget.used -= ENTRY_OVERHEAD
+            told.append((seq, pending))
+        if told and self._shared is not None:
             # Split deployment: another device of this user may have acked through another
             # router instance, which knows the message only from the MessageDB and keeps
-            # "once" with the shared marker; this path must take the marker too.
-            if self._shared is not None and not await self._shared.set_nx(
-                    delivered_key(conversation_id, seq, user_id), b"1", ttl=3600):
-                continue
+            # "once" with the shared marker; this path must take the marker too (one
+            # round trip for the whole ack, not one per seq).
+            firsts = await self._shared.set_nx_many(
+                [delivered_key(conversation_id, seq, user_id) for seq, _ in told], b"1", ttl=3600)
+            told = [entry for entry, first in zip(told, firsts) if first]
+        for seq, pending in told:
             ACK_DELIVERED.observe(max(0, now - pending.created_at) / 1000)
             frames[(pending.sender_id, pending.sender_device)].append(_delivered_frame(
                 pending.client_msg_id, pending.msg_id, conversation_id, seq, user_id))
@@ -233,10 +238,13 @@ class Delivery:
         if high - low > 1000:
             return
         wanted = set(seqs)
-        for message in await self._db.messages_after(conversation_id, low - 1, limit=high - low + 1):
-            if message.seq not in wanted or message.sender_id == user_id:
-                continue
-            first = await self._shared.set_nx(delivered_key(conversation_id, message.seq, user_id), b"1", ttl=3600)
+        found = [message for message in await self._db.messages_after(conversation_id, low - 1, limit=high - low + 1)
+                 if message.seq in wanted and message.sender_id != user_id]
+        if not found:
+            return
+        firsts = await self._shared.set_nx_many(
+            [delivered_key(conversation_id, message.seq, user_id) for message in found], b"1", ttl=3600)
+        for message, first in zip(found, firsts):
             if first:
                 frames[(message.sender_id, message.sender_device)].append(_delivered_frame(
                     message.client_msg_id, message.msg_id, conversation_id, message.seq, user_id))

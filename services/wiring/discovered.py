@@ -15,9 +15,10 @@ work, so each method says, as data, what a repeat on another instance costs.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
@@ -55,6 +56,12 @@ class Call:
     repeat: str  # what it costs when the call runs twice (failover after a reset)
     failover: bool = True  # False: only the chosen instance is tried
     buffered: bool = False  # a synchronous method: handed to one live instance's client
+    # The argument naming a conversation: its calls go to the instance owning that
+    # conversation (ServicePool.owners) instead of round-robin.
+    by_conversation: str | None = None
+    # The argument holding a batch of Messages: split by owner of each message's
+    # conversation, the parts sent at once (per-conversation order holds inside each part).
+    split_by_conversation: str | None = None
 
 
 P = TypeVar("P")
@@ -87,10 +94,15 @@ SESSION = Contract("session", SessionClient, GrpcSessionClient, {
     "presence": Call(_READ),
 })
 ROUTER = Contract("router", RouterClient, GrpcRouterClient, {
-    "admit": Call("nothing: the second finds the first's dedup reservation and returns its msg_id"),
-    "send": Call("nothing: store.accept deduplicates (sender, client_msg_id)"),
-    "on_delivered": Call("nothing: DELIVERED is sent once per recipient (pending set, or the shared marker)"),
-    "deliver": Call("nothing: gateways drop a (conversation, seq) a connection already has"),
+    # By conversation: the router that pushes a conversation's messages gets their acks
+    # (its pending set knows the senders) and keeps that conversation's members cached.
+    "admit": Call("nothing: the second finds the first's dedup reservation and returns its msg_id",
+                  by_conversation="message"),
+    "send": Call("nothing: store.accept deduplicates (sender, client_msg_id)", by_conversation="message"),
+    "on_delivered": Call("nothing: DELIVERED is sent once per recipient (pending set, or the shared marker)",
+                         by_conversation="conversation_id"),
+    "deliver": Call("nothing: gateways drop a (conversation, seq) a connection already has",
+                    split_by_conversation="messages"),
     "create_group": Call("the repeat is refused with conflict (the id is taken), though the group was made"),
     "join_group": Call("nothing: joining twice is joining once"),
     "leave_group": Call("nothing: leaving twice is leaving once"),
@@ -139,10 +151,13 @@ class Pooled:
             raise TypeError(f"{contract.protocol.__name__}: no Call for {', '.join(undescribed)} in "
                             "services/wiring/discovered.py (say what a repeat on another instance costs)")
         for name, declared in methods.items():
-            setattr(self, name, functools.wraps(declared)(self._forwarder(name, contract.calls[name])))
+            forwarder = self._forwarder(name, contract.calls[name], inspect.signature(declared))
+            setattr(self, name, functools.wraps(declared)(forwarder))
 
-    def _forwarder(self, name: str, call: Call) -> Callable[..., Any]:
+    def _forwarder(self, name: str, call: Call, signature: inspect.Signature) -> Callable[..., Any]:
         pool = self.pool
+        if call.by_conversation or call.split_by_conversation:
+            return self._by_conversation(name, call, signature)
         if call.buffered:
             def buffered(*args: Any, **kwargs: Any) -> None:
                 clients = pool.clients()
@@ -160,6 +175,51 @@ class Pooled:
                 raise BackendUnavailable(f"no {pool.service} instance is registered", service=pool.service)
             return await getattr(clients[0], name)(*args, **kwargs)
         return once
+
+    def _by_conversation(self, name: str, call: Call, signature: inspect.Signature) -> Callable[..., Any]:
+        pool = self.pool
+        argument = call.by_conversation or call.split_by_conversation
+
+        def bound(args: tuple, kwargs: dict) -> inspect.BoundArguments:
+            return signature.bind(None, *args, **kwargs)  # None: the Protocol's self
+
+        async def to_owner(*args: Any, **kwargs: Any) -> Any:
+            if len(pool.clients()) < 2:  # one instance (or none): nothing to choose
+                return await pool.call(lambda client: getattr(client, name)(*args, **kwargs))
+            value = bound(args, kwargs).arguments[argument]
+            key = value if isinstance(value, str) else value.conversation_id
+            return await pool.call(lambda client: getattr(client, name)(*args, **kwargs), key=key)
+
+        if call.by_conversation:
+            return to_owner
+
+        async def split(*args: Any, **kwargs: Any) -> Any:
+            if len(pool.clients()) < 2:
+                return await pool.call(lambda client: getattr(client, name)(*args, **kwargs))
+            arguments = bound(args, kwargs)
+            parts: dict[int, tuple[str, list]] = {}
+            for message in arguments.arguments[argument]:
+                owner = pool.owners(message.conversation_id)[0]
+                parts.setdefault(id(owner), (message.conversation_id, []))[1].append(message)
+            if len(parts) == 1:
+                key = next(iter(parts.values()))[0]
+                return await pool.call(lambda client: getattr(client, name)(*args, **kwargs), key=key)
+
+            calls = []
+            for key, messages in parts.values():
+                arguments.arguments[argument] = messages
+                calls.append((key, arguments.args[1:], dict(arguments.kwargs)))
+
+            async def send_part(key: str, part_args: tuple, part_kwargs: dict) -> Any:
+                return await pool.call(lambda client: getattr(client, name)(*part_args, **part_kwargs), key=key)
+
+            results = await asyncio.gather(*(send_part(*c) for c in calls), return_exceptions=True)
+            for result in results:  # every part was tried; the first failure is the answer
+                if isinstance(result, BaseException):
+                    raise result
+            return None
+
+        return split
 
     def __repr__(self) -> str:
         return f"Pooled({self.contract.protocol.__name__} over {self.contract.service!r})"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import itertools
 import logging
 from collections.abc import Awaitable, Callable
@@ -148,11 +149,22 @@ def instance_unreachable(exc: BaseException) -> bool:
     return not any(key == CODE_KEY for key, _ in (cause.trailing_metadata() or ()))
 
 
+def _rank(instance_id: str, key: str) -> bytes:
+    # A hash every process computes alike (Python's str hash is salted per process).
+    return hashlib.blake2b(f"{instance_id}\0{key}".encode(), digest_size=8).digest()
+
+
 class ServicePool(Generic[C]):
-    """gRPC clients for every live instance of one service, used round-robin.
+    """gRPC clients for every live instance of one service, used round-robin, or by key.
 
     `factory(address)` builds a client (one channel each, opened lazily); clients of
     instances that left the topology are closed.
+
+    With a key (a conversation id), every caller in every process picks the same instance
+    while the topology holds (rendezvous hashing: the instance ranking highest for the key),
+    and when it leaves, only its keys move. The router that pushed a conversation's
+    messages then also gets their acks, and finds them in its own pending set instead of
+    asking the MessageDB and the shared cache who sent them.
     """
 
     def __init__(self, topology: Topology, service: str, factory: Callable[[str], C]) -> None:
@@ -180,9 +192,18 @@ class ServicePool(Generic[C]):
         start = next(self._turn) % len(live)
         return live[start:] + live[:start]
 
-    async def call(self, operation: Callable[[C], Awaitable[T]]) -> T:
-        """Run `operation` on the next instance; on to the next while they do not answer."""
-        candidates = self.clients()
+    def owners(self, key: str) -> list[C]:
+        """One client per live instance, the instance owning `key` first, then the next
+        ranked (where its keys go if it leaves), and so on."""
+        live = self._live()
+        if len(live) > 1:
+            live.sort(key=lambda entry: _rank(entry[0], key), reverse=True)
+        return [client for _, client in live]
+
+    async def call(self, operation: Callable[[C], Awaitable[T]], *, key: str | None = None) -> T:
+        """Run `operation` on the next instance (or `key`'s owner); on to the next while
+        they do not answer."""
+        candidates = self.clients() if key is None else self.owners(key)
         if not candidates:
             raise BackendUnavailable(f"no {self.service} instance is registered", service=self.service)
         failure: BackendUnavailable | None = None

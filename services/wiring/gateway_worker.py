@@ -25,6 +25,7 @@ from services.common.ids import MessageIdGenerator
 from services.common.logs import setup_logging
 from services.common.metrics import metric_snapshot
 from services.common.runtime import freeze_startup_heap, tune_interpreter
+from services.common.stalls import watchdog_from_env
 from services.gateway import GatewayService
 
 __all__ = ["main", "GATEWAY_METHODS"]
@@ -116,6 +117,7 @@ async def run(fd: int) -> None:
     channel.expose("gateway", _WorkerTarget(gateway, stopped, revocations), GATEWAY_METHODS)
     await gateway.start()
     freeze_startup_heap()
+    stalls = watchdog_from_env()  # opt-in: log where the loop was whenever it stalls
     channel.notify("core", "worker_ready", (settings["gateway_id"], gateway.port))
     try:
         while not stopped.is_set():
@@ -123,6 +125,8 @@ async def run(fd: int) -> None:
                 await asyncio.wait_for(stopped.wait(), _STATS_INTERVAL_S)
             channel.notify("core", "worker_stats", (settings["gateway_id"], gateway.connection_count))
     finally:
+        if stalls is not None:
+            stalls.stop()
         await gateway.stop()
         await channel.close()
 

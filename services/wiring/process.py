@@ -45,6 +45,7 @@ from services.common.logs import setup_logging
 from services.common.metrics import AdminServer
 from services.common.metrics_summary import summary_source
 from services.common.runtime import HeapTrimmer, freeze_startup_heap, tune_interpreter
+from services.common.stalls import StallWatchdog, watchdog_from_env
 from services.wiring.discovery import TOPOLOGY_PREFIX, Topology
 
 __all__ = ["ProcessContext", "Running", "main", "controlplane_token"]
@@ -192,6 +193,7 @@ async def _serve(ctx: ProcessContext, build: Callable[[ProcessContext], Awaitabl
     agent: ConfigAgent | None = None
     admin: AdminServer | None = None
     heap = HeapTrimmer()
+    stalls: StallWatchdog | None = None
     ready = False
     await ctx.configstore.start()
     try:
@@ -218,6 +220,7 @@ async def _serve(ctx: ProcessContext, build: Callable[[ProcessContext], Awaitabl
         await admin.start()
         heap.start()
         freeze_startup_heap()
+        stalls = watchdog_from_env()  # opt-in: log where the loop was whenever it stalls
         ready = True
         fields = {"grpc": server.address, "admin": f"http://{host}:{admin.port}", **running.announce}
         print(f"ready {ctx.service} {ctx.instance_id} " + " ".join(f"{k}={v}" for k, v in fields.items()), flush=True)
@@ -225,6 +228,8 @@ async def _serve(ctx: ProcessContext, build: Callable[[ProcessContext], Awaitabl
         await stop.wait()
     finally:
         ready = False
+        if stalls is not None:
+            stalls.stop()
         log.info("%s %s stopping", ctx.service, ctx.instance_id)
         if agent is not None:
             await agent.stop()

@@ -42,6 +42,25 @@ async def test_set_nx(cache, unique):
     assert await cache.get(key) == b"first"
 
 
+async def test_set_nx_many_sets_only_the_absent_keys_in_order(cache, unique):
+    keys = [f"nxm{i}:{unique}" for i in range(4)]
+    assert await cache.set_nx(keys[1], b"earlier") is True
+    assert await cache.set_nx_many(keys, b"marker", ttl=30) == [True, False, True, True]
+    assert await cache.get_many(keys) == [b"marker", b"earlier", b"marker", b"marker"]
+    assert await cache.set_nx_many(keys, b"again") == [False] * 4
+    remaining = await cache.ttl(keys[0])
+    assert remaining is not None and 0 < remaining <= 30
+    assert await cache.set_nx_many([], b"x") == []
+
+
+async def test_set_nx_many_keys_expire(cache, unique):
+    keys = [f"nxmttl{i}:{unique}" for i in range(2)]
+    assert await cache.set_nx_many(keys, b"a", ttl=TTL) == [True, True]
+    await _eventually_gone(cache, keys[0])
+    await _eventually_gone(cache, keys[1])
+    assert await cache.set_nx_many(keys, b"b") == [True, True]
+
+
 async def test_many(cache, unique):
     items = {f"m{i}:{unique}": str(i).encode() for i in range(5)}
     await cache.set_many(items)

@@ -93,3 +93,24 @@ async def test_filelog_rejects_bad_urls_and_names(tmp_path):
     await log.close()
     assert not (tmp_path.parent / "escape").exists()
     assert os.path.isdir(tmp_path / "topics")
+
+
+async def test_filelog_times_each_append_job_in_a_histogram(tmp_path):
+    from prometheus_client import REGISTRY
+
+    from services.backends.embedded.filelog import FileLog
+
+    def jobs() -> float:
+        return REGISTRY.get_sample_value("flare_log_write_seconds_count") or 0.0
+
+    log = FileLog(tmp_path)
+    await log.start()
+    try:
+        await log.create_topic("timed", partitions=1)
+        before = jobs()
+        for i in range(3):  # one at a time: each its own job
+            await log.produce("timed", f"r{i}".encode())
+        assert jobs() - before >= 3
+        assert (REGISTRY.get_sample_value("flare_log_write_seconds_sum") or 0.0) > 0
+    finally:
+        await log.close()

@@ -34,6 +34,7 @@ from services.backends.log import LogConsumer, RebalanceCallback, RecordMetadata
 from services.common.bounds import ByteBudget, MiB
 from services.common.errors import BackendError, BackendUnavailable, InvalidInput, NotFound
 from services.common.health import Faults
+from services.common.metrics import LOG_WRITE
 
 from ._logdir import close_log_dir_sync, grow_topic_sync, open_log_dir_sync
 from ._logfiles import PartitionFiles, read_sync
@@ -276,7 +277,9 @@ class FileLog:
         # page-cache write, and each hop back to the loop waits for the GIL. The fdatasyncs
         # run in parallel inside the job (concurrent ones share an ext4 journal commit, so
         # eight partitions cost about as much as one).
+        started = time.perf_counter()
         results = await loop.run_in_executor(self._io, write_all_sync, work, self._sync if self._fsync else None)
+        LOG_WRITE.observe(time.perf_counter() - started)
         for (files, items, first_offset, _), result in zip(work, results):
             if isinstance(result, BaseException):
                 self._faults.fail("write", f"cannot write to {files.tp.topic}[{files.tp.partition}]: {result}")

@@ -243,6 +243,9 @@ class MemoryCache:
         await self.set(key, value, ttl=ttl)
         return True
 
+    async def set_nx_many(self, keys: Sequence[str], value: bytes, *, ttl: float | None = None) -> list[bool]:
+        return [await self.set_nx(key, value, ttl=ttl) for key in keys]
+
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         out: list[bytes | None] = []
         for key in keys:

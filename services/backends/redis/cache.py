@@ -149,6 +149,16 @@ class RedisCache:
         done = await _call("SET NX", self._r().set(key, value, nx=True, px=_ms(ttl) if ttl is not None else None))
         return bool(done)
 
+    async def set_nx_many(self, keys: Sequence[str], value: bytes, *, ttl: float | None = None) -> list[bool]:
+        if not keys:
+            return []
+        px = _ms(ttl) if ttl is not None else None
+        # One round trip for the batch (a cluster pipeline splits it per node), not one per key.
+        pipe = self._r().pipeline() if self.clustered else self._r().pipeline(transaction=False)
+        for key in keys:
+            pipe.set(key, value, nx=True, px=px)
+        return [bool(done) for done in await _call("SET NX (pipeline)", pipe.execute())]
+
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         if not keys:
             return []
