@@ -11,6 +11,11 @@ unary call would have raised (grpc_errors.item_error / error_from_item). A failu
 call itself (deadline, unreachable peer) fails every item of it, as the unary call would
 have failed each of them.
 
+One batch per rpc in flight per client: two in flight did better alone on loopback (filter
+check at 32 concurrent, bench/grpc_bench.py: 14,000 against 9,800 calls/s) but worse in the
+split deployment on two cores, where every process competes for CPU (e2e_bench --split
+--rate 300: 123-171 against 164-193 msg/s accepted); so one, and `max_in_flight` to tune.
+
 Bounds: a batch carries at most MAX_BATCH_ITEMS messages and about MAX_BATCH_BYTES of them
 (one larger message goes alone), far below the channel's 64 MiB message limit even when
 a reply echoes every (masked) body.
