@@ -149,6 +149,9 @@ def instance_unreachable(exc: BaseException) -> bool:
     return not any(key == CODE_KEY for key, _ in (cause.trailing_metadata() or ()))
 
 
+_MAX_OWNER_KEYS = 65_536  # owner lists cached (a few hundred bytes each)
+
+
 def _rank(instance_id: str, key: str) -> bytes:
     # A hash every process computes alike (Python's str hash is salted per process).
     return hashlib.blake2b(f"{instance_id}\0{key}".encode(), digest_size=8).digest()
@@ -173,6 +176,7 @@ class ServicePool(Generic[C]):
         self._factory = factory
         self._clients: dict[str, C] = {}  # address -> client
         self._turn = itertools.count()
+        self._owners: dict[str, list[C]] = {}  # key -> owners(key), until the topology changes
         topology.on_change(self._prune)
 
     def _live(self) -> list[tuple[str, C]]:
@@ -195,10 +199,16 @@ class ServicePool(Generic[C]):
     def owners(self, key: str) -> list[C]:
         """One client per live instance, the instance owning `key` first, then the next
         ranked (where its keys go if it leaves), and so on."""
+        cached = self._owners.get(key)
+        if cached is not None:
+            return cached
         live = self._live()
         if len(live) > 1:
             live.sort(key=lambda entry: _rank(entry[0], key), reverse=True)
-        return [client for _, client in live]
+        if len(self._owners) >= _MAX_OWNER_KEYS:  # bounded: forget all, re-rank as keys come back
+            self._owners.clear()
+        owners = self._owners[key] = [client for _, client in live]
+        return owners
 
     async def call(self, operation: Callable[[C], Awaitable[T]], *, key: str | None = None) -> T:
         """Run `operation` on the next instance (or `key`'s owner); on to the next while
@@ -219,6 +229,7 @@ class ServicePool(Generic[C]):
         raise failure
 
     async def _prune(self) -> None:
+        self._owners.clear()  # the ranking is over the instances that were live
         live = set(self._topology.instances(self.service).values())
         for address in [a for a in self._clients if a not in live]:
             client = self._clients.pop(address)

@@ -28,12 +28,18 @@ ROOT = Path(__file__).resolve().parents[2]
 class _Topology:
     def __init__(self, ids: list[str]) -> None:
         self.ids = list(ids)
+        self._listeners: list = []
+
+    async def leave(self, instance_id: str) -> None:
+        self.ids.remove(instance_id)
+        for listener in self._listeners:  # as services.wiring.discovery.Topology does
+            await listener()
 
     def instances(self, service: str) -> dict[str, str]:
         return {i: f"127.0.0.1:{i.rsplit('-', 1)[1]}" for i in self.ids} if service == "router" else {}
 
     def on_change(self, listener: Any) -> None:
-        pass
+        self._listeners.append(listener)
 
 
 class _Router:
@@ -131,7 +137,7 @@ async def test_when_an_instance_leaves_only_its_conversations_move() -> None:
     proxy = _proxy(topology, log)
     before = await _owners(proxy, log)
     leaving = "127.0.0.1:2"
-    topology.ids.remove("router-2")
+    await topology.leave("router-2")
     after = await _owners(proxy, log)
     for conversation, address in before.items():
         if address != leaving:
