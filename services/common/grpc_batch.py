@@ -53,12 +53,14 @@ class BatchRpc(Generic[R]):
 
     def __init__(self, stub: Callable[[], Any], service: str, rpc: str, *, what: str, timeout_s: float,
                  max_batch: int = MAX_BATCH_ITEMS, max_bytes: int = MAX_BATCH_BYTES,
-                 max_in_flight: int = 1) -> None:
+                 max_in_flight: int = 1, batch_type: Callable[..., Any] = common_pb2.MessageBatch) -> None:
+        """`batch_type(items=[...])` is the request (MessageBatch, or e.g. DeliveredBatch)."""
         self._stub = stub
         self._rpc = rpc
+        self._batch_type = batch_type
         self._what = what
         self.timeout_s = timeout_s
-        self._coalescer: ItemCoalescer[common_pb2.Message, R] = ItemCoalescer(
+        self._coalescer: ItemCoalescer[Any, R] = ItemCoalescer(
             self._call, max_batch=max_batch, max_bytes=max_bytes, size=_size, max_in_flight=max_in_flight,
             on_batch=GRPC_BATCH.labels(f"{service}.{rpc}").observe)
 
@@ -66,13 +68,13 @@ class BatchRpc(Generic[R]):
     def batches(self) -> int:
         return self._coalescer.batches
 
-    def __call__(self, message: common_pb2.Message) -> Awaitable[R]:
-        return self._coalescer(message)
+    def __call__(self, item: Any) -> Awaitable[R]:
+        return self._coalescer(item)
 
-    async def _call(self, items: Sequence[common_pb2.Message]) -> list[R | FlareError]:
+    async def _call(self, items: Sequence[Any]) -> list[R | FlareError]:
         method = getattr(self._stub(), self._rpc)
         try:
-            reply = await method(common_pb2.MessageBatch(items=items), timeout=self.timeout_s)
+            reply = await method(self._batch_type(items=items), timeout=self.timeout_s)
         except grpc.aio.AioRpcError as exc:
             return [_caused(error_from_rpc(exc, self._what), exc) for _ in items]
         results = reply.results
@@ -82,8 +84,8 @@ class BatchRpc(Generic[R]):
         return [_result(result, self._what) for result in results]
 
 
-def _size(message: common_pb2.Message) -> int:
-    return message.ByteSize()
+def _size(item: Any) -> int:
+    return item.ByteSize()
 
 
 def _caused(error: FlareError, cause: BaseException) -> FlareError:
@@ -102,7 +104,7 @@ def _result(result: Any, what: str) -> Any:
     return BackendError(f"{what} answered an empty result")
 
 
-async def answer_batch(items: Sequence[common_pb2.Message], handle: Callable[[common_pb2.Message], Awaitable[Any]],
+async def answer_batch(items: Sequence[Any], handle: Callable[[Any], Awaitable[Any]],
                        result_type: Callable[..., Any], *, where: str) -> list[Any]:
     """Server side: `handle` each item concurrently, each answer or error in its result.
 

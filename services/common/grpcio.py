@@ -176,9 +176,10 @@ class GrpcClientBase:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    def _batched(self, rpc: str) -> BatchRpc[Any]:
+    def _batched(self, rpc: str, **options: Any) -> BatchRpc[Any]:
         """The client's calls of batch RPC `rpc` (services.common.grpc_batch), batched."""
-        return BatchRpc(lambda: self._stub, self.service_name, rpc, what=self._what, timeout_s=self.timeout_s)
+        return BatchRpc(lambda: self._stub, self.service_name, rpc, what=self._what, timeout_s=self.timeout_s,
+                        **options)
 
     async def _call(self, method: grpc.aio.UnaryUnaryMultiCallable, request: Any, *,
                     timeout_s: float | None = None) -> Any:

@@ -22,12 +22,17 @@ Report = Callable[[str, str, Sequence[int]], Awaitable[None]]
 
 
 class DeliveredAcks:
-    def __init__(self, report: Report, *, max_pending: int = 100_000) -> None:
+    def __init__(self, report: Report, *, max_pending: int = 100_000, in_flight: int = 1) -> None:
         """`report(user_id, conversation_id, seqs)`: RouterClient.on_delivered.
         `max_pending`: seqs held for the next tick at most; beyond it an ack is dropped
-        (its sender misses one DELIVERED, the message itself is delivered and stored)."""
+        (its sender misses one DELIVERED, the message itself is delivered and stored).
+        `in_flight`: reports of one tick made at once. 1 in-process, where each is a direct
+        call and a task apiece would cost more than it saves; the split gateway's reports
+        are gRPC calls that the router client batches (OnDeliveredBatch), which it can only
+        do with several in flight."""
         self._report = report
         self._max_pending = max_pending
+        self._in_flight = max(1, in_flight)
         self._pending = 0
         self._acks: dict[tuple[str, str], list[int]] = defaultdict(list)
         self._flush_scheduled = False
@@ -47,8 +52,17 @@ class DeliveredAcks:
         asyncio.get_running_loop().create_task(self._send(acks))
 
     async def _send(self, acks: dict[tuple[str, str], list[int]]) -> None:
-        for (user_id, conversation_id), seqs in acks.items():
-            try:
-                await self._report(user_id, conversation_id, seqs)
-            except FlareError:
-                log.warning("could not report DELIVERED for %s in %s", user_id, conversation_id, exc_info=True)
+        items = list(acks.items())
+        if self._in_flight == 1:
+            for item in items:
+                await self._report_one(item)
+            return
+        for start in range(0, len(items), self._in_flight):
+            await asyncio.gather(*(self._report_one(item) for item in items[start:start + self._in_flight]))
+
+    async def _report_one(self, item: tuple[tuple[str, str], list[int]]) -> None:
+        (user_id, conversation_id), seqs = item
+        try:
+            await self._report(user_id, conversation_id, seqs)
+        except FlareError:
+            log.warning("could not report DELIVERED for %s in %s", user_id, conversation_id, exc_info=True)

@@ -34,7 +34,9 @@ async def build(ctx: ProcessContext) -> Running:
     gateway = GatewayService(config=gateway_config, gateway_id=ctx.instance_id, token_secret=ctx.token_secret(),
                              router=router, sync=sync, session=session, ids=MessageIdGenerator(cfg.node_id),
                              peers=peers, revocations=revocations, recall_window_s=cfg.sync.recall_window_s,
-                             sync_page_limit=cfg.sync.page_limit)
+                             sync_page_limit=cfg.sync.page_limit,
+                             # The routers are remote: a tick's acks go at once and share batch calls.
+                             ack_reports_in_flight=64)
 
     async def stop() -> None:
         await gateway.stop()

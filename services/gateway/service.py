@@ -52,14 +52,15 @@ class GatewayService:
         sync: SyncClient, session: SessionClient, ids: MessageIdGenerator, peers: GatewayDirectory | None = None,
         revocations: Revocations | None = None,
         recall_window_s: int = SyncConfig().recall_window_s, sync_page_limit: int = SyncConfig().page_limit,
-        reuse_port: bool = False,
+        reuse_port: bool = False, ack_reports_in_flight: int = 1,
     ) -> None:
         """`peers`: the other gateways (split deployment, gateway workers), so a device that
         logs in here again can have its old connection on another gateway closed.
         `revocations`: the revoked tokens and users (started by the caller); a user's revoke
         also closes the connections here whose token it revoked. `recall_window_s` and
         `sync_page_limit`: message-sync's settings, advertised in hello. `reuse_port`: share
-        the port with other gateway processes (SO_REUSEPORT)."""
+        the port with other gateway processes (SO_REUSEPORT). `ack_reports_in_flight`: device
+        acks reported to the router at once (services.delivery.acks: >1 when it is remote)."""
         self.config = config
         self.gateway_id = gateway_id
         self.router = router
@@ -68,7 +69,8 @@ class GatewayService:
         self._peers = peers
         self._reuse_port = reuse_port
         self._secret = token_secret
-        self._acks = DeliveredAcks(lambda user, conversation, seqs: self.router.on_delivered(user, conversation, seqs))
+        self._acks = DeliveredAcks(lambda user, conversation, seqs: self.router.on_delivered(user, conversation, seqs),
+                                   in_flight=ack_reports_in_flight)
         self.gate = SendGate(max_loop_lag_ms=config.shed_loop_lag_ms)
         self._handlers = FrameHandlers(Peers(config, router, sync, session, self._acks.note, self.gate), ids)
         self._connections: dict[str, ClientConnection] = {}

@@ -58,6 +58,16 @@ class RouterApi(pb_grpc.RouterServicer):
 
     @rpc_errors
     async def OnDelivered(self, request: pb.DeliveredRequest, context: grpc.aio.ServicerContext) -> pb.Empty:
+        return await self._on_delivered(request)
+
+    @rpc_errors
+    async def OnDeliveredBatch(self, request: pb.DeliveredBatch,
+                               context: grpc.aio.ServicerContext) -> pb.DeliveredBatchResponse:
+        results = await answer_batch(request.items, self._on_delivered, pb.DeliveredResult,
+                                     where="RouterApi.OnDeliveredBatch")
+        return pb.DeliveredBatchResponse(results=results)
+
+    async def _on_delivered(self, request: pb.DeliveredRequest) -> pb.Empty:
         await self._service.on_delivered(request.user_id, request.conversation_id, list(request.seqs))
         return _EMPTY
 

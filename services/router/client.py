@@ -78,6 +78,7 @@ class GrpcRouterClient(GrpcClientBase):
         # Every send crosses twice: concurrent sends share AdmitBatch / SendBatch calls.
         self._admit = self._batched("AdmitBatch")
         self._send = self._batched("SendBatch")
+        self._delivered = self._batched("OnDeliveredBatch", batch_type=pb.DeliveredBatch)
 
     async def admit(self, message: Message) -> Reservation:
         reply: pb.AdmitResponse = await self._admit(message_to_pb(message))
@@ -91,8 +92,7 @@ class GrpcRouterClient(GrpcClientBase):
         return SendResult(reply.msg_id, reply.duplicate, message.body)
 
     async def on_delivered(self, user_id: str, conversation_id: str, seqs: Sequence[int]) -> None:
-        request = pb.DeliveredRequest(user_id=user_id, conversation_id=conversation_id, seqs=seqs)
-        await self._call(self._stub.OnDelivered, request)
+        await self._delivered(pb.DeliveredRequest(user_id=user_id, conversation_id=conversation_id, seqs=seqs))
 
     async def deliver(self, messages: Sequence[Message]) -> None:
         if messages:

@@ -183,3 +183,38 @@ async def test_reserve_goes_through_its_own_batch_rpc(scripted) -> None:
     results = await asyncio.gather(client.reserve(message(1)), client.reserve(message(2, "stored")))
     assert results == [Reservation(2, True, False), Reservation(3, True, True)]
     assert client._reserve.batches == 2 and client._accept.batches == 0
+
+
+class _Acks:
+    """A RouterService stand-in for on_delivered: records the reports, fails one user's."""
+
+    def __init__(self) -> None:
+        self.reports: list[tuple[str, str, list[int]]] = []
+
+    async def on_delivered(self, user_id: str, conversation_id: str, seqs) -> None:
+        await asyncio.sleep(0.01)
+        if user_id == "mallory":
+            raise E.Forbidden("not a member", conversation_id=conversation_id)
+        self.reports.append((user_id, conversation_id, list(seqs)))
+
+
+async def test_concurrent_delivered_reports_share_batch_calls_and_fail_alone():
+    from services.router.api import serve as serve_router
+    from services.router.client import GrpcRouterClient
+
+    router = _Acks()
+    server = await serve_router(router)  # type: ignore[arg-type]
+    client = GrpcRouterClient(f"127.0.0.1:{server.port}", timeout_s=2.0)
+    try:
+        users = [f"u{i}" for i in range(40)] + ["mallory"]
+        results = await asyncio.gather(*(client.on_delivered(user, "group:g", [1, 2]) for user in users),
+                                       return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        assert len(errors) == 1 and isinstance(errors[0], E.Forbidden)
+        assert errors[0].details == {"conversation_id": "group:g"}
+        assert sorted(r[0] for r in router.reports) == sorted(users[:-1])
+        assert all(r[1:] == ("group:g", [1, 2]) for r in router.reports)
+        assert client._delivered.batches < len(users)  # shared calls, not one each
+    finally:
+        await client.close()
+        await server.stop(0)

@@ -89,3 +89,42 @@ async def test_ack_batching_is_bounded_and_survives_a_failed_report() -> None:
     for _ in range(3):
         await asyncio.sleep(0)
     assert reports[-1] == [6]
+
+
+async def test_with_several_in_flight_a_tick_s_reports_run_at_once_and_a_failure_stays_its_own() -> None:
+    started: list[str] = []
+    everyone_started = asyncio.Event()
+
+    async def report(user_id: str, conversation_id: str, seqs) -> None:
+        started.append(user_id)
+        if len(started) == 3:
+            everyone_started.set()
+        await asyncio.wait_for(everyone_started.wait(), 2)  # one at a time would never get here
+        if user_id == "carol":
+            raise BackendUnavailable("router away")
+
+    acks = DeliveredAcks(report, in_flight=8)
+    for user in ("bob", "carol", "dave"):
+        acks.note(user, "group:g", 1)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert sorted(started) == ["bob", "carol", "dave"] and everyone_started.is_set()
+
+
+async def test_one_in_flight_reports_one_after_the_other() -> None:
+    running = 0
+    most = 0
+
+    async def report(user_id: str, conversation_id: str, seqs) -> None:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0)
+        running -= 1
+
+    acks = DeliveredAcks(report)
+    for user in ("bob", "carol", "dave"):
+        acks.note(user, "group:g", 1)
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert most == 1

@@ -55,6 +55,11 @@ class RouterStub:
                 request_serializer=common__pb2.MessageBatch.SerializeToString,
                 response_deserializer=router__pb2.SendBatchResponse.FromString,
                 _registered_method=True)
+        self.OnDeliveredBatch = channel.unary_unary(
+                '/flare.router.v1.Router/OnDeliveredBatch',
+                request_serializer=router__pb2.DeliveredBatch.SerializeToString,
+                response_deserializer=router__pb2.DeliveredBatchResponse.FromString,
+                _registered_method=True)
         self.OnDelivered = channel.unary_unary(
                 '/flare.router.v1.Router/OnDelivered',
                 request_serializer=router__pb2.DeliveredRequest.SerializeToString,
@@ -128,6 +133,13 @@ class RouterServicer:
 
     def SendBatch(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def OnDeliveredBatch(self, request, context):
+        """Device acks of many (user, conversation) pairs in one call, as the gateway gathers them.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -212,6 +224,11 @@ def add_RouterServicer_to_server(servicer, server):
                     servicer.SendBatch,
                     request_deserializer=common__pb2.MessageBatch.FromString,
                     response_serializer=router__pb2.SendBatchResponse.SerializeToString,
+            ),
+            'OnDeliveredBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.OnDeliveredBatch,
+                    request_deserializer=router__pb2.DeliveredBatch.FromString,
+                    response_serializer=router__pb2.DeliveredBatchResponse.SerializeToString,
             ),
             'OnDelivered': grpc.unary_unary_rpc_method_handler(
                     servicer.OnDelivered,
@@ -367,6 +384,33 @@ class Router:
             '/flare.router.v1.Router/SendBatch',
             common__pb2.MessageBatch.SerializeToString,
             router__pb2.SendBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OnDeliveredBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flare.router.v1.Router/OnDeliveredBatch',
+            router__pb2.DeliveredBatch.SerializeToString,
+            router__pb2.DeliveredBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,
