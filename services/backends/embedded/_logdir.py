@@ -22,6 +22,7 @@ from services.common.paths import create_private, ensure_private_dir, write_priv
 
 from ._logfiles import PartitionFiles, fsync_dir_sync
 from ._loggroups import GroupCoordinator
+from ._logoffsets import group_paths_sync
 from ._logrepair import Damage, open_partition_sync, write_report_sync
 from ._logretention import Retention
 
@@ -72,7 +73,7 @@ def _check_committed_sync(log_dir: Path, topics: dict[str, list[PartitionFiles]]
     or lost) would skip that many *new* records: the next ones get the offsets it
     believes it has read. Move such offsets back to the end, before anyone produces."""
     damages = []
-    for path in sorted((log_dir / "groups").glob("*.json")):
+    for path in group_paths_sync(log_dir / "groups"):
         committed = GroupCoordinator.load_sync(path)
         changed = False
         for tp, offset in committed.items():

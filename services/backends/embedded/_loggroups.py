@@ -10,9 +10,7 @@ two owners, and a busy old owner delays the new one — Kafka's max.poll.interva
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -20,9 +18,9 @@ from typing import Protocol
 from services.backends.log import LogRecord, RebalanceCallback, TopicPartition
 from services.common.errors import BackendError, BackendUnavailable, Conflict, InvalidInput
 from services.common.health import Faults
-from services.common.paths import create_private
 
 from ._logfiles import PartitionFiles, check_disk_fault, fsync_dir_sync
+from ._logoffsets import OffsetsFile, encode_offsets, load_offsets_sync
 
 __all__ = ["GroupCoordinator", "FileLogConsumer"]
 
@@ -45,10 +43,13 @@ class _Log(Protocol):
 
 
 class GroupCoordinator:
-    def __init__(self, name: str, path: Path, committed: dict[TopicPartition, int], *, fsync: bool) -> None:
+    def __init__(self, name: str, path: Path, committed: dict[TopicPartition, int], *, fsync: bool,
+                 sequence: int = 0) -> None:
+        """`committed` and `sequence`: what _logoffsets.load_offsets_sync read from `path`."""
         self.name = name
         self.path = path
         self.committed = committed
+        self._file = OffsetsFile(path, sequence)
         self.members: list[FileLogConsumer] = []  # join order: the round-robin order
         self.owner: dict[TopicPartition, FileLogConsumer] = {}
         self._fsync = fsync
@@ -56,22 +57,20 @@ class GroupCoordinator:
 
     @staticmethod
     def load_sync(path: Path) -> dict[TopicPartition, int]:
-        try:
-            raw = json.loads(path.read_text())
-        except FileNotFoundError:
-            return {}
-        return {TopicPartition(t, int(p)): int(o) for t, parts in raw.items() for p, o in parts.items()}
+        return load_offsets_sync(path)[0]
 
     @staticmethod
     def write_offsets_sync(path: Path, committed: dict[TopicPartition, int]) -> None:
-        snapshot: dict[str, dict[str, int]] = {}
-        for tp, offset in sorted(committed.items()):
-            snapshot.setdefault(tp.topic, {})[str(tp.partition)] = offset
-        tmp = path.with_suffix(".tmp")
-        with os.fdopen(create_private(tmp, os.O_WRONLY | os.O_TRUNC), "wb") as handle:
-            handle.write(json.dumps(snapshot).encode())
-        os.replace(tmp, path)
+        """Outside a running log (start-up repair): one durable write of the group's offsets."""
+        writer = OffsetsFile(path, load_offsets_sync(path)[1])
+        try:
+            writer.write_sync(encode_offsets(committed), fsync=True)
+        finally:
+            writer.close_sync()
         fsync_dir_sync(path.parent)
+
+    def close_sync(self) -> None:
+        self._file.close_sync()
 
     def rebalance(self, log: _Log) -> None:
         """Round-robin every partition of the subscribed topics over the members subscribed to it."""
@@ -102,34 +101,22 @@ class GroupCoordinator:
                 raise InvalidInput("committed offsets are non-negative integers", offset=offset)
         async with self._write_lock:
             self.committed.update(offsets)
-            snapshot: dict[str, dict[str, int]] = {}
-            for tp, offset in sorted(self.committed.items()):
-                snapshot.setdefault(tp.topic, {})[str(tp.partition)] = offset
-            payload = json.dumps(snapshot).encode()
+            payload = encode_offsets(self.committed)
             try:
                 if self._fsync:
                     await asyncio.to_thread(self._write_sync, payload)
                 else:
-                    # No fsync: a write and a rename of a small file, served by the page
-                    # cache in microseconds. Done here rather than in a thread because the
-                    # store commits after every batch and waits for it before delivering,
-                    # and a thread hop back to a busy loop costs milliseconds of GIL wait.
+                    # No fsync: one pwrite into the page cache (_logoffsets.py: no rename,
+                    # which ext4 turns into a data flush). Done here rather than in a thread
+                    # because the store commits after every batch and waits for it before
+                    # delivering, and a thread hop back to a busy loop costs milliseconds.
                     self._write_sync(payload)
             except OSError as exc:
                 raise BackendError(f"could not persist offsets of group {self.name!r}: {exc}") from exc
 
     def _write_sync(self, payload: bytes) -> None:
-        # temp + rename: a crash leaves either the old or the new offsets, never half a file.
         check_disk_fault("offsets")
-        tmp = self.path.with_suffix(".tmp")
-        with os.fdopen(create_private(tmp, os.O_WRONLY | os.O_TRUNC), "wb") as handle:
-            handle.write(payload)
-            if self._fsync:
-                handle.flush()
-                os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
-        if self._fsync:
-            fsync_dir_sync(self.path.parent)
+        self._file.write_sync(payload, fsync=self._fsync)
 
 
 class FileLogConsumer:

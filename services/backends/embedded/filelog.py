@@ -39,6 +39,7 @@ from services.common.metrics import LOG_WRITE
 from ._logdir import close_log_dir_sync, grow_topic_sync, open_log_dir_sync
 from ._logfiles import PartitionFiles, read_sync
 from ._loggroups import FileLogConsumer, GroupCoordinator
+from ._logoffsets import load_offsets_sync
 from ._logrepair import Damage, read_reports_sync
 from ._logretention import Retention, expired_segments, unlink_segments_sync
 from ._logwriter import Pending, Sink, check_record, fail_pending, write_all_sync
@@ -142,6 +143,8 @@ class FileLog:
         for consumer in list(self._consumers):
             consumer._wakeup.set()
         self._consumers.clear()
+        for group in self._groups.values():
+            group.close_sync()
         self._groups.clear()
         self._waiters.clear()
         retired, self._retired = self._retired, []
@@ -316,15 +319,17 @@ class FileLog:
         if group is None:
             path = self._dir / "groups" / f"{quote(name, safe='')}.json"
             try:
-                committed = await asyncio.to_thread(GroupCoordinator.load_sync, path)
+                committed, sequence = await asyncio.to_thread(load_offsets_sync, path)
             except (OSError, ValueError) as exc:
                 raise BackendError(f"cannot read offsets of group {name!r}: {exc}") from exc
-            # Another task may have loaded it while we were reading.
-            # Offsets are written atomically (temp + rename) but not fsynced: a commit lost to a
-            # power cut only makes the group re-read records it already processed, which a
-            # consumer must tolerate anyway (the store is idempotent on msg_id), and an fsync
-            # per commit cost more kernel time than everything else on the message path.
-            group = self._groups.setdefault(name, GroupCoordinator(name, path, committed, fsync=False))
+            # Offsets are written so that a crash leaves the last or the one before
+            # (_logoffsets.py) but not fsynced: a commit lost to a power cut only makes the
+            # group re-read records it already processed, which a consumer must tolerate
+            # anyway (the store is idempotent on msg_id), and an fsync per commit cost more
+            # kernel time than everything else on the message path.
+            group = self._groups.get(name)  # another task may have loaded it meanwhile
+            if group is None:
+                group = self._groups[name] = GroupCoordinator(name, path, committed, fsync=False, sequence=sequence)
         return group
 
     async def _retain_forever(self) -> None:
