@@ -34,9 +34,9 @@ from services.common.errors import BackendError, FlareError
 from services.common.metrics import GRPC_BATCH
 from services.common.proto import common_pb2
 
-from .grpc_errors import error_from_item, error_from_rpc, item_error
+from .grpc_errors import error_from_item, error_from_rpc, item_error, rpc_errors
 
-__all__ = ["MAX_BATCH_ITEMS", "MAX_BATCH_BYTES", "BatchRpc", "answer_batch"]
+__all__ = ["MAX_BATCH_ITEMS", "MAX_BATCH_BYTES", "BatchRpc", "answer_batch", "batch_method"]
 
 MAX_BATCH_ITEMS = 256
 MAX_BATCH_BYTES = 4 * 1024 * 1024
@@ -121,3 +121,24 @@ async def answer_batch(items: Sequence[Any], handle: Callable[[Any], Awaitable[A
     if len(items) == 1:  # light load: no task to make
         return [await one(items[0])]
     return list(await asyncio.gather(*(one(item) for item in items)))
+
+
+def batch_method(handle: str, result_type: Callable[..., Any], response_type: Callable[..., Any]) -> Any:
+    """A servicer's batch rpc made from its unary body: `handle` names the servicer's
+    method answering one item; each item's reply or error goes in a `result_type`, all of
+    them in one `response_type(results=...)`.
+
+        AdmitBatch = batch_method("_admit", pb.AdmitResult, pb.AdmitBatchResponse)
+    """
+
+    async def method(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        where = f"{type(self).__name__}.{method.__name__}"
+        results = await answer_batch(request.items, getattr(self, handle), result_type, where=where)
+        return response_type(results=results)
+
+    class _Named:  # __set_name__ gives the method the rpc's own name, for logs
+        def __set_name__(self, owner: type, name: str) -> None:
+            method.__name__ = method.__qualname__ = name
+            setattr(owner, name, rpc_errors(method))
+
+    return _Named()

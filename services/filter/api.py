@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc.aio
 
-from services.common.grpc_batch import answer_batch
+from services.common.grpc_batch import batch_method
 from services.common.grpc_errors import rpc_errors
 from services.common.grpcio import GrpcServer, start_server
 from services.common.proto import common_pb2
@@ -25,11 +25,7 @@ class FilterApi(pb_grpc.FilterServicer):
     async def Check(self, request: common_pb2.Message, context: grpc.aio.ServicerContext) -> pb.Verdict:
         return await self._check(request)
 
-    @rpc_errors
-    async def CheckBatch(self, request: common_pb2.MessageBatch,
-                         context: grpc.aio.ServicerContext) -> pb.CheckBatchResponse:
-        results = await answer_batch(request.items, self._check, pb.VerdictResult, where="FilterApi.CheckBatch")
-        return pb.CheckBatchResponse(results=results)
+    CheckBatch = batch_method("_check", pb.VerdictResult, pb.CheckBatchResponse)
 
     async def _check(self, request: common_pb2.Message) -> pb.Verdict:
         verdict = await self._service.check(message_from_pb(request))

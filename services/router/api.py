@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc.aio
 
-from services.common.grpc_batch import answer_batch
+from services.common.grpc_batch import batch_method
 from services.common.grpc_errors import rpc_errors
 from services.common.grpcio import GrpcServer, start_server
 from services.common.proto import common_pb2
@@ -31,17 +31,9 @@ class RouterApi(pb_grpc.RouterServicer):
     async def Send(self, request: common_pb2.Message, context: grpc.aio.ServicerContext) -> pb.SendResponse:
         return await self._send(request)
 
-    @rpc_errors
-    async def AdmitBatch(self, request: common_pb2.MessageBatch,
-                         context: grpc.aio.ServicerContext) -> pb.AdmitBatchResponse:
-        results = await answer_batch(request.items, self._admit, pb.AdmitResult, where="RouterApi.AdmitBatch")
-        return pb.AdmitBatchResponse(results=results)
+    AdmitBatch = batch_method("_admit", pb.AdmitResult, pb.AdmitBatchResponse)
 
-    @rpc_errors
-    async def SendBatch(self, request: common_pb2.MessageBatch,
-                        context: grpc.aio.ServicerContext) -> pb.SendBatchResponse:
-        results = await answer_batch(request.items, self._send, pb.SendResult, where="RouterApi.SendBatch")
-        return pb.SendBatchResponse(results=results)
+    SendBatch = batch_method("_send", pb.SendResult, pb.SendBatchResponse)
 
     async def _admit(self, request: common_pb2.Message) -> pb.AdmitResponse:
         result = await self._service.admit(message_from_pb(request))
@@ -60,12 +52,7 @@ class RouterApi(pb_grpc.RouterServicer):
     async def OnDelivered(self, request: pb.DeliveredRequest, context: grpc.aio.ServicerContext) -> pb.Empty:
         return await self._on_delivered(request)
 
-    @rpc_errors
-    async def OnDeliveredBatch(self, request: pb.DeliveredBatch,
-                               context: grpc.aio.ServicerContext) -> pb.DeliveredBatchResponse:
-        results = await answer_batch(request.items, self._on_delivered, pb.DeliveredResult,
-                                     where="RouterApi.OnDeliveredBatch")
-        return pb.DeliveredBatchResponse(results=results)
+    OnDeliveredBatch = batch_method("_on_delivered", pb.DeliveredResult, pb.DeliveredBatchResponse)
 
     async def _on_delivered(self, request: pb.DeliveredRequest) -> pb.Empty:
         await self._service.on_delivered(request.user_id, request.conversation_id, list(request.seqs))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc.aio
 
-from services.common.grpc_batch import answer_batch
+from services.common.grpc_batch import batch_method
 from services.common.grpc_errors import rpc_errors
 from services.common.grpcio import GrpcServer, start_server
 from services.common.proto import common_pb2
@@ -29,17 +29,9 @@ class StoreApi(pb_grpc.StoreServicer):
     async def Reserve(self, request: common_pb2.Message, context: grpc.aio.ServicerContext) -> pb.ReserveResponse:
         return await self._reserve(request)
 
-    @rpc_errors
-    async def AcceptBatch(self, request: common_pb2.MessageBatch,
-                          context: grpc.aio.ServicerContext) -> pb.AcceptBatchResponse:
-        results = await answer_batch(request.items, self._accept, pb.AcceptResult, where="StoreApi.AcceptBatch")
-        return pb.AcceptBatchResponse(results=results)
+    AcceptBatch = batch_method("_accept", pb.AcceptResult, pb.AcceptBatchResponse)
 
-    @rpc_errors
-    async def ReserveBatch(self, request: common_pb2.MessageBatch,
-                           context: grpc.aio.ServicerContext) -> pb.ReserveBatchResponse:
-        results = await answer_batch(request.items, self._reserve, pb.ReserveResult, where="StoreApi.ReserveBatch")
-        return pb.ReserveBatchResponse(results=results)
+    ReserveBatch = batch_method("_reserve", pb.ReserveResult, pb.ReserveBatchResponse)
 
     async def _accept(self, request: common_pb2.Message) -> pb.AcceptResponse:
         result = await self._service.accept(message_from_pb(request))
