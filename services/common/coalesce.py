@@ -29,57 +29,23 @@ R = TypeVar("R")
 
 
 class Coalescer(Generic[T, R]):
+    """An ItemCoalescer whose `call` answers for the whole batch: every caller of a batch
+    gets that same result (a lookup keyed by item, in which each caller finds its part)."""
+
     def __init__(self, call: Callable[[Sequence[T]], Awaitable[R]], *, max_batch: int = 256) -> None:
-        """`call` takes a batch of items and returns one result for the whole batch (each
-        caller gets that same result and picks its own part)."""
-        self._call = call
-        self._max_batch = max_batch
-        self._waiting: list[tuple[T, asyncio.Future[R]]] = []
-        self._running = False
-        self._task: asyncio.Task | None = None  # held: the loop keeps only a weak reference
-        self.batches = 0  # how many calls were made (for tests and metrics)
+        async def whole(items: Sequence[T]) -> list[R]:
+            result = await call(items)
+            return [result] * len(items)
 
-    async def __call__(self, item: T) -> R:
-        if self._running:  # a call is in flight: wait for the next batch
-            future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-            self._waiting.append((item, future))
-            return await future
-        # Nothing in flight: call at once, in this caller's own task. A hand-off to another
-        # task would cost a turn of the event loop, which under load is the latency itself.
-        self._running = True
-        self.batches += 1
-        try:
-            return await self._call([item])
-        finally:
-            if self._waiting:
-                self._task = asyncio.get_running_loop().create_task(self._drain(), name="coalescer")
-            else:
-                self._running = False
+        self._items: ItemCoalescer[T, R] = ItemCoalescer(whole, max_batch=max_batch)
 
-    async def _drain(self) -> None:
-        try:
-            while self._waiting:
-                batch, self._waiting = self._waiting[:self._max_batch], self._waiting[self._max_batch:]
-                self.batches += 1
-                try:
-                    result = await self._call([item for item, _ in batch])
-                except BaseException as exc:  # every caller of this batch gets the failure
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    if not isinstance(exc, Exception):
-                        raise
-                    continue
-                for _, future in batch:
-                    if not future.done():
-                        future.set_result(result)
-        finally:
-            self._running = False
-            if self._waiting:  # only when cancelled mid-way: nobody is left to run them
-                waiting, self._waiting = self._waiting, []
-                for _, future in waiting:
-                    if not future.done():
-                        future.set_exception(asyncio.CancelledError())
+    @property
+    def batches(self) -> int:
+        """How many calls were made (for tests and metrics)."""
+        return self._items.batches
+
+    def __call__(self, item: T) -> Awaitable[R]:
+        return self._items(item)
 
 
 class ItemCoalescer(Generic[T, R]):
