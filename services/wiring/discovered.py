@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
@@ -191,8 +191,6 @@ class Pooled:
             return signature.bind(None, *args, **kwargs)  # None: the Protocol's self
 
         async def to_owner(*args: Any, **kwargs: Any) -> Any:
-            if len(pool.clients()) < 2:  # one instance (or none): nothing to choose
-                return await pool.call(lambda client: getattr(client, name)(*args, **kwargs))
             value = value_of(args, kwargs)
             key = value if isinstance(value, str) else value.conversation_id
             return await pool.call(lambda client: getattr(client, name)(*args, **kwargs), key=key)
@@ -201,7 +199,7 @@ class Pooled:
             return to_owner
 
         async def split(*args: Any, **kwargs: Any) -> Any:
-            if len(pool.clients()) < 2:
+            if len(pool.clients()) < 2:  # one instance (or none): nothing to split
                 return await pool.call(lambda client: getattr(client, name)(*args, **kwargs))
             arguments = bound(args, kwargs)
             parts: dict[int, tuple[str, list]] = {}
