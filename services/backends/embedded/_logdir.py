@@ -21,8 +21,7 @@ from services.common.errors import BackendUnavailable
 from services.common.paths import create_private, ensure_private_dir, write_private
 
 from ._logfiles import PartitionFiles, fsync_dir_sync
-from ._loggroups import GroupCoordinator
-from ._logoffsets import group_paths_sync
+from ._logoffsets import group_paths_sync, load_offsets_sync, rewrite_offsets_sync
 from ._logrepair import Damage, open_partition_sync, write_report_sync
 from ._logretention import Retention
 
@@ -74,7 +73,7 @@ def _check_committed_sync(log_dir: Path, topics: dict[str, list[PartitionFiles]]
     believes it has read. Move such offsets back to the end, before anyone produces."""
     damages = []
     for path in group_paths_sync(log_dir / "groups"):
-        committed = GroupCoordinator.load_sync(path)
+        committed, sequence = load_offsets_sync(path)
         changed = False
         for tp, offset in committed.items():
             parts = topics.get(tp.topic, [])
@@ -85,7 +84,7 @@ def _check_committed_sync(log_dir: Path, topics: dict[str, list[PartitionFiles]]
             committed[tp] = end
             changed = True
         if changed:
-            GroupCoordinator.write_offsets_sync(path, committed)
+            rewrite_offsets_sync(path, committed, sequence)
     return damages
 
 

@@ -19,8 +19,8 @@ from services.backends.log import LogRecord, RebalanceCallback, TopicPartition
 from services.common.errors import BackendError, BackendUnavailable, Conflict, InvalidInput
 from services.common.health import Faults
 
-from ._logfiles import PartitionFiles, check_disk_fault, fsync_dir_sync
-from ._logoffsets import OffsetsFile, encode_offsets, load_offsets_sync
+from ._logfiles import PartitionFiles, check_disk_fault
+from ._logoffsets import OffsetsFile, encode_offsets
 
 __all__ = ["GroupCoordinator", "FileLogConsumer"]
 
@@ -54,20 +54,6 @@ class GroupCoordinator:
         self.owner: dict[TopicPartition, FileLogConsumer] = {}
         self._fsync = fsync
         self._write_lock = asyncio.Lock()
-
-    @staticmethod
-    def load_sync(path: Path) -> dict[TopicPartition, int]:
-        return load_offsets_sync(path)[0]
-
-    @staticmethod
-    def write_offsets_sync(path: Path, committed: dict[TopicPartition, int]) -> None:
-        """Outside a running log (start-up repair): one durable write of the group's offsets."""
-        writer = OffsetsFile(path, load_offsets_sync(path)[1])
-        try:
-            writer.write_sync(encode_offsets(committed), fsync=True)
-        finally:
-            writer.close_sync()
-        fsync_dir_sync(path.parent)
 
     def close_sync(self) -> None:
         self._file.close_sync()

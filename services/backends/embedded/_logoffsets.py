@@ -30,7 +30,9 @@ from pathlib import Path
 from services.backends.log import TopicPartition
 from services.common.paths import create_private
 
-__all__ = ["OffsetsFile", "load_offsets_sync", "group_paths_sync", "encode_offsets"]
+from ._logfiles import fsync_dir_sync
+
+__all__ = ["OffsetsFile", "load_offsets_sync", "rewrite_offsets_sync", "group_paths_sync", "encode_offsets"]
 
 _HEADER = struct.Struct(">4sQII")  # magic, sequence, payload length, CRC-32 of the payload
 _MAGIC = b"FLO1"
@@ -79,6 +81,17 @@ def load_offsets_sync(path: Path) -> tuple[dict[TopicPartition, int], int]:
         return _decode(path.read_bytes()), 0
     except FileNotFoundError:
         return {}, 0
+
+
+def rewrite_offsets_sync(path: Path, committed: dict[TopicPartition, int], sequence: int) -> None:
+    """Outside a running log (start-up repair): one durable write of a group's offsets;
+    `sequence` is what load_offsets_sync returned with them."""
+    writer = OffsetsFile(path, sequence)
+    try:
+        writer.write_sync(encode_offsets(committed), fsync=True)
+    finally:
+        writer.close_sync()
+    fsync_dir_sync(path.parent)
 
 
 def group_paths_sync(groups_dir: Path) -> list[Path]:
