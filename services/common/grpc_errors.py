@@ -114,12 +114,16 @@ def status_for(exc: FlareError) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
+def _details_json(exc: FlareError) -> bytes:
+    # default=str: details are meant to be plain values; anything exotic (an exception
+    # inside pydantic errors) degrades to its text instead of failing the whole reply.
+    return orjson.dumps(exc.details, default=str) if exc.details else b""
+
+
 def error_metadata(exc: FlareError) -> tuple[tuple[str, str | bytes], ...]:
     metadata: list[tuple[str, str | bytes]] = [(CODE_KEY, exc.code)]
     if exc.details:
-        # default=str: details are meant to be plain values; anything exotic (an exception
-        # inside pydantic errors) degrades to its text instead of failing the whole reply.
-        metadata.append((DETAILS_KEY, orjson.dumps(exc.details, default=str)))
+        metadata.append((DETAILS_KEY, _details_json(exc)))
     return tuple(metadata)
 
 
@@ -160,8 +164,7 @@ def flare_error_of(exc: Exception, where: str) -> FlareError:
 def item_error(exc: Exception, where: str) -> common_pb2.ItemError:
     """One batch item's error, as a batch reply carries it."""
     error = flare_error_of(exc, where)
-    details = orjson.dumps(error.details, default=str) if error.details else b""  # default=str: see error_metadata
-    return common_pb2.ItemError(code=error.code, message=error.message, details_json=details)
+    return common_pb2.ItemError(code=error.code, message=error.message, details_json=_details_json(error))
 
 
 def error_from_item(item: common_pb2.ItemError) -> FlareError:
