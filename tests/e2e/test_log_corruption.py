@@ -86,5 +86,8 @@ async def test_new_messages_survive_a_damaged_segment(tmp_path, damage):
         history = (await reader.sync_all())[CONVERSATION]
         await reader.close()
         assert [m["seq"] for m in history] == list(range(1, 24))
+    except BaseException:
+        print("\n".join(flare.lines[-120:]))  # the server's side of a failure, shown by pytest
+        raise
     finally:
         flare.stop()

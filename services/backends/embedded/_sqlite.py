@@ -18,7 +18,7 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 from services.common.errors import BackendError, BackendUnavailable, Conflict, InvalidInput
-from services.common.paths import create_private, ensure_private_dir
+from services.common.paths import FILE_MODE, ensure_private_dir
 
 __all__ = ["SQLiteThreads", "sqlite_path_from_url", "translate_sqlite_error"]
 
@@ -38,16 +38,19 @@ def translate_sqlite_error(exc: BaseException, what: str) -> Exception:
         return Conflict(f"{what}: {exc}")
     if isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc)):
         return BackendUnavailable(f"{what}: {exc}")
-    if isinstance(exc, (sqlite3.Error, OSError)):
+    if isinstance(exc, sqlite3.Error):
+        # The extended code (SQLITE_IOERR_SHORT_READ, not just "disk I/O error") is what
+        # tells an operator which file and which failure.
+        name = getattr(exc, "sqlite_errorname", None)
+        return BackendError(f"{what}: {exc} ({name})" if name else f"{what}: {exc}")
+    if isinstance(exc, OSError):
         return BackendError(f"{what}: {exc}")
     return exc  # type: ignore[return-value]
 
 
 def _connect(path: Path) -> sqlite3.Connection:
     ensure_private_dir(path.parent)
-    # Created 0600 before SQLite opens it: SQLite gives its -wal and -shm files the mode of
-    # the database file, so the whole database stays private whatever the umask.
-    os.close(create_private(path, os.O_RDWR))
+    _make_private(path)
     # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction is exactly
     # what the adapter says it is.
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
@@ -55,6 +58,26 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across app crashes
     conn.execute("PRAGMA foreign_keys=ON")
     return conn
+
+
+def _make_private(path: Path) -> None:
+    """Create the database file 0600 (SQLite gives its -wal and -shm files the database's
+    mode, so the whole database stays private whatever the umask), or tighten it.
+
+    Never open and close a descriptor of a database file that may be open already: POSIX
+    drops every lock a process holds on a file when *any* descriptor of it is closed, so
+    SQLite's connections in this process would lose their locks without knowing, and a
+    second process closing its connection would take this one's WAL for abandoned,
+    checkpoint it and remove it (this process then reads past the end of the file:
+    SQLITE_IOERR_SHORT_READ). Only a file that did not exist gets a descriptor here."""
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, FILE_MODE))
+    except FileExistsError:
+        try:
+            if path.stat().st_mode & 0o777 != FILE_MODE:
+                os.chmod(path, FILE_MODE)  # a file an older version left 0644
+        except PermissionError:
+            pass  # another user's file we may still use: not ours to change
 
 
 def _connect_inline(path: Path) -> sqlite3.Connection:
