@@ -14,12 +14,14 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -172,14 +174,51 @@ def run_split_trial(*, users: int, devices_per_user: int, groups: int, group_siz
                     users=users, devices_per_user=devices_per_user, groups=groups, group_size=group_size,
                     rate=rate, duration=duration, churn=churn, workers=workers, drain_timeout=30, seed=1, **extra,
                 )
-                return await run_loadtest(params)
+                report = await run_loadtest(params)
+                stages = await asyncio.to_thread(_stage_means, sut.deployment.processes)
+                return report, stages
 
     try:
-        result = summarize(asyncio.run(trial()))
+        report, stages = asyncio.run(trial())
+        result = summarize(report)
     finally:
         release_servers(started)
     result["bench"] = f"e2e_split_{routers}routers_{stores}stores_1gateway"
+    result["stage_mean_ms"] = stages
     return result
+
+
+_STAGE_SAMPLE = re.compile(r'^flare_(stage_seconds|ack_latency_seconds)_(sum|count)\{(?:stage|level)="([a-z_]+)"\} (\S+)$')
+_LOOP_LAG = re.compile(r"^flare_event_loop_lag_seconds (\S+)$")
+
+
+def _stage_means(processes) -> dict[str, dict[str, float]]:
+    """Mean of every flare_stage_seconds / flare_ack_latency_seconds series, per split
+    process (from its /metrics): where a send's time goes, hop by hop."""
+    means: dict[str, dict[str, float]] = {}
+    for process in processes:
+        port = process.ports.get("admin")
+        if not port:
+            continue
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+                text = response.read().decode()
+        except OSError:
+            continue
+        sums: dict[str, dict[str, float]] = {}
+        for line in text.splitlines():
+            lag = _LOOP_LAG.match(line)
+            if lag:
+                sums["loop_lag"] = {"sum": float(lag.group(1)), "count": 1.0}
+            match = _STAGE_SAMPLE.match(line)
+            if match:
+                family, kind, label, value = match.groups()
+                name = label if family == "stage_seconds" else f"ack_{label}"
+                sums.setdefault(name, {})[kind] = float(value)
+        stages = {name: round(1000 * v["sum"] / v["count"], 2) for name, v in sums.items() if v.get("count")}
+        if stages:
+            means[process.instance_id] = stages
+    return means
 
 
 def _start_profile(pid: int, out: Path, duration: float) -> subprocess.Popen:
@@ -249,12 +288,15 @@ def main() -> None:
     parser.add_argument("--server-log", type=Path, default=None, help="keep the server's log (stderr) here")
     parser.add_argument("--split", action="store_true",
                         help="the split deployment on real servers (tests/infra) instead of the embedded monolith")
+    parser.add_argument("--routers", type=int, default=2, help="--split: router instances")
+    parser.add_argument("--stores", type=int, default=2, help="--split: store instances")
     args = parser.parse_args()
     common = dict(users=args.users, devices_per_user=args.devices_per_user, groups=args.groups,
                   group_size=args.group_size, rate=args.rate, duration=args.duration, churn=args.churn,
                   workers=args.workers, group_fraction=args.group_fraction)
     if args.split:
-        result = run_split_trial(**common)
+        result = run_split_trial(**common, routers=args.routers, stores=args.stores)
+        result["command"] = " ".join(["python", *sys.argv])
     else:
         result = run_trial(**common, profile=args.profile, up_args=args.up_arg, idle=args.idle, compact=args.compact,
                            stall_ms=args.stall_ms, server_log=args.server_log)

@@ -65,6 +65,16 @@ GRPC_BATCH = Histogram(
     "flare_grpc_batch_size", "Messages per batch RPC a gRPC client sent (services/common/grpc_batch.py)",
     ["rpc"], buckets=(1, 2, 5, 10, 20, 50, 100, 256),
 )
+STAGE = Histogram(
+    "flare_stage_seconds",
+    "One stage of a send, seen from the process that awaits it: admit, filter, accept (router); "
+    "reserve, produce, mark_stored (store). Where send->stored time goes, hop by hop",
+    ["stage"], buckets=_LATENCY_BUCKETS,
+)
+REDIS_PIPELINE = Histogram(
+    "flare_redis_pipeline_size", "Single-key commands per round trip to Redis (concurrent callers share one)",
+    buckets=(1, 2, 5, 10, 20, 50, 100, 256),
+)
 FRAME_ERRORS = Counter("flare_frame_errors_total", "Client frames answered with an error", ["code"])
 
 
@@ -73,6 +83,12 @@ FRAME_ERRORS = Counter("flare_frame_errors_total", "Client frames answered with 
 ACK_RECEIVED = ACK_LATENCY.labels("received")
 ACK_STORED = ACK_LATENCY.labels("stored")
 ACK_DELIVERED = ACK_LATENCY.labels("delivered")
+STAGE_ADMIT = STAGE.labels("admit")
+STAGE_FILTER = STAGE.labels("filter")
+STAGE_ACCEPT = STAGE.labels("accept")
+STAGE_RESERVE = STAGE.labels("reserve")
+STAGE_PRODUCE = STAGE.labels("produce")
+STAGE_MARK_STORED = STAGE.labels("mark_stored")
 MESSAGES_IN_TEXT = MESSAGES_IN.labels("text")
 
 

@@ -85,6 +85,12 @@ class Delivery:
         self.backlog = Backlog(max_lag_ms=config.shed_delivery_lag_ms, min_backlog=config.shed_min_backlog)
         self._pending: OrderedDict[tuple[str, int], _Pending] = OrderedDict()
         self.pending_budget = ByteBudget("pending_delivered", config.pending_delivered_bytes)
+        # Messages whose every recipient user has been told DELIVERED. The acks that keep
+        # coming for them (a user's other devices, the sender's own) need nothing; without
+        # this a split router took each for "delivered by another instance" and asked the
+        # MessageDB and the shared cache, two round trips per ack (40 % of its CPU).
+        self._done: OrderedDict[tuple[str, int], None] = OrderedDict()
+        self.done_budget = ByteBudget("delivered_done", max(1 << 20, config.pending_delivered_bytes // 8))
         self.budget = FanoutBudget(burst=config.fanout_budget, per_s=config.fanout_budget_per_s)
         self.offline = OfflineTopic(log, config)
         # Test-only fault switch: drop 1 in N live deliveries (the message stays stored).
@@ -202,7 +208,8 @@ class Delivery:
         for seq in seqs:
             pending = self._pending.get((conversation_id, seq))
             if pending is None:
-                unknown.append(seq)
+                if (conversation_id, seq) not in self._done:
+                    unknown.append(seq)
                 continue
             if user_id not in pending.waiting:
                 continue
@@ -211,6 +218,7 @@ class Delivery:
             if not pending.waiting:
                 del self._pending[(conversation_id, seq)]
                 self.pending_budget.used -= ENTRY_OVERHEAD
+                self._remember_done(conversation_id, seq)
             told.append((seq, pending))
         if told and self._shared is not None:
             # Split deployment: another device of this user may have acked through another
@@ -228,6 +236,14 @@ class Delivery:
             await self._delivered_elsewhere(user_id, conversation_id, unknown, frames)
         if frames:
             await self.fanout.to_devices(frames)
+
+    def _remember_done(self, conversation_id: str, seq: int) -> None:
+        self._done[(conversation_id, seq)] = None
+        self.done_budget.used += ENTRY_OVERHEAD + len(conversation_id)
+        while self.done_budget.over() and self._done:
+            (old_conversation, _), _ = self._done.popitem(last=False)
+            self.done_budget.used -= ENTRY_OVERHEAD + len(old_conversation)
+            self.done_budget.evictions += 1
 
     async def _delivered_elsewhere(self, user_id: str, conversation_id: str, seqs: list[int],
                                    frames: dict[tuple[str, str], list[bytes]]) -> None:

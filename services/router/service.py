@@ -9,11 +9,12 @@ groups:  roles, join policy, history rule (services.delivery.groups).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from services.common.documents import load_spec
 from services.common.errors import InvalidInput, RateLimited, Rejected
-from services.common.metrics import ACK_STORED
+from services.common.metrics import ACK_STORED, STAGE_ACCEPT, STAGE_ADMIT, STAGE_FILTER
 from services.common.model import Message, now_ms
 from services.delivery import Delivery, Fanout, Membership
 from services.filter.client import FilterClient
@@ -63,8 +64,11 @@ class RouterService:
     async def admit(self, message: Message) -> Reservation:
         """Before `received`: the sender must be a member, and (sender, client_msg_id) gets
         its msg_id (message.msg_id if new, the original one for a resend)."""
+        started = time.perf_counter()
         await self.membership.require_sender(message.sender_id, message.conversation_id)
-        return await self._store.reserve(message)
+        reservation = await self._store.reserve(message)
+        STAGE_ADMIT.observe(time.perf_counter() - started)
+        return reservation
 
     async def send(self, message: Message) -> SendResult:
         """Filter, then log durably. Raises Rejected / RateLimited / TooLarge / BackendUnavailable,
@@ -73,7 +77,9 @@ class RouterService:
         backlog.check()
         await self.membership.require_sender(message.sender_id, message.conversation_id)
         members = await self.membership.members(message.conversation_id)  # cached by require_sender
+        started = time.perf_counter()
         verdict = await self._filter.check(message)
+        STAGE_FILTER.observe(time.perf_counter() - started)
         if verdict.action == "block":
             raise Rejected(verdict.reason or "message blocked by a filter rule", rule=verdict.rule)
         if verdict.action == "rate_limited":
@@ -81,7 +87,9 @@ class RouterService:
         if verdict.action == "mask":
             message.body = verdict.body
         self.delivery.charge(message.sender_id, len(members) - 1)  # RateLimited past the sender's budget
+        started = time.perf_counter()
         result = await self._store.accept(message)
+        STAGE_ACCEPT.observe(time.perf_counter() - started)
         if not result.duplicate:
             backlog.admitted()
         ACK_STORED.observe(max(0, now_ms() - message.created_at) / 1000)

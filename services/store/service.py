@@ -28,6 +28,7 @@ MessageDB in the middle of it.
 from __future__ import annotations
 
 import asyncio
+import time
 import contextlib
 import logging
 from collections.abc import Sequence
@@ -41,7 +42,7 @@ from services.common.config import StoreConfig
 from services.common.documents import load_spec
 from services.common.errors import BackendError, BackendUnavailable, Conflict, FlareError, InvalidInput
 from services.common.health import Faults
-from services.common.metrics import DEDUP_HITS, LOG_LAG, STORE_BATCH
+from services.common.metrics import DEDUP_HITS, LOG_LAG, STAGE_MARK_STORED, STAGE_PRODUCE, STAGE_RESERVE, STORE_BATCH
 from services.common.model import Message, conversation_kind
 from services.delivery.client import DeliveryClient
 from services.delivery.keys import dedup_key, recent_key
@@ -154,6 +155,13 @@ class StoreService:
     # -- accept ---------------------------------------------------------------------
     async def reserve(self, message: Message) -> Reservation:
         """Reserve message.msg_id for (sender, client_msg_id), or return the id it already has."""
+        started = time.perf_counter()
+        try:
+            return await self._reserve(message)
+        finally:
+            STAGE_RESERVE.observe(time.perf_counter() - started)
+
+    async def _reserve(self, message: Message) -> Reservation:
         key = dedup_key(message.sender_id, message.client_msg_id)
         cached = await self._cache.get(key)
         if cached is not None:
@@ -218,7 +226,7 @@ class StoreService:
             DEDUP_HITS.labels("inflight").inc()
             result = await asyncio.shield(pending)
             return AcceptResult(result.msg_id, duplicate=True)
-        reservation = await self.reserve(message)
+        reservation = await self._reserve(message)
         if reservation.stored:
             return AcceptResult(reservation.msg_id, duplicate=True)
         # The caller's own reservation (router.admit) is not a duplicate; another message's
@@ -228,11 +236,15 @@ class StoreService:
         future: asyncio.Future[AcceptResult] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
+            started = time.perf_counter()
             await self._log.produce(
                 self._config.topic, codec.dumps(message.to_wire()), key=message.conversation_id.encode(),
             )
+            produced = time.perf_counter()
+            STAGE_PRODUCE.observe(produced - started)
             result = AcceptResult(message.msg_id, duplicate=duplicate)
             await self._cache_stored(dedup_key(*key), message.msg_id)
+            STAGE_MARK_STORED.observe(time.perf_counter() - produced)
             future.set_result(result)
             return result
         except BaseException as exc:

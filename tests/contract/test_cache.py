@@ -260,3 +260,20 @@ async def test_memory_cache_sweep_frees_unread_keys():
         await asyncio.sleep(0.05)
     assert not cache._expires_at
     await cache.close()
+
+
+async def test_concurrent_single_key_commands_each_get_their_own_answer(cache, unique):
+    # Redis sends concurrent callers' commands in shared pipelines: each caller must still
+    # get exactly its own reply, and one command's error must reach that caller alone.
+    keys = [f"cc{i}:{unique}" for i in range(300)]
+    await cache.set(f"num:{unique}", b"not a number")
+    won = await asyncio.gather(*(cache.set_nx(key, key.encode(), ttl=30) for key in keys + keys))
+    assert [first + second for first, second in zip(won[:300], won[300:])] == [1] * 300  # one winner per key
+    got = await asyncio.gather(*(cache.get(key) for key in keys), cache.get(f"absent:{unique}"))
+    assert got == [key.encode() for key in keys] + [None]
+    results = await asyncio.gather(*(cache.incr(f"n{i}:{unique}", i) for i in range(50)),
+                                   cache.incr(f"num:{unique}"), return_exceptions=True)
+    assert results[:50] == list(range(50))
+    assert isinstance(results[50], InvalidInput)
+    await asyncio.gather(*(cache.set(key, b"v2") for key in keys))
+    assert await cache.get_many(keys) == [b"v2"] * 300

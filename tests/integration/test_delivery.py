@@ -8,6 +8,8 @@ connection" without parsing; frames that are not messages carry seq 0.
 from __future__ import annotations
 
 from .grpc_stack import embedded_stack
+from services.common.config import RouterConfig
+from services.delivery import Delivery
 from services.common import codec
 from services.common.ids import ConversationId, DeviceId, UserId
 from services.common.model import Message
@@ -62,3 +64,70 @@ async def test_delivered_acks_are_pushed_as_frames_that_are_not_messages(tmp_pat
         assert [(p.conversation_id, p.seq) for p in to_alice] == [("c2c:alice:bob", 1), ("", 0)]
         frame = codec.loads(to_alice[1].frame)
         assert (frame["type"], frame["level"], frame["seq"], frame["msg_id"]) == ("ack", "delivered", 1, "5")
+
+
+class _CountingDB:
+    """The stack's MessageDB, counting the lookups of acks for messages a router never delivered."""
+
+    def __init__(self, db) -> None:
+        self._db = db
+        self.lookups = 0
+
+    async def messages_after(self, *args, **kwargs):
+        self.lookups += 1
+        return await self._db.messages_after(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._db, name)
+
+
+def _delivered_to(stack, connection_id: str) -> list[dict]:
+    frames = [codec.loads(p.frame) for gw in ("gw1", "gw2") for p in stack.gateways.get(gw).pushes
+              if p.connection_id == connection_id]
+    return [f for f in frames if f.get("type") == "ack" and f.get("level") == "delivered"]
+
+
+async def test_split_acks_after_every_recipient_was_told_ask_nobody(tmp_path) -> None:
+    # Split deployment (a shared cache): bob's second device and alice's own devices ack a
+    # message this router delivered and already reported DELIVERED for. They need nothing:
+    # no MessageDB lookup, no second DELIVERED.
+    async with embedded_stack(tmp_path) as stack:
+        db = _CountingDB(stack.db)
+        delivery = Delivery(session=stack.session, gateways=stack.gateways, db=db, log=stack.log,
+                            config=RouterConfig(), shared=stack.cache)
+        alice = await _login(stack, "alice", "gw2")
+        await _login(stack, "bob", "gw1")
+        message = _message(9, "c2c:alice:bob", 1)
+        await stack.db.insert_messages([message])
+        await delivery.deliver([message])
+        await delivery.on_delivered("bob", "c2c:alice:bob", [1])  # bob's phone
+        await delivery.on_delivered("bob", "c2c:alice:bob", [1])  # bob's laptop
+        await delivery.on_delivered("alice", "c2c:alice:bob", [1])  # alice's other device
+        assert len(_delivered_to(stack, alice)) == 1
+        assert db.lookups == 0
+
+        # Another router instance (no memory of the message) still answers an ack for it
+        # from the MessageDB, and the shared marker keeps DELIVERED once per user.
+        other = Delivery(session=stack.session, gateways=stack.gateways, db=db, log=stack.log,
+                         config=RouterConfig(), shared=stack.cache)
+        await other.on_delivered("bob", "c2c:alice:bob", [1])
+        assert db.lookups == 1
+        assert len(_delivered_to(stack, alice)) == 1
+        second = _message(10, "c2c:alice:bob", 2)
+        await stack.db.insert_messages([second])
+        await other.on_delivered("bob", "c2c:alice:bob", [2])
+        assert [f["seq"] for f in _delivered_to(stack, alice)] == [1, 2]
+
+
+async def test_what_acked_messages_are_remembered_by_is_bounded(tmp_path) -> None:
+    async with embedded_stack(tmp_path) as stack:
+        config = RouterConfig(pending_delivered_bytes=8 << 20)  # done: 1 MiB
+        delivery = Delivery(session=stack.session, gateways=stack.gateways, db=stack.db, log=stack.log,
+                            config=config, shared=stack.cache)
+        await _login(stack, "bob", "gw1")
+        conversation = "c2c:alice:bob"
+        batch = [_message(100 + i, conversation, i + 1) for i in range(20_000)]
+        await delivery.deliver(batch)
+        await delivery.on_delivered("bob", conversation, [m.seq for m in batch])
+        assert delivery.done_budget.used <= delivery.done_budget.limit
+        assert delivery.done_budget.evictions > 0

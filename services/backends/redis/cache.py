@@ -10,7 +10,6 @@ count means the same as on a single server.
 
 from __future__ import annotations
 
-import asyncio
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import TypeVar
@@ -20,7 +19,9 @@ import redis.asyncio as aioredis
 from redis import exceptions as redis_errors
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 
+from services.common.coalesce import ItemCoalescer
 from services.common.errors import BackendError, BackendUnavailable, FlareError, InvalidInput
+from services.common.metrics import REDIS_PIPELINE
 
 __all__ = ["RedisCache"]
 
@@ -76,6 +77,12 @@ class RedisCache:
         self._cluster_nodes = list(cluster_nodes or [])
         self._password = password
         self._redis: aioredis.Redis | RedisCluster | None = None
+        # Single-key commands that callers issue concurrently (a store reserving a batch's
+        # messages, each in its own task) share one pipeline: one write and one read for
+        # the lot instead of a connection checkout and a round trip each. One caller alone
+        # still sends at once; two pipelines may be in flight.
+        self._commands: ItemCoalescer[tuple[str, tuple, dict], object] = ItemCoalescer(
+            self._pipeline, max_batch=256, max_in_flight=2, on_batch=REDIS_PIPELINE.observe)
 
     @classmethod
     def from_url(cls, url: str) -> RedisCache:
@@ -132,21 +139,34 @@ class RedisCache:
             raise BackendUnavailable("the Redis cache is not started or already closed")
         return self._redis
 
-    def _by_slot(self, keys: Sequence[str]) -> dict[int, list[str]]:
-        groups: dict[int, list[str]] = {}
-        for key in keys:
-            groups.setdefault(self._r().keyslot(key), []).append(key)
-        return groups
+    async def _pipeline(self, commands: Sequence[tuple[str, tuple, dict]]) -> list[object]:
+        client = self._r()
+        if len(commands) == 1:
+            name, args, kwargs = commands[0]
+            try:
+                return [await getattr(client, name)(*args, **kwargs)]
+            except redis_errors.ResponseError as exc:  # that command's own error, like a pipeline's
+                return [exc]
+        pipe = client.pipeline() if self.clustered else client.pipeline(transaction=False)
+        for name, args, kwargs in commands:
+            getattr(pipe, name)(*args, **kwargs)
+        # A command's own error (WRONGTYPE) comes back in its slot and goes to its caller
+        # alone; a lost connection raises here, to every caller of the batch.
+        return await pipe.execute(raise_on_error=False)
+
+    def _command(self, name: str, *args, **kwargs) -> Awaitable[object]:
+        return self._commands((name, args, kwargs))
 
     # -- plain keys ---------------------------------------------------------------------------
     async def get(self, key: str) -> bytes | None:
-        return await _call("GET", self._r().get(key))
+        return await _call("GET", self._command("get", key))
 
     async def set(self, key: str, value: bytes, *, ttl: float | None = None) -> None:
-        await _call("SET", self._r().set(key, value, px=_ms(ttl) if ttl is not None else None))
+        await _call("SET", self._command("set", key, value, px=_ms(ttl) if ttl is not None else None))
 
     async def set_nx(self, key: str, value: bytes, *, ttl: float | None = None) -> bool:
-        done = await _call("SET NX", self._r().set(key, value, nx=True, px=_ms(ttl) if ttl is not None else None))
+        done = await _call("SET NX", self._command("set", key, value, nx=True,
+                                                   px=_ms(ttl) if ttl is not None else None))
         return bool(done)
 
     async def set_nx_many(self, keys: Sequence[str], value: bytes, *, ttl: float | None = None) -> list[bool]:
@@ -164,10 +184,13 @@ class RedisCache:
             return []
         if not self.clustered:
             return await _call("MGET", self._r().mget(list(keys)))
-        groups = self._by_slot(keys)
-        replies = await asyncio.gather(*(_call("MGET", self._r().mget(group)) for group in groups.values()))
-        found = {key: value for group, values in zip(groups.values(), replies) for key, value in zip(group, values)}
-        return [found[key] for key in keys]
+        # A cluster pipeline of GETs: one round trip per node (it refuses multi-key MGET).
+        # Gathering one MGET per hash slot took a connection per slot and ran out of them
+        # past a few dozen slots.
+        pipe = self._r().pipeline()
+        for key in keys:
+            pipe.get(key)
+        return await _call("GET (pipeline)", pipe.execute())
 
     async def set_many(self, items: Mapping[str, bytes], *, ttl: float | None = None) -> None:
         if not items:
@@ -184,12 +207,13 @@ class RedisCache:
             return 0
         if not self.clustered:
             return await _call("DEL", self._r().delete(*keys))
-        counts = await asyncio.gather(*(_call("DEL", self._r().delete(*group))
-                                        for group in self._by_slot(keys).values()))
-        return sum(counts)
+        pipe = self._r().pipeline()  # one round trip per node, not a connection per slot
+        for key in dict.fromkeys(keys):
+            pipe.delete(key)
+        return sum(await _call("DEL (pipeline)", pipe.execute()))
 
     async def incr(self, key: str, amount: int = 1) -> int:
-        return await _call("INCRBY", self._r().incrby(key, amount))
+        return await _call("INCRBY", self._command("incrby", key, amount))
 
     async def expire(self, key: str, ttl: float) -> bool:
         return bool(await _call("PEXPIRE", self._r().pexpire(key, _ms(ttl))))
