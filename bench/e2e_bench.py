@@ -79,6 +79,7 @@ def run_trial(*, users: int, devices_per_user: int, groups: int, group_size: int
             report = asyncio.run(run_loadtest(params))
             memory["rss_mb_peak"] = peak.stop()
             memory["rss_mb_end"] = _tree_rss_mb(server.pid)
+            stages = _stage_means([("flarectl up", admin)])
             if spy is not None:
                 spy.wait(timeout=duration + 60)
         finally:
@@ -96,7 +97,7 @@ def run_trial(*, users: int, devices_per_user: int, groups: int, group_size: int
                 server.kill()
             if server_log is not None:
                 shutil.copyfile(Path(tmp) / "server.log", server_log)
-    return {**summarize(report), "memory": memory}
+    return {**summarize(report), "memory": memory, "stage_mean_ms": stages}
 
 
 def _tree_rss_mb(pid: int) -> float:
@@ -175,7 +176,8 @@ def run_split_trial(*, users: int, devices_per_user: int, groups: int, group_siz
                     rate=rate, duration=duration, churn=churn, workers=workers, drain_timeout=30, seed=1, **extra,
                 )
                 report = await run_loadtest(params)
-                stages = await asyncio.to_thread(_stage_means, sut.deployment.processes)
+                stages = await asyncio.to_thread(_stage_means, [(p.instance_id, p.ports.get("admin"))
+                                                                for p in sut.deployment.processes])
                 return report, stages
 
     try:
@@ -192,12 +194,11 @@ _STAGE_SAMPLE = re.compile(r'^flare_(stage_seconds|ack_latency_seconds)_(sum|cou
 _LOOP_LAG = re.compile(r"^flare_event_loop_lag_seconds (\S+)$")
 
 
-def _stage_means(processes) -> dict[str, dict[str, float]]:
-    """Mean of every flare_stage_seconds / flare_ack_latency_seconds series, per split
-    process (from its /metrics): where a send's time goes, hop by hop."""
+def _stage_means(processes: list[tuple[str, int | None]]) -> dict[str, dict[str, float]]:
+    """Mean of every flare_stage_seconds / flare_ack_latency_seconds series, per server
+    process (name, admin port; from its /metrics): where a send's time goes, hop by hop."""
     means: dict[str, dict[str, float]] = {}
-    for process in processes:
-        port = process.ports.get("admin")
+    for name, port in processes:
         if not port:
             continue
         try:
@@ -213,11 +214,11 @@ def _stage_means(processes) -> dict[str, dict[str, float]]:
             match = _STAGE_SAMPLE.match(line)
             if match:
                 family, kind, label, value = match.groups()
-                name = label if family == "stage_seconds" else f"ack_{label}"
-                sums.setdefault(name, {})[kind] = float(value)
-        stages = {name: round(1000 * v["sum"] / v["count"], 2) for name, v in sums.items() if v.get("count")}
+                series = label if family == "stage_seconds" else f"ack_{label}"
+                sums.setdefault(series, {})[kind] = float(value)
+        stages = {series: round(1000 * v["sum"] / v["count"], 2) for series, v in sums.items() if v.get("count")}
         if stages:
-            means[process.instance_id] = stages
+            means[name] = stages
     return means
 
 
