@@ -253,6 +253,9 @@ class Delivery:
         low, high = min(seqs), max(seqs)
         if high - low > 1000:
             return
+        members = await self.membership.members(conversation_id)
+        if len(members) - 1 > self._config.delivered_max_recipients:
+            return  # no DELIVERED for a group this big (docs/protocol.md), as _remember_pending
         wanted = set(seqs)
         found = [message for message in await self._db.messages_after(conversation_id, low - 1, limit=high - low + 1)
                  if message.seq in wanted and message.sender_id != user_id]

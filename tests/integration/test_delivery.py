@@ -131,3 +131,22 @@ async def test_what_acked_messages_are_remembered_by_is_bounded(tmp_path) -> Non
         await delivery.on_delivered("bob", conversation, [m.seq for m in batch])
         assert delivery.done_budget.used <= delivery.done_budget.limit
         assert delivery.done_budget.evictions > 0
+
+
+async def test_split_acks_in_a_group_too_big_for_delivered_send_none(tmp_path) -> None:
+    # docs/protocol.md: `delivered` only for messages with at most delivered_max_recipients
+    # recipients. A router that never remembered such a message (too big) must not answer
+    # its acks from the MessageDB either.
+    async with embedded_stack(tmp_path) as stack:
+        db = _CountingDB(stack.db)
+        delivery = Delivery(session=stack.session, gateways=stack.gateways, db=db, log=stack.log,
+                            config=RouterConfig(delivered_max_recipients=1), shared=stack.cache)
+        alice = await _login(stack, "alice", "gw2")
+        await _login(stack, "bob", "gw1")
+        await stack.router.create_group("alice", "group:big", ["alice", "bob", "carol"])
+        message = _message(11, "group:big", 1)
+        await stack.db.insert_messages([message])
+        await delivery.deliver([message])
+        await delivery.on_delivered("bob", "group:big", [1])
+        assert _delivered_to(stack, alice) == []
+        assert db.lookups == 0
