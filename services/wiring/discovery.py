@@ -76,6 +76,10 @@ class Topology:
         """Live instances of `service`: instance_id -> gRPC address (a copy)."""
         return dict(self._instances.get(service, {}))
 
+    def counts(self) -> dict[str, int]:
+        """How many live instances of each service this process sees."""
+        return {service: len(instances) for service, instances in self._instances.items() if instances}
+
     def on_change(self, listener: Listener) -> None:
         """Await `listener()` after every change (gateway directories, client pools)."""
         self._listeners.append(listener)

@@ -250,7 +250,8 @@ async def _serve(ctx: ProcessContext, build: Callable[[ProcessContext], Awaitabl
 
 def _health(ctx: ProcessContext, server: GrpcServer | None, running: Running, ready: bool) -> dict:
     health = {"status": "ok" if ready else "starting", "service": ctx.service, "instance_id": ctx.instance_id,
-              "grpc": server.address if server is not None else ""}
+              "grpc": server.address if server is not None else "",
+              "peers": ctx.topology.counts()}  # instances per service this one can call
     if running.health is not None:
         with contextlib.suppress(Exception):
             health.update(running.health())

@@ -160,6 +160,7 @@ class SplitDeployment:
                 self._spawn(process, env)
             self.write_state()
             self._wait_healthy(instances, deadline)
+            self._wait_connected(instances, deadline)
             self.write_state()  # now with every port
         except BaseException:
             self.stop()
@@ -189,6 +190,28 @@ class SplitDeployment:
                 names = ", ".join(p.instance_id for p in pending)
                 raise FlareError(f"not healthy in time: {names}\n{_tail(pending[0].log)}")
             time.sleep(0.1)
+
+    def _wait_connected(self, processes: list[SplitProcess], deadline: float) -> None:
+        """Until every instance sees every other in its topology (the `peers` of /healthz).
+        Healthy is not enough: an instance registers at the end of its start, and the others
+        learn of it through their watch a moment later. Until then a gateway answered a
+        client's recall `unavailable` (no sync instance), and two gateways that saw a
+        different number of routers sent one conversation to two owners."""
+        planned: dict[str, int] = {}
+        for process in processes:
+            planned[process.service] = planned.get(process.service, 0) + 1
+        pending = [p for p in processes if p.health_url is not None]
+        while pending:
+            for process in list(pending):
+                peers = _health_json(process).get("peers", {})
+                if all(peers.get(service, 0) >= count for service, count in planned.items()):
+                    pending.remove(process)
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                names = ", ".join(p.instance_id for p in pending)
+                raise FlareError(f"instances do not see each other in the topology in time: {names}")
+            time.sleep(0.05)
 
     # -- stop -----------------------------------------------------------------------------
     def stop(self) -> None:
@@ -263,6 +286,18 @@ def _healthy(process: SplitProcess) -> bool:
             return response.status == 200
     except (urllib.error.URLError, OSError):
         return False
+
+
+def _health_json(process: SplitProcess) -> dict:
+    try:
+        with urllib.request.urlopen(process.health_url, timeout=1.0) as response:  # noqa: S310 - loopback
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:  # 503 (degraded) still carries the JSON body
+        with contextlib.suppress(ValueError):
+            return json.loads(exc.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        pass
+    return {}
 
 
 def _alive(pid: int) -> bool:

@@ -28,6 +28,16 @@ def servers(request) -> dict:
 async def test_tools_see_what_the_split_deployment_wrote(servers, tmp_path):
     async with split_on(tmp_path, servers) as split:
         deployment: SplitDeployment = split.deployment
+        # Started means connected: every instance already sees every planned instance (a
+        # gateway used to answer `unavailable` for a moment: no sync instance registered yet).
+        planned: dict[str, int] = {}
+        for process in deployment.processes:
+            if process.service != "controlplane":
+                planned[process.service] = planned.get(process.service, 0) + 1
+        for process in deployment.processes:
+            if process.service != "controlplane":
+                with urllib.request.urlopen(process.health_url, timeout=5) as response:
+                    assert json.loads(response.read())["peers"] == planned, process.instance_id
         alice = await WsClient(deployment.gateway_urls[0], deployment.secret, "alice").connect()
         bob = await WsClient(deployment.gateway_urls[1], deployment.secret, "bob", "laptop").connect()
         try:
