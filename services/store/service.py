@@ -91,7 +91,7 @@ class StoreService:
         self._log = log
         self._db = db
         # reserve() asks the MessageDB about every new send: concurrent sends share one query.
-        self._find_existing = Coalescer(db.find_existing)
+        self._find_msg_ids = Coalescer(db.find_msg_ids)
         self._cache = cache
         self._config = config
         self._delivery = delivery
@@ -184,9 +184,8 @@ class StoreService:
         return Reservation(msg_id, duplicate=True, stored=stored)
 
     async def _stored_as(self, message: Message) -> int | None:
-        existing = await self._find_existing(message)
-        stored = existing.get(message.msg_id)
-        return stored.msg_id if stored is not None else None
+        """The msg_id the MessageDB holds this message under (in L1 or archived), if any."""
+        return (await self._find_msg_ids(message)).get(message.msg_id)
 
     async def _wait_for_backlog(self) -> bool:
         """Until the log's records from before this instance started are persisted, a
@@ -356,12 +355,20 @@ class StoreService:
             return []
         STORE_BATCH.observe(len(messages))
         existing = await self._db.find_existing(messages)
+        missing = [m for m in messages if m.msg_id not in existing]
+        # Of those not in L1, the ones archived (their keys stay): a resend of an archived
+        # message, or its record read again. Storing them again would fail the uniqueness
+        # guard on every retry and stop this consumer for good; they are duplicates.
+        archived = await self._db.find_msg_ids(missing) if missing else {}
         fresh: list[Message] = []
         redeliver: list[Message] = []
         seen_keys: set[tuple[str, str]] = set()
         for message in messages:
             stored = existing.get(message.msg_id)
             key = (message.sender_id, message.client_msg_id)
+            if stored is None and message.msg_id in archived:
+                DEDUP_HITS.labels("archived").inc()
+                continue
             if stored is not None:
                 if stored.msg_id == message.msg_id:
                     redeliver.append(stored)  # re-consumed after a crash: keep its seq

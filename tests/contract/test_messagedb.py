@@ -128,6 +128,20 @@ async def test_find_existing_answers_a_batch_bigger_than_one_statement(messagedb
     assert {found[m.msg_id].seq for m in asked if m.msg_id in found} == set(range(1, 601, 2))
 
 
+async def test_find_msg_ids(messagedb, conv, unique):
+    # (archived messages: tests/integration/test_archive.py, which archives some first)
+    sender = f"fay-{unique}"
+    stored = [_msg(conv, seq, sender=sender, client=f"c-{seq}") for seq in range(1, 401)]
+    await messagedb.insert_messages(stored)
+    same_id = _msg(conv, 0, msg_id=stored[0].msg_id, sender=sender, client="other")  # the msg_id wins
+    resends = [_msg(conv, 0, sender=sender, client=f"c-{seq}") for seq in range(2, 401)]
+    new = [_msg(conv, 0, sender=sender, client=f"new-{n}") for n in range(300)]
+    found = await messagedb.find_msg_ids([same_id, *resends, *new])  # more than one statement's worth
+    assert found == {same_id.msg_id: stored[0].msg_id,
+                     **{r.msg_id: s.msg_id for r, s in zip(resends, stored[1:])}}
+    assert await messagedb.find_msg_ids([]) == {}
+
+
 async def test_max_seqs(messagedb, conv, unique):
     other = f"group:{unique}-other"
     await messagedb.insert_messages([_msg(conv, s) for s in (1, 2, 3)] + [_msg(other, 1)])

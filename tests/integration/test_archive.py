@@ -5,6 +5,7 @@ partition drop. Crash points are in test_archive_crashes.py."""
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import pyarrow.parquet as pq
 import pytest
@@ -73,6 +74,24 @@ async def test_plan_then_run_moves_old_rows_to_verified_parquet_chunks(env):
     assert await history.messages_after("group:a", 0, limit=100) == by_conv + recent
     assert await history.messages_after("group:a", 25, limit=3) == by_conv[25:28]
     assert await history.messages_after("group:b", 0, limit=5) == [m for m in messages if m.conversation_id == "group:b"][:5]
+
+
+async def test_duplicate_detection_covers_archived_messages(env):
+    # An archived message leaves find_existing (L1 rows only) but not find_msg_ids: its
+    # resend (a new msg_id, the same sender and client_msg_id) and its record read again
+    # (the same msg_id) are both recognised, and an unknown message is not.
+    messages = await _seed(env)
+    recent = traffic({"group:a": 1}, start_ms=now_ms(), prefix="new")
+    recent[0].seq = 31
+    await env.db.insert_messages(recent)
+    await Archiver(env.db, env.objects, ArchivePolicy(chunk_rows=20)).run(before_ms=now_ms() - 30 * DAY_MS)
+    old = messages[3]
+    resend = replace(old, msg_id=old.msg_id + 900_000_000, seq=0)
+    unknown = replace(old, msg_id=old.msg_id + 800_000_000, client_msg_id="never-sent", seq=0)
+    assert await env.db.find_existing([old, resend, recent[0]]) == {recent[0].msg_id: recent[0]}
+    assert await env.db.find_msg_ids([old, resend, unknown, recent[0]]) == {
+        old.msg_id: old.msg_id, resend.msg_id: old.msg_id, recent[0].msg_id: recent[0].msg_id}
+    assert await env.db.find_msg_ids([]) == {}
 
 
 async def test_limit_dry_run_and_a_second_run_with_nothing_to_do(env):

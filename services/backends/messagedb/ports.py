@@ -135,7 +135,14 @@ class MessageStore(MessageReader, Protocol):
 
     async def find_existing(self, messages: Sequence[Message]) -> dict[int, Message]:
         """For each given message, the stored one with the same msg_id or the same
-        (sender_id, client_msg_id); keyed by the GIVEN message's msg_id."""
+        (sender_id, client_msg_id); keyed by the GIVEN message's msg_id. L1 rows only."""
+
+    async def find_msg_ids(self, messages: Sequence[Message]) -> dict[int, int]:
+        """For each given message whose msg_id or (sender_id, client_msg_id) is taken, the
+        msg_id that took it, in L1 or archived (an archived message's keys stay in L1);
+        keyed by the GIVEN message's msg_id, a msg_id match preferred. Duplicate detection
+        for a message of any age: find_existing misses an archived one, whose resend would
+        then be given a new msg_id and fail the uniqueness guard on every insert."""
 
     async def set_flags(self, msg_id: int, flags: int) -> None:
         """Raise NotFound for an unknown msg_id."""
@@ -242,11 +249,12 @@ class ArchiveChunk:
 class ArchiveStore(Protocol):
     """The L1 side of the L2 archive: picking rows to move, the chunk catalog, and the two
     transactions that move rows out of and back into `messages`. An archived message's keys
-    stay in L1, so max_seqs, the uniqueness guards and count_messages still cover it;
-    get_message, find_existing and messages_after see L1 only (services/archive/reader.py adds
-    L2 for sync). So the log must not still hold a record whose row is archived: a re-consumed
-    one would be taken for new. Keep l1_retention above the log's retention (30 days vs 7 by
-    default)."""
+    stay in L1, so max_seqs, the uniqueness guards, find_msg_ids and count_messages still
+    cover it; get_message, find_existing and messages_after see L1 only
+    (services/archive/reader.py adds L2 for sync). The store's consumer and reserve ask
+    find_msg_ids, so a resend of an archived message keeps its msg_id and its record read
+    again is a duplicate; `flarectl replay` looks at L1 rows only, so keep l1_retention above
+    the log's retention (30 days vs 7 by default) for it."""
 
     def archive_lock(self, *, timeout_s: float) -> AbstractAsyncContextManager[None]:
         """One archiver at a time per database: try-lock with backoff, then raise ArchiveLocked."""

@@ -53,6 +53,19 @@ SELECT best.given, {M_COLUMNS}
 FROM best JOIN messages m ON m.msg_id = best.msg_id AND m.created_at = best.created_at
 """
 
+# message_keys holds the keys of every message, in L1 or archived.
+_FIND_MSG_IDS = """
+WITH q AS (
+    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[]) AS q(given, sender_id, client_msg_id)
+)
+SELECT DISTINCT ON (given) given, msg_id FROM (
+    SELECT q.given, k.msg_id, 0 AS preference FROM q JOIN message_keys k ON k.msg_id = q.given
+    UNION ALL
+    SELECT q.given, k.msg_id, 1 FROM q JOIN message_keys k
+        ON k.sender_id = q.sender_id AND k.client_msg_id = q.client_msg_id
+) hits ORDER BY given, preference
+"""
+
 
 class PostgresMessages:
     _conn: Connect
@@ -80,6 +93,14 @@ class PostgresMessages:
             rows = await conn.fetch(_FIND_EXISTING, [m.msg_id for m in messages], [m.sender_id for m in messages],
                                     [m.client_msg_id for m in messages])
         return {row["given"]: row_to_message(row) for row in rows}
+
+    async def find_msg_ids(self, messages: Sequence[Message]) -> dict[int, int]:
+        if not messages:
+            return {}
+        async with self._conn("find message ids") as conn:
+            rows = await conn.fetch(_FIND_MSG_IDS, [m.msg_id for m in messages], [m.sender_id for m in messages],
+                                    [m.client_msg_id for m in messages])
+        return {row["given"]: row["msg_id"] for row in rows}
 
     async def max_seqs(self, conversation_ids: Sequence[str]) -> dict[str, int]:
         ids = list(dict.fromkeys(conversation_ids))

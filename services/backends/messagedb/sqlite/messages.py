@@ -98,6 +98,34 @@ class SQLiteMessages:
         small = len(keys) <= _INLINE_KEYS  # the reserve path's batches, most persist batches
         return await (self._db.read_small if small else self._db.read)(run, "find_existing")
 
+    async def find_msg_ids(self, messages: Sequence[Message]) -> dict[int, int]:
+        keys = [(m.msg_id, m.sender_id, m.client_msg_id) for m in messages]
+
+        def run(conn: sqlite3.Connection) -> dict[int, int]:
+            by_id: set[int] = set()
+            by_key: dict[tuple[str, str], int] = {}
+            for chunk in chunks(keys, _CHUNK // 2):
+                ids = [msg_id for msg_id, _, _ in chunk]
+                marks = ",".join("?" * len(chunk))
+                pairs = ",".join("(?, ?)" for _ in chunk)
+                flat = [v for _, sender_id, client_msg_id in chunk for v in (sender_id, client_msg_id)]
+                for table in ("messages", "archived_keys"):  # L1 rows, then the keys of archived ones
+                    by_id.update(row[0] for row in conn.execute(
+                        f"SELECT msg_id FROM {table} WHERE msg_id IN ({marks})", ids))
+                    for msg_id, sender_id, client_msg_id in conn.execute(
+                        f"WITH k(sender_id, client_msg_id) AS (VALUES {pairs}) SELECT t.msg_id, t.sender_id, "
+                        f"t.client_msg_id FROM k CROSS JOIN {table} t "
+                        "ON t.sender_id = k.sender_id AND t.client_msg_id = k.client_msg_id", flat):
+                        by_key.setdefault((sender_id, client_msg_id), msg_id)
+            found: dict[int, int] = {}
+            for msg_id, sender_id, client_msg_id in keys:
+                taken = msg_id if msg_id in by_id else by_key.get((sender_id, client_msg_id))
+                if taken is not None:
+                    found[msg_id] = taken
+            return found
+
+        return await (self._db.read_small if len(keys) <= _INLINE_KEYS else self._db.read)(run, "find_msg_ids")
+
     async def max_seqs(self, conversation_ids: Sequence[str]) -> dict[str, int]:
         ids = list(dict.fromkeys(conversation_ids))
 
