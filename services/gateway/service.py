@@ -34,6 +34,7 @@ from services.router.client import RouterClient
 from services.session.client import SessionClient
 from services.sync.client import SyncClient
 
+from .backpressure import BackpressuredConnection
 from .connection import CLOSE_BAD_PARAMETERS, CLOSE_IDLE, CLOSE_REPLACED, CLOSE_UNAUTHORIZED, ClientConnection
 from .frames import KNOWN_TYPES, MAX_DEPTH, error_frame, parse_frame
 from .handlers import FrameHandlers, Peers
@@ -111,6 +112,7 @@ class GatewayService:
             # costs memory and a wakeup per ping at 10,000 connections.
             max_size=self.config.max_frame_bytes, compression=None,
             ping_interval=None, max_queue=64, reuse_port=self._reuse_port or None,
+            create_connection=BackpressuredConnection,  # pongs owed to a client that never reads are bounded
         )
         self.port = next(iter(self._server.sockets)).getsockname()[1]
         self._watchdog = asyncio.create_task(self._close_idle_forever(), name="gateway-idle-watchdog")
