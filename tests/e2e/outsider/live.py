@@ -65,6 +65,8 @@ class Sender:
     user: str
     peer: str
     window: int = 8
+    conversation_id: str | None = None  # a group conversation instead of the 1:1 with `peer`
+    body_bytes: int = 0  # pad each body to this many bytes
     stored: dict[str, str] = field(default_factory=dict)
     duplicates: dict[str, bool] = field(default_factory=dict)  # cmid -> `duplicate` of its last stored ack
     conflicts: list[tuple[str, str, str]] = field(default_factory=list)
@@ -75,7 +77,7 @@ class Sender:
 
     @property
     def conversation(self) -> str:
-        return c2c(self.user, self.peer)
+        return self.conversation_id or c2c(self.user, self.peer)
 
     def _record(self, cmid: str, ack: Frame) -> None:
         old = self.stored.get(cmid)
@@ -89,7 +91,10 @@ class Sender:
     async def _round(self, c: Client, cmids: list[str]) -> None:
         for cmid in cmids:
             self.sent.add(cmid)
-            await c.send(f"{self.user}:{cmid}", to=self.peer, client_msg_id=cmid, wait=None)
+            body = f"{self.user}:{cmid}"
+            body += "x" * max(0, self.body_bytes - len(body))
+            where = {"conversation_id": self.conversation_id} if self.conversation_id else {"to": self.peer}
+            await c.send(body, client_msg_id=cmid, wait=None, **where)
         for cmid in cmids:
             try:
                 acks = await c.acks_for(cmid, timeout=15)
