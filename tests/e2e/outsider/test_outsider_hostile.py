@@ -17,6 +17,8 @@ import asyncio
 import json
 import time
 
+import pytest
+
 from .client import Client, mint_token
 from .helpers import u
 from .live import FlareProcess, Sender, group_rss_bytes, wait_audit
@@ -295,5 +297,49 @@ async def test_clients_that_never_read_are_cut_off_and_memory_stays_bounded(tmp_
         await wait_audit(server.url, server.secret, [chat])
         for c in [oc, *active]:
             await c.close()
+    finally:
+        server.stop()
+
+
+PINGS = 400_000  # 125-byte pings: ~52 MB of pongs owed to a client that never reads them
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: the gateway answers every WebSocket ping with a pong "
+                   "even when the client never reads; the pongs pile up in the connection's write "
+                   "buffer without limit (no 4008, no backpressure): one client grows the gateway "
+                   "worker by ~200 MiB per 1M pings")
+async def test_a_ping_flood_from_a_client_that_never_reads_is_bounded(tmp_path):
+    """RFC 6455 makes the server answer each ping; README: each connection's outbound data is
+    capped (outbound_queue_bytes, 1 MiB; overflow closes it with 4008) and all of them together
+    (outbound_total_bytes). So a client that pings and never reads must be stopped, either by
+    the server no longer reading it (its writes stall) or by a close, before the pongs it owes
+    cost the server tens of MiB."""
+    server = FlareProcess(tmp_path / "flare").start()
+    try:
+        sender, stop, task = await _chatting(server)
+        c = _raw(server, rcvbuf=4096)
+        await c.open()
+        baseline = group_rss_bytes(server.proc)
+        batch = frame(PING, b"p" * 125) * 1000
+        sent, stalled = 0, False
+        try:
+            while sent < PINGS:
+                await asyncio.wait_for(c.write(batch), 3)
+                sent += 1000
+        except (TimeoutError, asyncio.TimeoutError):
+            stalled = True  # the server stopped reading: backpressure, what bounds it
+        except (BrokenPipeError, ConnectionResetError):
+            stalled = True  # closed
+        await asyncio.sleep(1.0)
+        grown = group_rss_bytes(server.proc) - baseline
+        before = len(sender.stored)
+        await asyncio.sleep(1.0)
+        stop.set()
+        await task
+        assert len(sender.stored) > before, "others stopped being served"
+        assert server.health()["status"] == "ok", server.health()
+        c.abort()
+        assert grown < 32 * MiB, (f"{sent} pings, never read: the server grew {grown / MiB:.0f} MiB "
+                                  f"({'stalled' if stalled else 'still reading'})")
     finally:
         server.stop()
