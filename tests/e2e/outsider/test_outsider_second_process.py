@@ -14,6 +14,8 @@ import hashlib
 import json
 import time
 
+import pytest
+
 from .helpers import u
 from .live import FlareProcess, Sender, flarectl, wait_audit
 
@@ -162,5 +164,66 @@ async def test_a_second_flarectl_up_on_the_same_data_dir_refuses_and_leaves_the_
         server.stop()
         server.start()
         await wait_audit(server.url, key, senders)
+    finally:
+        server.stop()
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: after `flarectl archive run`, a resend of an archived "
+                   "message's client_msg_id once the dedup cache forgot it (a restart) is acked "
+                   "`stored` with a NEW msg_id and duplicate false; the store then fails that batch "
+                   "forever (UNIQUE constraint failed: archived_keys.sender_id, client_msg_id)")
+async def test_archive_run_beside_a_live_node_keeps_history_and_duplicate_detection(tmp_path):
+    """README, The message database: archived rows become Parquet chunks and leave L1; "Their
+    keys stay in L1, so seq allocation and duplicate detection still cover them. Sync reads
+    archived history transparently." Protocol §6: a resend, also after a restart, gets the
+    original msg_id and duplicate true, and the message is stored once."""
+    policy = tmp_path / "tiering.yaml"  # archive anything older than 1 s; L1 kept over the log's 24 h
+    policy.write_text("kind: tiering\nspec:\n  l1_retention: 2d\n  hot_cold_threshold: 1s\n")
+    server = FlareProcess(tmp_path / "flare").start()
+    try:
+        key, d = server.secret, str(server.data_dir)
+        senders = [Sender(server.url, key, u("va"), u("vb")), Sender(server.url, key, u("vc"), u("vd"))]
+        for s in senders:
+            await s.run(asyncio.Event(), count=60)
+        old = {s.user: list(s.stored)[:30] for s in senders}  # sent before the cutoff below
+        await asyncio.sleep(3.0)
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(s.run(stop, deadline=60)) for s in senders]
+        r = await asyncio.to_thread(flarectl, "archive", "run", "--older-than", "2s", "--policy", str(policy),
+                                    "--data-dir", d, "-o", "json")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert json.loads(r.stdout)["rows_archived"] >= 60, r.stdout
+        await asyncio.sleep(1.0)
+        stop.set()
+        await asyncio.gather(*tasks)
+        assert server.health()["status"] == "ok", server.health()
+        await wait_audit(server.url, key, senders)  # L1 and L2 read as one history
+        for args in (("archive", "verify", "--all"), ("check", "consistency", "--no-report")):
+            r = await asyncio.to_thread(flarectl, *args, "--policy", str(policy), "--data-dir", d, "-o", "json")
+            assert r.returncode == 0, r.stdout + r.stderr
+
+        server.stop()
+        server.start()
+        broken: list[str] = []
+        for s in senders:
+            await s.resend(old[s.user][:10])
+            if s.conflicts:
+                broken.append(f"{s.user}: archived client_msg_ids acked with a new msg_id: {s.conflicts[:2]}")
+            if not all(s.duplicates[c] for c in old[s.user][:10]):
+                broken.append(f"{s.user}: a resend of an archived message was not duplicate")
+        # everyone else, in fresh conversations, must still be stored and delivered
+        bystanders = [Sender(server.url, key, u("by"), u("bz")) for _ in range(4)]
+        for b in bystanders:
+            await b.run(asyncio.Event(), count=5)
+        try:
+            await wait_audit(server.url, key, bystanders, timeout=10)
+        except AssertionError as exc:
+            broken.append(f"other conversations after the resends: {str(exc)[:400]}")
+        if server.health()["status"] != "ok":
+            broken.append(f"/healthz: {server.health()}")
+        failed = [line[:300] for line in server.lines if "store batch failed" in line]
+        if failed:
+            broken.append(f"{len(failed)} x {failed[0]}")
+        assert not broken, "\n".join(broken)
     finally:
         server.stop()
