@@ -343,3 +343,45 @@ async def test_a_ping_flood_from_a_client_that_never_reads_is_bounded(tmp_path):
                                   f"({'stalled' if stalled else 'still reading'})")
     finally:
         server.stop()
+
+
+async def test_stalled_upgrades_do_not_keep_others_out(tmp_path):
+    """Hundreds of TCP connections that never finish (or never start) the WebSocket upgrade:
+    a new client still connects and chats at once, and the stalled ones are let go."""
+    import socket
+
+    server = FlareProcess(tmp_path / "flare").start()
+    socks: list[socket.socket] = []
+    try:
+        loop = asyncio.get_running_loop()
+        for i in range(400):
+            s = socket.socket()
+            s.setblocking(False)
+            await loop.sock_connect(s, ("127.0.0.1", server.port))
+            if i % 2:  # half of them send half an upgrade request
+                await loop.sock_sendall(s, b"GET /ws?token=x&device_id=d HTTP/1.1\r\nHost: x\r\n")
+            socks.append(s)
+        started = time.monotonic()
+        sender = Sender(server.url, server.secret, u("in"), u("peer"))
+        await sender.run(asyncio.Event(), count=10, deadline=20)
+        assert time.monotonic() - started < 5, "a new client waited behind stalled upgrades"
+        await wait_audit(server.url, server.secret, [sender])
+        open_ = len(socks)
+        for _ in range(60):  # the server drops them (websockets' upgrade timeout)
+            open_ = 0
+            for s in socks:
+                try:
+                    open_ += s.recv(1) != b""
+                except BlockingIOError:
+                    open_ += 1
+                except OSError:
+                    pass
+            if not open_:
+                break
+            await asyncio.sleep(0.5)
+        assert open_ == 0, f"{open_} stalled upgrades still held after 30 s"
+        assert server.health()["status"] == "ok", server.health()
+    finally:
+        for s in socks:
+            s.close()
+        server.stop()
