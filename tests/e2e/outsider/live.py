@@ -70,6 +70,9 @@ class Sender:
     stored: dict[str, str] = field(default_factory=dict)
     duplicates: dict[str, bool] = field(default_factory=dict)  # cmid -> `duplicate` of its last stored ack
     conflicts: list[tuple[str, str, str]] = field(default_factory=list)
+    received: dict[str, str] = field(default_factory=dict)  # cmid -> msg_id of its first `received` ack
+    cut_after_received: set[str] = field(default_factory=set)  # `received`, then the connection dropped
+    _awaiting: set[str] = field(default_factory=set)  # `received`, waiting for `stored`
     pending: list[str] = field(default_factory=list)  # sent (at least once), not yet stored
     sent: set[str] = field(default_factory=set)
     reconnects: int = 0
@@ -97,8 +100,13 @@ class Sender:
             await c.send(body, client_msg_id=cmid, wait=None, **where)
         for cmid in cmids:
             try:
+                received = await c.acks_for(cmid, "received", timeout=15)
+                self.received.setdefault(cmid, received["received"]["msg_id"])
+                self._awaiting.add(cmid)
                 acks = await c.acks_for(cmid, timeout=15)
+                self._awaiting.discard(cmid)
             except ProtocolError as exc:
+                self._awaiting.discard(cmid)
                 if exc.code not in RETRY_CODES:
                     raise
                 self.errors.append(str(exc.code))
@@ -142,6 +150,12 @@ class Sender:
                         await self._round(c, list(self.pending)[: self.window])
                 return
             except (ConnectionError, ConnectionClosed, TimeoutError, asyncio.TimeoutError, OSError):
+                for f in c.frames:  # `received` acks of sends whose `stored` never came
+                    if f.get("type") == "ack" and f.get("level") == "received":
+                        self.received.setdefault(f["ref"], f["msg_id"])
+                        self.cut_after_received.add(f["ref"])
+                self.cut_after_received |= self._awaiting
+                self._awaiting.clear()
                 self.reconnects += 1
                 resend_all = []  # pending keeps every unconfirmed one
                 await asyncio.sleep(0.2)
