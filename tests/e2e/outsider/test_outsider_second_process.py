@@ -227,3 +227,35 @@ async def test_archive_run_beside_a_live_node_keeps_history_and_duplicate_detect
         assert not broken, "\n".join(broken)
     finally:
         server.stop()
+
+
+async def test_two_flarectl_up_racing_on_a_fresh_data_dir_leave_one_working_node(tmp_path):
+    """Both start at once on a data dir that does not exist yet (a double-clicked script): one
+    comes up, the other refuses; the secrets on disk are the survivor's (its tokens work)."""
+    data_dir = tmp_path / "flare"
+    nodes = [FlareProcess(data_dir), FlareProcess(data_dir)]
+
+    def start(node: FlareProcess) -> bool:
+        try:
+            node.start(timeout=40)
+            return True
+        except RuntimeError:
+            return False
+
+    try:
+        up = await asyncio.gather(*(asyncio.to_thread(start, n) for n in nodes))
+        assert sorted(up) == [False, True], up
+        winner, loser = (nodes[0], nodes[1]) if up[0] else (nodes[1], nodes[0])
+        out = "\n".join(loser.lines)
+        assert loser.proc.returncode not in (0, None) and "in use" in out.lower(), out[-1500:]
+        sender = Sender(winner.url, winner.secret, u("wa"), u("wb"))  # a token from token.secret as it is now
+        await sender.run(asyncio.Event(), count=10, deadline=20)
+        await wait_audit(winner.url, winner.secret, [sender])
+        env = {"FLARE_CONTROLPLANE": f"127.0.0.1:{winner.controlplane_port}",
+               "FLARE_TOKEN": (data_dir / "admin.token").read_text().strip()}
+        r = await asyncio.to_thread(flarectl, "status", "-o", "json", env=env)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert winner.health()["status"] == "ok", winner.health()
+    finally:
+        for n in nodes:
+            n.stop()
