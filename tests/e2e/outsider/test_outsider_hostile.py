@@ -22,7 +22,7 @@ import pytest
 from .client import Client, mint_token
 from .helpers import u
 from .live import FlareProcess, Sender, group_rss_bytes, wait_audit
-from .rawws import CLOSE, CONT, PING, PONG, TEXT, Closed, RawWs, frame, text
+from .rawws import CONT, PING, PONG, TEXT, Closed, RawWs, frame, text
 
 MiB = 1 << 20
 
