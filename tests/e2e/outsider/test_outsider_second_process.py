@@ -14,8 +14,6 @@ import hashlib
 import json
 import time
 
-import pytest
-
 from .helpers import u
 from .live import FlareProcess, Sender, flarectl, wait_audit
 
@@ -168,10 +166,6 @@ async def test_a_second_flarectl_up_on_the_same_data_dir_refuses_and_leaves_the_
         server.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: after `flarectl archive run`, a resend of an archived "
-                   "message's client_msg_id once the dedup cache forgot it (a restart) is acked "
-                   "`stored` with a NEW msg_id and duplicate false; the store then fails that batch "
-                   "forever (UNIQUE constraint failed: archived_keys.sender_id, client_msg_id)")
 async def test_archive_run_beside_a_live_node_keeps_history_and_duplicate_detection(tmp_path):
     """README, The message database: archived rows become Parquet chunks and leave L1; "Their
     keys stay in L1, so seq allocation and duplicate detection still cover them. Sync reads
