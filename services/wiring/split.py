@@ -23,6 +23,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -175,21 +176,14 @@ class SplitDeployment:
         self._children[proc.pid] = proc
 
     def _wait_healthy(self, processes: list[SplitProcess], deadline: float) -> None:
-        pending = list(processes)
-        while pending:
-            for process in list(pending):
-                proc = self._children.get(process.pid)
-                if proc is not None and proc.poll() is not None:
-                    raise FlareError(f"{process.instance_id} exited with {proc.returncode} during start:\n"
-                                     f"{_tail(process.log)}")
-                if _read_ready_line(process) and _healthy(process):
-                    pending.remove(process)
-            if not pending:
-                return
-            if time.monotonic() > deadline:
-                names = ", ".join(p.instance_id for p in pending)
-                raise FlareError(f"not healthy in time: {names}\n{_tail(pending[0].log)}")
-            time.sleep(0.1)
+        def healthy(process: SplitProcess) -> bool:
+            proc = self._children.get(process.pid)
+            if proc is not None and proc.poll() is not None:
+                raise FlareError(f"{process.instance_id} exited with {proc.returncode} during start:\n"
+                                 f"{_tail(process.log)}")
+            return _read_ready_line(process) and _healthy(process)
+
+        _wait_for_each(processes, healthy, deadline, "not healthy in time", interval=0.1, show_log=True)
 
     def _wait_connected(self, processes: list[SplitProcess], deadline: float) -> None:
         """Until every instance sees every other in its topology (the `peers` of /healthz).
@@ -200,18 +194,13 @@ class SplitDeployment:
         planned: dict[str, int] = {}
         for process in processes:
             planned[process.service] = planned.get(process.service, 0) + 1
-        pending = [p for p in processes if p.health_url is not None]
-        while pending:
-            for process in list(pending):
-                peers = _health_json(process).get("peers", {})
-                if all(peers.get(service, 0) >= count for service, count in planned.items()):
-                    pending.remove(process)
-            if not pending:
-                return
-            if time.monotonic() > deadline:
-                names = ", ".join(p.instance_id for p in pending)
-                raise FlareError(f"instances do not see each other in the topology in time: {names}")
-            time.sleep(0.05)
+
+        def connected(process: SplitProcess) -> bool:
+            peers = _health_json(process).get("peers", {})
+            return all(peers.get(service, 0) >= count for service, count in planned.items())
+
+        _wait_for_each([p for p in processes if p.health_url is not None], connected, deadline,
+                       "instances do not see each other in the topology in time", interval=0.05)
 
     # -- stop -----------------------------------------------------------------------------
     def stop(self) -> None:
@@ -286,6 +275,19 @@ def _healthy(process: SplitProcess) -> bool:
             return response.status == 200
     except (urllib.error.URLError, OSError):
         return False
+
+
+def _wait_for_each(processes: list[SplitProcess], ready: Callable[[SplitProcess], bool], deadline: float,
+                   what: str, *, interval: float, show_log: bool = False) -> None:
+    pending = list(processes)
+    while True:
+        pending = [p for p in pending if not ready(p)]
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            names = ", ".join(p.instance_id for p in pending)
+            raise FlareError(f"{what}: {names}" + (f"\n{_tail(pending[0].log)}" if show_log else ""))
+        time.sleep(interval)
 
 
 def _health_json(process: SplitProcess) -> dict:
