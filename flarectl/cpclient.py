@@ -10,6 +10,7 @@ import typer
 
 from controlplane.client import AdminClient
 from services.common.errors import FlareError, InvalidInput, Unauthorized
+from services.common.grpcio import ignore_poller_noise
 
 from .console import fail_from
 from .contexts import resolve_target
@@ -32,6 +33,7 @@ def call_controlplane(operation: Callable[[AdminClient], Awaitable[T]], *, conte
         target = resolve_target(context)
 
         async def run() -> T:
+            ignore_poller_noise(asyncio.get_running_loop())
             async with AdminClient(target.address, token=target.token) as client:
                 return await operation(client)
 
