@@ -85,10 +85,11 @@ class Delivery:
         self.backlog = Backlog(max_lag_ms=config.shed_delivery_lag_ms, min_backlog=config.shed_min_backlog)
         self._pending: OrderedDict[tuple[str, int], _Pending] = OrderedDict()
         self.pending_budget = ByteBudget("pending_delivered", config.pending_delivered_bytes)
-        # Messages whose every recipient user has been told DELIVERED. The acks that keep
-        # coming for them (a user's other devices, the sender's own) need nothing; without
-        # this a split router took each for "delivered by another instance" and asked the
-        # MessageDB and the shared cache, two round trips per ack (40 % of its CPU).
+        # Split only: messages whose every recipient user has been told DELIVERED. The acks
+        # that keep coming for them (a user's other devices, the sender's own) need
+        # nothing; without this a split router took each for "delivered by another
+        # instance" and asked the MessageDB and the shared cache, two round trips per ack
+        # (40 % of its CPU). The monolith drops unknown acks anyway.
         self._done: OrderedDict[tuple[str, int], None] = OrderedDict()
         self.done_budget = ByteBudget("delivered_done", max(1 << 20, config.pending_delivered_bytes // 8))
         self.budget = FanoutBudget(burst=config.fanout_budget, per_s=config.fanout_budget_per_s)
@@ -218,7 +219,8 @@ class Delivery:
             if not pending.waiting:
                 del self._pending[(conversation_id, seq)]
                 self.pending_budget.used -= ENTRY_OVERHEAD
-                self._remember_done(conversation_id, seq)
+                if self._shared is not None:  # only the split answers unknown acks
+                    self._remember_done(conversation_id, seq)
             told.append((seq, pending))
         if told and self._shared is not None:
             # Split deployment: another device of this user may have acked through another
@@ -238,6 +240,8 @@ class Delivery:
             await self.fanout.to_devices(frames)
 
     def _remember_done(self, conversation_id: str, seq: int) -> None:
+        if (conversation_id, seq) in self._done:  # delivered again after a restart: counted once
+            return
         self._done[(conversation_id, seq)] = None
         self.done_budget.used += ENTRY_OVERHEAD + len(conversation_id)
         while self.done_budget.over() and self._done:

@@ -28,9 +28,9 @@ MessageDB in the middle of it.
 from __future__ import annotations
 
 import asyncio
-import time
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
 
 from services.backends.cache import Cache
@@ -354,26 +354,28 @@ class StoreService:
         if not messages:
             return []
         STORE_BATCH.observe(len(messages))
-        existing = await self._db.find_existing(messages)
-        missing = [m for m in messages if m.msg_id not in existing]
-        # Of those not in L1, the ones archived (their keys stay): a resend of an archived
-        # message, or its record read again. Storing them again would fail the uniqueness
-        # guard on every retry and stop this consumer for good; they are duplicates.
-        archived = await self._db.find_msg_ids(missing) if missing else {}
+        # One lookup covers L1 and archived messages (their keys stay). Only a record read
+        # again under its own msg_id needs its row: in L1 it is delivered again with its
+        # seq; archived, it is a duplicate like a resend. Storing either again would fail
+        # the uniqueness guard on every retry and stop this consumer for good.
+        taken = await self._db.find_msg_ids(messages)
+        again = [m for m in messages if taken.get(m.msg_id) == m.msg_id]
+        rows = await self._db.find_existing(again) if again else {}
         fresh: list[Message] = []
         redeliver: list[Message] = []
         seen_keys: set[tuple[str, str]] = set()
         for message in messages:
-            stored = existing.get(message.msg_id)
             key = (message.sender_id, message.client_msg_id)
-            if stored is None and message.msg_id in archived:
-                DEDUP_HITS.labels("archived").inc()
-                continue
-            if stored is not None:
-                if stored.msg_id == message.msg_id:
-                    redeliver.append(stored)  # re-consumed after a crash: keep its seq
+            stored_as = taken.get(message.msg_id)
+            if stored_as == message.msg_id:
+                row = rows.get(message.msg_id)
+                if row is not None:
+                    redeliver.append(row)  # re-consumed after a crash: keep its seq
                 else:
-                    DEDUP_HITS.labels("db").inc()
+                    DEDUP_HITS.labels("archived").inc()
+                continue
+            if stored_as is not None:  # a resend under another msg_id
+                DEDUP_HITS.labels("db").inc()
                 continue
             if key in seen_keys:  # duplicate within this very batch
                 DEDUP_HITS.labels("db").inc()
