@@ -36,7 +36,10 @@ SELECT g.msg_id, g.conversation_id, g.seq, g.sender_id, g.sender_device, g.clien
 FROM given g JOIN fresh USING (msg_id)
 """
 
-_FIND_EXISTING = f"""
+# For each given (msg_id, sender_id, client_msg_id): the key row that took its msg_id, else
+# the one that took its (sender_id, client_msg_id). message_keys holds the keys of every
+# message, in L1 or archived.
+_BEST_KEYS = """
 WITH q AS (
     SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[]) WITH ORDINALITY
                   AS q(given, sender_id, client_msg_id, ord)
@@ -49,22 +52,16 @@ WITH q AS (
 ), best AS (
     SELECT DISTINCT ON (ord) given, msg_id, created_at FROM hits ORDER BY ord, preference
 )
+"""
+_FIND_EXISTING = _BEST_KEYS + f"""
 SELECT best.given, {M_COLUMNS}
 FROM best JOIN messages m ON m.msg_id = best.msg_id AND m.created_at = best.created_at
 """
+_FIND_MSG_IDS = _BEST_KEYS + "SELECT given, msg_id FROM best"
 
-# message_keys holds the keys of every message, in L1 or archived.
-_FIND_MSG_IDS = """
-WITH q AS (
-    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[]) AS q(given, sender_id, client_msg_id)
-)
-SELECT DISTINCT ON (given) given, msg_id FROM (
-    SELECT q.given, k.msg_id, 0 AS preference FROM q JOIN message_keys k ON k.msg_id = q.given
-    UNION ALL
-    SELECT q.given, k.msg_id, 1 FROM q JOIN message_keys k
-        ON k.sender_id = q.sender_id AND k.client_msg_id = q.client_msg_id
-) hits ORDER BY given, preference
-"""
+
+def _key_arrays(messages: Sequence[Message]) -> tuple[list[int], list[str], list[str]]:
+    return [m.msg_id for m in messages], [m.sender_id for m in messages], [m.client_msg_id for m in messages]
 
 
 class PostgresMessages:
@@ -90,16 +87,14 @@ class PostgresMessages:
         if not messages:
             return {}
         async with self._conn("find existing messages") as conn:
-            rows = await conn.fetch(_FIND_EXISTING, [m.msg_id for m in messages], [m.sender_id for m in messages],
-                                    [m.client_msg_id for m in messages])
+            rows = await conn.fetch(_FIND_EXISTING, *_key_arrays(messages))
         return {row["given"]: row_to_message(row) for row in rows}
 
     async def find_msg_ids(self, messages: Sequence[Message]) -> dict[int, int]:
         if not messages:
             return {}
         async with self._conn("find message ids") as conn:
-            rows = await conn.fetch(_FIND_MSG_IDS, [m.msg_id for m in messages], [m.sender_id for m in messages],
-                                    [m.client_msg_id for m in messages])
+            rows = await conn.fetch(_FIND_MSG_IDS, *_key_arrays(messages))
         return {row["given"]: row["msg_id"] for row in rows}
 
     async def max_seqs(self, conversation_ids: Sequence[str]) -> dict[str, int]:

@@ -40,6 +40,46 @@ def chunks(items: Sequence, size: int = _CHUNK) -> Iterator[Sequence]:
         yield items[start : start + size]
 
 
+def _keys(messages: Sequence[Message]) -> list[tuple[int, str, str]]:
+    return [(m.msg_id, m.sender_id, m.client_msg_id) for m in messages]
+
+
+def _matching_rows(conn: sqlite3.Connection, table: str, columns: str, keys: Sequence[tuple[int, str, str]],
+                   ) -> tuple[dict[int, tuple], dict[tuple[str, str], tuple]]:
+    """The `columns` (msg_id first) of the rows of `table` whose msg_id, or whose
+    (sender_id, client_msg_id), is among `keys`: by msg_id and by (sender_id, client_msg_id).
+
+    Two statements per chunk, not one per message: in a worker thread every execute gives
+    the GIL back and waits to take it again from the busy loop."""
+    selected = ", ".join(f"t.{column.strip()}" for column in columns.split(","))
+    by_id: dict[int, tuple] = {}
+    by_key: dict[tuple[str, str], tuple] = {}
+    for chunk in chunks(keys, _CHUNK // 2):
+        for row in conn.execute(f"SELECT {selected} FROM {table} t WHERE t.msg_id IN ({','.join('?' * len(chunk))})",
+                                [msg_id for msg_id, _, _ in chunk]):
+            by_id[row[0]] = row
+        # CROSS JOIN keeps the key list outside, so each key is an index search
+        # (a row-value IN (VALUES ...) was planned as a scan of the whole index).
+        pairs = ",".join("(?, ?)" for _ in chunk)
+        for sender_id, client_msg_id, *row in conn.execute(
+            f"WITH k(sender_id, client_msg_id) AS (VALUES {pairs}) SELECT t.sender_id, t.client_msg_id, {selected} "
+            f"FROM k CROSS JOIN {table} t ON t.sender_id = k.sender_id AND t.client_msg_id = k.client_msg_id",
+            [v for _, sender_id, client_msg_id in chunk for v in (sender_id, client_msg_id)],
+        ):
+            by_key.setdefault((sender_id, client_msg_id), tuple(row))
+    return by_id, by_key
+
+
+def _preferring_id(keys: Sequence[tuple[int, str, str]], by_id: dict[int, tuple],
+                   by_key: dict[tuple[str, str], tuple]) -> Iterator[tuple[int, tuple]]:
+    """(given msg_id, the row found for it), a msg_id match before a (sender, client_msg_id)
+    one: that is the row a retried insert would keep."""
+    for msg_id, sender_id, client_msg_id in keys:
+        row = by_id.get(msg_id) or by_key.get((sender_id, client_msg_id))
+        if row is not None:
+            yield msg_id, row
+
+
 class SQLiteMessages:
     _db: SQLiteThreads
 
@@ -64,65 +104,27 @@ class SQLiteMessages:
         await self._db.write(run, "insert_messages")
 
     async def find_existing(self, messages: Sequence[Message]) -> dict[int, Message]:
-        keys = [(m.msg_id, m.sender_id, m.client_msg_id) for m in messages]
+        keys = _keys(messages)
 
         def run(conn: sqlite3.Connection) -> dict[int, Message]:
-            # Two statements per chunk, not one per message: in a worker thread every
-            # execute gives the GIL back and waits to take it again from the busy loop.
-            by_id: dict[int, tuple] = {}
-            by_key: dict[tuple[str, str], tuple] = {}
-            for chunk in chunks(keys, _CHUNK // 2):
-                for row in conn.execute(
-                    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE msg_id IN ({','.join('?' * len(chunk))})",
-                    [msg_id for msg_id, _, _ in chunk],
-                ):
-                    by_id[row[0]] = row
-                # CROSS JOIN keeps the key list outside, so each key is an index search
-                # (a row-value IN (VALUES ...) was planned as a scan of the whole index).
-                pairs = ",".join("(?, ?)" for _ in chunk)
-                columns = ", ".join(f"m.{c}" for c in MESSAGE_COLUMNS.split(", "))
-                for row in conn.execute(
-                    f"WITH k(sender_id, client_msg_id) AS (VALUES {pairs}) SELECT {columns} FROM k CROSS JOIN "
-                    "messages m ON m.sender_id = k.sender_id AND m.client_msg_id = k.client_msg_id",
-                    [v for _, sender_id, client_msg_id in chunk for v in (sender_id, client_msg_id)],
-                ):
-                    by_key.setdefault((row[3], row[5]), row)
-            found: dict[int, Message] = {}
-            for msg_id, sender_id, client_msg_id in keys:
-                # Prefer the msg_id match: that is the row a retried insert would keep.
-                row = by_id.get(msg_id) or by_key.get((sender_id, client_msg_id))
-                if row is not None:
-                    found[msg_id] = row_to_message(row)
-            return found
+            by_id, by_key = _matching_rows(conn, "messages", MESSAGE_COLUMNS, keys)
+            return {given: row_to_message(row) for given, row in _preferring_id(keys, by_id, by_key)}
 
         small = len(keys) <= _INLINE_KEYS  # the reserve path's batches, most persist batches
         return await (self._db.read_small if small else self._db.read)(run, "find_existing")
 
     async def find_msg_ids(self, messages: Sequence[Message]) -> dict[int, int]:
-        keys = [(m.msg_id, m.sender_id, m.client_msg_id) for m in messages]
+        keys = _keys(messages)
 
         def run(conn: sqlite3.Connection) -> dict[int, int]:
-            by_id: set[int] = set()
-            by_key: dict[tuple[str, str], int] = {}
-            for chunk in chunks(keys, _CHUNK // 2):
-                ids = [msg_id for msg_id, _, _ in chunk]
-                marks = ",".join("?" * len(chunk))
-                pairs = ",".join("(?, ?)" for _ in chunk)
-                flat = [v for _, sender_id, client_msg_id in chunk for v in (sender_id, client_msg_id)]
-                for table in ("messages", "archived_keys"):  # L1 rows, then the keys of archived ones
-                    by_id.update(row[0] for row in conn.execute(
-                        f"SELECT msg_id FROM {table} WHERE msg_id IN ({marks})", ids))
-                    for msg_id, sender_id, client_msg_id in conn.execute(
-                        f"WITH k(sender_id, client_msg_id) AS (VALUES {pairs}) SELECT t.msg_id, t.sender_id, "
-                        f"t.client_msg_id FROM k CROSS JOIN {table} t "
-                        "ON t.sender_id = k.sender_id AND t.client_msg_id = k.client_msg_id", flat):
-                        by_key.setdefault((sender_id, client_msg_id), msg_id)
-            found: dict[int, int] = {}
-            for msg_id, sender_id, client_msg_id in keys:
-                taken = msg_id if msg_id in by_id else by_key.get((sender_id, client_msg_id))
-                if taken is not None:
-                    found[msg_id] = taken
-            return found
+            by_id: dict[int, tuple] = {}
+            by_key: dict[tuple[str, str], tuple] = {}
+            for table in ("messages", "archived_keys"):  # L1 rows, then the keys of archived ones
+                ids, pairs = _matching_rows(conn, table, "msg_id", keys)
+                by_id.update(ids)
+                for key, row in pairs.items():
+                    by_key.setdefault(key, row)
+            return {given: row[0] for given, row in _preferring_id(keys, by_id, by_key)}
 
         return await (self._db.read_small if len(keys) <= _INLINE_KEYS else self._db.read)(run, "find_msg_ids")
 
