@@ -139,6 +139,11 @@ class RedisCache:
             raise BackendUnavailable("the Redis cache is not started or already closed")
         return self._redis
 
+    def _new_pipeline(self):
+        """No MULTI/EXEC: a plain pipeline is one round trip; a cluster one splits per node."""
+        client = self._r()
+        return client.pipeline() if self.clustered else client.pipeline(transaction=False)
+
     async def _pipeline(self, commands: Sequence[tuple[str, tuple, dict]]) -> list[object]:
         client = self._r()
         if len(commands) == 1:
@@ -147,7 +152,7 @@ class RedisCache:
                 return [await getattr(client, name)(*args, **kwargs)]
             except redis_errors.ResponseError as exc:  # that command's own error, like a pipeline's
                 return [exc]
-        pipe = client.pipeline() if self.clustered else client.pipeline(transaction=False)
+        pipe = self._new_pipeline()
         for name, args, kwargs in commands:
             getattr(pipe, name)(*args, **kwargs)
         # A command's own error (WRONGTYPE) comes back in its slot and goes to its caller
@@ -174,7 +179,7 @@ class RedisCache:
             return []
         px = _ms(ttl) if ttl is not None else None
         # One round trip for the batch (a cluster pipeline splits it per node), not one per key.
-        pipe = self._r().pipeline() if self.clustered else self._r().pipeline(transaction=False)
+        pipe = self._new_pipeline()
         for key in keys:
             pipe.set(key, value, nx=True, px=px)
         return [bool(done) for done in await _call("SET NX (pipeline)", pipe.execute())]
@@ -187,7 +192,7 @@ class RedisCache:
         # A cluster pipeline of GETs: one round trip per node (it refuses multi-key MGET).
         # Gathering one MGET per hash slot took a connection per slot and ran out of them
         # past a few dozen slots.
-        pipe = self._r().pipeline()
+        pipe = self._new_pipeline()
         for key in keys:
             pipe.get(key)
         return await _call("GET (pipeline)", pipe.execute())
@@ -197,7 +202,7 @@ class RedisCache:
             return
         px = _ms(ttl) if ttl is not None else None
         # A cluster pipeline splits the commands per node; a plain one is a single round trip.
-        pipe = self._r().pipeline() if self.clustered else self._r().pipeline(transaction=False)
+        pipe = self._new_pipeline()
         for key, value in items.items():
             pipe.set(key, value, px=px)
         await _call("SET (pipeline)", pipe.execute())
@@ -207,7 +212,7 @@ class RedisCache:
             return 0
         if not self.clustered:
             return await _call("DEL", self._r().delete(*keys))
-        pipe = self._r().pipeline()  # one round trip per node, not a connection per slot
+        pipe = self._new_pipeline()  # one round trip per node, not a connection per slot
         for key in dict.fromkeys(keys):
             pipe.delete(key)
         return sum(await _call("DEL (pipeline)", pipe.execute()))
@@ -239,7 +244,7 @@ class RedisCache:
         # took one pooled connection per key and ran out ("Too many connections").
         if not keys:
             return []
-        pipe = self._r().pipeline() if self.clustered else self._r().pipeline(transaction=False)
+        pipe = self._new_pipeline()
         for key in keys:
             pipe.hgetall(key)
         replies = await _call("HGETALL (pipeline)", pipe.execute())
