@@ -21,14 +21,13 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from flarectl.loadtest import build_params, run_loadtest  # noqa: E402
-from tests.infra.base import free_port, wait_listening  # noqa: E402
+from tests.infra.base import free_port, metrics_text, wait_listening  # noqa: E402
 
 
 def run_trial(*, users: int, devices_per_user: int, groups: int, group_size: int, rate: float, duration: float,
@@ -199,12 +198,8 @@ def _stage_means(processes: list[tuple[str, int | None]]) -> dict[str, dict[str,
     process (name, admin port; from its /metrics): where a send's time goes, hop by hop."""
     means: dict[str, dict[str, float]] = {}
     for name, port in processes:
-        if not port:
-            continue
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-                text = response.read().decode()
-        except OSError:
+        text = metrics_text(port) if port else None
+        if text is None:
             continue
         sums: dict[str, dict[str, float]] = {}
         for line in text.splitlines():

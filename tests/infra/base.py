@@ -91,6 +91,15 @@ def http_status(url: str, *, timeout: float = 2.0) -> int | None:
         return None
 
 
+def metrics_text(admin_port: int, *, timeout: float = 5.0) -> str | None:
+    """A Flare process's /metrics on its admin port, or None if it does not answer."""
+    try:
+        with urllib.request.urlopen(f"http://{HOST}:{admin_port}/metrics", timeout=timeout) as response:  # noqa: S310
+            return response.read().decode()
+    except OSError:
+        return None
+
+
 def wait_until(predicate, *, timeout: float, interval: float = 0.2):
     deadline = time.monotonic() + timeout
     while True:

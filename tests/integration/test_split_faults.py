@@ -15,6 +15,8 @@ import asyncio
 
 import pytest
 
+from tests.infra.base import metrics_text
+
 from .split_harness import SERVER_KINDS, split_on
 from .split_load import ChatLoad
 
@@ -23,16 +25,10 @@ pytestmark = [pytest.mark.servers, pytest.mark.slow]
 
 def _counters(split) -> dict[str, list[str]]:
     """Retry and dedup counters of every instance, to explain a failure."""
-    import urllib.request
-
     found = {}
     for process in split.deployment.processes:
-        if "admin" not in process.ports:
-            continue
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{process.ports['admin']}/metrics", timeout=2) as r:
-                text = r.read().decode()
-        except OSError:
+        text = metrics_text(process.ports["admin"], timeout=2) if "admin" in process.ports else None
+        if text is None:
             continue
         found[process.instance_id] = [line for line in text.splitlines() if line.startswith(
             ("flare_retries_total", "flare_dedup_hits_total", "flare_delivery_failures_total"))]

@@ -36,6 +36,15 @@ async def _chatting(server: FlareProcess):
     return sender, stop, task
 
 
+async def _still_served(sender: Sender, stop: asyncio.Event, task: asyncio.Task, what: str) -> None:
+    """Let the ordinary pair chat one more second, stop it, and check it got sends stored meanwhile."""
+    before = len(sender.stored)
+    await asyncio.sleep(1.0)
+    stop.set()
+    await task
+    assert len(sender.stored) > before, what
+
+
 def _raw(server: FlareProcess, user: str | None = None, **kwargs) -> RawWs:
     user = user or u("raw")
     return RawWs(server.url, mint_token(server.secret, user), u("dev"), **kwargs)
@@ -90,11 +99,7 @@ async def test_oversized_frames_close_1009_and_nobody_else_notices(tmp_path):
         assert (await exact.read_json())["ref"] == "after"
         exact.abort()
 
-        before = len(sender.stored)
-        await asyncio.sleep(1.0)
-        stop.set()
-        await task
-        assert len(sender.stored) > before, "the ordinary client stopped being served"
+        await _still_served(sender, stop, task, "the ordinary client stopped being served")
         assert server.health()["status"] == "ok", server.health()
         await wait_audit(server.url, server.secret, [sender])
     finally:
@@ -281,14 +286,10 @@ async def test_clients_that_never_read_are_cut_off_and_memory_stays_bounded(tmp_
         for _ in range(25):
             peak2 = max(peak2, group_rss_bytes(server.proc))
             await asyncio.sleep(0.2)
-        before = len(chat.stored)
-        await asyncio.sleep(1.0)
-        stop.set()
-        await chatting
+        await _still_served(chat, stop, chatting, "others stopped being served while the hog asked")
         code = await hog.close_code(timeout=10)
         hog.abort()
         print(f"hog: {written} syncs written, closed {code}; RSS {baseline2 / MiB:.0f} -> {peak2 / MiB:.0f} MiB")
-        assert len(chat.stored) > before, "others stopped being served while the hog asked"
         assert code in (4008, None), code
         assert peak2 - baseline2 < 64 * MiB, f"RSS grew {(peak2 - baseline2) / MiB:.0f} MiB"
         assert server.health()["status"] == "ok", server.health()
@@ -326,11 +327,7 @@ async def test_a_ping_flood_from_a_client_that_never_reads_is_bounded(tmp_path):
             stalled = True  # closed
         await asyncio.sleep(1.0)
         grown = group_rss_bytes(server.proc) - baseline
-        before = len(sender.stored)
-        await asyncio.sleep(1.0)
-        stop.set()
-        await task
-        assert len(sender.stored) > before, "others stopped being served"
+        await _still_served(sender, stop, task, "others stopped being served")
         assert server.health()["status"] == "ok", server.health()
         c.abort()
         assert grown < 32 * MiB, (f"{sent} pings, never read: the server grew {grown / MiB:.0f} MiB "
