@@ -148,6 +148,11 @@ class Sender:
                     await self._round(c, batch)
                     while self.pending:
                         await self._round(c, list(self.pending)[: self.window])
+                if not stop.is_set() and (count is None or new < count):
+                    # past the deadline before it was told to stop: say so, or a test would
+                    # read the silence that follows as the server's
+                    raise AssertionError(f"{self.user}: still sending at the {deadline} s deadline "
+                                         f"({new} new sent, {len(self.stored)} stored)")
                 return
             except (ConnectionError, ConnectionClosed, TimeoutError, asyncio.TimeoutError, OSError):
                 for f in c.frames:  # `received` acks of sends whose `stored` never came

@@ -79,24 +79,42 @@ async def _run_commands(server: FlareProcess, *, parallel: bool = False) -> list
     return broken
 
 
+async def _progress(senders: list[Sender], before: dict[str, int], *, more: int, within: float) -> bool:
+    """Whether every sender got `more` new `stored` acks within `within` seconds."""
+    end = time.monotonic() + within
+    while time.monotonic() < end:
+        if all(len(s.stored) >= before[s.user] + more for s in senders):
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
 async def test_documented_commands_beside_a_live_node_lose_nothing(tmp_path):
     server = FlareProcess(tmp_path / "flare").start()
     try:
         key = server.secret
         senders = [Sender(server.url, key, u("sa"), u("sb")), Sender(server.url, key, u("sc"), u("sd"))]
         stop = asyncio.Event()
-        tasks = [asyncio.create_task(s.run(stop, deadline=90)) for s in senders]
+        # The senders run until told to stop: 24 commands take a minute and more on a loaded
+        # machine, and a sender past its deadline would stop sending and look like a stall.
+        tasks = [asyncio.create_task(s.run(stop, deadline=900)) for s in senders]
         while min(len(s.stored) for s in senders) < 40:  # history worth reading first
             await asyncio.sleep(0.1)
             assert not any(t.done() for t in tasks), [t.exception() for t in tasks if t.done()]
 
+        started = time.monotonic()
         broken = await _run_commands(server)
         broken += await _run_commands(server, parallel=True)
+        took = time.monotonic() - started
+        # and the clients keep sending on the same data dir: each gets 10 more stored
         before = {s.user: len(s.stored) for s in senders}
-        await asyncio.sleep(2.0)  # and the clients keep sending on the same data dir
+        progressed = await _progress(senders, before, more=10, within=30.0)
+        assert not any(t.done() for t in tasks), [t.exception() for t in tasks if t.done()]
         stop.set()
         await asyncio.gather(*tasks)
-        assert all(len(s.stored) > before[s.user] + 10 for s in senders), "sending stalled after the commands"
+        assert progressed, (f"sending stalled after the commands ({took:.0f} s): stored before "
+                            f"{before}, 30 s later {({s.user: len(s.stored) for s in senders})}, "
+                            f"/healthz {server.health()}\n" + "\n".join(server.lines[-20:]))
         assert not broken, "\n".join(broken)
         assert server.health()["status"] == "ok", server.health()
         assert all(not s.pending and not s.conflicts for s in senders)
