@@ -79,6 +79,7 @@ def run_trial(*, users: int, devices_per_user: int, groups: int, group_size: int
             memory["rss_mb_peak"] = peak.stop()
             memory["rss_mb_end"] = _tree_rss_mb(server.pid)
             stages = _stage_means([("flarectl up", admin)])
+            stage_p99 = _stage_p99s([("flarectl up", admin)])
             if spy is not None:
                 spy.wait(timeout=duration + 60)
         finally:
@@ -96,7 +97,7 @@ def run_trial(*, users: int, devices_per_user: int, groups: int, group_size: int
                 server.kill()
             if server_log is not None:
                 shutil.copyfile(Path(tmp) / "server.log", server_log)
-    return {**summarize(report), "memory": memory, "stage_mean_ms": stages}
+    return {**summarize(report), "memory": memory, "stage_mean_ms": stages, "stage_p99_ms": stage_p99}
 
 
 def _tree_rss_mb(pid: int) -> float:
@@ -191,6 +192,8 @@ def run_split_trial(*, users: int, devices_per_user: int, groups: int, group_siz
 
 _STAGE_SAMPLE = re.compile(r'^flare_(stage_seconds|ack_latency_seconds)_(sum|count)\{(?:stage|level)="([a-z_]+)"\} (\S+)$')
 _LOOP_LAG = re.compile(r"^flare_event_loop_lag_seconds (\S+)$")
+_STAGE_BUCKET = re.compile(
+    r'^flare_(stage_seconds|ack_latency_seconds)_bucket\{(?:le="([^"]+)",)?(?:stage|level)="([a-z_]+)"(?:,le="([^"]+)")?\} (\S+)$')
 
 
 def _stage_means(processes: list[tuple[str, int | None]]) -> dict[str, dict[str, float]]:
@@ -215,6 +218,33 @@ def _stage_means(processes: list[tuple[str, int | None]]) -> dict[str, dict[str,
         if stages:
             means[name] = stages
     return means
+
+
+def _stage_p99s(processes: list[tuple[str, int | None]]) -> dict[str, dict[str, str]]:
+    """Per process and series, the histogram bucket that holds the 99th percentile ("<=20"
+    ms; the buckets are services.common.metrics.LATENCY_BUCKETS): which hop has the tail."""
+    out: dict[str, dict[str, str]] = {}
+    for name, port in processes:
+        text = metrics_text(port) if port else None
+        if text is None:
+            continue
+        buckets: dict[str, list[tuple[float, float]]] = {}
+        for line in text.splitlines():
+            match = _STAGE_BUCKET.match(line)
+            if match:
+                family, le_first, label, le_last, value = match.groups()
+                series = label if family == "stage_seconds" else f"ack_{label}"
+                buckets.setdefault(series, []).append((float(le_first or le_last), float(value)))
+        found = {}
+        for series, counts in buckets.items():
+            counts.sort()
+            total = counts[-1][1] if counts else 0
+            if total:
+                bound = next(le for le, n in counts if n >= 0.99 * total)
+                found[series] = "inf" if bound == float("inf") else f"<={1000 * bound:g}"
+        if found:
+            out[name] = found
+    return out
 
 
 def _start_profile(pid: int, out: Path, duration: float) -> subprocess.Popen:

@@ -30,7 +30,7 @@ from services.common.model import DeviceType
 
 from .held import HeldFrames
 
-__all__ = ["ClientConnection", "Replaceable", "CLOSE_IDLE", "CLOSE_UNAUTHORIZED", "CLOSE_BAD_PARAMETERS",
+__all__ = ["ClientConnection", "Replaceable", "TickFlusher", "CLOSE_IDLE", "CLOSE_UNAUTHORIZED", "CLOSE_BAD_PARAMETERS",
            "CLOSE_REPLACED", "CLOSE_SLOW"]
 
 CLOSE_IDLE = 4000
@@ -58,16 +58,46 @@ class Replaceable:
         self.size = len(frame)
 
 
+class TickFlusher:
+    """The connections with frames to write, all written by one callback at the end of the
+    tick. A gateway pushing a batch of deliveries to many connections schedules one loop
+    callback instead of one per connection (py-spy: the per-connection `call_soon` was ~5 %
+    of a gateway worker at 1,800 msg/s)."""
+
+    __slots__ = ("_due", "_scheduled")
+
+    def __init__(self) -> None:
+        self._due: list[ClientConnection] = []
+        self._scheduled = False
+
+    def add(self, conn: ClientConnection) -> None:
+        self._due.append(conn)
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._run)
+
+    def _run(self) -> None:
+        self._scheduled = False
+        due, self._due = self._due, []
+        for conn in due:
+            try:
+                conn._flush()
+            except Exception as exc:  # noqa: BLE001 - one broken connection never stalls the others
+                asyncio.get_running_loop().call_exception_handler(
+                    {"message": f"flushing connection {conn.connection_id} failed", "exception": exc})
+
+
 class ClientConnection:
     __slots__ = (
         "ws", "user_id", "device_id", "device_type", "connection_id", "max_queue",
         "last_seen", "_queue", "_started", "_flush_scheduled", "_closed", "_writer", "close_reason", "_pushed_seq",
-        "held", "compact", "max_batch_bytes", "max_queue_bytes", "_queued_bytes", "_budget",
+        "held", "compact", "max_batch_bytes", "max_queue_bytes", "_queued_bytes", "_budget", "_flusher",
     )
 
     def __init__(self, ws: ServerConnection, *, user_id: UserId, device_id: DeviceId, device_type: DeviceType,
                  connection_id: str, max_queue: int, compact: bool = False, max_batch_bytes: int = 64 * 1024,
-                 max_queue_bytes: int = 1 << 20, budget: ByteBudget | None = None) -> None:
+                 max_queue_bytes: int = 1 << 20, budget: ByteBudget | None = None,
+                 flusher: TickFlusher | None = None) -> None:
         self.ws = ws
         self.user_id = user_id
         self.device_id = device_id
@@ -88,6 +118,7 @@ class ClientConnection:
         self.held = HeldFrames()  # what was queued here, to turn acks into held ranges
         self.compact = compact
         self.max_batch_bytes = max_batch_bytes
+        self._flusher = flusher if flusher is not None else TickFlusher()
 
     @property
     def closed(self) -> bool:
@@ -181,7 +212,7 @@ class ClientConnection:
     def _schedule_flush(self) -> None:
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+            self._flusher.add(self)
 
     def _take_batch(self) -> list[bytes]:
         """Up to _BATCH_MAX_FRAMES frames off the queue, their pushed bytes given back."""

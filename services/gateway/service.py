@@ -35,7 +35,7 @@ from services.session.client import SessionClient
 from services.sync.client import SyncClient
 
 from .backpressure import BackpressuredConnection
-from .connection import CLOSE_BAD_PARAMETERS, CLOSE_IDLE, CLOSE_REPLACED, CLOSE_UNAUTHORIZED, ClientConnection
+from .connection import CLOSE_BAD_PARAMETERS, CLOSE_IDLE, CLOSE_REPLACED, CLOSE_UNAUTHORIZED, ClientConnection, TickFlusher
 from .frames import KNOWN_TYPES, MAX_DEPTH, error_frame, parse_frame
 from .handlers import FrameHandlers, Peers
 from .pressure import SendGate
@@ -76,6 +76,7 @@ class GatewayService:
         self._handlers = FrameHandlers(Peers(config, router, sync, session, self._acks.note, self.gate), ids)
         self._connections: dict[str, ClientConnection] = {}
         self.outbound_budget = ByteBudget("gateway_outbound", config.outbound_total_bytes)
+        self._flusher = TickFlusher()  # one end-of-tick write pass for every connection
         self._token_issued_at: dict[str, float] = {}  # connection id -> its token's iat
         self._revocations = revocations
         if revocations is not None:
@@ -207,7 +208,7 @@ class GatewayService:
         conn = ClientConnection(ws, user_id=user_id, device_id=device_id, device_type=device_type,
                                 connection_id=connection_id, max_queue=self.config.outbound_queue,
                                 compact=compact, max_queue_bytes=self.config.outbound_queue_bytes,
-                                budget=self.outbound_budget)
+                                budget=self.outbound_budget, flusher=self._flusher)
         try:
             result = await self.session.login(user_id, device_id, device_type=device_type,
                                               connection_id=connection_id, gateway_id=self.gateway_id)
