@@ -78,8 +78,7 @@ def run_trial(*, users: int, devices_per_user: int, groups: int, group_size: int
             report = asyncio.run(run_loadtest(params))
             memory["rss_mb_peak"] = peak.stop()
             memory["rss_mb_end"] = _tree_rss_mb(server.pid)
-            stages = _stage_means([("flarectl up", admin)])
-            stage_p99 = _stage_p99s([("flarectl up", admin)])
+            stages, stage_p99 = _stages([("flarectl up", admin)])
             if spy is not None:
                 spy.wait(timeout=duration + 60)
         finally:
@@ -176,17 +175,18 @@ def run_split_trial(*, users: int, devices_per_user: int, groups: int, group_siz
                     rate=rate, duration=duration, churn=churn, workers=workers, drain_timeout=30, seed=1, **extra,
                 )
                 report = await run_loadtest(params)
-                stages = await asyncio.to_thread(_stage_means, [(p.instance_id, p.ports.get("admin"))
-                                                                for p in sut.deployment.processes])
+                stages = await asyncio.to_thread(_stages, [(p.instance_id, p.ports.get("admin"))
+                                                           for p in sut.deployment.processes])
                 return report, stages
 
     try:
-        report, stages = asyncio.run(trial())
+        report, (stages, stage_p99) = asyncio.run(trial())
         result = summarize(report)
     finally:
         release_servers(started)
     result["bench"] = f"e2e_split_{routers}routers_{stores}stores_1gateway"
     result["stage_mean_ms"] = stages
+    result["stage_p99_ms"] = stage_p99
     return result
 
 
@@ -196,55 +196,55 @@ _STAGE_BUCKET = re.compile(
     r'^flare_(stage_seconds|ack_latency_seconds)_bucket\{(?:le="([^"]+)",)?(?:stage|level)="([a-z_]+)"(?:,le="([^"]+)")?\} (\S+)$')
 
 
-def _stage_means(processes: list[tuple[str, int | None]]) -> dict[str, dict[str, float]]:
-    """Mean of every flare_stage_seconds / flare_ack_latency_seconds series, per server
-    process (name, admin port; from its /metrics): where a send's time goes, hop by hop."""
+def _stages(processes: list[tuple[str, int | None]]) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, str]]]:
+    """Per server process (name, admin port), from one read of its /metrics: the mean of every
+    flare_stage_seconds / flare_ack_latency_seconds series (where a send's time goes, hop by
+    hop) and the bucket holding each one's 99th percentile (which hop has the tail)."""
     means: dict[str, dict[str, float]] = {}
+    p99s: dict[str, dict[str, str]] = {}
     for name, port in processes:
         text = metrics_text(port) if port else None
         if text is None:
             continue
-        sums: dict[str, dict[str, float]] = {}
-        for line in text.splitlines():
-            lag = _LOOP_LAG.match(line)
-            if lag:
-                sums["loop_lag"] = {"sum": float(lag.group(1)), "count": 1.0}
-            match = _STAGE_SAMPLE.match(line)
-            if match:
-                family, kind, label, value = match.groups()
-                series = label if family == "stage_seconds" else f"ack_{label}"
-                sums.setdefault(series, {})[kind] = float(value)
-        stages = {series: round(1000 * v["sum"] / v["count"], 2) for series, v in sums.items() if v.get("count")}
-        if stages:
+        if stages := _stage_means(text):
             means[name] = stages
-    return means
+        if tails := _stage_p99s(text):
+            p99s[name] = tails
+    return means, p99s
 
 
-def _stage_p99s(processes: list[tuple[str, int | None]]) -> dict[str, dict[str, str]]:
-    """Per process and series, the histogram bucket that holds the 99th percentile ("<=20"
-    ms; the buckets are services.common.metrics.LATENCY_BUCKETS): which hop has the tail."""
-    out: dict[str, dict[str, str]] = {}
-    for name, port in processes:
-        text = metrics_text(port) if port else None
-        if text is None:
-            continue
-        buckets: dict[str, list[tuple[float, float]]] = {}
-        for line in text.splitlines():
-            match = _STAGE_BUCKET.match(line)
-            if match:
-                family, le_first, label, le_last, value = match.groups()
-                series = label if family == "stage_seconds" else f"ack_{label}"
-                buckets.setdefault(series, []).append((float(le_first or le_last), float(value)))
-        found = {}
-        for series, counts in buckets.items():
-            counts.sort()
-            total = counts[-1][1] if counts else 0
-            if total:
-                bound = next(le for le, n in counts if n >= 0.99 * total)
-                found[series] = "inf" if bound == float("inf") else f"<={1000 * bound:g}"
-        if found:
-            out[name] = found
-    return out
+def _stage_means(text: str) -> dict[str, float]:
+    sums: dict[str, dict[str, float]] = {}
+    for line in text.splitlines():
+        lag = _LOOP_LAG.match(line)
+        if lag:
+            sums["loop_lag"] = {"sum": float(lag.group(1)), "count": 1.0}
+        match = _STAGE_SAMPLE.match(line)
+        if match:
+            family, kind, label, value = match.groups()
+            series = label if family == "stage_seconds" else f"ack_{label}"
+            sums.setdefault(series, {})[kind] = float(value)
+    return {series: round(1000 * v["sum"] / v["count"], 2) for series, v in sums.items() if v.get("count")}
+
+
+def _stage_p99s(text: str) -> dict[str, str]:
+    """Per series, the histogram bucket that holds the 99th percentile ("<=20" ms; the
+    buckets are services.common.metrics.LATENCY_BUCKETS)."""
+    buckets: dict[str, list[tuple[float, float]]] = {}
+    for line in text.splitlines():
+        match = _STAGE_BUCKET.match(line)
+        if match:
+            family, le_first, label, le_last, value = match.groups()
+            series = label if family == "stage_seconds" else f"ack_{label}"
+            buckets.setdefault(series, []).append((float(le_first or le_last), float(value)))
+    found = {}
+    for series, counts in buckets.items():
+        counts.sort()
+        total = counts[-1][1]
+        if total:
+            bound = next(le for le, n in counts if n >= 0.99 * total)
+            found[series] = "inf" if bound == float("inf") else f"<={1000 * bound:g}"
+    return found
 
 
 def _start_profile(pid: int, out: Path, duration: float) -> subprocess.Popen:

@@ -35,7 +35,8 @@ from services.session.client import SessionClient
 from services.sync.client import SyncClient
 
 from .backpressure import BackpressuredConnection
-from .connection import CLOSE_BAD_PARAMETERS, CLOSE_IDLE, CLOSE_REPLACED, CLOSE_UNAUTHORIZED, ClientConnection, TickFlusher
+from .connection import (CLOSE_BAD_PARAMETERS, CLOSE_IDLE, CLOSE_REPLACED, CLOSE_UNAUTHORIZED, ClientConnection,
+                         TickFlusher)
 from .frames import KNOWN_TYPES, MAX_DEPTH, error_frame, parse_frame
 from .handlers import FrameHandlers, Peers
 from .pressure import SendGate
