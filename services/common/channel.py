@@ -33,6 +33,7 @@ import logging
 import pickle
 import struct
 from collections.abc import Callable, Mapping
+from types import CoroutineType
 from typing import Any
 
 from . import errors as _errors
@@ -204,8 +205,11 @@ class Channel:
             else:
                 log.warning("%s: notification %s.%s failed", self.name, target_name, method, exc_info=True)
             return
-        if inspect.isawaitable(result):
-            asyncio.ensure_future(self._finish(kind, call_id, target_name, method, result))
+        # A coroutine (every async service method) is told apart by its type first:
+        # inspect.isawaitable and ensure_future are Python-level checks, and this runs for
+        # every call (py-spy: ~6 % of the core process at full rate).
+        if type(result) is CoroutineType or inspect.isawaitable(result):
+            asyncio.get_running_loop().create_task(self._finish(kind, call_id, target_name, method, result))
         elif kind == "c":
             self._reply(call_id, True, result)
 
