@@ -148,8 +148,8 @@ class SQLiteMessages:
 
     async def find_msg_ids(self, messages: Sequence[Message]) -> dict[int, int]:
         keys = _keys(messages)
-        small = len(keys) <= _INLINE_KEYS
-        return await (self._db.read_small if small else self._db.read)(lambda conn: _found_ids(conn, keys), "find_msg_ids")
+        read = self._db.read_small if len(keys) <= _INLINE_KEYS else self._db.read
+        return await read(lambda conn: _found_ids(conn, keys), "find_msg_ids")
 
     async def max_seqs(self, conversation_ids: Sequence[str]) -> dict[str, int]:
         ids = list(dict.fromkeys(conversation_ids))
