@@ -107,10 +107,12 @@ class RouterConfig(_Section):
     # recipients; a bigger group's sender would get one ack frame per member.
     delivered_max_recipients: int = Field(1000, ge=1)
     pending_delivered_bytes: int = Field(64 << 20, ge=1 << 20)  # messages awaiting DELIVERED
-    # Load shedding (services/delivery/pressure.py): new sends get `busy` while at least
-    # shed_min_backlog admitted messages wait and deliveries run shed_delivery_lag_ms behind.
+    # Load shedding (services/delivery/pressure.py): new sends get `busy` while deliveries
+    # run shed_delivery_lag_ms behind and the admitted messages waiting (shed_min_backlog
+    # at least) would take shed_queue_ms to hand over at the recent delivery rate.
     shed_delivery_lag_ms: float = Field(50.0, gt=0)
-    shed_min_backlog: int = Field(200, ge=1)
+    shed_queue_ms: float = Field(75.0, gt=0)
+    shed_min_backlog: int = Field(20, ge=1)
     max_attempts: int = Field(5, ge=1)
     base_delay: float = Field(0.05, ge=0)
     max_delay: float = Field(2.0, ge=0)

@@ -82,7 +82,8 @@ class Delivery:
         self.membership = membership or Membership(db)
         self.fanout = Fanout(session=session, gateways=gateways, retry=retry)
         self.groups = Groups(db=db, membership=self.membership, fanout=self.fanout)
-        self.backlog = Backlog(max_lag_ms=config.shed_delivery_lag_ms, min_backlog=config.shed_min_backlog)
+        self.backlog = Backlog(max_lag_ms=config.shed_delivery_lag_ms, max_queue_ms=config.shed_queue_ms,
+                               min_backlog=config.shed_min_backlog)
         self._pending: OrderedDict[tuple[str, int], _Pending] = OrderedDict()
         self.pending_budget = ByteBudget("pending_delivered", config.pending_delivered_bytes)
         # Split only: messages whose every recipient user has been told DELIVERED. The acks
