@@ -47,6 +47,9 @@ class AlertRules:
     summary_silence_s: float = 5.0  # connected, but no summary for this long: NO_SUMMARY
     lag_min_records: float = 50.0  # LAG_GROWING needs at least this much lag ...
     lag_points: int = 5  # ... rising at each of this many summaries
+    # ... or any lag with nothing consumed for this long (lag is read every 5 s, and commits
+    # follow each batch, so a healthy consumer's lag reads zero well within two reads)
+    lag_stall_s: float = 10.0
     error_rate_per_s: float = 1.0  # ERROR_RATE: errors per second above this ...
     error_share: float = 0.05  # ... and above this share of messages in
 
@@ -192,6 +195,7 @@ class Aggregator:
             health = "DOWN" if entry.down_since_wall or not entry.in_topology else "UP"
             kinds = entry.stored_kinds
         live = entry.session is not None
+        stalled = window.stalled_s() if live else 0.0
         return {
             "id": key, "service": entry.service, "instance_id": entry.instance_id, "address": entry.address,
             "health": health, "started_at": entry.started_at, "software_version": entry.software_version,
@@ -201,6 +205,7 @@ class Aggregator:
             "lag": {p: int(v) for p, v in sorted(latest.lag.items())} if latest and live else {},
             "lag_growing": live and window.lag_growing(min_lag=self.rules.lag_min_records,
                                                        points=self.rules.lag_points),
+            "lag_stalled_s": round(stalled, 1) if live and stalled >= self.rules.lag_stall_s else 0.0,
             "kinds": kinds,
         }
 
@@ -222,10 +227,11 @@ class Aggregator:
                                                          f"v{kind['desired_version']} unanswered for {now - since:.0f}s"))
             else:
                 entry.stale_since.pop(kind["kind"], None)
-        if row["lag_growing"]:
+        if row["lag_growing"] or row["lag_stalled_s"]:
             total = sum(row["lag"].values())
             worst = max(row["lag"].items(), key=lambda kv: kv[1])[0] if row["lag"] else "?"
-            found.append(("LAG_GROWING", "", f"consumer lag {total} records and rising (worst partition {worst})"))
+            how = "rising" if row["lag_growing"] else f"nothing consumed for {row['lag_stalled_s']:.0f}s"
+            found.append(("LAG_GROWING", "", f"consumer lag {total} records and {how} (worst partition {worst})"))
         rates = row["rates"]
         errors = rates.get("err", 0.0)
         if errors > self.rules.error_rate_per_s and errors > self.rules.error_share * max(rates.get("in", 0.0), 1.0):

@@ -114,6 +114,24 @@ class InstanceWindow:
         recent = list(self.lag_totals)[-points:]
         return recent[-1] >= min_lag and recent[-1] > recent[0] and all(b >= a for a, b in zip(recent, recent[1:]))
 
+    def stalled_s(self, counter: str = "in") -> float:
+        """How long lag has stood above zero while `counter` (the consumer's records handled)
+        did not move: a consumer that stopped. Load shedding stops the log growing behind it
+        (sends get `busy`), so a stopped consumer's lag goes flat, not up: `lag_growing` alone
+        would miss it. Zero while the counter moves or nothing lags."""
+        if len(self.samples) < 2 or not sum(self.samples[-1].lag.values()):
+            return 0.0
+        newest = self.samples[-1]
+        value = newest.counters.get(counter)
+        if value is None:
+            return 0.0
+        since = newest
+        for sample in reversed(self.samples):
+            if sample.counters.get(counter) != value:
+                break
+            since = sample
+        return newest.t - since.t
+
     @property
     def latest(self) -> Sample | None:
         return self.samples[-1] if self.samples else None

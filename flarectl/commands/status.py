@@ -54,7 +54,8 @@ def load_cell(row: dict) -> str:
     if row["service"] == "gateway":
         return f"{row.get('connections', 0)} conn"
     if row.get("lag"):
-        return f"lag {sum(row['lag'].values())}" + ("↑" if row.get("lag_growing") else "")
+        mark = "↑" if row.get("lag_growing") else " stalled" if row.get("lag_stalled_s") else ""
+        return f"lag {sum(row['lag'].values())}{mark}"
     return "-"
 
 

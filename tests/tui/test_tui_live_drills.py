@@ -6,9 +6,11 @@ control plane serving gRPC) and real processes, driven with Pilot at 80×24:
     and the missing seq.
 (c) an instance is killed: a `python -m services.filter` process joined to the monolith's
     control plane, SIGKILLed; the TUI shows DOWN and Enter gives the reason and last seen.
-(b) a store's consumer lag grows: the monolith's store consumer held at its persist step
+(b) a store's consumer stops: the monolith's store consumer held at its persist step
     (its own lock, where a hung MessageDB write would hold it) while clients keep sending;
-    the lag is the real log's end offsets against the group's commits.
+    the lag is the real log's end offsets against the group's commits. Load shedding soon
+    answers new sends `busy`, so the lag stays flat and LAG_GROWING fires for a consumer
+    that consumed nothing while lag stood.
 
 The monolith's daemon ticks every second and reads its store view every 5 s, so "a few
 refreshes" here is up to 12 one-second refreshes."""
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import sqlite3
 import sys
@@ -228,11 +231,15 @@ async def test_drill_b_a_paused_store_consumer_shows_lag_growing(monolith):
                             "LAG_GROWING on screen", refreshes=20)
                 screen = await open_alert(pilot, app, lambda r: r[:2] == ("LAG_GROWING", key))
                 reason = text(screen.query_one("#reason", Static))
-                assert reason.startswith("LAG_GROWING (firing") and "records and rising (worst partition " in reason
+                # Sends are shed (`busy`) once ~20 wait for delivery, so the lag goes flat
+                # rather than up: the alert says the consumer stopped, not that lag rises.
+                assert reason.startswith("LAG_GROWING (firing") and " records and " in reason, reason
+                assert re.search(r"records and (rising|nothing consumed for \d+s) \(worst partition \d+\)", reason)
                 details = text(screen.query_one("#details", Static))
-                assert "consumer lag p" in details and details.rstrip().endswith("(growing)")
-                total = sum(app.picture["rows"][key]["lag"].values())
-                assert total >= 50
+                assert "consumer lag p" in details
+                assert re.search(r"\((growing|stalled \d+s)\)$", details.rstrip()), details
+                assert sum(app.picture["rows"][key]["lag"].values()) > 0
+                assert any(f.get("code") == "busy" for c in senders for f in c.frames), "no send was shed"
     finally:
         stop.set()
         await sending

@@ -72,6 +72,20 @@ def test_lag_growing_needs_no_fall_a_net_rise_and_a_floor():
     assert not small.lag_growing(min_lag=50, points=5)
 
 
+def test_stalled_counts_how_long_lag_stood_with_nothing_consumed():
+    window = InstanceWindow()
+    for second, (consumed, lag) in enumerate([(10, 0), (20, 3), (20, 3), (20, 21), (20, 21), (20, 21)]):
+        window.add(float(second), {"c": {"in": consumed}, "lag": {"0": lag}})
+    assert window.stalled_s() == 4.0  # since the sample at 1 s, the last with a different count
+    assert not window.lag_growing(min_lag=50, points=5)  # flat and small: the other rule misses it
+    window.add(6.0, {"c": {"in": 25}, "lag": {"0": 16}})  # it consumed again
+    assert window.stalled_s() == 0.0
+    idle = InstanceWindow()
+    for second in range(6):  # nothing sent, nothing lags: idle, not stalled
+        idle.add(float(second), {"c": {"in": 7}, "lag": {"0": 0}})
+    assert idle.stalled_s() == 0.0
+
+
 def test_apply_changes_folds_updates_and_moves_every_sparkline():
     snapshot = {"type": "snapshot", "seq": 1, "instances": [
         {"id": "gateway/gw-1", "service": "gateway", "rates": {"in": 5.0}, "spark": {"in": [4.0], "p99": [0.0]}},

@@ -30,7 +30,8 @@ def describe(row: dict, now: float) -> str:
         lines.append(f"connections {row.get('connections', 0)}")
     if row.get("lag"):
         lines.append("consumer lag " + "  ".join(f"p{p}={n}" for p, n in row["lag"].items())
-                     + ("  (growing)" if row.get("lag_growing") else ""))
+                     + ("  (growing)" if row.get("lag_growing") else "")
+                     + (f"  (stalled {row['lag_stalled_s']:.0f}s)" if row.get("lag_stalled_s") else ""))
     errors = rates.get("err")
     if errors:
         lines.append(f"recent errors {errors:g}/s")
