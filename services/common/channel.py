@@ -7,6 +7,10 @@ thousand. Records:
 
     ("c", call_id, target, method, args, kwargs)   a call; the other end answers with "r"
     ("n", 0, target, method, args, kwargs)         a notification; nothing comes back
+    ("s", call_id, target, method, args, kwargs)   a call with progress: the method gets a
+                                                   callable as its last argument, and each
+                                                   value it is given goes back as a "p"
+    ("p", call_id, value)                          progress of call_id, before its "r"
     ("r", call_id, ok, value)                      a reply: the result, or an error triple
 
 A target is a named object the receiving end exposes, with the method names it allows;
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import logging
 import pickle
@@ -90,6 +95,7 @@ class Channel:
         self._last_flush = 0.0
         self._next_id = 0
         self._waiting: dict[int, asyncio.Future] = {}
+        self._progress: dict[int, Callable[[Any], None]] = {}
         self._closed = False
         self._reader_task: asyncio.Task | None = None
         self.on_close: Callable[[], None] | None = None
@@ -143,17 +149,26 @@ class Channel:
         if transport.get_write_buffer_size() > self._max_buffer_bytes:
             raise BackendUnavailable(f"{self.name}: the other side is not reading; retry")
 
-    async def call(self, target: str, method: str, args: tuple = (), kwargs: dict | None = None) -> Any:
+    async def call(self, target: str, method: str, args: tuple = (), kwargs: dict | None = None, *,
+                   progress: Callable[[Any], None] | None = None) -> Any:
+        """`progress`: the remote method is given a callable as its last argument, and
+        `progress` is called here with each value it passes (in order, all before the
+        result). One call instead of two where the caller needs an early answer, e.g. the
+        gateway's `received` from router.submit."""
         self._check_room()
         self._next_id += 1
         call_id = self._next_id
         future = asyncio.get_running_loop().create_future()
         self._waiting[call_id] = future
+        if progress is not None:
+            self._progress[call_id] = progress
         try:
-            self._send(("c", call_id, target, method, args, kwargs or {}))
+            self._send(("s" if progress is not None else "c", call_id, target, method, args, kwargs or {}))
             return await future
         finally:
             self._waiting.pop(call_id, None)
+            if progress is not None:
+                self._progress.pop(call_id, None)
 
     def notify(self, target: str, method: str, args: tuple = (), kwargs: dict | None = None) -> None:
         """Fire and forget; dropped (logged) when the channel is closed."""
@@ -191,12 +206,24 @@ class Channel:
                 else:
                     future.set_exception(_rebuild_error(value))
             return
+        if kind == "p":
+            _, call_id, value = record
+            progress = self._progress.get(call_id)
+            if progress is not None:
+                try:
+                    progress(value)
+                except Exception:  # noqa: BLE001 - the caller's callback, not the channel, failed
+                    log.exception("%s: progress callback of call %d failed", self.name, call_id)
+            return
         _, call_id, target_name, method, args, kwargs = record
         entry = self._targets.get(target_name)
         if entry is None or method not in entry[1]:
-            if kind == "c":
+            if kind != "n":
                 self._reply(call_id, False, ("InvalidInput", f"{target_name}.{method} is not callable here", {}))
             return
+        if kind == "s":
+            args = (*args, functools.partial(self._send_progress, call_id))
+            kind = "c"
         try:
             result = getattr(entry[0], method)(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - every failure goes back to the caller
@@ -224,6 +251,10 @@ class Channel:
             return
         if kind == "c":
             self._reply(call_id, True, result)
+
+    def _send_progress(self, call_id: int, value: object) -> None:
+        with contextlib.suppress(ChannelClosed):
+            self._send(("p", call_id, value))
 
     def _reply(self, call_id: int, ok: bool, value: object) -> None:
         with contextlib.suppress(ChannelClosed):

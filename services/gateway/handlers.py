@@ -14,6 +14,7 @@ from services.common.model import MAX_GROUP_MEMBERS, Message, SessionStatus, gro
 from services.delivery.groups import HISTORY_RULES, JOIN_POLICIES
 from services.router.client import RouterClient
 from services.session.client import SessionClient
+from services.store.types import Reservation
 from services.sync.client import SyncClient
 
 from .connection import ClientConnection, Replaceable
@@ -33,6 +34,19 @@ __all__ = ["FrameHandlers", "Peers"]
 
 Handler = Callable[[ClientConnection, dict], Awaitable[None]]
 _MAX_DELIVERED_PER_ACK = 5000  # a sync page's whole range at most (sync limit maximum)
+
+
+def _push_received(conn: ClientConnection, ack: dict, admitted: Reservation, received_at: int) -> Replaceable | None:
+    """`received` (and `stored` at once for a resend of a stored message); returns what
+    `stored` may replace (compact: a `received` still queued when `stored` is ready)."""
+    msg_id = str(admitted.msg_id)
+    received = codec.dumps({**ack, "msg_id": msg_id, "level": "received", "duplicate": admitted.duplicate})
+    waiting = Replaceable(received) if conn.compact else None
+    conn.push(waiting or received)
+    ACK_RECEIVED.observe(max(0, now_ms() - received_at) / 1000)
+    if admitted.stored:
+        _push_stored(conn, waiting, codec.dumps({**ack, "msg_id": msg_id, "level": "stored", "duplicate": True}))
+    return waiting
 
 
 def _push_stored(conn: ClientConnection, waiting: Replaceable | None, stored: bytes) -> None:
@@ -87,33 +101,37 @@ class FrameHandlers:
             sender_id=conn.user_id, sender_device=conn.device_id, content_type=content_type, body=body,
             created_at=received_at,
         )
-        # Membership and the dedup reservation come before `received`: a non-member is
-        # refused without one, and a resend is told its original msg_id from the first ack.
-        admitted = await self.gw.router.admit(message)
-        if shed is not None and not admitted.stored:
-            self.gw.gate.shed(shed)
-        # A resend of a stored message is answered even under overload: it costs nothing
-        # more, and §12 promises that nothing that got `stored` is ever shed.
-        message.msg_id = admitted.msg_id
-        (MESSAGES_IN_TEXT if content_type == "text" else MESSAGES_IN.labels(content_type)).inc()
+        counted = MESSAGES_IN_TEXT if content_type == "text" else MESSAGES_IN.labels(content_type)
         ref = frame.get("id", client_msg_id)
-        ack = {"type": "ack", "ref": ref, "client_msg_id": client_msg_id, "conversation_id": conversation_id,
-               "msg_id": str(admitted.msg_id)}
-        received = codec.dumps({**ack, "level": "received", "duplicate": admitted.duplicate})
-        # compact: a `received` still queued when `stored` is ready is replaced by it.
-        waiting = Replaceable(received) if conn.compact else None
-        conn.push(waiting or received)
-        ACK_RECEIVED.observe(max(0, now_ms() - received_at) / 1000)
-        if admitted.stored:  # the original is in the log: nothing to filter or produce again
-            _push_stored(conn, waiting, codec.dumps({**ack, "level": "stored", "duplicate": True}))
+        ack = {"type": "ack", "ref": ref, "client_msg_id": client_msg_id, "conversation_id": conversation_id}
+        if shed is not None:
+            # Overloaded: only a resend of a stored message is answered (it costs nothing
+            # more, and §12 promises that nothing that got `stored` is ever shed).
+            admitted = await self.gw.router.admit(message)
+            if not admitted.stored:
+                self.gw.gate.shed(shed)
+            counted.inc()
+            _push_received(conn, ack, admitted, received_at)
             return
+        # Membership and the dedup reservation come before `received` (router.submit calls
+        # back with the reservation before it sends): a non-member is refused without one,
+        # and a resend is told its original msg_id from the first ack.
+        first: list[tuple[Reservation, Replaceable | None]] = []
+
+        def admitted(reservation: Reservation) -> None:
+            if not first:  # once, though a failover may admit again
+                counted.inc()
+                first.append((reservation, _push_received(conn, ack, reservation, received_at)))
+
         try:
-            result = await self.gw.router.send(message)
+            result = await self.gw.router.submit(message, admitted)
         except Busy as exc:
             self.gw.gate.core_busy(exc)
             raise
-        _push_stored(conn, waiting, codec.dumps({**ack, "level": "stored", "msg_id": str(result.msg_id),
-                                                 "duplicate": admitted.duplicate or result.duplicate}))
+        reservation, waiting = first[0]
+        if not reservation.stored:  # a stored resend had its `stored` with its `received`
+            _push_stored(conn, waiting, codec.dumps({**ack, "level": "stored", "msg_id": str(result.msg_id),
+                                                      "duplicate": result.duplicate}))
 
     async def ack(self, conn: ClientConnection, frame: dict) -> None:
         conversation_id = conversation_field(frame)

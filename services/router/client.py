@@ -5,7 +5,7 @@ In-process the RouterService itself is the client; GrpcRouterClient is the same 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 import grpc.aio
@@ -20,7 +20,7 @@ from services.store.types import Reservation
 
 from .types import GroupInfo, SendResult
 
-__all__ = ["RouterClient", "GrpcRouterClient"]
+__all__ = ["RouterClient", "GrpcRouterClient", "admit_then_send"]
 
 
 @runtime_checkable
@@ -32,6 +32,12 @@ class RouterClient(Protocol):
     async def send(self, message: Message) -> SendResult:
         """Filter and durably log a message. Raises Rejected, RateLimited, InvalidInput,
         BackendUnavailable; returns once the log has it (STORED)."""
+
+    async def submit(self, message: Message, admitted: Callable[[Reservation], None]) -> SendResult:
+        """admit, then (unless the reservation says it is stored already) send: one call
+        where the gateway would make two. `admitted` is called with the reservation before
+        the send (the gateway pushes `received` from it) and may be called again if a
+        failover repeats the call; a stored resend returns without a send."""
 
     async def on_delivered(self, user_id: str, conversation_id: str, seqs: Sequence[int]) -> None:
         """A device of `user_id` has these seqs of the conversation (its acks, batched per
@@ -67,6 +73,18 @@ class RouterClient(Protocol):
         """Settings and members with roles; Forbidden for a non-member."""
 
 
+async def admit_then_send(router: RouterClient, message: Message,
+                          admitted: Callable[[Reservation], None]) -> SendResult:
+    """RouterClient.submit from its admit and send: every implementation's, so they agree."""
+    reservation = await router.admit(message)
+    message.msg_id = reservation.msg_id  # a resend goes on with its original msg_id
+    admitted(reservation)
+    if reservation.stored:  # the original is in the log: nothing to filter or produce again
+        return SendResult(reservation.msg_id, True, message.body)
+    result = await router.send(message)
+    return SendResult(result.msg_id, reservation.duplicate or result.duplicate, result.body)
+
+
 class GrpcRouterClient(GrpcClientBase):
     """RouterClient over gRPC (router.proto); `channel` is a grpc.aio.Channel or a target."""
 
@@ -90,6 +108,10 @@ class GrpcRouterClient(GrpcClientBase):
             # In-process the router masks the caller's Message itself; keep that behaviour.
             message.body = json_value(reply.body_json)
         return SendResult(reply.msg_id, reply.duplicate, message.body)
+
+    async def submit(self, message: Message, admitted: Callable[[Reservation], None]) -> SendResult:
+        # Two RPCs (each batched with other sends): gRPC has no early answer in a unary call.
+        return await admit_then_send(self, message, admitted)
 
     async def on_delivered(self, user_id: str, conversation_id: str, seqs: Sequence[int]) -> None:
         await self._delivered(pb.DeliveredRequest(user_id=user_id, conversation_id=conversation_id, seqs=seqs))

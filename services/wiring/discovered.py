@@ -99,6 +99,8 @@ ROUTER = Contract("router", RouterClient, GrpcRouterClient, {
     "admit": Call("nothing: the second finds the first's dedup reservation and returns its msg_id",
                   by_conversation="message"),
     "send": Call("nothing: store.accept deduplicates (sender, client_msg_id)", by_conversation="message"),
+    "submit": Call("admit and send again (both repeat for nothing, above); the gateway pushes `received` "
+                   "once however often `admitted` is called", by_conversation="message"),
     "on_delivered": Call("nothing: DELIVERED is sent once per recipient (pending set, or the shared marker)",
                          by_conversation="conversation_id"),
     "deliver": Call("nothing: gateways drop a (conversation, seq) a connection already has",

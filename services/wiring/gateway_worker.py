@@ -62,7 +62,11 @@ class _RemotePeer:
 
 class _Router(Remote):
     """The core's router; DELIVERED reports are notifications: nothing waits for them, and
-    a failure there is logged in the core (the message itself is delivered and stored)."""
+    a failure there is logged in the core (the message itself is delivered and stored).
+    submit is one call whose progress is the reservation (Channel.call's `progress`)."""
+
+    async def submit(self, message, admitted):
+        return await self._channel.call("router", "submit", (message,), progress=admitted)
 
     async def on_delivered(self, user_id: str, conversation_id: str, seqs) -> None:
         self._channel.notify("router", "on_delivered", (user_id, conversation_id, list(seqs)))

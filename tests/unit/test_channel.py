@@ -26,6 +26,15 @@ class Service:
     async def limited(self) -> None:
         raise RateLimited("slow down", retry_after=1.5)
 
+    async def staged(self, n: int, told) -> str:
+        """Progress then result, or progress then an error (n < 0)."""
+        for i in range(abs(n)):
+            told(("step", i))
+            await asyncio.sleep(0)
+        if n < 0:
+            raise RateLimited("after progress", retry_after=0.5)
+        return "done"
+
     def secret(self) -> str:  # pragma: no cover - must never be reachable
         return "leaked"
 
@@ -35,7 +44,7 @@ async def _pair(**limits):
     ra, wa = await asyncio.open_unix_connection(sock=a)
     rb, wb = await asyncio.open_unix_connection(sock=b)
     service = Service()
-    server = Channel(rb, wb, name="server", targets={"svc": (service, frozenset({"double", "note", "limited"}))})
+    server = Channel(rb, wb, name="server", targets={"svc": (service, frozenset({"double", "note", "limited", "staged"}))})
     client = Channel(ra, wa, name="client", **limits)
     server.start()
     client.start()
@@ -67,6 +76,25 @@ async def test_errors_cross_as_the_same_flare_error_and_unlisted_methods_are_ref
         await client.call("svc", "secret")
     with pytest.raises(InvalidInput):
         await client.call("nobody", "double", (1,))
+    await client.close()
+    await server.close()
+
+
+async def test_progress_arrives_in_order_before_the_result_or_the_error():
+    client, server, _ = await _pair()
+    seen: list = []
+    result = await client.call("svc", "staged", (3,), progress=lambda value: seen.append(value))
+    assert (result, seen) == ("done", [("step", 0), ("step", 1), ("step", 2)])
+    seen.clear()
+    with pytest.raises(RateLimited):
+        await client.call("svc", "staged", (-2,), progress=seen.append)
+    assert seen == [("step", 0), ("step", 1)]
+    # A callback that raises is logged; the call still gets its result.
+    assert await client.call("svc", "staged", (1,), progress=lambda value: 1 / 0) == "done"
+    # Concurrent calls keep their progress apart.
+    logs: dict[int, list] = {n: [] for n in (1, 2, 3)}
+    await asyncio.gather(*(client.call("svc", "staged", (n,), progress=logs[n].append) for n in logs))
+    assert {n: len(v) for n, v in logs.items()} == {1: 1, 2: 2, 3: 3}
     await client.close()
     await server.close()
 
