@@ -15,7 +15,7 @@ from services.common.model import c2c_conversation_id
 
 from .wsclient import WsClient
 
-__all__ = ["AB", "send_stored", "wait_persisted", "page_seqs", "create_group", "answer"]
+__all__ = ["AB", "send_stored", "send_one_stored", "wait_persisted", "page_seqs", "create_group", "answer"]
 
 AB = c2c_conversation_id("alice", "bob")
 
@@ -45,6 +45,30 @@ async def send_stored(sender: WsClient, n: int, *, to: str = "bob", prefix: str 
                 elif frame.get("type") == "error":
                     raise AssertionError(f"send {cmid} failed: {frame}")
     return [stored[cmid] for cmid in bodies]
+
+
+async def send_one_stored(sender: WsClient, body: str, *, conversation_id: str) -> str:
+    """Send one message and wait for its `stored`, resending after `retry_after` while the
+    answer is `busy` (§12), so a burst keeps its send order in seq order; its msg_id. Any
+    other error fails the test."""
+    cmid = await sender.send(body, conversation_id=conversation_id)
+    answered = 0  # answers to cmid already looked at
+
+    def answers() -> list[dict]:
+        return [f for f in sender.frames if (f.get("client_msg_id") or f.get("ref")) == cmid
+                and (f.get("type") == "error" or (f.get("type") == "ack" and f.get("level") == "stored"))]
+
+    async with asyncio.timeout(60):
+        while True:
+            await sender.wait_for(lambda _: len(answers()) > answered, timeout=60)
+            frame = answers()[answered]
+            answered += 1
+            if frame["type"] == "ack":
+                return frame["msg_id"]
+            if frame.get("code") != "busy":
+                raise AssertionError(f"send {cmid} failed: {frame}")
+            await asyncio.sleep(frame["details"]["retry_after"])
+            await sender.send(body, conversation_id=conversation_id, client_msg_id=cmid)
 
 
 async def wait_persisted(flare, conversation_id: str, count: int) -> None:

@@ -23,6 +23,7 @@ from services.backends.messagedb.migrations import load_migrations
 from services.wiring.monolith import Monolith
 from tests.integration.archive_env import s3_server
 
+from .protocol_helpers import send_one_stored
 from .wsclient import WsClient
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,10 +76,12 @@ async def test_ci_migrate_traffic_archive_verify_sync_check(request, tmp_path, s
         c2c = c2c_conversation_id("alice", "bob")
         await alice.send_frame({"type": "group_create", "group_id": "team", "members": ["alice", "bob", "carol"]})
         await alice.wait_for(lambda f: f["type"] == "group_created")
+        # One at a time until stored: on a loaded machine a burst may be answered `busy`
+        # (docs/protocol.md §12), and the seqs below must follow the send order.
         for i in range(15):
-            await (alice, bob)[i % 2].send(f"你好 hello {i}", conversation_id=c2c)
+            await send_one_stored((alice, bob)[i % 2], f"你好 hello {i}", conversation_id=c2c)
         for i in range(10):
-            await alice.send(f"团队 team {i}", conversation_id="group:team")
+            await send_one_stored(alice, f"团队 team {i}", conversation_id="group:team")
         seen = await bob.wait_count(lambda f: f.get("type") == "message", 25)
         recalled = next(m for m in seen if m["conversation_id"] == c2c and m["seq"] == 3)
         await alice.send_frame({"type": "recall", "msg_id": recalled["msg_id"]})
