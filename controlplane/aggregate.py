@@ -205,7 +205,7 @@ class Aggregator:
             "lag": {p: int(v) for p, v in sorted(latest.lag.items())} if latest and live else {},
             "lag_growing": live and window.lag_growing(min_lag=self.rules.lag_min_records,
                                                        points=self.rules.lag_points),
-            "lag_stalled_s": round(stalled, 1) if live and stalled >= self.rules.lag_stall_s else 0.0,
+            "lag_stalled_s": round(stalled, 1) if stalled >= self.rules.lag_stall_s else 0.0,
             "kinds": kinds,
         }
 

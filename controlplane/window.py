@@ -119,15 +119,15 @@ class InstanceWindow:
         did not move: a consumer that stopped. Load shedding stops the log growing behind it
         (sends get `busy`), so a stopped consumer's lag goes flat, not up: `lag_growing` alone
         would miss it. Zero while the counter moves or nothing lags."""
-        if len(self.samples) < 2 or not sum(self.samples[-1].lag.values()):
-            return 0.0
-        newest = self.samples[-1]
-        value = newest.counters.get(counter)
+        newest = self.samples[-1] if self.samples else None
+        value = newest.counters.get(counter) if newest is not None else None
         if value is None:
             return 0.0
         since = newest
         for sample in reversed(self.samples):
-            if sample.counters.get(counter) != value:
+            # Only the span with lag: an idle consumer (count still, nothing lagging) whose
+            # first record is read as lag before it is consumed has not stalled for the idle time.
+            if sample.counters.get(counter) != value or not sum(sample.lag.values()):
                 break
             since = sample
         return newest.t - since.t

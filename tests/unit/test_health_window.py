@@ -84,6 +84,10 @@ def test_stalled_counts_how_long_lag_stood_with_nothing_consumed():
     for second in range(6):  # nothing sent, nothing lags: idle, not stalled
         idle.add(float(second), {"c": {"in": 7}, "lag": {"0": 0}})
     assert idle.stalled_s() == 0.0
+    idle.add(6.0, {"c": {"in": 7}, "lag": {"0": 1}})  # a record read as lag before it is consumed
+    assert idle.stalled_s() == 0.0  # not a stall of the 6 idle seconds before it
+    idle.add(8.0, {"c": {"in": 7}, "lag": {"0": 1}})
+    assert idle.stalled_s() == 2.0  # lag has stood since 6 s with nothing consumed
 
 
 def test_apply_changes_folds_updates_and_moves_every_sparkline():
