@@ -192,6 +192,7 @@ def run_split_trial(*, users: int, devices_per_user: int, groups: int, group_siz
 
 _STAGE_SAMPLE = re.compile(r'^flare_(stage_seconds|ack_latency_seconds)_(sum|count)\{(?:stage|level)="([a-z_]+)"\} (\S+)$')
 _LOOP_LAG = re.compile(r"^flare_event_loop_lag_seconds (\S+)$")
+_LOG_WRITE = re.compile(r"^flare_log_write_seconds_(sum|count) (\S+)$")
 _STAGE_BUCKET = re.compile(
     r'^flare_(stage_seconds|ack_latency_seconds)_bucket\{(?:le="([^"]+)",)?(?:stage|level)="([a-z_]+)"(?:,le="([^"]+)")?\} (\S+)$')
 
@@ -219,6 +220,9 @@ def _stage_means(text: str) -> dict[str, float]:
         lag = _LOOP_LAG.match(line)
         if lag:
             sums["loop_lag"] = {"sum": float(lag.group(1)), "count": 1.0}
+        write = _LOG_WRITE.match(line)
+        if write:  # the embedded log's append jobs: the disk's (or a thread hop's) share of produce
+            sums.setdefault("log_write", {})[write.group(1)] = float(write.group(2))
         match = _STAGE_SAMPLE.match(line)
         if match:
             family, kind, label, value = match.groups()

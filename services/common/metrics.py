@@ -68,7 +68,8 @@ GRPC_BATCH = Histogram(
 STAGE = Histogram(
     "flare_stage_seconds",
     "One stage of a send, seen from the process that awaits it: admit, filter, accept (router); "
-    "reserve, produce, mark_stored (store). Where send->stored time goes, hop by hop",
+    "reserve, produce, mark_stored (store); persist, commit, deliver (one store-consumer batch). "
+    "Where send->stored time goes, hop by hop",
     ["stage"], buckets=_LATENCY_BUCKETS,
 )
 REDIS_PIPELINE = Histogram(
@@ -89,6 +90,9 @@ STAGE_ACCEPT = STAGE.labels("accept")
 STAGE_RESERVE = STAGE.labels("reserve")
 STAGE_PRODUCE = STAGE.labels("produce")
 STAGE_MARK_STORED = STAGE.labels("mark_stored")
+STAGE_PERSIST = STAGE.labels("persist")
+STAGE_COMMIT = STAGE.labels("commit")
+STAGE_DELIVER = STAGE.labels("deliver")
 MESSAGES_IN_TEXT = MESSAGES_IN.labels("text")
 
 

@@ -19,7 +19,9 @@ owner) is the only writer of seq for the conversations in it. For each batch it
      first time a conversation is seen after a partition was (re)assigned, never from a cache,
   3. writes the MessageDB, then the L0 cache, then commits the log offset,
   4. hands the batch to the delivery client (services.delivery: in-process, or a router's
-     Deliver RPC), awaiting it before the next batch.
+     Deliver RPC), awaiting it before the next batch. (Overlapping the two, with persisted
+     batches queued for one delivery task, was measured and gave nothing: the time of each
+     is waiting for a CPU, bench/results/2026-12-03c.)
 A crash between 3's write and commit re-consumes the batch; step 1 makes that harmless.
 A revoke waits for the batch being written (1–3), so the next owner never reads the
 MessageDB in the middle of it.
@@ -42,7 +44,10 @@ from services.common.config import StoreConfig
 from services.common.documents import load_spec
 from services.common.errors import BackendError, BackendUnavailable, Conflict, FlareError, InvalidInput
 from services.common.health import Faults
-from services.common.metrics import DEDUP_HITS, LOG_LAG, STAGE_MARK_STORED, STAGE_PRODUCE, STAGE_RESERVE, STORE_BATCH
+from services.common.metrics import (
+    DEDUP_HITS, LOG_LAG, STAGE_COMMIT, STAGE_DELIVER, STAGE_MARK_STORED, STAGE_PERSIST, STAGE_PRODUCE,
+    STAGE_RESERVE, STORE_BATCH,
+)
 from services.common.model import Message, conversation_kind
 from services.delivery.client import DeliveryClient
 from services.delivery.keys import dedup_key, recent_key
@@ -296,7 +301,9 @@ class StoreService:
                     async with self._persisting:  # a revoke waits for this batch to be written
                         if generation != self._generation:
                             break  # revoked meanwhile: the new owner persists it (and sequences it)
+                        started = time.perf_counter()
                         stored = await self._persist(records)
+                        STAGE_PERSIST.observe(time.perf_counter() - started)
                     break
                 except Exception as exc:
                     # The DB is down (or a driver failed in a way its adapter did not foresee):
@@ -314,7 +321,9 @@ class StoreService:
                 await self._rewind(batches)
                 continue
             try:
+                started = time.perf_counter()
                 await self._consumer.commit({tp: recs[-1].offset + 1 for tp, recs in batches.items()})
+                STAGE_COMMIT.observe(time.perf_counter() - started)
             except FlareError as exc:
                 # A rebalance took the partitions (or the broker is away, or the disk is
                 # full). Whoever consumes them next re-reads this batch, finds it stored with
@@ -334,7 +343,9 @@ class StoreService:
             self._faults.recover("commit")
             if stored and self._delivery is not None:
                 try:
+                    started = time.perf_counter()
                     await self._delivery.deliver(stored)
+                    STAGE_DELIVER.observe(time.perf_counter() - started)
                 except Exception:  # delivery problems never stop persistence
                     log.exception("delivery hand-off failed")
 
