@@ -20,8 +20,8 @@ owner) is the only writer of seq for the conversations in it. For each batch it
   3. writes the MessageDB, then the L0 cache, then commits the log offset,
   4. hands the batch to the delivery client (services.delivery: in-process, or a router's
      Deliver RPC), awaiting it before the next batch. (Overlapping the two, with persisted
-     batches queued for one delivery task, was measured and gave nothing: the time of each
-     is waiting for a CPU, bench/results/2026-12-03c.)
+     batches queued for one delivery task, was measured and gave nothing: both wait for the
+     same busy CPUs, bench/results/2026-12-03c.)
 A crash between 3's write and commit re-consumes the batch; step 1 makes that harmless.
 A revoke waits for the batch being written (1–3), so the next owner never reads the
 MessageDB in the middle of it.

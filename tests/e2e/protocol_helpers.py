@@ -47,11 +47,11 @@ async def send_stored(sender: WsClient, n: int, *, to: str = "bob", prefix: str 
     return [stored[cmid] for cmid in bodies]
 
 
-async def send_one_stored(sender: WsClient, body: str, *, conversation_id: str, client_msg_id: str | None = None) -> str:
+async def send_one_stored(sender: WsClient, body: str, *, conversation_id: str) -> str:
     """Send one message and wait for its `stored`, resending after `retry_after` while the
     answer is `busy` (§12), so a burst keeps its send order in seq order; its msg_id. Any
     other error fails the test."""
-    cmid = await sender.send(body, conversation_id=conversation_id, client_msg_id=client_msg_id)
+    cmid = await sender.send(body, conversation_id=conversation_id)
     answered = 0  # answers to cmid already looked at
 
     def answers() -> list[dict]:
