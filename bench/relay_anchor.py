@@ -1,6 +1,8 @@
 """The floor Flare is measured against: a bare WebSocket relay (websockets + uvloop).
 
     python bench/relay_anchor.py [--connections 200 --p99-ms 50 --low 2000 --high 80000 --duration 4]
+        [--server picows]
+    python bench/relay_anchor.py --compare 10000 [--reps 3]   # websockets vs picows, server CPU per delivery
 
 The relay server (a subprocess) reads each text frame, takes the target connection from
 its first field and writes the frame there unchanged: one relayed frame = one delivery.
@@ -51,6 +53,42 @@ async def _serve(port: int) -> None:
 
     async with serve(relay, "127.0.0.1", port, compression=None, max_queue=1024, ping_interval=None):
         await asyncio.Event().wait()
+
+
+async def _serve_picows(port: int) -> None:
+    """The same relay on picows (the `bench` extra): its frame parser and writer are
+    Cython, so the difference in server CPU per delivery is what the WebSocket layer costs."""
+    from picows import WSListener, WSMsgType, ws_create_server
+
+    by_index: dict[bytes, object] = {}
+
+    class Relay(WSListener):
+        def __init__(self, index: bytes) -> None:
+            self.index = index
+
+        def on_ws_connected(self, transport) -> None:
+            by_index[self.index] = transport
+
+        def on_ws_frame(self, transport, frame) -> None:
+            if frame.msg_type == WSMsgType.TEXT:
+                raw = frame.get_payload_as_bytes()
+                target = by_index.get(raw[:raw.index(b"|")])
+                if target is not None:
+                    target.send(WSMsgType.TEXT, raw)
+            elif frame.msg_type == WSMsgType.CLOSE:
+                transport.send_close(frame.get_close_code())
+                transport.disconnect()
+
+        def on_ws_disconnected(self, transport) -> None:
+            if by_index.get(self.index) is transport:
+                del by_index[self.index]
+
+    def listener(request) -> Relay:
+        path = request.path if isinstance(request.path, bytes) else str(request.path).encode()
+        return Relay(path.rsplit(b"=", 1)[-1])
+
+    server = await ws_create_server(listener, "127.0.0.1", port)
+    await server.serve_forever()
 
 
 # -- the driver --------------------------------------------------------------------------
@@ -153,13 +191,14 @@ def run_relay_trial(*, port: int, server_pid: int, connections: int, rate: float
 
 def max_relay_rate(*, connections: int = 200, p99_ms: float = 50, low: float = 2000, high: float = 80000,
                    steps: int = 5, duration: float = 4, workers: int = 2, padding: int = 120,
-                   log=None) -> dict:
-    """Start the relay, bisect the highest deliveries/s at p99 <= p99_ms with nothing lost."""
+                   log=None, server_impl: str = "websockets") -> dict:
+    """Start the relay, bisect the highest deliveries/s at p99 <= p99_ms with nothing lost.
+    `server_impl`: websockets (the anchor) or picows (what a faster WebSocket layer gives)."""
     sys.path.insert(0, str(ROOT))
     from tests.infra.base import free_port, wait_listening
 
     port = free_port()
-    server = subprocess.Popen([sys.executable, __file__, "serve", "--port", str(port)], cwd=ROOT,
+    server = subprocess.Popen([sys.executable, __file__, "serve", "--port", str(port), "--impl", server_impl], cwd=ROOT,
                               stdout=subprocess.DEVNULL)
     trials: list[dict] = []
     try:
@@ -192,9 +231,45 @@ def max_relay_rate(*, connections: int = 200, p99_ms: float = 50, low: float = 2
         except subprocess.TimeoutExpired:
             server.kill()
     best_trial = max((t for t in trials if t["passed"]), key=lambda t: t["rate"], default=None)
-    return {"bench": "relay_anchor", "connections": connections, "p99_bound_ms": p99_ms,
+    return {"bench": "relay_anchor", "server": server_impl, "connections": connections, "p99_bound_ms": p99_ms,
             "max_deliveries_per_s": best_trial["deliveries_per_s"] if best_trial else 0.0,
             "frame_bytes": padding + 24, "trials": trials}
+
+
+def compare_servers(*, rate: float, reps: int = 3, connections: int = 200, duration: float = 4, workers: int = 2,
+                    padding: int = 120, log=None) -> dict:
+    """Both relays at one fixed rate, alternating `reps` times: server CPU per delivery is
+    the figure (on a noisy shared VM, alternating pairs are what can be compared)."""
+    sys.path.insert(0, str(ROOT))
+    from tests.infra.base import free_port, wait_listening
+
+    runs: list[dict] = []
+    for _ in range(reps):
+        for impl in ("websockets", "picows"):
+            port = free_port()
+            server = subprocess.Popen([sys.executable, __file__, "serve", "--port", str(port), "--impl", impl],
+                                      cwd=ROOT, stdout=subprocess.DEVNULL)
+            try:
+                wait_listening(port)
+                result = run_relay_trial(port=port, server_pid=server.pid, connections=connections, rate=rate,
+                                         duration=duration, workers=workers, padding=padding)
+            finally:
+                server.terminate()
+                server.wait(timeout=10)
+            result["server"] = impl
+            result["server_cpu_us_per_delivery"] = round(
+                result["server_cpu_pct"] / 100 / max(1.0, result["deliveries_per_s"]) * 1e6, 1)
+            runs.append(result)
+            if log is not None:
+                print(json.dumps({"relay": result}), file=log)
+
+    def mean(impl: str, key: str) -> float:
+        values = [r[key] for r in runs if r["server"] == impl]
+        return round(sum(values) / len(values), 2)
+
+    return {"bench": "relay_compare", "rate": rate, "connections": connections, "reps": reps,
+            "server_cpu_us_per_delivery": {i: mean(i, "server_cpu_us_per_delivery") for i in ("websockets", "picows")},
+            "p99_ms": {i: mean(i, "p99_ms") for i in ("websockets", "picows")}, "runs": runs}
 
 
 def main() -> None:
@@ -202,6 +277,7 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command")
     serve = sub.add_parser("serve")
     serve.add_argument("--port", type=int, required=True)
+    serve.add_argument("--impl", choices=["websockets", "picows"], default="websockets")
     parser.add_argument("--connections", type=int, default=200)
     parser.add_argument("--p99-ms", type=float, default=50)
     parser.add_argument("--low", type=float, default=2000)
@@ -209,16 +285,27 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--duration", type=float, default=4)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--server", choices=["websockets", "picows"], default="websockets",
+                        help="the relay's WebSocket library (picows: the `bench` extra)")
+    parser.add_argument("--compare", type=float, default=None, metavar="RATE",
+                        help="instead of bisecting: both relays at this rate, alternating --reps times")
+    parser.add_argument("--reps", type=int, default=3)
     args = parser.parse_args()
+    if args.compare is not None:
+        print(json.dumps(compare_servers(rate=args.compare, reps=args.reps, connections=args.connections,
+                                         duration=args.duration, workers=args.workers, log=sys.stderr), indent=2))
+        return
     if args.command == "serve":
+        serve_forever = _serve_picows if args.impl == "picows" else _serve
         try:
             import uvloop
-            uvloop.run(_serve(args.port))
+            uvloop.run(serve_forever(args.port))
         except ImportError:  # pragma: no cover
-            asyncio.run(_serve(args.port))
+            asyncio.run(serve_forever(args.port))
         return
     result = max_relay_rate(connections=args.connections, p99_ms=args.p99_ms, low=args.low, high=args.high,
-                            steps=args.trials, duration=args.duration, workers=args.workers, log=sys.stderr)
+                            steps=args.trials, duration=args.duration, workers=args.workers, log=sys.stderr,
+                            server_impl=args.server)
     print(json.dumps(result, indent=2))
 
 

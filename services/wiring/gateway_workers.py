@@ -80,7 +80,10 @@ class WorkerGatewayClient:
         channel = self.channel
         if channel is None or channel.closed:
             return [p.connection_id for p in pushes]
-        return await channel.call("gateway", "push", (pushes,))
+        # As plain tuples: a NamedTuple pickles through Python-level __reduce__ and is
+        # rebuilt through its Python __new__, 2.2 us a push both ways against 0.5 us as
+        # a tuple (the worker only unpacks them), and a busy core pushes ~10,000 a second.
+        return await channel.call("gateway", "push", ([tuple(p) for p in pushes],))
 
     async def close_connection(self, connection_id: str, *, code: int, reason: str) -> None:
         if self.channel is not None and not self.channel.closed:

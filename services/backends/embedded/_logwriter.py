@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from services.common.errors import InvalidInput
 
 from ._logfiles import MAX_RECORD_BYTES, PartitionFiles, encode_record
 
-__all__ = ["Sink", "Pending", "check_record", "write_all_sync", "fail_pending"]
+__all__ = ["Sink", "Pending", "Syncs", "check_record", "write_all_sync", "fail_pending"]
 
 
 class Sink:
@@ -66,25 +67,48 @@ def _append_all_sync(work: list) -> list:
     return results
 
 
-def write_all_sync(work: list, sync_pool: ThreadPoolExecutor | None) -> list:
-    """Append every partition's records, then (given a pool) fdatasync the partitions
-    written, in parallel; a partition whose write or sync failed gets its OSError."""
-    results = _append_all_sync(work)
-    if sync_pool is None:
-        return results
-    written = [(i, files, size) for i, ((files, _, _, size), result) in enumerate(zip(work, results))
-               if not isinstance(result, BaseException)]
+class Syncs:
+    """How one write job's fdatasyncs run: one after another on the job's own thread while
+    they are fast, in parallel on `pool` while they are slow.
 
-    def sync_one(entry: tuple[int, PartitionFiles, int]) -> tuple[int, OSError | None]:
+    In parallel, concurrent fdatasyncs share an ext4 journal commit: five partitions took
+    600 us instead of 1,030 us in a row on this VM's disk. But each one handed to the pool
+    is a thread hop, ~100 us of CPU here (a wakeup across vCPUs), which is ten times a
+    whole fdatasync on tmpfs or a device that acknowledges from a protected cache (10 us).
+    So each sync is timed, and while the recent mean stays under `hop_s` they run in a row."""
+
+    def __init__(self, pool: ThreadPoolExecutor, *, hop_s: float = 100e-6) -> None:
+        self.pool = pool
+        self.hop_s = hop_s
+        self.mean_s = 0.0  # recent mean of one fdatasync (0: none yet, so in a row first)
+
+    def run(self, written: list[tuple[int, PartitionFiles, int]]) -> list[tuple[int, OSError | None]]:
+        if len(written) == 1 or self.mean_s < self.hop_s:
+            return [self._one(entry) for entry in written]
+        return list(self.pool.map(self._one, written))
+
+    def _one(self, entry: tuple[int, PartitionFiles, int]) -> tuple[int, OSError | None]:
         index, files, size = entry
+        started = time.perf_counter()
         try:
             _sync_sync(files, size)
         except OSError as exc:
             return index, exc
+        finally:
+            # Races between pool threads lose an update at worst: it is an estimate.
+            self.mean_s = 0.8 * self.mean_s + 0.2 * (time.perf_counter() - started)
         return index, None
 
-    outcomes = [sync_one(written[0])] if len(written) == 1 else list(sync_pool.map(sync_one, written))
-    for index, error in outcomes:
+
+def write_all_sync(work: list, syncs: Syncs | None) -> list:
+    """Append every partition's records, then (given `syncs`) fdatasync the partitions
+    written; a partition whose write or sync failed gets its OSError."""
+    results = _append_all_sync(work)
+    if syncs is None:
+        return results
+    written = [(i, files, size) for i, ((files, _, _, size), result) in enumerate(zip(work, results))
+               if not isinstance(result, BaseException)]
+    for index, error in syncs.run(written):
         if error is not None:
             results[index] = error
     return results

@@ -42,7 +42,7 @@ from ._loggroups import FileLogConsumer, GroupCoordinator
 from ._logoffsets import load_offsets_sync
 from ._logrepair import Damage, read_reports_sync
 from ._logretention import Retention, expired_segments, unlink_segments_sync
-from ._logwriter import Pending, Sink, check_record, fail_pending, write_all_sync
+from ._logwriter import Pending, Sink, Syncs, check_record, fail_pending, write_all_sync
 
 __all__ = ["FileLog"]
 
@@ -68,7 +68,7 @@ class FileLog:
         self._pending_ready = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._io: ThreadPoolExecutor | None = None  # segment writes: one job per batch
-        self._sync: ThreadPoolExecutor | None = None  # that job's fdatasyncs, in parallel
+        self._sync: Syncs | None = None  # that job's fdatasyncs (in parallel while they are slow)
         self._lock_fd: int | None = None
         self._topic_lock = asyncio.Lock()
         self._closed = False
@@ -118,7 +118,7 @@ class FileLog:
             else:
                 _log.error("log %s: %s", self._dir, damage.describe())
         self._io = ThreadPoolExecutor(max_workers=8, thread_name_prefix="filelog-io")
-        self._sync = ThreadPoolExecutor(max_workers=8, thread_name_prefix="filelog-sync")
+        self._sync = Syncs(ThreadPoolExecutor(max_workers=8, thread_name_prefix="filelog-sync"))
         self._writer = asyncio.create_task(self._write_forever(), name=f"filelog-writer:{self._dir}")
         self._retention_task = asyncio.create_task(self._retain_forever(), name=f"filelog-retention:{self._dir}")
 
@@ -139,7 +139,7 @@ class FileLog:
             pass
         self._writer = None
         self._io.shutdown(wait=False)
-        self._sync.shutdown(wait=False)
+        self._sync.pool.shutdown(wait=False)
         for consumer in list(self._consumers):
             consumer._wakeup.set()
         self._consumers.clear()
