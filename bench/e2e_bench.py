@@ -33,7 +33,8 @@ from tests.infra.base import free_port, metrics_text, wait_listening  # noqa: E4
 def run_trial(*, users: int, devices_per_user: int, groups: int, group_size: int, rate: float, duration: float,
               churn: float = 0, workers: int = 1, group_fraction: float | None = None,
               profile: Path | None = None, up_args: list[str] | None = None, idle: int = 0,
-              compact: bool = True, stall_ms: float | None = None, server_log: Path | None = None) -> dict:
+              compact: bool = True, stall_ms: float | None = None, server_log: Path | None = None,
+              server_env: dict[str, str] | None = None) -> dict:
     """One monolith in a subprocess, one load test against it; the summary as a dict.
 
     `profile`: record the server's Python stacks with py-spy (the `bench` extra) while the
@@ -41,13 +42,16 @@ def run_trial(*, users: int, devices_per_user: int, groups: int, group_size: int
     top frames by own time. `up_args`: extra `flarectl up` options. `idle`: that many more
     clients (bench/idle_clients.py) connect first and stay idle through the run; the summary
     then says how much server memory each of them costs. `stall_ms`: the server logs where its
-    loop was whenever it stalls longer (services.common.stalls); `server_log`: keep its log there."""
+    loop was whenever it stalls longer (services.common.stalls); `server_log`: keep its log there.
+    `server_env`: settings for the server only (e.g. FLARE_GATEWAY__WEBSOCKET=picows); the
+    caller's own FLARE_* variables never reach it."""
     with tempfile.TemporaryDirectory(prefix="flare-bench-") as tmp:
         data_dir = Path(tmp) / "flare"
         port, admin = free_port(), free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("FLARE_")}
         if stall_ms:
             env["FLARE_STALL_REPORT_MS"] = str(stall_ms)
+        env.update(server_env or {})
         server = subprocess.Popen(
             [sys.executable, "-m", "flarectl.main", "up", "--data-dir", str(data_dir), "--port", str(port),
              "--admin-port", str(admin), "--controlplane-port", "0", "--log-level", "warning", *(up_args or [])],
@@ -296,6 +300,17 @@ def summarize(report: dict) -> dict:
     }
 
 
+def server_env(pairs: list[str]) -> dict[str, str]:
+    """--server-env KEY=VALUE options as a dict."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--server-env wants KEY=VALUE, not {pair!r}")
+        out[key] = value
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=100)
@@ -316,6 +331,8 @@ def main() -> None:
     parser.add_argument("--stall-ms", type=float, default=None,
                         help="the server logs where its event loop was in every stall longer than this")
     parser.add_argument("--server-log", type=Path, default=None, help="keep the server's log (stderr) here")
+    parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
+                        help="an environment setting for the server only, e.g. FLARE_GATEWAY__WEBSOCKET=picows")
     parser.add_argument("--split", action="store_true",
                         help="the split deployment on real servers (tests/infra) instead of the embedded monolith")
     parser.add_argument("--routers", type=int, default=2, help="--split: router instances")
@@ -329,7 +346,7 @@ def main() -> None:
         result["command"] = " ".join(["python", *sys.argv])
     else:
         result = run_trial(**common, profile=args.profile, up_args=args.up_arg, idle=args.idle, compact=args.compact,
-                           stall_ms=args.stall_ms, server_log=args.server_log)
+                           stall_ms=args.stall_ms, server_log=args.server_log, server_env=server_env(args.server_env))
         result["command"] = " ".join(["python", *sys.argv])
     print(json.dumps(result, indent=2))
 

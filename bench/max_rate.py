@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from e2e_bench import run_trial  # noqa: E402
+from e2e_bench import run_trial, server_env  # noqa: E402
 from relay_anchor import max_relay_rate  # noqa: E402
 
 
@@ -42,6 +42,8 @@ def main() -> None:
     parser.add_argument("--anchor", action=argparse.BooleanOptionalAction, default=True,
                         help="also measure the bare relay and print the fraction")
     parser.add_argument("--anchor-duration", type=float, default=4)
+    parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
+                        help="an environment setting for the server only, e.g. FLARE_GATEWAY__WEBSOCKET=picows")
     args = parser.parse_args()
 
     trials: list[dict] = []
@@ -49,7 +51,8 @@ def main() -> None:
     def passes(rate: float) -> bool:
         result = run_trial(users=args.users, devices_per_user=args.devices_per_user, groups=args.groups,
                            group_size=args.group_size, rate=rate, duration=args.duration, workers=args.workers,
-                           group_fraction=args.group_fraction, up_args=args.up_arg, compact=args.compact)
+                           group_fraction=args.group_fraction, up_args=args.up_arg, compact=args.compact,
+                           server_env=server_env(args.server_env))
         ok = (result["send_deliver_p99_ms"] <= args.p99_ms and result["lost"] == 0 and result["duplicated"] == 0
               and result["out_of_order"] == 0 and result["messages_per_s"] >= 0.95 * rate)
         trials.append({"rate": rate, "passed": ok, **{k: result[k] for k in (

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -58,6 +58,10 @@ class GatewayConfig(_Section):
     outbound_total_bytes: int = Field(128 << 20, ge=1 << 20)  # bytes over all connections
     heartbeat_timeout_s: float = Field(90.0, gt=0)
     shed_loop_lag_ms: float = Field(75.0, gt=0)  # `busy` while this process's loop runs this late, tick after tick
+    # The WebSocket library under the gateway (services/gateway/links.py): the same protocol
+    # to clients; picows parses and writes frames in Cython (half the server CPU per relayed
+    # frame of websockets here, bench/results/2026-12-04).
+    websocket: Literal["websockets", "picows"] = "picows"
     gateway_id: str = ""
     # Monolith only: gateway worker processes next to the core (services/wiring/gateway_workers.py);
     # 0 runs the gateway in the core's own process. Unset: `flarectl up` picks (gateway_workers.default_worker_count).

@@ -20,15 +20,12 @@ import asyncio
 import contextlib
 from collections import deque
 
-from websockets.asyncio.server import ServerConnection
-from websockets.exceptions import ConnectionClosed
-from websockets.protocol import State
-
 from services.common.bounds import ByteBudget
 from services.common.ids import DeviceId, UserId
 from services.common.model import DeviceType
 
 from .held import HeldFrames
+from .links import Link, LinkClosed
 
 __all__ = ["ClientConnection", "Replaceable", "TickFlusher", "CLOSE_IDLE", "CLOSE_UNAUTHORIZED", "CLOSE_BAD_PARAMETERS",
            "CLOSE_REPLACED", "CLOSE_SLOW"]
@@ -89,16 +86,16 @@ class TickFlusher:
 
 class ClientConnection:
     __slots__ = (
-        "ws", "user_id", "device_id", "device_type", "connection_id", "max_queue",
+        "link", "user_id", "device_id", "device_type", "connection_id", "max_queue",
         "last_seen", "_queue", "_started", "_flush_scheduled", "_closed", "_writer", "close_reason", "_pushed_seq",
         "held", "compact", "max_batch_bytes", "max_queue_bytes", "_queued_bytes", "_budget", "_flusher",
     )
 
-    def __init__(self, ws: ServerConnection, *, user_id: UserId, device_id: DeviceId, device_type: DeviceType,
+    def __init__(self, link: Link, *, user_id: UserId, device_id: DeviceId, device_type: DeviceType,
                  connection_id: str, max_queue: int, compact: bool = False, max_batch_bytes: int = 64 * 1024,
                  max_queue_bytes: int = 1 << 20, budget: ByteBudget | None = None,
                  flusher: TickFlusher | None = None) -> None:
-        self.ws = ws
+        self.link = link
         self.user_id = user_id
         self.device_id = device_id
         self.device_type = device_type
@@ -180,32 +177,30 @@ class ClientConnection:
         asyncio.get_running_loop().create_task(self._close(code, reason, error_frame))
 
     async def _close(self, code: int, reason: str, error_frame: bytes | None) -> None:
-        with contextlib.suppress(ConnectionClosed, OSError, asyncio.TimeoutError):
-            if error_frame is not None:
-                await asyncio.wait_for(self.ws.send(error_frame, text=True), 2)
-            await asyncio.wait_for(self.ws.close(code, reason[:120]), 5)
+        if error_frame is not None:
+            with contextlib.suppress(LinkClosed, OSError, asyncio.TimeoutError):
+                await asyncio.wait_for(self.link.write_texts_drained([error_frame]), 2)
+        await self.link.close(code, reason[:120])
 
     def _flush(self) -> None:
         """Write what is queued, at the end of the tick it was pushed in (no task per
         connection: an idle connection costs no coroutine, a busy one no task switch)."""
         self._flush_scheduled = False
-        queue, ws = self._queue, self.ws
+        queue, link = self._queue, self.link
         if self._closed or not queue or self._writer is not None:
             return
-        protocol, transport = ws.protocol, ws.transport
-        if protocol.state is not State.OPEN or transport.get_write_buffer_size() >= _FAST_WRITE_LIMIT:
+        if not link.open or link.buffered() >= _FAST_WRITE_LIMIT:
             # Closing, or the client reads slowly: a task waits for the drain.
             self._writer = asyncio.get_running_loop().create_task(
                 self._write_slowly(), name=f"ws-writer-{self.connection_id}")
             return
-        # Frame everything waiting and hand the socket one buffer: at full rate this turns a
-        # write syscall per frame into one per tick, which is most of the gateway's CPU.
-        # Driving websockets' protocol object directly (no await, so nothing else writes in
-        # between) skips send()'s per-frame lock and drain, which have nothing to wait for
-        # below the transport's write limit.
-        for frame in self._take_batch():
-            protocol.send_text(frame)
-        transport.write(b"".join(protocol.data_to_send()))
+        # Everything waiting, written at once: at full rate this turns a write syscall per
+        # frame into one per tick, which is most of the gateway's CPU.
+        try:
+            link.write_texts(self._take_batch())
+        except LinkClosed:
+            self._closed = True
+            return
         if queue:
             self._schedule_flush()
 
@@ -235,17 +230,12 @@ class ClientConnection:
         return batch
 
     async def _write_slowly(self) -> None:
-        """send_context() (websockets' documented way to drive the protocol) checks the
-        state and waits for the drain; back to tick flushes once the queue is empty."""
-        ws = self.ws
+        """Write and wait for each drain; back to tick flushes once the queue is empty."""
+        link = self.link
         try:
             while self._queue and not self._closed:
-                batch = self._take_batch()
-                async with ws.send_context():
-                    for frame in batch:
-                        ws.protocol.send_text(frame)
-                    ws.transport.write(b"".join(ws.protocol.data_to_send()))
-        except ConnectionClosed:
+                await link.write_texts_drained(self._take_batch())
+        except LinkClosed:
             self._closed = True
         except asyncio.CancelledError:
             pass

@@ -1,7 +1,7 @@
 """The WebSocket gateway: authenticate, keep a session per device, relay frames.
 
 Each connection has a reader (this module: parse, dispatch, answer errors) and a writer
-(ClientConnection). Device acks are gathered per event-loop tick and handed to the router
+(ClientConnection), both on a Link (links.py: picows or websockets underneath). Device acks are gathered per event-loop tick and handed to the router
 in one call per (user, conversation) (services.delivery.acks), because at full rate there
 is one ack per delivered message. What the core pushes arrives as Push records
 (services/delivery/seam.py): the frame is written as is, never parsed.
@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
 
 from services.backends.revocations import Revocations
 from services.common.bounds import ByteBudget
@@ -39,6 +38,7 @@ from .connection import (CLOSE_BAD_PARAMETERS, CLOSE_IDLE, CLOSE_REPLACED, CLOSE
                          TickFlusher)
 from .frames import KNOWN_TYPES, MAX_DEPTH, error_frame, parse_frame
 from .handlers import FrameHandlers, Peers
+from .links import Link, LinkClosed, PicowsLink, WebsocketsLink
 from .pressure import SendGate
 
 __all__ = ["GatewayService"]
@@ -82,7 +82,8 @@ class GatewayService:
         self._revocations = revocations
         if revocations is not None:
             revocations.add_listener(self._close_revoked)
-        self._server: Server | None = None
+        self._server: Server | asyncio.Server | None = None
+        self._links: set[asyncio.Task] = set()  # picows: the task serving each connection
         self._watchdog: asyncio.Task | None = None
         self.port = config.port
         # Every limit a client must respect, advertised in the hello frame (docs/protocol.md).
@@ -107,19 +108,47 @@ class GatewayService:
         return len(self._connections)
 
     async def start(self) -> None:
-        self._server = await serve(
-            self._serve_connection, self.config.host, self.config.port,
-            # No server pings: the idle watchdog (heartbeat_timeout_s, docs/protocol.md) already
-            # closes a connection that sends nothing, and a keepalive task per connection
-            # costs memory and a wakeup per ping at 10,000 connections.
-            max_size=self.config.max_frame_bytes, compression=None,
-            ping_interval=None, max_queue=64, reuse_port=self._reuse_port or None,
-            create_connection=BackpressuredConnection,  # pongs owed to a client that never reads are bounded
-        )
+        # No server pings on either: the idle watchdog (heartbeat_timeout_s, docs/protocol.md)
+        # already closes a connection that sends nothing, and a keepalive per connection
+        # costs memory and a wakeup per ping at 10,000 connections.
+        if self.config.websocket == "picows":
+            self._server = await self._start_picows()
+        else:
+            self._server = await serve(
+                lambda ws: self._serve_connection(WebsocketsLink(ws)), self.config.host, self.config.port,
+                max_size=self.config.max_frame_bytes, compression=None,
+                ping_interval=None, max_queue=64, reuse_port=self._reuse_port or None,
+                create_connection=BackpressuredConnection,  # pongs owed to a client that never reads are bounded
+            )
         self.port = next(iter(self._server.sockets)).getsockname()[1]
         self._watchdog = asyncio.create_task(self._close_idle_forever(), name="gateway-idle-watchdog")
         self.gate.start()
         log.info("gateway %s listening on %s", self.gateway_id, self.url)
+
+    async def _start_picows(self) -> asyncio.Server:
+        from picows import ws_create_server
+
+        def serve_link(link: PicowsLink) -> None:
+            task = asyncio.get_running_loop().create_task(self._serve_connection(link))
+            self._links.add(task)
+            task.add_done_callback(self._links.discard)
+
+        def listener(request) -> PicowsLink:
+            path = request.path
+            return PicowsLink(path.decode("latin-1") if isinstance(path, bytes) else str(path),
+                              max_message_bytes=self.config.max_frame_bytes, on_connected=serve_link)
+
+        # picows logs every connect and disconnect at INFO (10,000 clients, 10,000 lines);
+        # what it logs above that (a listener that raised, a protocol error) is kept.
+        picows_log = logging.getLogger("flare.gateway.picows")
+        picows_log.setLevel(logging.WARNING)
+        return await ws_create_server(
+            listener, self.config.host, self.config.port, logger_name=picows_log,
+            # A frame is read whole before the link sees it: picows' own cap stops one just
+            # over the limit from being buffered; the link closes 1009 over max_frame_bytes.
+            max_frame_size=self.config.max_frame_bytes + 1, enable_auto_pong=False,  # the link answers pings
+            websocket_handshake_timeout=10, reuse_port=self._reuse_port or None,
+        )
 
     async def stop(self) -> None:
         if self._watchdog is not None:
@@ -127,6 +156,11 @@ class GatewayService:
         await self.gate.stop()
         if self._server is not None:
             self._server.close()
+            if self._links:  # picows leaves open connections to their owner
+                for conn in list(self._connections.values()):
+                    conn.close_soon(1001, "server shutting down")
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(asyncio.gather(*self._links, return_exceptions=True), 5)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 5)
             self._server = None
@@ -154,8 +188,8 @@ class GatewayService:
         self._acks.note(user_id, conversation_id, seq)
 
     # -- connections --------------------------------------------------------------------
-    async def _authenticate(self, ws: ServerConnection) -> tuple[UserId, DeviceId, DeviceType, TokenClaims] | None:
-        query = parse_qs(urlsplit(ws.request.path).query) if ws.request else {}
+    async def _authenticate(self, ws: Link) -> tuple[UserId, DeviceId, DeviceType, TokenClaims] | None:
+        query = parse_qs(urlsplit(ws.path).query)
         token = (query.get("token") or [None])[0]
         try:
             claims = verify_token(self._secret, token, audience=AUDIENCE_CLIENT)
@@ -189,17 +223,17 @@ class GatewayService:
                                 error_frame=error_frame("token_revoked", "your token was revoked; log in again"))
 
     @staticmethod
-    def _wants_compact(ws: ServerConnection) -> bool:
-        query = parse_qs(urlsplit(ws.request.path).query) if ws.request else {}
+    def _wants_compact(ws: Link) -> bool:
+        query = parse_qs(urlsplit(ws.path).query)
         return (query.get("compact") or ["0"])[0] in ("1", "true")
 
-    async def _refuse(self, ws: ServerConnection, code: str, message: str, *, close: int = CLOSE_UNAUTHORIZED) -> None:
+    async def _refuse(self, ws: Link, code: str, message: str, *, close: int = CLOSE_UNAUTHORIZED) -> None:
         FRAME_ERRORS.labels(code).inc()
-        with contextlib.suppress(ConnectionClosed):
-            await ws.send(error_frame(code, message), text=True)
+        with contextlib.suppress(LinkClosed):
+            await ws.write_texts_drained([error_frame(code, message)])
             await ws.close(close, code)
 
-    async def _serve_connection(self, ws: ServerConnection) -> None:
+    async def _serve_connection(self, ws: Link) -> None:
         identity = await self._authenticate(ws)
         if identity is None:
             return
@@ -217,8 +251,8 @@ class GatewayService:
             await self._refuse(ws, "conflict", str(exc))
             return
         except BackendUnavailable as exc:
-            with contextlib.suppress(ConnectionClosed):
-                await ws.send(error_frame("unavailable", str(exc)), text=True)
+            with contextlib.suppress(LinkClosed):
+                await ws.write_texts_drained([error_frame("unavailable", str(exc))])
                 await ws.close(1013, "try again later")
             return
         replaced = getattr(result, "replaced", None)
@@ -259,35 +293,32 @@ class GatewayService:
     async def _read_forever(self, conn: ClientConnection) -> None:
         loop = asyncio.get_running_loop()
         table = self._handlers.table
-        try:
-            async for raw in conn.ws:
-                conn.last_seen = loop.time()
-                ref = None
-                try:
-                    frame, ref = parse_frame(raw)
-                    handler = table.get(frame["type"])
-                    if handler is None:
-                        FRAME_ERRORS.labels("unknown_type").inc()
-                        conn.push(error_frame(
-                            "unknown_type", f"unknown frame type {frame['type'][:64]!r}; known: {', '.join(sorted(KNOWN_TYPES))}",
-                            ref=ref))
-                        continue
-                    await handler(conn, frame)
-                except BackendUnavailable as exc:
-                    FRAME_ERRORS.labels("unavailable").inc()
-                    conn.push(error_frame("unavailable", str(exc) or "a backend is unavailable; retry", ref=ref))
-                except FlareError as exc:
-                    ref = ref if ref is not None else getattr(exc, "ref", None)
-                    FRAME_ERRORS.labels(exc.code).inc()
-                    conn.push(error_frame(exc.code, str(exc), ref=ref, details=_public(exc.details)))
-                except Exception:  # a bug must cost one frame an error, not the connection
-                    log.exception("frame handler failed for %s/%s", conn.user_id, conn.device_id)
-                    FRAME_ERRORS.labels("internal").inc()
-                    conn.push(error_frame("internal", "the server failed on this frame; it was not applied", ref=ref))
-                if conn.closed:
-                    break
-        except ConnectionClosed:
-            pass
+        async for raw in conn.link.frames():
+            conn.last_seen = loop.time()
+            ref = None
+            try:
+                frame, ref = parse_frame(raw)
+                handler = table.get(frame["type"])
+                if handler is None:
+                    FRAME_ERRORS.labels("unknown_type").inc()
+                    conn.push(error_frame(
+                        "unknown_type", f"unknown frame type {frame['type'][:64]!r}; known: {', '.join(sorted(KNOWN_TYPES))}",
+                        ref=ref))
+                    continue
+                await handler(conn, frame)
+            except BackendUnavailable as exc:
+                FRAME_ERRORS.labels("unavailable").inc()
+                conn.push(error_frame("unavailable", str(exc) or "a backend is unavailable; retry", ref=ref))
+            except FlareError as exc:
+                ref = ref if ref is not None else getattr(exc, "ref", None)
+                FRAME_ERRORS.labels(exc.code).inc()
+                conn.push(error_frame(exc.code, str(exc), ref=ref, details=_public(exc.details)))
+            except Exception:  # a bug must cost one frame an error, not the connection
+                log.exception("frame handler failed for %s/%s", conn.user_id, conn.device_id)
+                FRAME_ERRORS.labels("internal").inc()
+                conn.push(error_frame("internal", "the server failed on this frame; it was not applied", ref=ref))
+            if conn.closed:
+                break
 
     async def _close_idle_forever(self) -> None:
         loop = asyncio.get_running_loop()

@@ -13,12 +13,13 @@ from services.gateway.connection import CLOSE_SLOW, ClientConnection
 
 
 class _Socket:
-    """Only what closing touches; the writer task (the real sending) is never started."""
+    """The Link calls closing makes (services/gateway/links.py); the writer task (the real
+    sending) is never started."""
 
     def __init__(self) -> None:
         self.closed_with: tuple[int, str] | None = None
 
-    async def send(self, frame: bytes, *, text: bool = False) -> None:
+    async def write_texts_drained(self, frames: list[bytes]) -> None:
         pass
 
     async def close(self, code: int, reason: str) -> None:
@@ -49,7 +50,7 @@ async def test_a_full_queue_closes_the_connection_and_reports_it_gone() -> None:
     assert conn.closed and not conn.push(b"4", "group:g", 4)
     for _ in range(3):
         await asyncio.sleep(0)
-    assert conn.ws.closed_with is not None and conn.ws.closed_with[0] == CLOSE_SLOW
+    assert conn.link.closed_with is not None and conn.link.closed_with[0] == CLOSE_SLOW
 
 
 async def test_acks_noted_in_one_tick_are_reported_once_per_user_and_conversation() -> None:

@@ -15,6 +15,7 @@ from services.common.bounds import ByteBudget
 from services.common.ids import DeviceId, UserId
 from services.common.model import DeviceType
 from services.gateway.connection import ClientConnection, Replaceable
+from services.gateway.links import WebsocketsLink
 
 
 async def _with_connection(compact: bool, budget: ByteBudget, script,
@@ -24,7 +25,7 @@ async def _with_connection(compact: bool, budget: ByteBudget, script,
     done = asyncio.Event()
 
     async def handler(ws) -> None:
-        conn = ClientConnection(ws, user_id=UserId("bob"), device_id=DeviceId("phone"), device_type=DeviceType.MOBILE,
+        conn = ClientConnection(WebsocketsLink(ws), user_id=UserId("bob"), device_id=DeviceId("phone"), device_type=DeviceType.MOBILE,
                                 connection_id="gw/bob", max_queue=100, compact=compact, budget=budget)
         await script(conn)
         await conn.stop()

@@ -14,6 +14,7 @@ from websockets.asyncio.server import serve
 from services.common.ids import DeviceId, UserId
 from services.common.model import DeviceType
 from services.gateway.connection import ClientConnection, TickFlusher
+from services.gateway.links import WebsocketsLink
 
 N = 4
 
@@ -26,7 +27,7 @@ async def _clients(script) -> list[list[dict]]:
     ready, done = asyncio.Event(), asyncio.Event()
 
     async def handler(ws) -> None:
-        conn = ClientConnection(ws, user_id=UserId(f"u{len(conns)}"), device_id=DeviceId("phone"),
+        conn = ClientConnection(WebsocketsLink(ws), user_id=UserId(f"u{len(conns)}"), device_id=DeviceId("phone"),
                                 device_type=DeviceType.MOBILE, connection_id=f"gw/u{len(conns)}", max_queue=100,
                                 flusher=flusher)
         conn.start()

@@ -9,6 +9,9 @@ clients, §10 close codes; README [gateway] caps), while ordinary clients chat b
 - clients that never read while a group they are in gets megabytes, one of them also
   pipelining large syncs: they are cut off (4008, "closed with 4008; nothing is lost"), the
   others get everything in order, and the server's memory stays within the documented caps.
+
+Every test runs on both WebSocket layers the gateway can use (`[gateway] websocket`,
+services/gateway/links.py): a client must not be able to tell them apart.
 """
 
 from __future__ import annotations
@@ -17,12 +20,20 @@ import asyncio
 import json
 import time
 
+import pytest
+
 from .client import Client, mint_token
 from .helpers import u
 from .live import FlareProcess, Sender, group_rss_bytes, wait_audit
 from .rawws import CONT, PING, PONG, TEXT, Closed, RawWs, frame, text
 
 MiB = 1 << 20
+
+
+@pytest.fixture(params=["picows", "websockets"])
+def websocket(request) -> dict[str, str]:
+    """The server's environment for one WebSocket layer."""
+    return {"FLARE_GATEWAY__WEBSOCKET": request.param}
 
 
 async def _chatting(server: FlareProcess):
@@ -50,8 +61,8 @@ def _raw(server: FlareProcess, user: str | None = None, **kwargs) -> RawWs:
     return RawWs(server.url, mint_token(server.secret, user), u("dev"), **kwargs)
 
 
-async def test_oversized_frames_close_1009_and_nobody_else_notices(tmp_path):
-    server = FlareProcess(tmp_path / "flare").start()
+async def test_oversized_frames_close_1009_and_nobody_else_notices(tmp_path, websocket):
+    server = FlareProcess(tmp_path / "flare", env=websocket).start()
     try:
         sender, stop, task = await _chatting(server)
         probe = _raw(server)
@@ -106,12 +117,12 @@ async def test_oversized_frames_close_1009_and_nobody_else_notices(tmp_path):
         server.stop()
 
 
-async def test_permessage_deflate_cannot_inflate_past_the_frame_limit(tmp_path):
+async def test_permessage_deflate_cannot_inflate_past_the_frame_limit(tmp_path, websocket):
     """If the gateway offers compression, a small compressed frame that inflates to 64 MiB must
     still be a frame over max_frame_bytes (1009), not 64 MiB of the server's memory."""
     import zlib
 
-    server = FlareProcess(tmp_path / "flare").start()
+    server = FlareProcess(tmp_path / "flare", env=websocket).start()
     try:
         c = _raw(server, extensions="permessage-deflate; client_max_window_bits")
         hello = await c.open()
@@ -133,8 +144,8 @@ async def test_permessage_deflate_cannot_inflate_past_the_frame_limit(tmp_path):
         server.stop()
 
 
-async def test_frames_in_one_byte_writes_fragments_and_shared_writes_are_served(tmp_path):
-    server = FlareProcess(tmp_path / "flare").start()
+async def test_frames_in_one_byte_writes_fragments_and_shared_writes_are_served(tmp_path, websocket):
+    server = FlareProcess(tmp_path / "flare", env=websocket).start()
     try:
         sender, stop, task = await _chatting(server)
         alice, bob = u("tiny"), u("tpeer")
@@ -192,8 +203,8 @@ MESSAGES, BODY = 700, 15_000  # ~10 MB to every member: past each one's 1 MiB qu
 SYNCS = 300  # a hog's pipelined syncs of 200 x 15 KB messages each: 900 MB if all were queued
 
 
-async def test_clients_that_never_read_are_cut_off_and_memory_stays_bounded(tmp_path):
-    server = FlareProcess(tmp_path / "flare").start()
+async def test_clients_that_never_read_are_cut_off_and_memory_stays_bounded(tmp_path, websocket):
+    server = FlareProcess(tmp_path / "flare", env=websocket).start()
     try:
         owner, readers = u("own"), [u("rd") for _ in range(2)]
         sleepers = [u("zz") for _ in range(NON_READERS)]
@@ -303,13 +314,13 @@ async def test_clients_that_never_read_are_cut_off_and_memory_stays_bounded(tmp_
 PINGS = 400_000  # 125-byte pings: ~52 MB of pongs owed to a client that never reads them
 
 
-async def test_a_ping_flood_from_a_client_that_never_reads_is_bounded(tmp_path):
+async def test_a_ping_flood_from_a_client_that_never_reads_is_bounded(tmp_path, websocket):
     """RFC 6455 makes the server answer each ping; README: each connection's outbound data is
     capped (outbound_queue_bytes, 1 MiB; overflow closes it with 4008) and all of them together
     (outbound_total_bytes). So a client that pings and never reads must be stopped, either by
     the server no longer reading it (its writes stall) or by a close, before the pongs it owes
     cost the server tens of MiB."""
-    server = FlareProcess(tmp_path / "flare").start()
+    server = FlareProcess(tmp_path / "flare", env=websocket).start()
     try:
         sender, stop, task = await _chatting(server)
         c = _raw(server, rcvbuf=4096)
@@ -336,12 +347,12 @@ async def test_a_ping_flood_from_a_client_that_never_reads_is_bounded(tmp_path):
         server.stop()
 
 
-async def test_stalled_upgrades_do_not_keep_others_out(tmp_path):
+async def test_stalled_upgrades_do_not_keep_others_out(tmp_path, websocket):
     """Hundreds of TCP connections that never finish (or never start) the WebSocket upgrade:
     a new client still connects and chats at once, and the stalled ones are let go."""
     import socket
 
-    server = FlareProcess(tmp_path / "flare").start()
+    server = FlareProcess(tmp_path / "flare", env=websocket).start()
     socks: list[socket.socket] = []
     try:
         loop = asyncio.get_running_loop()
