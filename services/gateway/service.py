@@ -148,6 +148,10 @@ class GatewayService:
             # over the limit from being buffered; the link closes 1009 over max_frame_bytes.
             max_frame_size=self.config.max_frame_bytes + 1, enable_auto_pong=False,  # the link answers pings
             websocket_handshake_timeout=10, reuse_port=self._reuse_port or None,
+            # An idle connection costs 18 KiB as on websockets (bench/e2e_bench.py --idle 3000);
+            # picows' default 16 KiB read buffer and its own transport made it 38 KiB, and
+            # that transport measured no CPU gain over uvloop's (bench/results/2026-12-04).
+            read_buffer_init_size=1024, use_aiofastnet=False,
         )
 
     async def stop(self) -> None:
