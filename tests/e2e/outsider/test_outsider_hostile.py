@@ -4,6 +4,9 @@ clients, §10 close codes; README [gateway] caps), while ordinary clients chat b
 - frames over `max_frame_bytes` in every shape a socket allows (whole, a length that lies,
   many fragments): close 1009, and nothing else is disturbed; a frame of exactly the limit
   is served;
+- frames that break RFC 6455 below the JSON (bad UTF-8 in a text message, a continuation
+  with nothing to continue, a new message inside a fragmented one): the RFC's close code
+  (1007, 1002), while a binary message only gets an error frame;
 - frames cut into one-byte TCP writes (the upgrade request too), fragments with a ping
   between them, frames sharing one write: served like any other;
 - clients that never read while a group they are in gets megabytes, one of them also
@@ -25,7 +28,7 @@ import pytest
 from .client import Client, mint_token
 from .helpers import u
 from .live import FlareProcess, Sender, group_rss_bytes, wait_audit
-from .rawws import CONT, PING, PONG, TEXT, Closed, RawWs, frame, text
+from .rawws import BINARY, CONT, PING, PONG, TEXT, Closed, RawWs, frame, text
 
 MiB = 1 << 20
 
@@ -109,6 +112,50 @@ async def test_oversized_frames_close_1009_and_nobody_else_notices(tmp_path, web
         await exact.write(text({"type": "heartbeat", "id": "after"}))
         assert (await exact.read_json())["ref"] == "after"
         exact.abort()
+
+        await _still_served(sender, stop, task, "the ordinary client stopped being served")
+        assert server.health()["status"] == "ok", server.health()
+        await wait_audit(server.url, server.secret, [sender])
+    finally:
+        server.stop()
+
+
+async def test_frames_that_break_rfc_6455_close_with_its_code_and_nobody_else_notices(tmp_path, websocket):
+    server = FlareProcess(tmp_path / "flare", env=websocket).start()
+    try:
+        sender, stop, task = await _chatting(server)
+        heartbeat = b'{"type":"heartbeat","id":"h"}'
+        shapes = {
+            "invalid UTF-8 in a text frame": ([frame(TEXT, b'{"type":"heartbeat","pad":"\xff\xfe"}')], 1007),
+            "invalid UTF-8 split over fragments": ([frame(TEXT, b'{"type":"heartbeat","pad":"\xe2', fin=False),
+                                                    frame(CONT, b'\x28\xa1"}')], 1007),
+            "a continuation with nothing to continue": ([frame(CONT, heartbeat)], 1002),
+            "a new message inside a fragmented one": ([frame(TEXT, heartbeat[:10], fin=False),
+                                                       frame(TEXT, heartbeat)], 1002),
+        }
+        results = {}
+        for name, (frames, _) in shapes.items():
+            c = _raw(server)
+            await c.open()
+            try:
+                for f in frames:
+                    await c.write(f)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            results[name] = await c.close_code(timeout=10)
+            c.abort()
+        assert results == {name: code for name, (_, code) in shapes.items()}, results
+
+        # A binary message is well-formed WebSocket: refused with an error frame, and the
+        # connection goes on.
+        c = _raw(server)
+        await c.open()
+        await c.write(frame(BINARY, heartbeat))
+        refused = await c.read_json()
+        assert refused["type"] == "error" and "binary" in refused["message"], refused
+        await c.write(text({"type": "heartbeat", "id": "after-binary"}))
+        assert (await c.read_json())["ref"] == "after-binary"
+        c.abort()
 
         await _still_served(sender, stop, task, "the ordinary client stopped being served")
         assert server.health()["status"] == "ok", server.health()
