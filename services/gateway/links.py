@@ -120,10 +120,11 @@ class PicowsLink(WSListener):  # type: ignore[misc,valid-type]
     the messages go to a bounded inbox that `frames()` empties, and the socket is not read
     while the inbox is full (websockets' max_queue) or the client does not read."""
 
-    def __init__(self, path: str, *, max_message_bytes: int, on_connected: Callable[[PicowsLink], None],
+    def __init__(self, path: str | bytes, *, max_message_bytes: int, on_connected: Callable[[PicowsLink], None],
                  inbox_limit: int = 64) -> None:
+        """`path`: the request target as picows gives it (bytes)."""
         super().__init__()
-        self.path = path
+        self.path = path.decode("latin-1") if isinstance(path, bytes) else path
         self._max = max_message_bytes
         self._on_connected = on_connected
         self._inbox_limit = inbox_limit

@@ -134,9 +134,7 @@ class GatewayService:
             task.add_done_callback(self._links.discard)
 
         def listener(request) -> PicowsLink:
-            path = request.path
-            return PicowsLink(path.decode("latin-1") if isinstance(path, bytes) else str(path),
-                              max_message_bytes=self.config.max_frame_bytes, on_connected=serve_link)
+            return PicowsLink(request.path, max_message_bytes=self.config.max_frame_bytes, on_connected=serve_link)
 
         # picows logs every connect and disconnect at INFO (10,000 clients, 10,000 lines);
         # what it logs above that (a listener that raised, a protocol error) is kept.
