@@ -59,6 +59,13 @@ async def _still_served(sender: Sender, stop: asyncio.Event, task: asyncio.Task,
     assert len(sender.stored) > before, what
 
 
+async def _nobody_else_noticed(server: FlareProcess, sender: Sender, stop: asyncio.Event, task: asyncio.Task) -> None:
+    """The ordinary pair was served throughout, the server is healthy, and the audit holds."""
+    await _still_served(sender, stop, task, "the ordinary client stopped being served")
+    assert server.health()["status"] == "ok", server.health()
+    await wait_audit(server.url, server.secret, [sender])
+
+
 def _raw(server: FlareProcess, user: str | None = None, **kwargs) -> RawWs:
     user = user or u("raw")
     return RawWs(server.url, mint_token(server.secret, user), u("dev"), **kwargs)
@@ -113,9 +120,7 @@ async def test_oversized_frames_close_1009_and_nobody_else_notices(tmp_path, web
         assert (await exact.read_json())["ref"] == "after"
         exact.abort()
 
-        await _still_served(sender, stop, task, "the ordinary client stopped being served")
-        assert server.health()["status"] == "ok", server.health()
-        await wait_audit(server.url, server.secret, [sender])
+        await _nobody_else_noticed(server, sender, stop, task)
     finally:
         server.stop()
 
@@ -157,9 +162,7 @@ async def test_frames_that_break_rfc_6455_close_with_its_code_and_nobody_else_no
         assert (await c.read_json())["ref"] == "after-binary"
         c.abort()
 
-        await _still_served(sender, stop, task, "the ordinary client stopped being served")
-        assert server.health()["status"] == "ok", server.health()
-        await wait_audit(server.url, server.secret, [sender])
+        await _nobody_else_noticed(server, sender, stop, task)
     finally:
         server.stop()
 
