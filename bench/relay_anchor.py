@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -56,8 +57,8 @@ async def _serve(port: int) -> None:
 
 
 async def _serve_picows(port: int) -> None:
-    """The same relay on picows (the `bench` extra): its frame parser and writer are
-    Cython, so the difference in server CPU per delivery is what the WebSocket layer costs."""
+    """The same relay on picows (the gateway's default layer): its frame parser and writer
+    are Cython, so the difference in server CPU per delivery is what the WebSocket layer costs."""
     from picows import WSListener, WSMsgType, ws_create_server
 
     by_index: dict[bytes, object] = {}
@@ -84,8 +85,7 @@ async def _serve_picows(port: int) -> None:
                 del by_index[self.index]
 
     def listener(request) -> Relay:
-        path = request.path if isinstance(request.path, bytes) else str(request.path).encode()
-        return Relay(path.rsplit(b"=", 1)[-1])
+        return Relay(request.path.rsplit(b"=", 1)[-1])  # picows gives the path as bytes
 
     server = await ws_create_server(listener, "127.0.0.1", port)
     await server.serve_forever()
@@ -189,23 +189,36 @@ def run_relay_trial(*, port: int, server_pid: int, connections: int, rate: float
             "p50_ms": pct(0.50), "p99_ms": pct(0.99), "server_cpu_pct": round(server_cpu, 1)}
 
 
+@contextlib.contextmanager
+def _relay_server(impl: str):
+    """A relay server subprocess on a free port: yields (port, pid); stopped on the way out."""
+    sys.path.insert(0, str(ROOT))
+    from tests.infra.base import free_port, wait_listening
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, __file__, "serve", "--port", str(port), "--impl", impl], cwd=ROOT,
+                              stdout=subprocess.DEVNULL)
+    try:
+        wait_listening(port)
+        yield port, server.pid
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
 def max_relay_rate(*, connections: int = 200, p99_ms: float = 50, low: float = 2000, high: float = 80000,
                    steps: int = 5, duration: float = 4, workers: int = 2, padding: int = 120,
                    log=None, server_impl: str = "websockets") -> dict:
     """Start the relay, bisect the highest deliveries/s at p99 <= p99_ms with nothing lost.
     `server_impl`: websockets (the anchor) or picows (what a faster WebSocket layer gives)."""
-    sys.path.insert(0, str(ROOT))
-    from tests.infra.base import free_port, wait_listening
-
-    port = free_port()
-    server = subprocess.Popen([sys.executable, __file__, "serve", "--port", str(port), "--impl", server_impl], cwd=ROOT,
-                              stdout=subprocess.DEVNULL)
     trials: list[dict] = []
-    try:
-        wait_listening(port)
+    with _relay_server(server_impl) as (port, server_pid):
 
         def passes(rate: float) -> bool:
-            result = run_relay_trial(port=port, server_pid=server.pid, connections=connections, rate=rate,
+            result = run_relay_trial(port=port, server_pid=server_pid, connections=connections, rate=rate,
                                      duration=duration, workers=workers, padding=padding)
             result["passed"] = (result["p99_ms"] <= p99_ms and result["lost"] == 0
                                 and result["deliveries_per_s"] >= 0.95 * rate)
@@ -224,12 +237,6 @@ def max_relay_rate(*, connections: int = 200, p99_ms: float = 50, low: float = 2
                     best = low = mid
                 else:
                     high = mid
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
     best_trial = max((t for t in trials if t["passed"]), key=lambda t: t["rate"], default=None)
     return {"bench": "relay_anchor", "server": server_impl, "connections": connections, "p99_bound_ms": p99_ms,
             "max_deliveries_per_s": best_trial["deliveries_per_s"] if best_trial else 0.0,
@@ -240,22 +247,12 @@ def compare_servers(*, rate: float, reps: int = 3, connections: int = 200, durat
                     padding: int = 120, log=None) -> dict:
     """Both relays at one fixed rate, alternating `reps` times: server CPU per delivery is
     the figure (on a noisy shared VM, alternating pairs are what can be compared)."""
-    sys.path.insert(0, str(ROOT))
-    from tests.infra.base import free_port, wait_listening
-
     runs: list[dict] = []
     for _ in range(reps):
         for impl in ("websockets", "picows"):
-            port = free_port()
-            server = subprocess.Popen([sys.executable, __file__, "serve", "--port", str(port), "--impl", impl],
-                                      cwd=ROOT, stdout=subprocess.DEVNULL)
-            try:
-                wait_listening(port)
-                result = run_relay_trial(port=port, server_pid=server.pid, connections=connections, rate=rate,
+            with _relay_server(impl) as (port, server_pid):
+                result = run_relay_trial(port=port, server_pid=server_pid, connections=connections, rate=rate,
                                          duration=duration, workers=workers, padding=padding)
-            finally:
-                server.terminate()
-                server.wait(timeout=10)
             result["server"] = impl
             result["server_cpu_us_per_delivery"] = round(
                 result["server_cpu_pct"] / 100 / max(1.0, result["deliveries_per_s"]) * 1e6, 1)
@@ -286,7 +283,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=4)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--server", choices=["websockets", "picows"], default="websockets",
-                        help="the relay's WebSocket library (picows: the `bench` extra)")
+                        help="the relay's WebSocket library")
     parser.add_argument("--compare", type=float, default=None, metavar="RATE",
                         help="instead of bisecting: both relays at this rate, alternating --reps times")
     parser.add_argument("--reps", type=int, default=3)

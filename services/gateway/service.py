@@ -1,9 +1,10 @@
 """The WebSocket gateway: authenticate, keep a session per device, relay frames.
 
 Each connection has a reader (this module: parse, dispatch, answer errors) and a writer
-(ClientConnection), both on a Link (links.py: picows or websockets underneath). Device acks are gathered per event-loop tick and handed to the router
-in one call per (user, conversation) (services.delivery.acks), because at full rate there
-is one ack per delivered message. What the core pushes arrives as Push records
+(ClientConnection), both on a Link (links.py: picows or websockets underneath). Device
+acks are gathered per event-loop tick and handed to the router in one call per (user,
+conversation) (services.delivery.acks), because at full rate there is one ack per
+delivered message. What the core pushes arrives as Push records
 (services/delivery/seam.py): the frame is written as is, never parsed.
 """
 
@@ -16,7 +17,7 @@ import uuid
 from collections.abc import Sequence
 from urllib.parse import parse_qs, urlsplit
 
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import Server, serve
 
 from services.backends.revocations import Revocations
 from services.common.bounds import ByteBudget
@@ -190,8 +191,8 @@ class GatewayService:
         self._acks.note(user_id, conversation_id, seq)
 
     # -- connections --------------------------------------------------------------------
-    async def _authenticate(self, ws: Link) -> tuple[UserId, DeviceId, DeviceType, TokenClaims] | None:
-        query = parse_qs(urlsplit(ws.path).query)
+    async def _authenticate(self, ws: Link, query: dict[str, list[str]]
+                            ) -> tuple[UserId, DeviceId, DeviceType, TokenClaims] | None:
         token = (query.get("token") or [None])[0]
         try:
             claims = verify_token(self._secret, token, audience=AUDIENCE_CLIENT)
@@ -225,8 +226,7 @@ class GatewayService:
                                 error_frame=error_frame("token_revoked", "your token was revoked; log in again"))
 
     @staticmethod
-    def _wants_compact(ws: Link) -> bool:
-        query = parse_qs(urlsplit(ws.path).query)
+    def _wants_compact(query: dict[str, list[str]]) -> bool:
         return (query.get("compact") or ["0"])[0] in ("1", "true")
 
     async def _refuse(self, ws: Link, code: str, message: str, *, close: int = CLOSE_UNAUTHORIZED) -> None:
@@ -236,12 +236,13 @@ class GatewayService:
             await ws.close(close, code)
 
     async def _serve_connection(self, ws: Link) -> None:
-        identity = await self._authenticate(ws)
+        query = parse_qs(urlsplit(ws.path).query)
+        identity = await self._authenticate(ws, query)
         if identity is None:
             return
         user_id, device_id, device_type, claims = identity
         connection_id = f"{self.gateway_id}/{uuid.uuid4().hex[:16]}"
-        compact = self._wants_compact(ws)
+        compact = self._wants_compact(query)
         conn = ClientConnection(ws, user_id=user_id, device_id=device_id, device_type=device_type,
                                 connection_id=connection_id, max_queue=self.config.outbound_queue,
                                 compact=compact, max_queue_bytes=self.config.outbound_queue_bytes,
