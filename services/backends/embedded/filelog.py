@@ -42,7 +42,7 @@ from ._loggroups import FileLogConsumer, GroupCoordinator
 from ._logoffsets import load_offsets_sync
 from ._logrepair import Damage, read_reports_sync
 from ._logretention import Retention, expired_segments, unlink_segments_sync
-from ._logwriter import Pending, Sink, Syncs, check_record, fail_pending, write_all_sync
+from ._logwriter import JobPlace, Pending, Sink, Syncs, check_record, fail_pending
 
 __all__ = ["FileLog"]
 
@@ -69,6 +69,7 @@ class FileLog:
         self._writer: asyncio.Task[None] | None = None
         self._io: ThreadPoolExecutor | None = None  # segment writes: one job per batch
         self._sync: Syncs | None = None  # that job's fdatasyncs (in parallel while they are slow)
+        self._place = JobPlace()  # that job on the loop while it is quicker than a thread hop
         self._lock_fd: int | None = None
         self._topic_lock = asyncio.Lock()
         self._closed = False
@@ -278,10 +279,16 @@ class FileLog:
             work.append((files, items, files.next_offset, files.active.size))
         # All writes and their fdatasyncs in one job: a thread hop costs more than a
         # page-cache write, and each hop back to the loop waits for the GIL. The fdatasyncs
-        # run in parallel inside the job (concurrent ones share an ext4 journal commit, so
-        # eight partitions cost about as much as one).
+        # run in parallel inside the job while they are slow (concurrent ones share an ext4
+        # journal commit, so eight partitions cost about as much as one), and the whole job
+        # runs on the loop while it is quicker than the hop (JobPlace).
         started = time.perf_counter()
-        results = await loop.run_in_executor(self._io, write_all_sync, work, self._sync if self._fsync else None)
+        syncs = self._sync if self._fsync else None
+        if self._place.inline:
+            self._place.inline_jobs += 1
+            results = self._place.timed(work, syncs)
+        else:
+            results = await loop.run_in_executor(self._io, self._place.timed, work, syncs)
         LOG_WRITE.observe(time.perf_counter() - started)
         for (files, items, first_offset, _), result in zip(work, results):
             if isinstance(result, BaseException):
