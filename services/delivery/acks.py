@@ -2,7 +2,8 @@
 
 At full rate there is one ack per delivered message; the gateway notes each and this
 hands them to the router (DELIVERED to the sender) in one call per (user, conversation)
-with every seq noted in that tick.
+with every seq noted in that tick, or in one call for the whole tick where the router
+takes that (`report_many`).
 """
 
 from __future__ import annotations
@@ -19,18 +20,22 @@ __all__ = ["DeliveredAcks"]
 log = logging.getLogger("flare.delivery.acks")
 
 Report = Callable[[str, str, Sequence[int]], Awaitable[None]]
+ReportMany = Callable[[list[tuple[str, str, list[int]]]], Awaitable[None]]
 
 
 class DeliveredAcks:
-    def __init__(self, report: Report, *, max_pending: int = 100_000, in_flight: int = 1) -> None:
+    def __init__(self, report: Report, *, report_many: ReportMany | None = None, max_pending: int = 100_000,
+                 in_flight: int = 1) -> None:
         """`report(user_id, conversation_id, seqs)`: RouterClient.on_delivered.
+        `report_many(reports)`: the router's on_delivered_many, where it has one (in the
+        core's process, or over a gateway worker's channel): the whole tick in one call.
         `max_pending`: seqs held for the next tick at most; beyond it an ack is dropped
         (its sender misses one DELIVERED, the message itself is delivered and stored).
-        `in_flight`: reports of one tick made at once. 1 in-process, where each is a direct
-        call and a task apiece would cost more than it saves; the split gateway's reports
-        are gRPC calls that the router client batches (OnDeliveredBatch), which it can only
-        do with several in flight."""
+        `in_flight`: reports of one tick made at once, without `report_many`. The split
+        gateway's reports are gRPC calls that the router client batches (OnDeliveredBatch),
+        which it can only do with several in flight."""
         self._report = report
+        self._report_many = report_many
         self._max_pending = max_pending
         self._in_flight = max(1, in_flight)
         self._pending = 0
@@ -52,6 +57,13 @@ class DeliveredAcks:
         asyncio.get_running_loop().create_task(self._send(acks))
 
     async def _send(self, acks: dict[tuple[str, str], list[int]]) -> None:
+        if self._report_many is not None:
+            try:
+                await self._report_many([(user_id, conversation_id, seqs)
+                                         for (user_id, conversation_id), seqs in acks.items()])
+            except FlareError:
+                log.warning("could not report DELIVERED for %d acks", len(acks), exc_info=True)
+            return
         items = list(acks.items())
         if self._in_flight == 1:
             for item in items:

@@ -33,7 +33,7 @@ from services.backends.messagedb import MessageDB
 from services.common import codec
 from services.common.config import RouterConfig
 from services.common.bounds import ENTRY_OVERHEAD, ByteBudget
-from services.common.errors import RateLimited
+from services.common.errors import FlareError, RateLimited
 from services.common.metrics import ACK_DELIVERED, DELIVERY_FAILURES, MESSAGES_OUT
 from services.common.model import AckLevel, Message, now_ms
 from services.common.retry import RetryPolicy
@@ -202,9 +202,26 @@ class Delivery:
     # -- DELIVERED -----------------------------------------------------------------------
     async def on_delivered(self, user_id: str, conversation_id: str, seqs: Sequence[int]) -> None:
         """A device of user_id has these messages: tell each sender DELIVERED (once per user)."""
+        await self.on_delivered_many([(user_id, conversation_id, seqs)])
+
+    async def on_delivered_many(self, reports: Sequence[tuple[str, str, Sequence[int]]]) -> None:
+        """on_delivered for each (user_id, conversation_id, seqs), with one push of all the
+        DELIVERED frames: a gateway worker reports a tick's acks at once, and one push per
+        report was a task, a route lookup and a channel record each (~6 a message)."""
         # Keyed by the device that sent each message: only it is told (docs/protocol.md §6).
         frames: dict[tuple[str, str], list[bytes]] = defaultdict(list)
         now = now_ms()
+        for user_id, conversation_id, seqs in reports:
+            try:
+                await self._told(user_id, conversation_id, seqs, now, frames)
+            except FlareError:  # the shared marker is away (split): these senders miss a DELIVERED
+                log.warning("could not report DELIVERED for %s in %s", user_id, conversation_id, exc_info=True)
+        if frames:
+            await self.fanout.to_devices(frames)
+
+    async def _told(self, user_id: str, conversation_id: str, seqs: Sequence[int], now: int,
+                    frames: dict[tuple[str, str], list[bytes]]) -> None:
+        """Add to `frames` the DELIVERED frames these acks earn their senders."""
         unknown: list[int] = []
         told: list[tuple[int, _Pending]] = []
         for seq in seqs:
@@ -237,8 +254,6 @@ class Delivery:
                 pending.client_msg_id, pending.msg_id, conversation_id, seq, user_id))
         if unknown and self._shared is not None:
             await self._delivered_elsewhere(user_id, conversation_id, unknown, frames)
-        if frames:
-            await self.fanout.to_devices(frames)
 
     def _remember_done(self, conversation_id: str, seq: int) -> None:
         if (conversation_id, seq) in self._done:  # delivered again after a restart: counted once

@@ -72,7 +72,10 @@ class GatewayService:
         self._peers = peers
         self._reuse_port = reuse_port
         self._secret = token_secret
+        # A router that takes a tick's acks in one call (the core's RouterService, in this
+        # process or over a worker's channel) is given them so; a gRPC client is not.
         self._acks = DeliveredAcks(lambda user, conversation, seqs: self.router.on_delivered(user, conversation, seqs),
+                                   report_many=getattr(router, "on_delivered_many", None),
                                    in_flight=ack_reports_in_flight)
         self.gate = SendGate(max_loop_lag_ms=config.shed_loop_lag_ms)
         self._handlers = FrameHandlers(Peers(config, router, sync, session, self._acks.note, self.gate), ids)

@@ -109,6 +109,10 @@ class RouterService:
     async def on_delivered(self, user_id: str, conversation_id: str, seqs: Sequence[int]) -> None:
         await self.delivery.on_delivered(user_id, conversation_id, seqs)
 
+    async def on_delivered_many(self, reports: Sequence[tuple[str, str, Sequence[int]]]) -> None:
+        """on_delivered for a tick's reports at once (a gateway worker's, over its channel)."""
+        await self.delivery.on_delivered_many(reports)
+
     # -- groups ----------------------------------------------------------------------
     async def create_group(self, creator_id: str, conversation_id: str, members: Sequence[str], *,
                            join_policy: str = "invite", history: str = "joined") -> GroupInfo:

@@ -71,6 +71,9 @@ class _Router(Remote):
     async def on_delivered(self, user_id: str, conversation_id: str, seqs) -> None:
         self._channel.notify("router", "on_delivered", (user_id, conversation_id, list(seqs)))
 
+    async def on_delivered_many(self, reports) -> None:
+        self._channel.notify("router", "on_delivered_many", (reports,))
+
 
 class _WorkerTarget:
     """What the channel exposes to the core as "gateway"."""

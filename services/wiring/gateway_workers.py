@@ -47,7 +47,9 @@ def _protocol_methods(protocol: type) -> frozenset[str]:
 
 
 SERVICE_METHODS = {
-    "router": _protocol_methods(RouterClient),
+    # on_delivered_many: a tick's device acks in one notification (RouterService has it,
+    # the gRPC client does not, so it is not in the Protocol).
+    "router": _protocol_methods(RouterClient) | {"on_delivered_many"},
     "sync": _protocol_methods(SyncClient),
     "session": _protocol_methods(SessionClient),
 }

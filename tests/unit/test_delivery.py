@@ -73,6 +73,32 @@ async def test_acks_noted_in_one_tick_are_reported_once_per_user_and_conversatio
     assert reports[-1] == ("bob", "group:g", [4])
 
 
+async def test_with_report_many_a_tick_is_one_call_and_a_failed_one_does_not_wedge_the_next() -> None:
+    single: list[tuple] = []
+    ticks: list[list[tuple[str, str, list[int]]]] = []
+
+    async def report(user_id: str, conversation_id: str, seqs) -> None:
+        single.append((user_id, conversation_id))
+
+    async def report_many(reports) -> None:
+        ticks.append(list(reports))
+        if len(ticks) == 1:
+            raise BackendUnavailable("router away")
+
+    acks = DeliveredAcks(report, report_many=report_many)
+    for seq in (1, 2):
+        acks.note("bob", "group:g", seq)
+    acks.note("carol", "c2c:alice:carol", 7)
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert ticks == [[("bob", "group:g", [1, 2]), ("carol", "c2c:alice:carol", [7])]]
+    acks.note("bob", "group:g", 3)  # the failed call was logged; the next tick goes out
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert ticks[-1] == [("bob", "group:g", [3])]
+    assert single == []  # never one call per (user, conversation) when report_many is given
+
+
 async def test_ack_batching_is_bounded_and_survives_a_failed_report() -> None:
     reports: list[list[int]] = []
 
