@@ -4,7 +4,9 @@ socketpair: calls, notifications, errors as Flare errors, refusals, limits, clos
 from __future__ import annotations
 
 import asyncio
+import pickle
 import socket
+import struct
 
 import pytest
 
@@ -41,13 +43,11 @@ class Service:
 
 async def _pair(**limits):
     a, b = socket.socketpair()
-    ra, wa = await asyncio.open_unix_connection(sock=a)
-    rb, wb = await asyncio.open_unix_connection(sock=b)
     service = Service()
-    server = Channel(rb, wb, name="server", targets={"svc": (service, frozenset({"double", "note", "limited", "staged"}))})
-    client = Channel(ra, wa, name="client", **limits)
-    server.start()
-    client.start()
+    server = Channel(b, name="server", targets={"svc": (service, frozenset({"double", "note", "limited", "staged"}))})
+    client = Channel(a, name="client", **limits)
+    await server.start()
+    await client.start()
     return client, server, service
 
 
@@ -125,3 +125,67 @@ async def test_a_peer_that_goes_away_fails_pending_calls_with_channel_closed():
     with pytest.raises(ChannelClosed):
         await client.call("svc", "double", (1,))
     await client.close()
+
+
+def _batch(*records) -> bytes:
+    body = pickle.dumps(list(records), protocol=pickle.HIGHEST_PROTOCOL)
+    return struct.pack(">I", len(body)) + body
+
+
+async def _raw_peer():
+    """A channel whose other end is a bare socket the test writes bytes into."""
+    a, b = socket.socketpair()
+    service = Service()
+    channel = Channel(b, name="server", targets={"svc": (service, frozenset({"note"}))}, max_batch_bytes=1024)
+    closed = asyncio.Event()
+    channel.on_close = closed.set
+    await channel.start()
+    a.setblocking(False)
+    return a, channel, service, closed
+
+
+async def _until(predicate, seconds: float = 5.0) -> None:
+    for _ in range(int(seconds / 0.01)):
+        if predicate():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached")
+
+
+async def test_batches_are_cut_from_the_stream_however_the_bytes_arrive():
+    raw, channel, service, _ = await _raw_peer()
+    loop = asyncio.get_running_loop()
+    note = lambda i: ("n", 0, "svc", "note", (i,), {})  # noqa: E731
+    # Two batches in one write, then one batch a byte at a time, then one split mid-length.
+    await loop.sock_sendall(raw, _batch(note(1), note(2)) + _batch(note(3)))
+    for byte in _batch(note(4), note(5)):
+        await loop.sock_sendall(raw, bytes([byte]))
+        await asyncio.sleep(0)
+    tail = _batch(note(6)) + _batch(note(7))
+    await loop.sock_sendall(raw, tail[:2])
+    await asyncio.sleep(0.01)
+    await loop.sock_sendall(raw, tail[2:])
+    await _until(lambda: len(service.noted) == 7)
+    assert service.noted == [(i,) for i in range(1, 8)]
+    assert not channel.closed
+    raw.close()
+    await channel.close()
+
+
+@pytest.mark.parametrize("bad", [
+    struct.pack(">I", 4096) + b"x" * 10,  # a batch over max_batch_bytes (1 KiB here)
+    struct.pack(">I", 5) + b"\x00\x01not",  # a body that is not a pickle
+])
+async def test_a_broken_or_oversized_batch_closes_the_channel_and_fails_its_calls(bad):
+    raw, channel, service, closed = await _raw_peer()
+    pending = asyncio.ensure_future(channel.call("svc", "anything"))  # the peer never answers
+    await asyncio.sleep(0.01)
+    await asyncio.get_running_loop().sock_sendall(raw, _batch(("n", 0, "svc", "note", ("before",), {})) + bad)
+    await asyncio.wait_for(closed.wait(), 5)
+    assert service.noted == [("before",)]  # what came before the bad batch was served
+    with pytest.raises(ChannelClosed):
+        await asyncio.wait_for(pending, 5)
+    with pytest.raises(ChannelClosed):
+        await channel.call("svc", "note", ("after",))
+    raw.close()
+    await channel.close()
