@@ -26,11 +26,6 @@ bytes object (a frame fanned out to many devices) written once per batch.
 Limits: at most `max_in_flight` calls awaiting replies (beyond: BackendUnavailable, the
 caller sheds), at most `max_batch_bytes` in one batch read (a bigger one closes the
 channel), and a write buffer above `max_buffer_bytes` fails new calls until it drains.
-
-Batches are cut out of the byte stream in the loop's read callback (`_Wire`, an
-asyncio.Protocol) and dispatched there: a StreamReader copied each batch into its buffer
-and out again and woke a reader task twice per batch (the length, then the body), which
-at a thousand batches a second each way was a few per cent of both processes.
 """
 
 from __future__ import annotations
@@ -41,7 +36,6 @@ import functools
 import inspect
 import logging
 import pickle
-import socket
 import struct
 from collections.abc import Callable, Mapping
 from types import CoroutineType
@@ -79,71 +73,21 @@ def _rebuild_error(triple: tuple[str, str, dict]) -> FlareError:
     return exc
 
 
-class _Wire(asyncio.Protocol):
-    """The socket end of a Channel: whole batches out of the byte stream, as they arrive."""
-
-    def __init__(self, channel: Channel) -> None:
-        self._channel = channel
-        self._buffer = bytearray()  # the start of a batch whose rest has not arrived yet
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        channel = self._channel
-        buffer = self._buffer
-        if buffer:
-            buffer += data
-            data = buffer  # type: ignore[assignment]
-        used = 0
-        try:
-            with memoryview(data) as view:
-                end = len(view)
-                while end - used >= 4 and not channel.closed:
-                    (size,) = _LENGTH.unpack_from(view, used)
-                    if size > channel.max_batch_bytes:
-                        raise BackendError(f"{channel.name}: a {size}-byte batch is over the limit")
-                    stop = used + 4 + size
-                    if stop > end:
-                        break
-                    records = pickle.loads(view[used + 4:stop])
-                    used = stop
-                    for record in records:
-                        channel._dispatch(record)
-        except Exception:  # noqa: BLE001 - a broken peer ends the channel, never the process
-            log.exception("%s: reader failed", channel.name)
-            channel._fail_all(ChannelClosed(f"{channel.name}: the other process sent a broken batch"))
-            return
-        if buffer:
-            del buffer[:used]
-        elif used < len(data):
-            buffer += data[used:]
-
-    def eof_received(self) -> bool:
-        return False  # close the transport: connection_lost ends the channel
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._channel._fail_all(ChannelClosed(f"{self._channel.name}: the other process went away"))
-
-
 class Channel:
-    def __init__(self, sock: socket.socket, *,
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *,
                  targets: Mapping[str, tuple[object, frozenset[str]]] | None = None, name: str = "channel",
                  max_in_flight: int = 50_000, max_batch_bytes: int = 256 * 1024 * 1024,
                  max_buffer_bytes: int = 64 * 1024 * 1024, flush_window_s: float = 0.001) -> None:
-        """`sock`: this end of a connected Unix stream socket (a socketpair's), which the
-        channel owns from here on. `targets`: name -> (object, allowed method names), what
-        the other end may call. `flush_window_s`: at most one batch per window. A record
-        after a quiet spell leaves at the end of its tick; under load, records gather for
-        up to the window, because each write (and the wakeup on the other side) costs far
-        more than a record."""
-        self._sock = sock
-        self._transport: asyncio.Transport | None = None
+        """`targets`: name -> (object, allowed method names), what the other end may call.
+        `flush_window_s`: at most one batch per window. A record after a quiet spell leaves
+        at the end of its tick; under load, records gather for up to the window, because
+        each write (and the wakeup on the other side) costs far more than a record."""
+        self._reader = reader
+        self._writer = writer
         self._targets = dict(targets or {})
         self.name = name
         self._max_in_flight = max_in_flight
-        self.max_batch_bytes = max_batch_bytes
+        self._max_batch_bytes = max_batch_bytes
         self._max_buffer_bytes = max_buffer_bytes
         self._out: list[tuple] = []
         self._flush_scheduled = False
@@ -153,14 +97,14 @@ class Channel:
         self._waiting: dict[int, asyncio.Future] = {}
         self._progress: dict[int, Callable[[Any], None]] = {}
         self._closed = False
+        self._reader_task: asyncio.Task | None = None
         self.on_close: Callable[[], None] | None = None
 
     def expose(self, name: str, target: object, methods: frozenset[str] | set[str]) -> None:
         self._targets[name] = (target, frozenset(methods))
 
-    async def start(self) -> None:
-        transport, _ = await asyncio.get_running_loop().create_unix_connection(lambda: _Wire(self), sock=self._sock)
-        self._transport = transport
+    def start(self) -> None:
+        self._reader_task = asyncio.get_running_loop().create_task(self._read_forever(), name=f"{self.name}-reader")
 
     @property
     def closed(self) -> bool:
@@ -192,8 +136,8 @@ class Channel:
             return
         body = pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL)
         try:
-            self._transport.write(_LENGTH.pack(len(body)) + body)  # type: ignore[union-attr]
-        except (ConnectionError, RuntimeError, AttributeError) as exc:  # AttributeError: never started
+            self._writer.write(_LENGTH.pack(len(body)) + body)
+        except (ConnectionError, RuntimeError) as exc:
             self._fail_all(ChannelClosed(f"{self.name}: {exc}"))
 
     def _check_room(self) -> None:
@@ -201,8 +145,8 @@ class Channel:
             raise ChannelClosed(f"{self.name} is closed")
         if len(self._waiting) >= self._max_in_flight:
             raise BackendUnavailable(f"{self.name}: {len(self._waiting)} calls in flight; retry")
-        transport = self._transport
-        if transport is not None and transport.get_write_buffer_size() > self._max_buffer_bytes:
+        transport = self._writer.transport
+        if transport.get_write_buffer_size() > self._max_buffer_bytes:
             raise BackendUnavailable(f"{self.name}: the other side is not reading; retry")
 
     async def call(self, target: str, method: str, args: tuple = (), kwargs: dict | None = None, *,
@@ -232,7 +176,25 @@ class Channel:
             return
         self._send(("n", 0, target, method, args, kwargs or {}))
 
-    # -- receiving (from _Wire) ---------------------------------------------------------
+    # -- receiving -----------------------------------------------------------------------
+    async def _read_forever(self) -> None:
+        reader = self._reader
+        try:
+            while True:
+                (size,) = _LENGTH.unpack(await reader.readexactly(4))
+                if size > self._max_batch_bytes:
+                    raise BackendError(f"{self.name}: a {size}-byte batch is over the limit")
+                for record in pickle.loads(await reader.readexactly(size)):
+                    self._dispatch(record)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - a broken peer ends the channel, never the process
+            log.exception("%s: reader failed", self.name)
+        finally:
+            self._fail_all(ChannelClosed(f"{self.name}: the other process went away"))
+
     def _dispatch(self, record: tuple) -> None:
         kind = record[0]
         if kind == "r":
@@ -307,23 +269,21 @@ class Channel:
             if not future.done():
                 future.set_exception(exc)
         self._waiting.clear()
-        if self._transport is not None:
-            self._transport.close()
-        else:
-            self._sock.close()
+        with contextlib.suppress(Exception):
+            self._writer.close()
         if self.on_close is not None:
             self.on_close()
 
     async def close(self) -> None:
-        """Send what is queued (waiting up to 2 s for the other end to read it), then close."""
         if not self._closed:
             self._flush()
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + 2
-            while (self._transport is not None and not self._closed and self._transport.get_write_buffer_size()
-                   and loop.time() < deadline):
-                await asyncio.sleep(0.01)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._writer.drain(), 2)
         self._fail_all(ChannelClosed(f"{self.name} is closed"))
+        if self._reader_task is not None:
+            self._reader_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader_task
 
 
 class Remote:

@@ -101,10 +101,12 @@ class _WorkerTarget:
 
 
 async def run(fd: int) -> None:
-    channel = Channel(socket.socket(fileno=fd), name="gateway-worker")
+    sock = socket.socket(fileno=fd)
+    reader, writer = await asyncio.open_unix_connection(sock=sock)
+    channel = Channel(reader, writer, name="gateway-worker")
     stopped = asyncio.Event()
     channel.on_close = stopped.set
-    await channel.start()
+    channel.start()
     settings = await channel.call("core", "worker_settings")
     setup_logging(settings["log_level"], fmt=settings["log_format"])
     revocations = None

@@ -232,11 +232,12 @@ class GatewayWorkers:
             )
         finally:
             theirs.close()
-        channel = Channel(ours, name=f"core<->{worker.gateway_id}")
+        reader, writer = await asyncio.open_unix_connection(sock=ours)
+        channel = Channel(reader, writer, name=f"core<->{worker.gateway_id}")
         for name, methods in SERVICE_METHODS.items():
             channel.expose(name, self._services[name], methods)
         channel.expose("core", self._core_target(worker), _CORE_METHODS)
-        await channel.start()
+        channel.start()
         worker.client.channel = channel
         try:
             await asyncio.wait_for(worker.ready.wait(), _START_TIMEOUT_S)

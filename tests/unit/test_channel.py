@@ -43,11 +43,13 @@ class Service:
 
 async def _pair(**limits):
     a, b = socket.socketpair()
+    ra, wa = await asyncio.open_unix_connection(sock=a)
+    rb, wb = await asyncio.open_unix_connection(sock=b)
     service = Service()
-    server = Channel(b, name="server", targets={"svc": (service, frozenset({"double", "note", "limited", "staged"}))})
-    client = Channel(a, name="client", **limits)
-    await server.start()
-    await client.start()
+    server = Channel(rb, wb, name="server", targets={"svc": (service, frozenset({"double", "note", "limited", "staged"}))})
+    client = Channel(ra, wa, name="client", **limits)
+    server.start()
+    client.start()
     return client, server, service
 
 
@@ -136,10 +138,12 @@ async def _raw_peer():
     """A channel whose other end is a bare socket the test writes bytes into."""
     a, b = socket.socketpair()
     service = Service()
-    channel = Channel(b, name="server", targets={"svc": (service, frozenset({"note"}))}, max_batch_bytes=1024)
+    reader, writer = await asyncio.open_unix_connection(sock=b)
+    channel = Channel(reader, writer, name="server", targets={"svc": (service, frozenset({"note"}))},
+                      max_batch_bytes=1024)
     closed = asyncio.Event()
     channel.on_close = closed.set
-    await channel.start()
+    channel.start()
     a.setblocking(False)
     return a, channel, service, closed
 
