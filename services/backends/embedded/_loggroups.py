@@ -202,8 +202,11 @@ class FileLogConsumer:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return {}
+            # asyncio.timeout, not wait_for: wait_for runs the wait as a task of its own,
+            # one more loop iteration (and a task) between an append and its consumer.
             try:
-                await asyncio.wait_for(self._wakeup.wait(), remaining)
+                async with asyncio.timeout(remaining):
+                    await self._wakeup.wait()
             except TimeoutError:
                 pass
 
