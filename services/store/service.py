@@ -19,8 +19,9 @@ owner) is the only writer of seq for the conversations in it. For each batch it
      first time a conversation is seen after a partition was (re)assigned, never from a cache,
   3. writes the MessageDB, then the L0 cache, then commits the log offset,
   4. hands the batch to the delivery client (services.delivery: in-process, or a router's
-     Deliver RPC) and goes on to fetch and persist the next batch while it is delivered;
-     the next delivery starts once this one is done, so at most one batch is in hand.
+     Deliver RPC), awaiting it before the next batch. (Overlapping the two, with persisted
+     batches queued for one delivery task, was measured and gave nothing: both wait for the
+     same busy CPUs, bench/results/2026-12-03c.)
 A crash between 3's write and commit re-consumes the batch; step 1 makes that harmless.
 A revoke waits for the batch being written (1–3), so the next owner never reads the
 MessageDB in the middle of it.
@@ -105,7 +106,6 @@ class StoreService:
         self._counters: dict[str, int] = {}
         self._consumer: LogConsumer | None = None
         self._task: asyncio.Task | None = None
-        self._delivering: asyncio.Task | None = None  # the persisted batch being delivered
         self._lag_task: asyncio.Task | None = None
         self.tiering: object | None = None  # the last applied tiering policy
         self.persisted = 0  # messages written by this instance's consumer (for health/status)
@@ -153,10 +153,6 @@ class StoreService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        if self._delivering is not None:  # let the last persisted batch reach the gateways
-            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(self._delivering, 5)  # cancelled after 5 s
-            self._delivering = None
         if self._consumer is not None:
             await self._consumer.stop()
             self._consumer = None
@@ -346,26 +342,12 @@ class StoreService:
             commit_failures = 0
             self._faults.recover("commit")
             if stored and self._delivery is not None:
-                # One batch is delivered while the next is fetched and persisted; the one
-                # before it must be done first, so per-conversation order holds and a slow
-                # gateway still slows this consumer down (one batch in hand, no queue).
-                await self._delivered()
-                self._delivering = asyncio.create_task(self._deliver(stored), name="store-deliver")
-
-    async def _delivered(self) -> None:
-        """Wait for the batch being delivered, if any."""
-        if self._delivering is not None:
-            await asyncio.shield(self._delivering)  # a cancelled consumer leaves the delivery to stop()
-            self._delivering = None
-
-    async def _deliver(self, stored: list[Message]) -> None:
-        assert self._delivery is not None
-        try:
-            started = time.perf_counter()
-            await self._delivery.deliver(stored)
-            STAGE_DELIVER.observe(time.perf_counter() - started)
-        except Exception:  # delivery problems never stop persistence
-            log.exception("delivery hand-off failed")
+                try:
+                    started = time.perf_counter()
+                    await self._delivery.deliver(stored)
+                    STAGE_DELIVER.observe(time.perf_counter() - started)
+                except Exception:  # delivery problems never stop persistence
+                    log.exception("delivery hand-off failed")
 
     async def _rewind(self, batches: dict[TopicPartition, list[LogRecord]]) -> None:
         assert self._consumer is not None
