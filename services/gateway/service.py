@@ -2,9 +2,10 @@
 
 Each connection has a reader (this module: parse, dispatch, answer errors) and a writer
 (ClientConnection), both on a Link (links.py: picows or websockets underneath). Device
-acks are gathered per event-loop tick and handed to the router in one call per (user,
-conversation) (services.delivery.acks), because at full rate there is one ack per
-delivered message. What the core pushes arrives as Push records
+acks are gathered per event-loop tick and handed to the router in one call for the tick
+where the router takes that (on_delivered_many: the core's RouterService, here or over a
+worker's channel), else in one call per (user, conversation) (services.delivery.acks),
+because at full rate there is one ack per delivered message. What the core pushes arrives as Push records
 (services/delivery/seam.py): the frame is written as is, never parsed.
 """
 
