@@ -1,6 +1,6 @@
 """Top frames of a py-spy raw (collapsed-stack) profile, by own and by total time.
 
-    python bench/pyspy_top.py PROFILE.txt [--top 25]
+    python bench/pyspy_top.py PROFILE.txt [--top 25] [--process core|"gateway worker"]
 
 Own time: samples whose innermost frame is the function (where the CPU is). Total time:
 samples with the function anywhere on the stack (what a path costs, callees included).
@@ -23,7 +23,8 @@ def _process_name(label: str) -> str:
     return "gateway worker" if "gateway_worker" in command else "core" if "flarectl" in command else command[:40]
 
 
-def top_frames(text: str, top: int = 25) -> str:
+def top_frames(text: str, top: int = 25, process: str | None = None) -> str:
+    """`process`: only that process's samples (percentages of its own), e.g. "core"."""
     own: Counter[str] = Counter()
     total: Counter[str] = Counter()
     per_process: Counter[str] = Counter()
@@ -39,9 +40,10 @@ def top_frames(text: str, top: int = 25) -> str:
         # Drop the entry point down to the event loop: every sample shares it.
         cut = max((i for i, f in enumerate(frames) if f in _LOOP), default=-1)
         frames = frames[cut + 1:]
-        if not frames:
+        name = _process_name(labels[-1]) if labels else "?"
+        if not frames or (process is not None and name != process):
             continue
-        per_process[_process_name(labels[-1]) if labels else "?"] += n
+        per_process[name] += n
         samples += n
         own[frames[-1]] += n
         for frame in set(frames):
@@ -59,8 +61,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("profile", type=Path)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--process", help='only this process: "core" or "gateway worker"')
     args = parser.parse_args()
-    print(top_frames(args.profile.read_text(), args.top))
+    print(top_frames(args.profile.read_text(), args.top, args.process))
 
 
 if __name__ == "__main__":

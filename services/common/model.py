@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field, replace
 
 from .ids import ConversationId, DeviceId, UserId
+from .pickling import pickled_by_fields
 
 __all__ = [
     "AckLevel",
@@ -127,6 +128,7 @@ def c2c_members(conversation_id: str) -> tuple[UserId, UserId]:
     return UserId(a), UserId(b)
 
 
+@pickled_by_fields
 @dataclass(slots=True)
 class Message:
     msg_id: int
@@ -177,6 +179,7 @@ class Message:
         )
 
 
+@pickled_by_fields
 @dataclass(slots=True, frozen=True)
 class SyncEvent:
     """What a device is told about a change (the original design's MessageSync)."""
@@ -188,6 +191,7 @@ class SyncEvent:
     timestamp: int
 
 
+@pickled_by_fields
 @dataclass(slots=True)
 class ConversationEvent:
     """A change to a conversation after a message was stored: recall, delete, read, update.
@@ -221,6 +225,7 @@ class ConversationEvent:
         }
 
 
+@pickled_by_fields
 @dataclass(slots=True)
 class Cursor:
     """How far one device has seen one conversation: messages by seq, events by event_id."""
@@ -229,6 +234,7 @@ class Cursor:
     event_id: int = 0
 
 
+@pickled_by_fields
 @dataclass(slots=True)
 class Session:
     user_id: UserId

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from collections.abc import Sequence
 
 from services.backends.messagedb import MessageDB
 from services.common.bounds import ENTRY_OVERHEAD, ByteBudget
@@ -96,6 +97,7 @@ class Membership:
         self._forget(self._detail, "detail", conversation_id)
 
     # -- writes --------------------------------------------------------------------------
-    async def record_c2c(self, conversation_id: str) -> None:
-        """Record both users of a c2c conversation (the store, at its first message)."""
-        await self._db.add_members(conversation_id, list(c2c_members(conversation_id)))
+    async def record_c2c_many(self, conversation_ids: Sequence[str]) -> None:
+        """Record both users of each c2c conversation (the store, at a batch's first messages
+        of them), in one MessageDB write."""
+        await self._db.add_members_many([(c, list(c2c_members(c))) for c in conversation_ids])

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.common.pickling import pickled_by_fields
 from services.delivery.groups import GroupInfo  # what group_create and group_info answer
 
 __all__ = ["GroupInfo", "SendResult"]
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class SendResult:
     msg_id: int

@@ -416,8 +416,10 @@ class StoreService:
             recovered = await self._db.max_seqs(unknown)
             for conversation_id in unknown:
                 self._counters[conversation_id] = recovered.get(conversation_id, 0)
-                if recovered.get(conversation_id, 0) == 0 and conversation_kind(conversation_id) == "c2c":
-                    await self._membership.record_c2c(conversation_id)
+            # A batch early in a conversation's life holds many new ones: one write for all.
+            new_c2c = [c for c in unknown if recovered.get(c, 0) == 0 and conversation_kind(c) == "c2c"]
+            if new_c2c:
+                await self._membership.record_c2c_many(new_c2c)
         for message in messages:
             seq = self._counters[message.conversation_id] + 1
             self._counters[message.conversation_id] = seq

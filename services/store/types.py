@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.common.pickling import pickled_by_fields
+
 __all__ = ["AcceptResult", "Reservation"]
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class AcceptResult:
     msg_id: int
     duplicate: bool
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Reservation:
     """The msg_id a (sender, client_msg_id) has: new (ours), or an earlier one's; `stored`

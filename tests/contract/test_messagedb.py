@@ -242,6 +242,21 @@ async def test_membership(messagedb, unique):
     assert await messagedb.members(f"group:{unique}-none") == []
 
 
+async def test_members_added_many_at_once(messagedb, unique):
+    a, b = f"c2c:a-{unique}:b-{unique}", f"group:{unique}-m"
+    u1, u2 = f"a-{unique}", f"b-{unique}"
+    await messagedb.add_members(b, [u2], role="owner", visible_after_seq=4)
+    await messagedb.add_members_many([(a, [u1, u2]), (b, [u1, u2])])
+    await messagedb.add_members_many([(a, [u1])])  # idempotent
+    await messagedb.add_members_many([])
+    assert await messagedb.members(a) == [u1, u2]
+    assert await messagedb.members(b) == [u1, u2]
+    assert await messagedb.conversations_of(u1) == sorted([a, b])
+    # An existing member keeps its role and visibility.
+    roles = {m.user_id: (m.role, m.visible_after_seq) for m in await messagedb.group_members(b)}
+    assert roles == {u1: ("member", 0), u2: ("owner", 4)}
+
+
 async def test_data_survives_reopen(messagedb_opener, unique):
     conv = f"group:{unique}"
     db = messagedb_opener()

@@ -191,6 +191,11 @@ class MembershipStore(Protocol):
                           visible_after_seq: int = 0, visible_after_event: int = 0, joined_at: int = 0) -> None:
         """Idempotent: an existing member is kept as is (role and visibility for group members)."""
 
+    async def add_members_many(self, entries: Sequence[tuple[str, Sequence[str]]]) -> None:
+        """(conversation_id, user_ids) pairs added as plain members in one write (the store
+        records a batch's new c2c conversations this way, not one write apiece); idempotent
+        as add_members."""
+
     async def remove_members(self, conversation_id: str, user_ids: Sequence[str]) -> None:
         """Unknown members are ignored."""
 

@@ -25,6 +25,16 @@ class PostgresMembership:
                 "SELECT $1, u, $3, $4, $5, $6 FROM unnest($2::text[]) AS u ON CONFLICT DO NOTHING",
                 conversation_id, list(user_ids), role, visible_after_seq, visible_after_event, joined_at)
 
+    async def add_members_many(self, entries: Sequence[tuple[str, Sequence[str]]]) -> None:
+        pairs = [(conversation_id, user_id) for conversation_id, user_ids in entries for user_id in user_ids]
+        if not pairs:
+            return
+        async with self._conn("add members") as conn:
+            await conn.execute(
+                "INSERT INTO members (conversation_id, user_id, role, visible_after_seq, visible_after_event, joined_at) "
+                "SELECT c, u, 'member', 0, 0, 0 FROM unnest($1::text[], $2::text[]) AS t(c, u) ON CONFLICT DO NOTHING",
+                [c for c, _ in pairs], [u for _, u in pairs])
+
     async def remove_members(self, conversation_id: str, user_ids: Sequence[str]) -> None:
         if not user_ids:
             return

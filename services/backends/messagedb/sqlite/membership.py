@@ -28,6 +28,18 @@ class SQLiteMembership:
 
         await self._db.write(run, "add_members")
 
+    async def add_members_many(self, entries: Sequence[tuple[str, Sequence[str]]]) -> None:
+        rows = [(conversation_id, user_id) for conversation_id, user_ids in entries for user_id in user_ids]
+        if not rows:
+            return
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "INSERT OR IGNORE INTO members (conversation_id, user_id, role, visible_after_seq, "
+                "visible_after_event, joined_at) VALUES (?, ?, 'member', 0, 0, 0)", rows)
+
+        await self._db.write(run, "add_members_many")
+
     async def remove_members(self, conversation_id: str, user_ids: Sequence[str]) -> None:
         rows = [(conversation_id, user_id) for user_id in user_ids]
 
