@@ -1,7 +1,8 @@
 """Shared plumbing of the SQLite adapters: URL parsing, one writer and one reader thread.
 
-sqlite3 blocks, so every call runs off the event loop. Writes go through a single thread
-that owns the only write connection: SQLite admits one writer at a time anyway, and a
+sqlite3 blocks, so every call runs off the event loop (on a `ThreadLane`: one thread each,
+a job at half an executor's cost). Writes go through a single thread that owns the only
+write connection: SQLite admits one writer at a time anyway, and a
 queue in front of it beats retrying SQLITE_BUSY. Reads use a second connection, which
 WAL lets run concurrently with the writer and see every committed transaction.
 """
@@ -12,13 +13,14 @@ import asyncio
 import os
 import sqlite3
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
 from services.common.errors import BackendError, BackendUnavailable, Conflict, InvalidInput
 from services.common.paths import FILE_MODE, ensure_private_dir
+
+from ._lane import ThreadLane
 
 __all__ = ["SQLiteThreads", "sqlite_path_from_url", "translate_sqlite_error"]
 
@@ -90,8 +92,8 @@ class SQLiteThreads:
     def __init__(self, path: Path, name: str) -> None:
         self.path = path
         self._name = name
-        self._writer: ThreadPoolExecutor | None = None
-        self._reader: ThreadPoolExecutor | None = None
+        self._writer: ThreadLane | None = None
+        self._reader: ThreadLane | None = None
         self._write_conn: sqlite3.Connection | None = None
         self._read_conn: sqlite3.Connection | None = None
         self._inline_conn: sqlite3.Connection | None = None  # read_small's, on the loop thread
@@ -103,29 +105,28 @@ class SQLiteThreads:
     async def start(self) -> None:
         if self._writer is not None:
             return
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self._name}-writer")
-        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self._name}-reader")
-        loop = asyncio.get_running_loop()
+        self._writer = ThreadLane(f"{self._name}-writer")
+        self._reader = ThreadLane(f"{self._name}-reader")
+        path = self.path
         try:
-            self._write_conn = await loop.run_in_executor(self._writer, _connect, self.path)
-            self._read_conn = await loop.run_in_executor(self._reader, _connect, self.path)
-            self._inline_conn = await loop.run_in_executor(self._reader, _connect_inline, self.path)
+            self._write_conn = await self._writer.run(lambda: _connect(path))
+            self._read_conn = await self._reader.run(lambda: _connect(path))
+            self._inline_conn = await self._reader.run(lambda: _connect_inline(path))
         except (sqlite3.Error, OSError) as exc:
             await self.close()
             raise BackendUnavailable(f"cannot open {self.path}: {exc}") from exc
 
     async def close(self) -> None:
-        loop = asyncio.get_running_loop()
         inline, self._inline_conn = self._inline_conn, None
         if inline is not None:
             inline.close()
-        for pool, attr in ((self._writer, "_write_conn"), (self._reader, "_read_conn")):
+        for lane, attr in ((self._writer, "_write_conn"), (self._reader, "_read_conn")):
             conn = getattr(self, attr)
             setattr(self, attr, None)
-            if pool is not None and conn is not None:
-                await loop.run_in_executor(pool, conn.close)
-            if pool is not None:
-                pool.shutdown(wait=True)
+            if lane is not None and conn is not None:
+                await lane.run(conn.close)
+            if lane is not None:
+                await lane.close()
         self._writer = self._reader = None
 
     async def write(self, fn: Callable[[sqlite3.Connection], T], what: str) -> T:
@@ -160,12 +161,11 @@ class SQLiteThreads:
         except (sqlite3.Error, OSError) as exc:
             raise translate_sqlite_error(exc, what) from exc
 
-    async def _run(self, pool, attr: str, fn, what: str):
-        if pool is None:
+    async def _run(self, lane: ThreadLane | None, attr: str, fn, what: str):
+        if lane is None or lane.closed:
             raise BackendUnavailable(f"{self._name} is not started or already closed")
-        loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(pool, lambda: fn(getattr(self, attr)))
+            return await lane.run(lambda: fn(getattr(self, attr)))
         except (sqlite3.Error, OSError) as exc:
             raise translate_sqlite_error(exc, what) from exc
 
