@@ -19,20 +19,13 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from .link import CLOSE_UNAUTHORIZED, ConnectFailed, DeviceLink, connect_device
 from .stats import WorkerStats
 from .verifier import SYNC_CONNECT, SYNC_FINAL, SYNC_GAP, DeviceLedger
 
 __all__ = ["RunContext", "SimulatedDevice", "ConnectFailed", "PendingSend", "device_url"]
 
-CLOSE_UNAUTHORIZED = 4001
 GAP_SYNC_INTERVAL_S = 0.5
-
-
-class ConnectFailed(Exception):
-    def __init__(self, message: str, *, auth: bool = False, code: int | None = None) -> None:
-        super().__init__(message)
-        self.auth = auth
-        self.code = code
 
 
 def device_url(gateway: str, *, token: str, device_id: str, device_type: str = "mobile", compact: bool = False) -> str:
@@ -46,6 +39,7 @@ def device_url(gateway: str, *, token: str, device_id: str, device_type: str = "
 
 async def open_device(url: str, *, timeout: float) -> tuple[ClientConnection, dict, list[dict]]:
     """Connect and read `hello`; ConnectFailed (auth=True for a refused token) otherwise.
+    On websockets: the engine's set-up connections (the devices use `link.connect_device`).
     Also returns the frames that came in one `batch` with the hello (a compact connection's
     hello is the first inner frame when others waited with it: docs/protocol.md §12)."""
     try:
@@ -129,8 +123,7 @@ class SimulatedDevice:
         self.pending: dict[str, PendingSend] = {}
         self.sent_times: dict[str, float] = {}  # stored sends, for the delivered acks
         self.id_prefix = id_prefix
-        self.ws: ClientConnection | None = None
-        self.outbox: asyncio.Queue[str | None] | None = None
+        self.link: DeviceLink | None = None
         self.connected = asyncio.Event()
         self.sync_idle = asyncio.Event()
         self.sync_idle.set()
@@ -175,9 +168,9 @@ class SimulatedDevice:
         return True
 
     def _close_soon(self) -> None:
-        if self.outbox is not None and self.ws is not None:
+        if self.link is not None:
             self._closing_by_us = True
-            self.outbox.put_nowait(None)  # the writer flushes what is queued, then closes
+            self.link.close_soon()  # what is queued goes first
 
     async def _maintain(self) -> None:
         stats = self.ctx.stats.counters
@@ -190,7 +183,7 @@ class SimulatedDevice:
                     break
             try:
                 async with self.ctx.connect_gate:
-                    ws, _hello, after_hello = await open_device(self.url, timeout=self.ctx.connect_timeout)
+                    link, _hello, after_hello = await connect_device(self.url, timeout=self.ctx.connect_timeout)
             except ConnectFailed as exc:
                 stats["connect_failures"] += 1
                 if exc.auth:
@@ -203,19 +196,17 @@ class SimulatedDevice:
             if self.ever_connected:
                 stats["reconnects"] += 1
             self.ever_connected = True
-            code = await self._serve(ws, after_hello)
+            code = await self._serve(link, after_hello)
             if not self._closing_by_us:
                 stats["disconnects"] += 1
                 self.ctx.stats.close_codes[str(code)] += 1
             self._closing_by_us = False
 
-    async def _serve(self, ws: ClientConnection, after_hello: list[dict]) -> int | None:
-        self.ws = ws
-        self.outbox = asyncio.Queue()
+    async def _serve(self, link: DeviceLink, after_hello: list[dict]) -> int | None:
+        self.link = link
         self.ledger.new_connection()
         self.sync_idle.set()
         self.sync_kind = None
-        writer = asyncio.create_task(self._write(ws, self.outbox))
         self.connected.set()
         self.sync(SYNC_CONNECT)
         for client_msg_id, pending in self.pending.items():
@@ -225,46 +216,21 @@ class SimulatedDevice:
                            "conversation_id": pending.conversation_id, "body": self._body()})
         for frame in after_hello:  # live pushes that shared the hello's batch
             self._on_frame(frame)
+        link.attach(self._on_frame)  # from here on picows hands each frame to _on_frame
         try:
-            async for raw in ws:
-                self._on_frame(orjson.loads(raw))
-        except ConnectionClosed:
-            pass
+            code = await asyncio.shield(link.closed)
         finally:
             self.connected.clear()
-            self.ws = None
-            self.outbox = None
+            self.link = None
             self.sync_idle.set()
-            writer.cancel()
-        return ws.close_code
-
-    async def _write(self, ws: ClientConnection, outbox: asyncio.Queue[str | None]) -> None:
-        try:
-            while True:
-                frames = [await outbox.get()]
-                while not outbox.empty() and frames[-1] is not None:
-                    frames.append(outbox.get_nowait())
-                closing = frames[-1] is None
-                if closing:
-                    frames.pop()
-                if frames:
-                    # Everything queued in one write (websockets' send_context drives the
-                    # protocol directly): the tester must not spend a syscall per ack.
-                    async with ws.send_context():
-                        for frame in frames:
-                            ws.protocol.send_text(frame.encode())
-                        ws.transport.write(b"".join(ws.protocol.data_to_send()))
-                if closing:
-                    await ws.close()
-                    return
-        except ConnectionClosed:
-            pass
+            link.abort()  # cancelled (stop): no connection outlives its device
+        if link.error is not None:
+            raise link.error
+        return code
 
     def _enqueue(self, frame: dict) -> bool:
-        if self.outbox is None:
-            return False
-        self.outbox.put_nowait(orjson.dumps(frame).decode())
-        return True
+        link = self.link
+        return link is not None and link.send(orjson.dumps(frame))
 
     # -- what the app does ---------------------------------------------------------------
 
@@ -272,7 +238,7 @@ class SimulatedDevice:
         return f"{time.time():.6f}{self.ctx.body_padding}"
 
     def send_message(self, conversation_id: str) -> bool:
-        if self.outbox is None or self._closing_by_us:
+        if self.link is None or self._closing_by_us:
             return False
         self.ctx.next_id += 1
         client_msg_id = f"{self.id_prefix}{self.ctx.next_id}"
@@ -283,7 +249,7 @@ class SimulatedDevice:
         return True
 
     def sync(self, kind: str) -> bool:
-        if self.outbox is None:
+        if self.link is None:
             return False
         self.sync_kind = kind
         self.sync_idle.clear()
