@@ -19,7 +19,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from .link import CLOSE_UNAUTHORIZED, ConnectFailed, DeviceLink, connect_device
+from .link import CLOSE_UNAUTHORIZED, ConnectFailed, DeviceLink, connect_device, refused, split_hello
 from .stats import WorkerStats
 from .verifier import SYNC_CONNECT, SYNC_FINAL, SYNC_GAP, DeviceLedger
 
@@ -59,20 +59,14 @@ async def open_device(url: str, *, timeout: float) -> tuple[ClientConnection, di
     except (TimeoutError, OSError) as exc:
         await ws.close()
         raise ConnectFailed("no hello from the gateway") from exc
-    after_hello: list[dict] = []
-    if first.get("type") == "batch" and first.get("frames"):
-        first, *after_hello = first["frames"]
+    first, after_hello = split_hello(first)
     if first.get("type") != "hello":
-        code = first.get("code")
         try:  # the gateway closes right after the error frame; its close code says more
             async with asyncio.timeout(1):
                 await ws.wait_closed()
         except TimeoutError:
             await ws.close()
-        detail = f"{code}: {first.get('message')}" if first.get("message") else str(code)
-        close = f", close {ws.close_code}" if ws.close_code else ""
-        raise ConnectFailed(f"refused ({detail}{close})", auth=code in ("unauthorized", "token_expired")
-                            or ws.close_code == CLOSE_UNAUTHORIZED, code=ws.close_code)
+        raise refused(first, ws.close_code)
     return ws, first, after_hello
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 import orjson
 from picows import WSCloseCode, WSError, WSInvalidStatusError, WSListener, WSMsgType, WSTransport, ws_connect
 
-__all__ = ["DeviceLink", "ConnectFailed", "connect_device"]
+__all__ = ["DeviceLink", "ConnectFailed", "connect_device", "refused", "split_hello"]
 
 log = logging.getLogger("flare.loadtest")
 
@@ -90,11 +90,16 @@ class DeviceLink(WSListener):
         elif self._handler is None:
             self._early.append(frame)
         else:
-            try:
-                self._handler(frame)
-            except Exception as exc:  # a tester bug: end this connection and report it
-                self.error = exc
-                self.abort()
+            self._dispatch(frame)
+
+    def _dispatch(self, frame: dict) -> None:
+        if self.error is not None:
+            return
+        try:
+            self._handler(frame)  # type: ignore[misc]
+        except Exception as exc:  # a tester bug: end this connection and report it
+            self.error = exc
+            self.abort()
 
     # -- the device's side -----------------------------------------------------------
     async def first_frame(self, timeout: float) -> dict:
@@ -106,7 +111,7 @@ class DeviceLink(WSListener):
         early, self._early = self._early, []
         self._handler = handler
         for frame in early:
-            handler(frame)
+            self._dispatch(frame)
 
     @property
     def open(self) -> bool:
@@ -174,18 +179,30 @@ async def connect_device(url: str, *, timeout: float) -> tuple[DeviceLink, dict,
     except TimeoutError as exc:
         link.abort()
         raise ConnectFailed("no hello from the gateway") from exc
-    after_hello: list[dict] = []
-    if first.get("type") == "batch" and first.get("frames"):
-        first, *after_hello = first["frames"]
+    first, after_hello = split_hello(first)
     if first.get("type") != "hello":
-        code = first.get("code")
         try:  # the gateway closes right after the error frame; its close code says more
             async with asyncio.timeout(1):
                 await asyncio.shield(link.closed)
         except TimeoutError:
             link.abort()
-        detail = f"{code}: {first.get('message')}" if first.get("message") else str(code)
-        close = f", close {link.close_code}" if link.close_code and link.close_code != _ABNORMAL else ""
-        raise ConnectFailed(f"refused ({detail}{close})", auth=code in ("unauthorized", "token_expired")
-                          or link.close_code == CLOSE_UNAUTHORIZED, code=link.close_code)
+        raise refused(first, link.close_code if link.close_code != _ABNORMAL else None)
     return link, first, after_hello
+
+
+def split_hello(first: dict) -> tuple[dict, list[dict]]:
+    """A compact connection's hello is the first inner frame when others waited with it
+    (docs/protocol.md §12): (the first frame, the frames after it in that batch)."""
+    if first.get("type") == "batch" and first.get("frames"):
+        head, *rest = first["frames"]
+        return head, rest
+    return first, []
+
+
+def refused(first: dict, close_code: int | None) -> ConnectFailed:
+    """What a connection whose first frame was not `hello` failed with."""
+    code = first.get("code")
+    detail = f"{code}: {first.get('message')}" if first.get("message") else str(code)
+    close = f", close {close_code}" if close_code else ""
+    return ConnectFailed(f"refused ({detail}{close})", auth=code in ("unauthorized", "token_expired")
+                         or close_code == CLOSE_UNAUTHORIZED, code=close_code)
