@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import re
@@ -36,6 +37,7 @@ from services.common.errors import BackendError, BackendUnavailable, InvalidInpu
 from services.common.health import Faults
 from services.common.metrics import LOG_WRITE
 
+from ._lane import ThreadLane
 from ._logdir import close_log_dir_sync, grow_topic_sync, open_log_dir_sync
 from ._logfiles import PartitionFiles, read_sync
 from ._loggroups import FileLogConsumer, GroupCoordinator
@@ -67,7 +69,7 @@ class FileLog:
         self._pending: list[Pending] = []
         self._pending_ready = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
-        self._io: ThreadPoolExecutor | None = None  # segment writes: one job per batch
+        self._io: ThreadLane | None = None  # segment writes: one job per batch, one at a time
         self._sync: Syncs | None = None  # that job's fdatasyncs (in parallel while they are slow)
         self._place = JobPlace()  # that job on the loop while it is quicker than a thread hop
         self._lock_fd: int | None = None
@@ -118,7 +120,7 @@ class FileLog:
                 _log.warning("log %s: %s", self._dir, damage.describe())
             else:
                 _log.error("log %s: %s", self._dir, damage.describe())
-        self._io = ThreadPoolExecutor(max_workers=8, thread_name_prefix="filelog-io")
+        self._io = ThreadLane("filelog-io")
         self._sync = Syncs(ThreadPoolExecutor(max_workers=8, thread_name_prefix="filelog-sync"))
         self._writer = asyncio.create_task(self._write_forever(), name=f"filelog-writer:{self._dir}")
         self._retention_task = asyncio.create_task(self._retain_forever(), name=f"filelog-retention:{self._dir}")
@@ -139,7 +141,7 @@ class FileLog:
         except asyncio.CancelledError:
             pass
         self._writer = None
-        self._io.shutdown(wait=False)
+        await self._io.close()  # a job cut off with the writer ends before the files close
         self._sync.pool.shutdown(wait=False)
         for consumer in list(self._consumers):
             consumer._wakeup.set()
@@ -264,13 +266,12 @@ class FileLog:
         by_partition: dict[PartitionFiles, list[Pending]] = {}
         for item in batch:
             by_partition.setdefault(item[0], []).append(item)
-        loop = asyncio.get_running_loop()
         tail_share = self.tail_budget.limit // max(1, sum(len(parts) for parts in self._topics.values()))
         work = []
         for files, items in by_partition.items():
             try:
                 if files.active.size >= self._segment_bytes and files.active.positions:
-                    segment, write_fd = await loop.run_in_executor(self._io, files.roll_sync, files.next_offset)
+                    segment, write_fd = await self._io.run(functools.partial(files.roll_sync, files.next_offset))
                     files.install_segment(segment, write_fd)
             except OSError as exc:
                 self._faults.fail("write", f"cannot roll a segment of {files.tp.topic}[{files.tp.partition}]: {exc}")
@@ -288,7 +289,7 @@ class FileLog:
             self._place.inline_jobs += 1
             results = self._place.timed(work, syncs)
         else:
-            results = await loop.run_in_executor(self._io, self._place.timed, work, syncs)
+            results = await self._io.run(functools.partial(self._place.timed, work, syncs))
         LOG_WRITE.observe(time.perf_counter() - started)
         for (files, items, first_offset, _), result in zip(work, results):
             if isinstance(result, BaseException):
