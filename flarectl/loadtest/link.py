@@ -14,15 +14,12 @@ Only the devices use this; the engine's own few set-up connections stay on webso
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 
 import orjson
 from picows import WSCloseCode, WSError, WSInvalidStatusError, WSListener, WSMsgType, WSTransport, ws_connect
 
 __all__ = ["DeviceLink", "ConnectFailed", "connect_device", "refused", "split_hello"]
-
-log = logging.getLogger("flare.loadtest")
 
 CLOSE_UNAUTHORIZED = 4001
 _ABNORMAL = 1006  # no close frame came: what websockets (and RFC 6455) call it
