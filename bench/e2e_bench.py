@@ -83,6 +83,7 @@ def run_trial(*, users: int, devices_per_user: int, groups: int, group_size: int
             memory["rss_mb_peak"] = peak.stop()
             memory["rss_mb_end"] = _tree_rss_mb(server.pid)
             stages, stage_p99 = _stages([("flarectl up", admin)])
+            blocking = _blocking_jobs(admin)
             if spy is not None:
                 spy.wait(timeout=duration + 60)
         finally:
@@ -100,7 +101,8 @@ def run_trial(*, users: int, devices_per_user: int, groups: int, group_size: int
                 server.kill()
             if server_log is not None:
                 shutil.copyfile(Path(tmp) / "server.log", server_log)
-    return {**summarize(report), "memory": memory, "stage_mean_ms": stages, "stage_p99_ms": stage_p99}
+    return {**summarize(report), "memory": memory, "stage_mean_ms": stages, "stage_p99_ms": stage_p99,
+            "blocking_jobs": blocking}
 
 
 def _tree_rss_mb(pid: int) -> float:
@@ -197,6 +199,7 @@ def run_split_trial(*, users: int, devices_per_user: int, groups: int, group_siz
 _STAGE_SAMPLE = re.compile(r'^flare_(stage_seconds|ack_latency_seconds)_(sum|count)\{(?:stage|level)="([a-z_]+)"\} (\S+)$')
 _LOOP_LAG = re.compile(r"^flare_event_loop_lag_seconds (\S+)$")
 _LOG_WRITE = re.compile(r"^flare_log_write_seconds_(sum|count) (\S+)$")
+_BLOCKING = re.compile(r'^flare_blocking_jobs_total\{job="([a-z_]+)",place="([a-z]+)"\} (\S+)$')
 _STAGE_BUCKET = re.compile(
     r'^flare_(stage_seconds|ack_latency_seconds)_bucket\{(?:le="([^"]+)",)?(?:stage|level)="([a-z_]+)"(?:,le="([^"]+)")?\} (\S+)$')
 
@@ -216,6 +219,17 @@ def _stages(processes: list[tuple[str, int | None]]) -> tuple[dict[str, dict[str
         if tails := _stage_p99s(text):
             p99s[name] = tails
     return means, p99s
+
+
+def _blocking_jobs(port: int) -> dict[str, dict[str, int]]:
+    """Per short blocking job of the embedded backends, how many ran on the loop and how
+    many on their thread (services/backends/embedded/_placement.py)."""
+    jobs: dict[str, dict[str, int]] = {}
+    for line in (metrics_text(port) or "").splitlines():
+        if match := _BLOCKING.match(line):
+            job, place, value = match.groups()
+            jobs.setdefault(job, {})[place] = int(float(value))
+    return jobs
 
 
 def _stage_means(text: str) -> dict[str, float]:

@@ -25,6 +25,7 @@ __all__ = [
     "STORE_BATCH",
     "GRPC_BATCH",
     "LOG_WRITE",
+    "BLOCKING_JOBS",
     "FRAME_ERRORS",
     "ACK_RECEIVED",
     "ACK_STORED",
@@ -75,6 +76,12 @@ STAGE = Histogram(
 REDIS_PIPELINE = Histogram(
     "flare_redis_pipeline_size", "Single-key commands per round trip to Redis (concurrent callers share one)",
     buckets=(1, 2, 5, 10, 20, 50, 100, 256),
+)
+BLOCKING_JOBS = Counter(
+    "flare_blocking_jobs_total",
+    "Short blocking jobs of the embedded backends (file-log appends, small SQLite writes) by where "
+    "they ran: `loop` while measured quick, `thread` while slow or not yet measured",
+    ["job", "place"],
 )
 FRAME_ERRORS = Counter("flare_frame_errors_total", "Client frames answered with an error", ["code"])
 

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from services.common.errors import InvalidInput
 
 from ._logfiles import MAX_RECORD_BYTES, PartitionFiles, encode_record
+from ._placement import Placement
 
 __all__ = ["Sink", "Pending", "Syncs", "JobPlace", "check_record", "write_all_sync", "fail_pending"]
 
@@ -100,37 +101,22 @@ class Syncs:
         return index, None
 
 
-class JobPlace:
-    """Where the writer runs a job: on the event loop while jobs are quick, on its I/O
-    thread while they are slow.
+class JobPlace(Placement):
+    """Where the writer runs a job (encode, one write per partition, the syncs): on the loop
+    while jobs are quick, on its I/O thread while they are slow (_placement.py). On tmpfs, or
+    a device that acknowledges fdatasync from a protected cache, a job takes 15-170 us
+    (fast and slow VM phases), less than the hop; a disk that slows down moves the next jobs
+    to the thread after one slow job (a fifth of it exceeds `hop_s` from 1.5 ms up)."""
 
-    The hop to the thread and back costs ~80 us of CPU here (a wakeup across vCPUs, then
-    the GIL taken back from a busy loop) and 135 us of wall time; on tmpfs, or a device
-    that acknowledges fdatasync from a protected cache, the whole job (encode, one write
-    per partition, the syncs) takes ~15 us, and the hop was 6 % of the core's CPU at full
-    rate. Each job is timed wherever it ran, so a disk that slows down moves the next
-    jobs back to the thread after one slow job (a fifth of it exceeds `hop_s` from 0.5 ms
-    up), and the first job always runs on the thread: nothing is known yet."""
+    __slots__ = ()
 
-    __slots__ = ("hop_s", "mean_s", "inline_jobs")
-
-    def __init__(self, *, hop_s: float = 100e-6) -> None:
-        self.hop_s = hop_s
-        self.mean_s: float | None = None  # recent mean of one job's own time
-        self.inline_jobs = 0
-
-    @property
-    def inline(self) -> bool:
-        return self.mean_s is not None and self.mean_s < self.hop_s
-
-    def timed(self, work: list, syncs: Syncs | None) -> list:
-        """write_all_sync, timed into the mean (called on the loop or on the thread)."""
+    def timed(self, work: list, syncs: Syncs | None, *, inline: bool) -> list:
+        """write_all_sync, timed into the estimate (`inline`: called on the loop)."""
         started = time.perf_counter()
         try:
             return write_all_sync(work, syncs)
         finally:
-            took = time.perf_counter() - started
-            self.mean_s = took if self.mean_s is None else 0.8 * self.mean_s + 0.2 * took
+            self.record(time.perf_counter() - started, inline=inline)
 
 
 def write_all_sync(work: list, syncs: Syncs | None) -> list:

@@ -1,17 +1,26 @@
 """Shared plumbing of the SQLite adapters: URL parsing, one writer and one reader thread.
 
-sqlite3 blocks, so every call runs off the event loop (on a `ThreadLane`: one thread each,
+sqlite3 blocks, so calls run off the event loop (on a `ThreadLane`: one thread each,
 a job at half an executor's cost). Writes go through a single thread that owns the only
 write connection: SQLite admits one writer at a time anyway, and a
 queue in front of it beats retrying SQLITE_BUSY. Reads use a second connection, which
 WAL lets run concurrently with the writer and see every committed transaction.
+
+Two exceptions, both for work that takes less than the hop it would cost: point lookups
+(`read_small`, on a third, read-only connection) and small writes (`write(small=True)`, on
+the write connection while the writer thread has nothing queued) run on the loop. A small
+write goes there only while such writes are measured quick (_placement.py: a WAL checkpoint
+on a slow disk moves them back to the thread), and it never waits for another process's
+write lock: busy, it goes to the thread, which does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -21,10 +30,14 @@ from services.common.errors import BackendError, BackendUnavailable, Conflict, I
 from services.common.paths import FILE_MODE, ensure_private_dir
 
 from ._lane import ThreadLane
+from ._placement import Placement
 
-__all__ = ["SQLiteThreads", "sqlite_path_from_url", "translate_sqlite_error"]
+__all__ = ["SQLiteThreads", "SMALL_WRITE_ROWS", "sqlite_path_from_url", "translate_sqlite_error"]
 
 T = TypeVar("T")
+
+SMALL_WRITE_ROWS = 128  # rows few enough for write(small=True): a store batch under load
+_BUSY_TIMEOUT_S = 10.0  # the writer thread waits this long for another process's write lock
 
 
 def sqlite_path_from_url(url: str) -> Path:
@@ -55,7 +68,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     _make_private(path)
     # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction is exactly
     # what the adapter says it is.
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_S)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across app crashes
     conn.execute("PRAGMA foreign_keys=ON")
@@ -97,6 +110,7 @@ class SQLiteThreads:
         self._write_conn: sqlite3.Connection | None = None
         self._read_conn: sqlite3.Connection | None = None
         self._inline_conn: sqlite3.Connection | None = None  # read_small's, on the loop thread
+        self.write_place = Placement(f"{name}_write")  # small writes: on the loop while they are quick
 
     @property
     def started(self) -> bool:
@@ -129,9 +143,43 @@ class SQLiteThreads:
                 await lane.close()
         self._writer = self._reader = None
 
-    async def write(self, fn: Callable[[sqlite3.Connection], T], what: str) -> T:
-        """Run fn in one IMMEDIATE transaction on the writer thread."""
+    async def write(self, fn: Callable[[sqlite3.Connection], T], what: str, *, small: bool = False) -> T:
+        """Run fn in one IMMEDIATE transaction on the writer thread. `small`: a bounded
+        write (a store batch's rows), which runs on the loop instead while such writes are
+        quick and the writer thread is idle (the module doc)."""
+        if small:
+            lane, conn = self._writer, self._write_conn
+            if lane is not None and conn is not None and not lane.closed and lane.idle and self.write_place.choose():
+                done, result = self._write_inline(conn, fn, what)
+                if done:
+                    return result
+            return await self._run(self._writer, "_write_conn", lambda conn: self._timed_transaction(conn, fn), what)
         return await self._run(self._writer, "_write_conn", lambda conn: _transaction(conn, fn), what)
+
+    def _write_inline(self, conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T],
+                      what: str) -> tuple[bool, T | None]:
+        """(True, result), or (False, None) when another process holds the write lock."""
+        started = time.perf_counter()
+        conn.execute("PRAGMA busy_timeout = 0")  # the loop never waits for a lock
+        try:
+            return True, _transaction(conn, fn)
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                return False, None  # rolled back: the writer thread runs it, waiting for the lock
+            raise translate_sqlite_error(exc, what) from exc
+        except (sqlite3.Error, OSError) as exc:
+            raise translate_sqlite_error(exc, what) from exc
+        finally:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
+            self.write_place.record(time.perf_counter() - started, inline=True)
+
+    def _timed_transaction(self, conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+        started = time.perf_counter()
+        try:
+            return _transaction(conn, fn)
+        finally:
+            self.write_place.record(time.perf_counter() - started, inline=False)
 
     async def write_script(self, fn: Callable[[sqlite3.Connection], T], what: str) -> T:
         """Run fn on the writer thread with no transaction around it (fn manages its own)."""

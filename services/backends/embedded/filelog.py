@@ -71,7 +71,7 @@ class FileLog:
         self._writer: asyncio.Task[None] | None = None
         self._io: ThreadLane | None = None  # segment writes: one job per batch, one at a time
         self._sync: Syncs | None = None  # that job's fdatasyncs (in parallel while they are slow)
-        self._place = JobPlace()  # that job on the loop while it is quicker than a thread hop
+        self._place = JobPlace("log_append")  # that job on the loop while it is quicker than a thread hop
         self._lock_fd: int | None = None
         self._topic_lock = asyncio.Lock()
         self._closed = False
@@ -282,14 +282,13 @@ class FileLog:
         # page-cache write, and each hop back to the loop waits for the GIL. The fdatasyncs
         # run in parallel inside the job while they are slow (concurrent ones share an ext4
         # journal commit, so eight partitions cost about as much as one), and the whole job
-        # runs on the loop while it is quicker than the hop (JobPlace).
+        # runs on the loop while it is quicker than the hop (JobPlace, _placement.py).
         started = time.perf_counter()
         syncs = self._sync if self._fsync else None
-        if self._place.inline:
-            self._place.inline_jobs += 1
-            results = self._place.timed(work, syncs)
+        if self._place.choose():
+            results = self._place.timed(work, syncs, inline=True)
         else:
-            results = await self._io.run(functools.partial(self._place.timed, work, syncs))
+            results = await self._io.run(functools.partial(self._place.timed, work, syncs, inline=False))
         LOG_WRITE.observe(time.perf_counter() - started)
         for (files, items, first_offset, _), result in zip(work, results):
             if isinstance(result, BaseException):

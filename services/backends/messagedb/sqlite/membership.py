@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from services.backends.embedded._sqlite import SQLiteThreads
+from services.backends.embedded._sqlite import SMALL_WRITE_ROWS, SQLiteThreads
 from services.common.ids import ConversationId, UserId
 
 from ..ports import GroupMember, GroupRecord
@@ -38,7 +38,7 @@ class SQLiteMembership:
                 "INSERT OR IGNORE INTO members (conversation_id, user_id, role, visible_after_seq, "
                 "visible_after_event, joined_at) VALUES (?, ?, 'member', 0, 0, 0)", rows)
 
-        await self._db.write(run, "add_members_many")
+        await self._db.write(run, "add_members_many", small=len(rows) <= SMALL_WRITE_ROWS)
 
     async def remove_members(self, conversation_id: str, user_ids: Sequence[str]) -> None:
         rows = [(conversation_id, user_id) for user_id in user_ids]

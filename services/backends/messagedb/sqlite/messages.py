@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 
-from services.backends.embedded._sqlite import SQLiteThreads
+from services.backends.embedded._sqlite import SMALL_WRITE_ROWS, SQLiteThreads
 from services.common import codec
 from services.common.errors import Conflict, InvalidInput, NotFound
 from services.common.ids import ConversationId, DeviceId, UserId
@@ -134,7 +134,7 @@ class SQLiteMessages:
             except sqlite3.IntegrityError as exc:
                 raise Conflict(f"message uniqueness violated: {exc}", constraint=str(exc)) from exc
 
-        await self._db.write(run, "insert_messages")
+        await self._db.write(run, "insert_messages", small=len(rows) <= SMALL_WRITE_ROWS)
 
     async def find_existing(self, messages: Sequence[Message]) -> dict[int, Message]:
         keys = _keys(messages)
