@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import os
 
-import pytest
+# Before anything imports grpc: the infra helpers fork (subprocess with user/group set, so
+# no vfork) while gRPC's threads run in this process, and gRPC's fork handlers then crashed
+# the child before its exec (psql exited -11, "epoll_wait error: Bad file descriptor", CI
+# 2026-12-07). No test forks a process that goes on using gRPC without exec.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
+import pytest  # noqa: E402
 
 from tests.cli_runner import run_cli
 
