@@ -106,7 +106,8 @@ class JobPlace(Placement):
     while jobs are quick, on its I/O thread while they are slow (_placement.py). On tmpfs, or
     a device that acknowledges fdatasync from a protected cache, a job takes 15-170 us
     (fast and slow VM phases), less than the hop; a disk that slows down moves the next jobs
-    to the thread after one slow job (a fifth of it exceeds `hop_s` from 1.5 ms up)."""
+    to the thread after a run of slow ones (three from twice `hop_s` up: samples are clipped
+    there, so one slow job alone does not)."""
 
     __slots__ = ()
 

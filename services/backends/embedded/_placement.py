@@ -33,7 +33,8 @@ __all__ = ["Placement"]
 
 
 class Placement:
-    __slots__ = ("_on_loop", "_on_thread", "hop_s", "mean_s", "inline_jobs", "probes", "_probe_s", "_max_probe_s", "_every", "_next", "_clock")
+    __slots__ = ("_on_loop", "_on_thread", "hop_s", "mean_s", "inline_jobs", "probes",
+                 "_probe_s", "_max_probe_s", "_every", "_next", "_clock")
 
     def __init__(self, job: str, *, hop_s: float = 1e-3, probe_s: float = 1.0, max_probe_s: float = 60.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -60,10 +61,12 @@ class Placement:
     def choose(self) -> bool:
         """True: run the next job on the loop (quick jobs, or a probe is due); False: the thread."""
         if not self.inline:
-            if self.mean_s is None or self._clock() < self._next:
-                self._on_thread.inc()  # nothing known yet (the thread's timing seeds it), or slow
+            # Nothing known yet (the thread's timing seeds the estimate), or slow and no probe due.
+            now = self._clock()
+            if self.mean_s is None or now < self._next:
+                self._on_thread.inc()
                 return False
-            self._next = self._clock() + self._every
+            self._next = now + self._every
             self._every = min(self._every * 2, self._max_probe_s)
             self.probes += 1
         self.inline_jobs += 1
